@@ -129,7 +129,9 @@ class TensorReader {
   absl::Status FillStrings(const ReshardPiece& p, const Box& target_box, void* target) {
     const Box& chunk = saved_.chunks[p.chunk];
     std::vector<std::string> all(chunk.num_elements());
-    MESHCKPT_RETURN_IF_ERROR(file_.ReadStrings(dataset_, chunk, all.data()));
+    if (absl::Status s = file_.ReadStrings(dataset_, chunk, all.data()); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("tensor '", saved_.key, "': ", s.message()));
+    }
     for (const std::string& s : all) bytes_read_ += s.size();
     if (options_.verify_checksums &&
         HashStrings(all.data(), chunk.num_elements()) !=

@@ -300,9 +300,6 @@ absl::Status WriteStrings(const std::string& partial,
                      {{"dtype", "string"},
                       {"layout", CanonicalLayoutString(p.tensor->layout)},
                       {"key", p.tensor->key}}};
-    for (const auto& [shard, v] : shards[i]) {
-      for (const std::string& s : v) spec.binary_strings |= s.find('\0') != std::string::npos;
-    }
     MESHCKPT_ASSIGN_OR_RETURN(int d, writer->CreateDataset(spec));
     for (const ShardWriter& w : p.writers) {
       MESHCKPT_RETURN_IF_ERROR(writer->WriteStrings(d, w.box, shards[i][w.shard].data()));
@@ -441,6 +438,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
     if (d.ok()) datasets[i] = *d;
     local = d.status();
   }
+  if (local.ok() && comm.rank() == 0) local = (*writer)->ReserveSpace();
   if (absl::Status s = comm.Agree(WithContext(local, partial)); !s.ok()) {
     (void)(*writer)->Close();
     return cleanup(s);

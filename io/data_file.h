@@ -5,10 +5,10 @@
 // through MPI-IO on all its ranks; CreateDataset and Close are then
 // collective (same calls, same arguments, same order on every rank), while
 // Write is independent unless `collective` is set, in which case every rank
-// calls Write or WriteNothing the same number of times per dataset. Parallel
-// HDF5 cannot write variable-length data, so string datasets are created and
-// written only by a serial writer (OpenSerialForAppend), after the parallel
-// phase.
+// calls Write or WriteNothing the same number of times per dataset. String
+// datasets are one byte blob each (io/string_blob.h), created and written
+// by a serial writer (OpenSerialForAppend) when it closes, after the
+// parallel phase.
 //
 // Datasets hold the tensor's global shape; `chunk_shape` chooses HDF5's
 // chunked layout (empty: contiguous). Fill values are never written and
@@ -42,9 +42,6 @@ struct DatasetSpec {
   std::vector<int64_t> shape;
   std::vector<int64_t> chunk_shape;  // Empty: contiguous.
   std::vector<std::pair<std::string, std::string>> attributes;
-  // Strings only: store as variable-length uint8 sequences instead of C
-  // strings, which cannot hold a NUL byte.
-  bool binary_strings = false;
   // HDF5's Fletcher32 checksum filter on every chunk (needs chunk_shape).
   // Not used by checkpoints; kept so bench/checksum_bench can compare it
   // with our XXH3 tiles on the same I/O path.
@@ -75,6 +72,11 @@ class DataFileWriter {
   virtual absl::Status Write(int dataset, const Box& box, const void* data) = 0;
   // Collective mode: this rank's turn in a collective write with no data.
   virtual absl::Status WriteNothing(int dataset) = 0;
+  // Reserves disk space for all the file holds so far (a dataset's data is
+  // allocated when it is created). A full disk then fails here, before the
+  // collective writes and close: HDF5 cannot get out of those when a write
+  // fails on only some ranks, and hangs. Not collective: one rank calls it.
+  virtual absl::Status ReserveSpace() = 0;
   // Serial writers only.
   virtual absl::Status WriteStrings(int dataset, const Box& box,
                                     const std::string* data) = 0;

@@ -51,6 +51,20 @@ absl::Status SyncFile(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status ReserveFileSpace(const std::string& path, int64_t bytes) {
+  if (bytes <= 0) return absl::OkStatus();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open to reserve space in", path, errno);
+  // fallocate(2), not posix_fallocate: glibc's fallback writes every block.
+  const int rc = ::fallocate(fd, 0, 0, bytes);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EOPNOTSUPP && err != ENOSYS) {
+    return ErrnoStatus(absl::StrCat("cannot reserve ", bytes, " bytes for"), path, err);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SyncParentDir(const std::string& path) {
   const std::string dir = ParentDir(path);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -16,6 +16,11 @@ namespace meshckpt {
 absl::Status SyncFile(const std::string& path);
 // fsync of the directory holding `path`, making renames in it durable.
 absl::Status SyncParentDir(const std::string& path);
+// Allocates disk blocks for the first `bytes` of an existing file (growing
+// it to at least that size), so that later writes there cannot fail for
+// lack of space. ResourceExhausted when the disk is full; OK, reserving
+// nothing, where the filesystem cannot preallocate.
+absl::Status ReserveFileSpace(const std::string& path, int64_t bytes);
 // rename(2): atomic replacement of `to`.
 absl::Status RenameFile(const std::string& from, const std::string& to);
 // Writes `data` to `path` via a temporary, fsync, rename and directory

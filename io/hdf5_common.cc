@@ -86,12 +86,7 @@ Handle TypeFor(DType dtype) {
     case DType::kBool: return BoolType();
     case DType::kComplex64: return ComplexType(H5T_IEEE_F32LE, 4);
     case DType::kComplex128: return ComplexType(H5T_IEEE_F64LE, 8);
-    case DType::kString: {
-      hid_t t = H5Tcopy(H5T_C_S1);
-      H5Tset_size(t, H5T_VARIABLE);
-      H5Tset_cset(t, H5T_CSET_ASCII);
-      return t;
-    }
+    case DType::kString: return H5Tcopy(H5T_STD_U8LE);  // io/string_blob.h
   }
   return -1;
 }

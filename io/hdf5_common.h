@@ -22,8 +22,8 @@ std::string ErrorStackText();
 absl::Status Error(absl::StatusCode code, absl::string_view what,
                    absl::string_view file);
 
-// The HDF5 type of a fixed-size dtype (caller closes it). Strings: the
-// variable-length C string type.
+// The HDF5 type of a dtype's elements (caller closes it). Strings: uint8,
+// the bytes of their blob (io/string_blob.h).
 Handle TypeFor(DType dtype);
 
 // Closes a handle of any kind when it goes out of scope.

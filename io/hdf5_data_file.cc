@@ -2,6 +2,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "io/fs.h"
 #include "io/hdf5_common.h"
 #include "io/io_pieces.h"
+#include "io/string_blob.h"
+#include "layout/region.h"
 
 namespace meshckpt {
 namespace {
@@ -85,53 +88,22 @@ class Hdf5Writer final : public DataFileWriter {
   ~Hdf5Writer() override { (void)Close(); }
 
   absl::StatusOr<int> CreateDataset(const DatasetSpec& spec) override {
-    const bool strings = spec.dtype == DType::kString;
-    if (strings && parallel_) {
-      return absl::InternalError(absl::StrCat(
-          "string dataset '", spec.path, "' must be written serially"));
-    }
-    Closer type(strings && spec.binary_strings
-                    ? H5Tvlen_create(H5T_STD_U8LE)
-                    : h5::TypeFor(spec.dtype));
-    std::vector<hsize_t> dims = ToHsize(spec.shape);
-    Closer space(spec.shape.empty()
-                     ? H5Screate(H5S_SCALAR)
-                     : H5Screate_simple(static_cast<int>(dims.size()),
-                                        dims.data(), nullptr));
-    Closer lcpl(H5Pcreate(H5P_LINK_CREATE));
-    H5Pset_create_intermediate_group(lcpl.get(), 1);
-    Closer dcpl(H5Pcreate(H5P_DATASET_CREATE));
-    if (!spec.chunk_shape.empty() && !spec.shape.empty()) {
-      std::vector<hsize_t> chunk = ToHsize(spec.chunk_shape);
-      H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
-    }
-    if (spec.fletcher32) H5Pset_fletcher32(dcpl.get());
-    if (!strings) {  // HDF5 requires fill values for variable-length types.
-      H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
-      H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
-    }
-    hid_t d = H5Dcreate2(file_, spec.path.c_str(), type.get(), space.get(),
-                         lcpl.get(), dcpl.get(), H5P_DEFAULT);
-    if (d < 0) {
-      return h5::Error(absl::StatusCode::kInternal,
-                       absl::StrCat("cannot create dataset '", spec.path, "' in"),
-                       path_);
-    }
-    for (const auto& [name, value] : spec.attributes) {
-      Closer atype(H5Tcopy(H5T_C_S1));
-      H5Tset_size(atype.get(), std::max<size_t>(1, value.size()));
-      Closer aspace(H5Screate(H5S_SCALAR));
-      Closer attr(H5Acreate2(d, name.c_str(), atype.get(), aspace.get(),
-                             H5P_DEFAULT, H5P_DEFAULT));
-      if (attr.get() < 0 || H5Awrite(attr.get(), atype.get(), value.c_str()) < 0) {
-        H5Dclose(d);
-        return h5::Error(absl::StatusCode::kInternal,
-                         absl::StrCat("cannot write attribute '", name,
-                                      "' of dataset '", spec.path, "' in"),
-                         path_);
+    if (spec.dtype == DType::kString) {
+      if (parallel_) {
+        return absl::InternalError(absl::StrCat(
+            "string dataset '", spec.path, "' must be written serially"));
       }
+      // Created at Close, once every element is known (io/string_blob.h).
+      strings_[static_cast<int>(datasets_.size())].resize(
+          Box::FromShape(spec.shape).num_elements());
+      datasets_.push_back(-1);
+      specs_.push_back(spec);
+      return static_cast<int>(datasets_.size() - 1);
     }
-    datasets_.push_back(d);
+    Closer type(h5::TypeFor(spec.dtype));
+    absl::StatusOr<hid_t> d = Create(spec, type.get(), spec.shape, spec.chunk_shape);
+    if (!d.ok()) return d.status();
+    datasets_.push_back(*d);
     specs_.push_back(spec);
     return static_cast<int>(datasets_.size() - 1);
   }
@@ -167,44 +139,113 @@ class Hdf5Writer final : public DataFileWriter {
     return absl::OkStatus();
   }
 
+  absl::Status ReserveSpace() override {
+    hsize_t size = 0;  // The larger of the end of allocation and of the file.
+    if (H5Fget_filesize(file_, &size) < 0) {
+      return h5::Error(absl::StatusCode::kInternal, "cannot get the size of", path_);
+    }
+    return ReserveFileSpace(path_, static_cast<int64_t>(size));
+  }
+
   absl::Status WriteStrings(int dataset, const Box& box,
                             const std::string* data) override {
-    const hid_t d = datasets_[dataset];
-    const int64_t n = box.num_elements();
-    Closer fs, ms;
-    absl::Status s = SelectBox(d, box, &fs, &ms);
-    if (!s.ok()) return s;
-    herr_t rc;
-    if (specs_[dataset].binary_strings) {
-      Closer type(H5Tvlen_create(H5T_STD_U8LE));
-      std::vector<hvl_t> v(n);
-      for (int64_t i = 0; i < n; ++i) {
-        v[i].len = data[i].size();
-        v[i].p = const_cast<char*>(data[i].data());
-      }
-      rc = H5Dwrite(d, type.get(), ms.get(), fs.get(), H5P_DEFAULT, v.data());
+    std::vector<std::string>& all = strings_.at(dataset);
+    if (box.rank() == 0) {
+      all.at(0) = data[0];
     } else {
-      Closer type(h5::TypeFor(DType::kString));
-      std::vector<const char*> v(n);
-      for (int64_t i = 0; i < n; ++i) v[i] = data[i].c_str();
-      rc = H5Dwrite(d, type.get(), ms.get(), fs.get(), H5P_DEFAULT, v.data());
+      CopyRegionOf(data, box.shape(), Box::FromShape(box.shape()), all.data(),
+                   specs_[dataset].shape, box);
     }
-    return rc < 0 ? WriteError(dataset, box) : absl::OkStatus();
+    return absl::OkStatus();
   }
 
   absl::Status Close() override {
     if (file_ < 0) return absl::OkStatus();
+    absl::Status s = WriteStringBlobs();
     bool ok = true;
-    for (hid_t d : datasets_) ok &= H5Dclose(d) >= 0;
+    for (hid_t d : datasets_) ok &= d < 0 || H5Dclose(d) >= 0;
     datasets_.clear();
     H5Pclose(dxpl_);
     ok &= H5Fclose(file_) >= 0;
     file_ = -1;
+    if (!s.ok()) return s;
     if (!ok) return h5::Error(absl::StatusCode::kInternal, "cannot close", path_);
     return absl::OkStatus();
   }
 
  private:
+  // A dataset of `type` and `shape` (chunked when `chunk` is not empty) with
+  // the spec's attributes.
+  absl::StatusOr<hid_t> Create(const DatasetSpec& spec, hid_t type,
+                               const std::vector<int64_t>& shape,
+                               const std::vector<int64_t>& chunk) {
+    std::vector<hsize_t> dims = ToHsize(shape);
+    Closer space(shape.empty() ? H5Screate(H5S_SCALAR)
+                               : H5Screate_simple(static_cast<int>(dims.size()),
+                                                  dims.data(), nullptr));
+    Closer lcpl(H5Pcreate(H5P_LINK_CREATE));
+    H5Pset_create_intermediate_group(lcpl.get(), 1);
+    Closer dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    if (!chunk.empty() && !shape.empty()) {
+      std::vector<hsize_t> c = ToHsize(chunk);
+      H5Pset_chunk(dcpl.get(), static_cast<int>(c.size()), c.data());
+    }
+    if (spec.fletcher32) H5Pset_fletcher32(dcpl.get());
+    H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
+    H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+    hid_t d = H5Dcreate2(file_, spec.path.c_str(), type, space.get(), lcpl.get(),
+                         dcpl.get(), H5P_DEFAULT);
+    if (d < 0) {
+      return h5::Error(absl::StatusCode::kInternal,
+                       absl::StrCat("cannot create dataset '", spec.path, "' in"),
+                       path_);
+    }
+    for (const auto& [name, value] : spec.attributes) {
+      Closer atype(H5Tcopy(H5T_C_S1));
+      H5Tset_size(atype.get(), std::max<size_t>(1, value.size()));
+      Closer aspace(H5Screate(H5S_SCALAR));
+      Closer attr(H5Acreate2(d, name.c_str(), atype.get(), aspace.get(),
+                             H5P_DEFAULT, H5P_DEFAULT));
+      if (attr.get() < 0 || H5Awrite(attr.get(), atype.get(), value.c_str()) < 0) {
+        H5Dclose(d);
+        return h5::Error(absl::StatusCode::kInternal,
+                         absl::StrCat("cannot write attribute '", name,
+                                      "' of dataset '", spec.path, "' in"),
+                         path_);
+      }
+    }
+    return d;
+  }
+
+  // The string datasets, each one uint8 blob (io/string_blob.h).
+  absl::Status WriteStringBlobs() {
+    for (auto& [dataset, values] : strings_) {
+      const std::string blob = EncodeStringBlob(values);
+      values.clear();
+      DatasetSpec spec = specs_[dataset];
+      spec.attributes.emplace_back(
+          "string_encoding", "uint64le length of each element, then their bytes");
+      const int64_t size = static_cast<int64_t>(blob.size());
+      absl::StatusOr<hid_t> d = Create(spec, H5T_STD_U8LE, {size}, {});
+      if (!d.ok()) return d.status();
+      datasets_[dataset] = *d;
+      if (size == 0) continue;
+      absl::Status s = ForEachIoPiece(
+          Box::FromShape({size}), 1, [&](const Box& piece, int64_t offset) {
+            Closer fs, ms;
+            absl::Status s = SelectBox(*d, piece, &fs, &ms);
+            if (s.ok() && H5Dwrite(*d, H5T_NATIVE_UINT8, ms.get(), fs.get(), dxpl_,
+                                   blob.data() + offset) < 0) {
+              s = WriteError(dataset, piece);
+            }
+            return s;
+          });
+      if (!s.ok()) return s;
+    }
+    strings_.clear();
+    return absl::OkStatus();
+  }
+
   absl::Status WriteError(int dataset, const Box& box) {
     return h5::Error(
         absl::StatusCode::kInternal,
@@ -217,8 +258,9 @@ class Hdf5Writer final : public DataFileWriter {
   std::string path_;
   bool parallel_;
   hid_t dxpl_;
-  std::vector<hid_t> datasets_;
+  std::vector<hid_t> datasets_;  // -1: a string dataset, created at Close.
   std::vector<DatasetSpec> specs_;
+  std::map<int, std::vector<std::string>> strings_;  // Row-major elements.
 };
 
 class Hdf5Reader final : public DataFileReader {
@@ -244,31 +286,27 @@ class Hdf5Reader final : public DataFileReader {
     }
     Closer dset(d);
     Closer ftype(H5Dget_type(d));
-    bool binary = false;
-    bool type_ok;
-    if (dtype == DType::kString) {
-      const H5T_class_t c = H5Tget_class(ftype.get());
-      binary = c == H5T_VLEN;
-      type_ok = (c == H5T_STRING && H5Tis_variable_str(ftype.get()) > 0) ||
-                binary;
-    } else {
-      Closer want(h5::TypeFor(dtype));
-      type_ok = H5Tequal(ftype.get(), want.get()) > 0;
-    }
     Closer space(H5Dget_space(d));
     const int ndims = H5Sget_simple_extent_ndims(space.get());
     std::vector<hsize_t> dims(std::max(ndims, 0));
     H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-    if (!type_ok || dims != ToHsize(shape)) {
+    bool ok;
+    if (dtype == DType::kString) {  // One uint8 blob (io/string_blob.h).
+      ok = ndims == 1 && H5Tequal(ftype.get(), H5T_STD_U8LE) > 0;
+    } else {
+      Closer want(h5::TypeFor(dtype));
+      ok = H5Tequal(ftype.get(), want.get()) > 0 && dims == ToHsize(shape);
+    }
+    if (!ok) {
       return absl::DataLossError(absl::StrCat(
           "dataset '", path, "' in '", path_, "' has shape [",
-          absl::StrJoin(dims, ","), "] and a type that ",
-          type_ok ? "matches" : "does not match", " the index's ",
+          absl::StrJoin(dims, ","), "] or a type that does not match the index's ",
           DTypeName(dtype), " [", absl::StrJoin(shape, ","), "]"));
     }
     datasets_.push_back(dset.release());
     dtypes_.push_back(dtype);
-    binary_.push_back(binary);
+    shapes_.push_back(shape);
+    blob_sizes_.push_back(dims.empty() ? 0 : static_cast<int64_t>(dims[0]));
     names_.push_back(path);
     return static_cast<int>(datasets_.size() - 1);
   }
@@ -291,29 +329,20 @@ class Hdf5Reader final : public DataFileReader {
 
   absl::Status ReadStrings(int dataset, const Box& box,
                            std::string* out) override {
-    const hid_t d = datasets_[dataset];
-    const int64_t n = box.num_elements();
-    Closer fs, ms;
-    absl::Status s = SelectBox(d, box, &fs, &ms);
-    if (!s.ok()) return s;
-    if (binary_[dataset]) {
-      Closer type(H5Tvlen_create(H5T_STD_U8LE));
-      std::vector<hvl_t> v(n);
-      if (H5Dread(d, type.get(), ms.get(), fs.get(), dxpl_, v.data()) < 0) {
-        return ReadError(dataset, box);
+    auto [it, fresh] = strings_.try_emplace(dataset);
+    if (fresh) {
+      absl::Status s = ReadStringBlob(dataset, &it->second);
+      if (!s.ok()) {
+        strings_.erase(it);
+        return s;
       }
-      for (int64_t i = 0; i < n; ++i) {
-        out[i].assign(static_cast<const char*>(v[i].p), v[i].len);
-      }
-      H5Dvlen_reclaim(type.get(), ms.get(), H5P_DEFAULT, v.data());
+    }
+    const std::vector<std::string>& all = it->second;
+    if (box.rank() == 0) {
+      out[0] = all.at(0);
     } else {
-      Closer type(h5::TypeFor(DType::kString));
-      std::vector<char*> v(n, nullptr);
-      if (H5Dread(d, type.get(), ms.get(), fs.get(), dxpl_, v.data()) < 0) {
-        return ReadError(dataset, box);
-      }
-      for (int64_t i = 0; i < n; ++i) out[i] = v[i] ? v[i] : "";
-      H5Dvlen_reclaim(type.get(), ms.get(), H5P_DEFAULT, v.data());
+      CopyRegionOf(all.data(), shapes_[dataset], box, out, box.shape(),
+                   Box::FromShape(box.shape()));
     }
     return absl::OkStatus();
   }
@@ -330,6 +359,34 @@ class Hdf5Reader final : public DataFileReader {
   }
 
  private:
+  // Reads and splits a whole string dataset; the reader keeps the elements,
+  // as a restore reads string tensors box by box.
+  absl::Status ReadStringBlob(int dataset, std::vector<std::string>* all) {
+    const hid_t d = datasets_[dataset];
+    std::string blob(blob_sizes_[dataset], '\0');
+    if (!blob.empty()) {
+      absl::Status s = ForEachIoPiece(
+          Box::FromShape({blob_sizes_[dataset]}), 1, [&](const Box& piece, int64_t off) {
+            Closer fs, ms;
+            absl::Status s = SelectBox(d, piece, &fs, &ms);
+            if (s.ok() && H5Dread(d, H5T_NATIVE_UINT8, ms.get(), fs.get(), dxpl_,
+                                  blob.data() + off) < 0) {
+              s = ReadError(dataset, piece);
+            }
+            return s;
+          });
+      if (!s.ok()) return s;
+    }
+    absl::Status s = DecodeStringBlob(
+        blob, Box::FromShape(shapes_[dataset]).num_elements(), all);
+    if (!s.ok()) {
+      return absl::DataLossError(absl::StrCat("string dataset '", names_[dataset],
+                                              "' in '", path_, "' is damaged: ",
+                                              s.message()));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status ReadError(int dataset, const Box& box) {
     return h5::Error(absl::StatusCode::kDataLoss,
                      absl::StrCat("cannot read ", box.ToString(), " of dataset '",
@@ -342,8 +399,10 @@ class Hdf5Reader final : public DataFileReader {
   hid_t dxpl_;
   std::vector<hid_t> datasets_;
   std::vector<DType> dtypes_;
-  std::vector<bool> binary_;
+  std::vector<std::vector<int64_t>> shapes_;
+  std::vector<int64_t> blob_sizes_;  // Bytes of a string dataset.
   std::vector<std::string> names_;
+  std::map<int, std::vector<std::string>> strings_;  // Read string datasets.
 };
 
 }  // namespace
