@@ -219,7 +219,7 @@ TEST_F(SavedTest, FlippedByteReadByOneRankIsDataLossEverywhere) {
     // Tensor b (int64, 17 elements, split over x): its last element belongs
     // to the last rank. Find its bytes in the file by value.
     const uint64_t h = test::KeyHash("b");
-    char want[8];
+    char want[16];  // ExpectedElement may write up to 16 bytes.
     test::ExpectedElement(DType::kInt64, h, 16, want);
     std::string data = ReadAll(DataFilePath(prefix_));
     const size_t at = data.find(std::string(want, 8));

@@ -144,7 +144,9 @@ std::unique_ptr<Model> BuildModel(Communicator& comm) {
 }
 
 void SetStep(Model& m, int64_t step) {
-  for (auto& [spec, var] : m.vars) {
+  for (auto& entry : m.vars) {
+    const VarSpec* spec = entry.first;
+    DVariable* var = entry.second;
     const uint64_t h = ValueHash(*spec, step);
     const int64_t esize = DTypeSize(spec->dtype);
     for (int64_t d : var->layout().mesh().local_device_ids()) {
@@ -175,11 +177,13 @@ void Scramble(Model& m) {
 // the first few in `report`.
 int64_t CountWrong(const Model& m, int64_t step, std::string* report) {
   int64_t bad = 0;
-  for (const auto& [spec, var] : m.vars) {
+  for (const auto& entry : m.vars) {
+    const VarSpec* spec = entry.first;
+    const DVariable* var = entry.second;
     const uint64_t h = ValueHash(*spec, step);
     const int64_t esize = DTypeSize(spec->dtype);
     for (int64_t d : var->layout().mesh().local_device_ids()) {
-      const char* got = static_cast<const DVariable*>(var)->bytes(d).data();
+      const char* got = var->bytes(d).data();
       test::ForEachInBox(var->DeviceBox(d), var->shape(),
                          [&](int64_t local, const std::vector<int64_t>& c, int64_t g) {
                            char want[16];

@@ -127,7 +127,7 @@ int64_t CountWrong(const Model& m, int64_t step) {
       const char* got = v->bytes(d).data();
       test::ForEachInBox(v->DeviceBox(d), v->shape(),
                          [&](int64_t l, const std::vector<int64_t>&, int64_t g) {
-                           char want[8];
+                           char want[16];  // ExpectedElement writes up to 16 bytes.
                            test::ExpectedElement(v->dtype(), Hash(v, step), g, want);
                            bad += std::memcmp(want, got + es * l, es) != 0;
                          });

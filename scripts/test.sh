@@ -4,6 +4,12 @@
 #   scripts/test.sh -L unit        # unit tests only
 #   scripts/test.sh -L mpi         # MPI tests only
 # BUILD_DIR (default: build) picks the build tree.
+#
+# Without arguments (the full run, what CI does) it then also runs the
+# reliability extras of docs/reliability.md: the sanitizer build on the unit
+# tests and a representative MPI subset (scripts/sanitize.sh --ci), and each
+# libFuzzer target for a bounded time (scripts/fuzz.sh --seconds=15).
+# MESHCKPT_EXTRAS=0 leaves them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +18,13 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=$(nproc)
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j"$JOBS"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" "$@"
+status=0
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" "$@" || status=$?
+
+if [ $# -eq 0 ] && [ "${MESHCKPT_EXTRAS:-1}" != 0 ]; then
+  echo "=== sanitizers (scripts/sanitize.sh --ci) ==="
+  bash scripts/sanitize.sh --ci || status=1
+  echo "=== fuzzing (scripts/fuzz.sh --seconds=15) ==="
+  bash scripts/fuzz.sh --seconds=15 || status=1
+fi
+exit $status

@@ -189,7 +189,6 @@ class CorruptionTest : public ::testing::Test {
     std::printf("checkpoint: data file %zu bytes, index %zu bytes\n", data_->size(),
                 index_->size());
     for (const auto& [spec, layout] : *specs_) {
-      if (spec.dtype == DType::kString) continue;  // Heap ids, not elements.
       for (const Extent& e : ExtentsOf(DataFilePath(prefix), spec.key)) {
         extents_->push_back(e);
       }
@@ -335,10 +334,10 @@ TEST_F(CorruptionTest, TheOriginalIsIntact) {
   ASSERT_TRUE(in.status.ok()) << in.status;
   EXPECT_TRUE(in.problems.empty());
   EXPECT_TRUE(in.reads_exact);
-  // Every numeric tensor's storage was found.
+  // Every tensor's storage was found.
   std::set<std::string> keys;
   for (const Extent& e : *extents_) keys.insert(e.key);
-  EXPECT_EQ(keys.size(), 4u);
+  EXPECT_EQ(keys.size(), specs_->size());
   if (!CliPath().empty()) {
     EXPECT_EQ(CliVerify(TrialPrefix()), 0);
   }
@@ -459,20 +458,6 @@ void CorruptionTest::FlipAnywhere(int64_t pos, char mask, bool cli,
   }
 }
 
-// Byte ranges of HDF5 global heap collections ("GCOL", where variable-length
-// strings live) in the data file.
-std::vector<std::pair<int64_t, int64_t>> GlobalHeapRanges(const std::string& file) {
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (size_t at = file.find("GCOL"); at != std::string::npos;
-       at = file.find("GCOL", at + 4)) {
-    if (at + 16 > file.size()) break;
-    uint64_t size = 0;
-    std::memcpy(&size, file.data() + at + 8, 8);
-    out.emplace_back(static_cast<int64_t>(at), static_cast<int64_t>(at + size));
-  }
-  return out;
-}
-
 // One damaged-file trial in a child process with a time limit, so that a
 // hang or crash inside HDF5 is counted and reported instead of stopping the
 // whole test. Outcomes "hang" and "crash_<signal>" come from here.
@@ -530,17 +515,8 @@ void CorruptionTest::Isolated(int64_t pos, char mask, int trial, Counts* c) {
     std::printf("%s: damaged checkpoint kept as %s\n", where.c_str(), keep.c_str());
   }
   if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-    bool in_heap = false;
-    for (const auto& [from, to] : GlobalHeapRanges(*data_)) in_heap |= pos >= from && pos < to;
-    if (in_heap) {
-      // HDF5 1.10.8 loops forever decoding a global heap collection with a
-      // damaged object size (docs/reliability.md, "Known problems").
-      c->Add("hang_hdf5_global_heap_KNOWN");
-      std::printf("%s: known HDF5 hang (global heap), >%ds\n", where.c_str(), kTrialSeconds);
-    } else {
-      c->Add("hang");
-      ADD_FAILURE() << where << ": restore or verify hung (> " << kTrialSeconds << " s)";
-    }
+    c->Add("hang");
+    ADD_FAILURE() << where << ": restore or verify hung (> " << kTrialSeconds << " s)";
   } else if (WIFSIGNALED(status)) {
     c->Add(absl::StrCat("crash_signal_", WTERMSIG(status)));
     ADD_FAILURE() << where << ": the restore crashed with signal " << WTERMSIG(status);
@@ -579,19 +555,22 @@ TEST_F(CorruptionTest, Hdf5MetadataFlipsNeverGiveWrongValues) {
   Report(c, "hdf5_metadata_flips");
 }
 
-// HDF5 1.10.8 hangs (h5dump too) when the size field of a global heap
-// object holding a string grows: here the 4th string's size 10 -> 221. The
-// restore of a string tensor then never returns, on one rank or all.
-// Disabled until the string storage no longer depends on HDF5's global heap
-// decoder or HDF5 is fixed; the random trials above count such hangs.
-TEST_F(CorruptionTest, DISABLED_DamagedGlobalHeapObjectSizeDoesNotHang) {
-  const auto heaps = GlobalHeapRanges(*data_);
-  ASSERT_FALSE(heaps.empty());
-  const int64_t pos = heaps[0].first + 128;  // Size field of the 4th object.
-  ASSERT_EQ((*data_)[pos], 10);
-  Counts c;
-  Isolated(pos, static_cast<char>(10 ^ 221), 0, &c);
-  EXPECT_EQ(c.n.count("hang_hdf5_global_heap_KNOWN"), 0u) << c.Line("regression");
+// A string tensor's stored lengths claiming more bytes than there are: a
+// clear DataLoss naming the tensor. (Strings were HDF5 variable-length
+// strings once; HDF5 1.10.8 loops forever on a damaged global heap object
+// size, so they are now a byte blob we split ourselves, io/string_blob.h.)
+TEST_F(CorruptionTest, DamagedStringLengthIsDataLossNotAHang) {
+  const auto names = std::find_if(extents_->begin(), extents_->end(),
+                                  [](const Extent& e) { return e.key == "model/names"; });
+  ASSERT_NE(names, extents_->end());
+  for (char mask : {'\x01', '\x80'}) {
+    std::string data = *data_;
+    data[names->offset + 7] ^= mask;  // Top byte of the first length.
+    WriteTrial(data, *index_);
+    const Restored r = RestoreAll();
+    EXPECT_TRUE(absl::IsDataLoss(r.status)) << r.status;
+    EXPECT_TRUE(absl::StrContains(r.status.message(), "model/names")) << r.status;
+  }
 }
 
 TEST_F(CorruptionTest, IndexByteFlipsAreAlwaysDataLoss) {
@@ -733,34 +712,24 @@ TEST_F(CorruptionTest, LatestCheckpointFallsBackWhenNewestLosesItsIndex) {
   }
 }
 
-// Deleting the newest checkpoint's data file: what exists today is safe but
-// not yet what the reliability issue asks. LatestCheckpoint still returns
-// the damaged checkpoint (its index exists), and restoring it is DataLoss
-// naming the missing file: no wrong values, but no automatic fallback
-// either. See the DISABLED_ test below and docs/reliability.md.
-TEST_F(CorruptionTest, NewestWithoutDataFileIsDataLossNeverWrongValues) {
+// A checkpoint whose data file is gone, asked for by name: DataLoss naming
+// the missing file, never values.
+TEST_F(CorruptionTest, CheckpointWithoutDataFileIsDataLoss) {
   const std::string dir = *root_ + "/latest_data";
-  for (bool with_state : {true, false}) {
-    SCOPED_TRACE(absl::StrCat("state file: ", with_state));
-    MakeThreeCheckpoints(dir, *data_, *index_, with_state);
-    fs::remove(DataFilePath(dir + "/ckpt-3"));
-    absl::StatusOr<std::string> latest = LatestCheckpoint(dir);
-    ASSERT_TRUE(latest.ok()) << latest.status();
-    if (*latest == dir + "/ckpt-2") continue;  // Fixed: the test below applies.
-    absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(*latest);
-    EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
-    EXPECT_TRUE(absl::StrContains(r.status().message(), "missing")) << r.status();
-    std::vector<RestoreTensor> none;
-    absl::Status s = RestoreTensors(*comm_, *latest, none, RestoreOptions());
-    EXPECT_TRUE(absl::IsDataLoss(s)) << s;
-  }
+  MakeThreeCheckpoints(dir, *data_, *index_, /*with_state=*/true);
+  fs::remove(DataFilePath(dir + "/ckpt-3"));
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> r =
+      CheckpointReader::Open(dir + "/ckpt-3");
+  EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "missing")) << r.status();
+  std::vector<RestoreTensor> none;
+  absl::Status s = RestoreTensors(*comm_, dir + "/ckpt-3", none, RestoreOptions());
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
 }
 
-// What the issue asks: "Delete the data file or index of the newest
-// checkpoint: LatestCheckpoint falls back to the newest intact one." Fails
-// today for the data file (LatestCheckpoint only looks for the index);
-// enable once checkpoint_state.cc checks the data file too.
-TEST_F(CorruptionTest, DISABLED_LatestCheckpointFallsBackWhenNewestLosesItsDataFile) {
+// LatestCheckpoint falls back to the newest checkpoint whose files are all
+// there.
+TEST_F(CorruptionTest, LatestCheckpointFallsBackWhenNewestLosesItsDataFile) {
   const std::string dir = *root_ + "/latest_data_fallback";
   for (bool with_state : {true, false}) {
     SCOPED_TRACE(absl::StrCat("state file: ", with_state));
