@@ -1,31 +1,12 @@
 // Checkpoint save/restore against the raw-disk limit, measured in the same
 // run (issue 6). Run under mpirun; everything is collective.
 //
-//   mpirun -np 4 ckpt_bench                          # io + tensors, GPT-2 small
-//   mpirun -np 2 ckpt_bench --devices=8              # 4 devices per rank
-//   mpirun -np 4 ckpt_bench --mode=save-only --keep=/tmp/b/ckpt4
-//   mpirun -np 3 ckpt_bench --mode=reshard --from=/tmp/b/ckpt4
-//   mpirun -np 4 ckpt_bench --mode=reshard --from=/tmp/b/ckpt4 --mesh=2d
-//   mpirun -np 2 ckpt_bench --quick                  # tiny model, 1 rep
-//
-// Modes (--mode=a,b,...):
-//   io         durable SaveTensors vs raw pwrite+fsync of the same bytes per
-//              rank; RestoreTensors onto the same layout vs raw pread
-//   tensors    the same for --tensors (10,000) float32 tensors of 256
-//              elements (1 KiB), reported per tensor
-//   save-only  one save to --keep, for a later `reshard` run
-//   reshard    RestoreTensors of --from (saved by another job) onto this
-//              job's mesh vs raw pread of the bytes each rank must read
-// Within a mode ours and raw alternate, who goes first swapping every rep.
-// The page cache is dropped before every timed operation when possible
-// (root); otherwise results say "warm". Every restore is checked bit-exactly
+// Usage, modes and flags: kUsage below (`ckpt_bench --help`). Within a
+// mode ours and raw alternate, who goes first swapping every rep. The page
+// cache is dropped before every timed operation when possible (root);
+// otherwise results say "warm". Every restore is checked bit-exactly
 // (bench/workload.h); a wrong value or a failed call exits 1. Timings are
 // reported, never judged by the exit code.
-//
-// Flags: --reps=N (3; --quick: 1) --devices=D (ranks) --mesh=1d|2d
-// (2d: data=--data (2) x model=D/data) --dir=DIR (/tmp/meshckpt_bench)
-// --csv=FILE (append rows, schema in bench/report.h) --suite=LABEL
-// --tensors=N --tensor-layout=replicated|split --cache=auto|warm --quick
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -50,9 +31,27 @@
 namespace meshckpt::bench {
 namespace {
 
+constexpr char kUsage[] = R"(usage: mpirun -np N ckpt_bench [flags]
+  mpirun -np 4 ckpt_bench                    io + tensors, GPT-2 small + Adam (~1 GB)
+  mpirun -np 2 ckpt_bench --devices=8        4 mesh devices per rank
+  mpirun -np 4 ckpt_bench --mode=save-only --keep=/tmp/b/ckpt4
+  mpirun -np 3 ckpt_bench --mode=reshard --from=/tmp/b/ckpt4 [--mesh=2d]
+modes (--mode=a,b,...; default io,tensors):
+  io         durable SaveTensors vs raw pwrite+fsync of the same bytes per rank;
+             RestoreTensors onto the same layout vs raw pread of the same bytes
+  tensors    the same for --tensors=N (10000) float32 tensors of 1 KiB
+  save-only  one save to --keep=PREFIX, for a later reshard run
+  reshard    RestoreTensors of --from=PREFIX (saved by another job) onto this
+             job's mesh vs raw pread of the bytes each rank must read
+flags: --reps=N (3)  --devices=D (ranks)  --mesh=1d|2d (2d: data=--data=K (2)
+  x model=D/K)  --dir=DIR (/tmp/meshckpt_bench)  --csv=FILE (append rows,
+  schema in bench/report.h)  --suite=LABEL  --tensor-layout=replicated|split
+  --cache=auto|warm  --quick (tiny model, 1 rep, 200 tensors)
+)";
+
 struct Config {
   std::vector<std::string> modes = {"io", "tensors"};
-  bool quick = false, mesh2d = false, warm = false;
+  bool help = false, quick = false, mesh2d = false, warm = false;
   int reps = 3, devices = 0, data = 2;
   int64_t tensors = 10000;
   bool split_tensors = false;
@@ -74,9 +73,10 @@ absl::StatusOr<int64_t> IntFlag(const std::map<std::string, std::string>& f,
 absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
   MESHCKPT_ASSIGN_OR_RETURN(
       auto f, ParseFlags(argc, argv,
-                         {"mode", "quick", "reps", "devices", "mesh", "data", "dir", "csv",
+                         {"help", "mode", "quick", "reps", "devices", "mesh", "data", "dir", "csv",
                           "suite", "keep", "from", "tensors", "tensor-layout", "cache"}));
   Config c;
+  c.help = f.count("help") > 0;
   c.quick = f.count("quick") > 0;
   if (c.quick) c.tensors = 200;
   if (f.count("mode")) c.modes = absl::StrSplit(f["mode"], ',');
@@ -241,6 +241,7 @@ class Bench {
   }
 
   absl::Status Report(Result r, const Workload& w) {
+    r.workload = workload_name_;
     r.tensors = w.num_tensors();
     r.largest_shard_mib = comm_.AllReduceMax(w.largest_local_shard_bytes()) / 1048576.0;
     absl::Status s;
@@ -252,11 +253,26 @@ class Bench {
     return comm_.Agree(s);
   }
 
-  absl::StatusOr<Workload> MakeWorkload(std::vector<TensorSpec> specs) {
+  absl::StatusOr<Workload> MakeWorkload(std::vector<TensorSpec> specs, std::string name,
+                                        absl::string_view detail) {
     absl::StatusOr<Workload> w = Workload::Create(std::move(specs), mesh_);
     MESHCKPT_RETURN_IF_ERROR(comm_.Agree(w.status()));
     baseline_kib_ = CurrentRssKiB();  // The model's buffers are filled.
+    workload_name_ = std::move(name);
+    if (root()) {
+      std::printf(" %s (%s): %lld tensors, %.3f GB, largest local shard %.1f MiB\n",
+                  workload_name_.c_str(), std::string(detail).c_str(),
+                  static_cast<long long>(w->num_tensors()), w->model_bytes() / 1e9,
+                  w->largest_local_shard_bytes() / 1048576.0);
+      std::fflush(stdout);
+    }
     return w;
+  }
+
+  absl::StatusOr<Workload> MakeModel() {
+    return MakeWorkload(GptTensors(model_), model_.name,
+                        absl::StrFormat("d_model %d, %d layers, vocab %d, + Adam slot",
+                                        model_.d_model, model_.layers, model_.vocab));
   }
 
   absl::Status RemoveCheckpoint(const std::string& prefix) {
@@ -322,21 +338,22 @@ class Bench {
   }
 
   absl::Status RunIo() {
-    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeWorkload(GptTensors(model_)));
-    Banner(w, model_.name);
+    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
     return SaveAndRestore("io", w);
   }
 
   absl::Status RunTensors() {
-    MESHCKPT_ASSIGN_OR_RETURN(Workload w,
-                              MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors)));
-    Banner(w, absl::StrCat(c_.tensors, " x 1 KiB, ",
-                           c_.split_tensors ? "split over model" : "replicated"));
+    MESHCKPT_ASSIGN_OR_RETURN(
+        Workload w,
+        MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors),
+                     c_.split_tensors ? "small-split" : "small-replicated",
+                     absl::StrCat(c_.tensors, " x 1 KiB float32, ",
+                                  c_.split_tensors ? "split over model" : "replicated")));
     return SaveAndRestore("tensors", w);
   }
 
   absl::Status RunSaveOnly() {
-    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeWorkload(GptTensors(model_)));
+    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
     SaveOptions options;
     options.user_metadata = {{"bench.model", model_.name},
                              {"bench.ranks", absl::StrCat(comm_.size())},
@@ -370,8 +387,7 @@ class Bench {
           model_.name, " model", c_.quick ? " (--quick)" : ""));
     }
     if (auto m = meta.find("bench.mesh"); m != meta.end()) r.saved_mesh = m->second;
-    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeWorkload(GptTensors(model_)));
-    Banner(w, model_.name);
+    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
     const std::string raw_r = RankPath("reshard-raw-read");
     const std::vector<Segment> reads = w.ReadSegments();
     MESHCKPT_RETURN_IF_ERROR(comm_.Agree(RawWrite(raw_r, AsConst(reads))));
@@ -381,18 +397,11 @@ class Bench {
     return comm_.Agree(RemoveFileIfExists(raw_r));
   }
 
-  void Banner(const Workload& w, const std::string& what) {
-    if (!root()) return;
-    std::printf(" %s: %lld tensors, %.3f GB, largest local shard %.1f MiB\n", what.c_str(),
-                static_cast<long long>(w.num_tensors()), w.model_bytes() / 1e9,
-                w.largest_local_shard_bytes() / 1048576.0);
-    std::fflush(stdout);
-  }
-
   Communicator& comm_;
   const Config c_;
   const Mesh mesh_;
   const ModelConfig model_;
+  std::string workload_name_;
   bool cold_ = false;
   int64_t baseline_kib_ = 0;
 };
@@ -403,6 +412,10 @@ absl::Status Main(int argc, char** argv, int* rank) {
   MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> comm, MpiCommunicator::World());
   *rank = comm->rank();
   MESHCKPT_ASSIGN_OR_RETURN(Config config, ParseConfig(argc, argv, comm->size()));
+  if (config.help) {
+    if (comm->rank() == 0) std::printf("%s", kUsage);
+    return absl::OkStatus();
+  }
   std::vector<MeshDimension> dims = {{kModelDim, config.devices}};
   if (config.mesh2d) {
     if (config.devices % config.data != 0) {

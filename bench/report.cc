@@ -26,7 +26,7 @@ const char* Met(bool ok) { return ok ? "met" : "MISSED"; }
 }  // namespace
 
 std::string CsvHeader() {
-  return "suite,mode,op,ranks,devices,mesh,saved_ranks,saved_mesh,tensors,bytes,"
+  return "suite,workload,mode,op,ranks,devices,mesh,saved_ranks,saved_mesh,tensors,bytes,"
          "reps,cache,ours_median_s,ours_min_s,ours_max_s,raw_median_s,raw_min_s,"
          "raw_max_s,ratio,ours_gbps,raw_gbps,us_per_tensor,peak_extra_mib,"
          "start_extra_mib,largest_shard_mib,mem_method";
@@ -34,9 +34,9 @@ std::string CsvHeader() {
 
 std::string CsvRow(const Result& r) {
   return absl::StrFormat(
-      "%s,%s,%s,%d,%d,%s,%d,%s,%d,%d,%d,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,"
+      "%s,%s,%s,%s,%d,%d,%s,%d,%s,%d,%d,%d,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,"
       "%.4f,%.4f,%.2f,%.2f,%.2f,%.2f,%s",
-      r.suite, r.mode, r.op, r.ranks, r.devices, r.mesh, r.saved_ranks,
+      r.suite, r.workload, r.mode, r.op, r.ranks, r.devices, r.mesh, r.saved_ranks,
       r.saved_mesh, r.tensors, r.bytes, r.reps, r.cold ? "cold" : "warm",
       r.ours.median, r.ours.min, r.ours.max, r.raw.median, r.raw.min, r.raw.max,
       r.ratio(), Gbps(r.bytes, r.ours.median), Gbps(r.bytes, r.raw.median),

@@ -3,6 +3,7 @@
 // CSV schema (header written when the file is new or empty; one row per
 // measured operation; times in seconds; sizes in bytes unless named MiB):
 //   suite         free label of the run (--suite), e.g. "standard", "quick"
+//   workload      gpt2-small | tiny-gpt | small-replicated | small-split
 //   mode          io | reshard | tensors
 //   op            save | restore
 //   ranks, devices, mesh        the job doing `op`; mesh like "model=4" or
@@ -41,7 +42,7 @@
 namespace meshckpt::bench {
 
 struct Result {
-  std::string suite, mode, op;
+  std::string suite, workload, mode, op;
   int ranks = 0, devices = 0;
   std::string mesh;
   int saved_ranks = 0;
