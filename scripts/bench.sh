@@ -69,6 +69,7 @@ run_suite() {
   rm -f "$CSV"
   START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
   MACHINE=$(machine_line)  # While the data dir exists (--quick removes it).
+  COMMIT=$(commit_line)    # What was built, not what the tree holds later.
 
   run() {  # run NP ARGS...
     local np=$1; shift
@@ -110,7 +111,7 @@ write_markdown() {
     echo "# Checkpoint benchmark results"
     echo
     echo "Produced by \`scripts/bench.sh$([ $QUICK -eq 1 ] && echo " --quick")\` on" \
-         "$(date -u '+%Y-%m-%d %H:%M UTC'); commit $(commit_line)."
+         "$(date -u '+%Y-%m-%d %H:%M UTC'); commit ${COMMIT:-$(commit_line)}."
     echo "Machine: ${MACHINE:-$(machine_line)}; load average at start ${START_LOAD:-?}" \
          "(other jobs may have shared the machine: numbers are noisy)."
     if [ $QUICK -eq 1 ]; then
