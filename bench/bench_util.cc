@@ -10,7 +10,6 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -39,6 +38,30 @@ class Fd {
  private:
   int fd_;
 };
+
+// A "Name:   123 kB" line of /proc/self/status, in KiB; 0 if unreadable.
+int64_t StatusKiB(const char* name) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  const size_t len = std::strlen(name);
+  char line[256];
+  int64_t kib = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::strncmp(line, name, len) == 0 && line[len] == ':') {
+      kib = std::strtoll(line + len + 1, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib;
+}
+
+bool ResetHighWater() {
+  FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return false;
+  const bool wrote = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && wrote;
+}
 
 }  // namespace
 
@@ -73,46 +96,7 @@ absl::Status DropPageCache() {
   return absl::OkStatus();
 }
 
-int64_t CurrentRssKiB() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  int64_t kib = 0;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) {
-      kib = std::strtoll(line + 6, nullptr, 10);
-      break;
-    }
-  }
-  std::fclose(f);
-  return kib;
-}
-
-namespace {
-
-int64_t HighWaterKiB() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  int64_t kib = 0;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::strncmp(line, "VmHWM:", 6) == 0) {
-      kib = std::strtoll(line + 6, nullptr, 10);
-      break;
-    }
-  }
-  std::fclose(f);
-  return kib;
-}
-
-bool ResetHighWater() {
-  FILE* f = std::fopen("/proc/self/clear_refs", "w");
-  if (f == nullptr) return false;
-  const bool wrote = std::fputs("5", f) >= 0;
-  return std::fclose(f) == 0 && wrote;
-}
-
-}  // namespace
+int64_t CurrentRssKiB() { return StatusKiB("VmRSS"); }
 
 PeakMemory::~PeakMemory() {
   if (sampler_.joinable()) {
@@ -122,7 +106,7 @@ PeakMemory::~PeakMemory() {
 }
 
 void PeakMemory::Start() {
-  sampling_ = !ResetHighWater();
+  sampling_ = force_sampling_ || !ResetHighWater();
   if (!sampling_) return;
   stop_ = false;
   peak_ = CurrentRssKiB();
@@ -136,7 +120,7 @@ void PeakMemory::Start() {
 }
 
 int64_t PeakMemory::Stop() {
-  if (!sampling_) return std::max(HighWaterKiB(), CurrentRssKiB());
+  if (!sampling_) return std::max(StatusKiB("VmHWM"), CurrentRssKiB());
   stop_ = true;
   sampler_.join();
   return std::max<int64_t>(peak_, CurrentRssKiB());

@@ -46,7 +46,8 @@ int64_t CurrentRssKiB();
 // shorter than that.
 class PeakMemory {
  public:
-  PeakMemory() = default;
+  // `force_sampling`: sample even where VmHWM could be reset (for tests).
+  explicit PeakMemory(bool force_sampling = false) : force_sampling_(force_sampling) {}
   ~PeakMemory();
   PeakMemory(const PeakMemory&) = delete;
   PeakMemory& operator=(const PeakMemory&) = delete;
@@ -58,6 +59,7 @@ class PeakMemory {
   const char* method() const { return sampling_ ? "sampled" : "hwm"; }
 
  private:
+  const bool force_sampling_;
   bool sampling_ = false;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> peak_{0};

@@ -247,6 +247,7 @@ stats "$data" using 3 nooutput
 set yrange [0:(STATS_max > 1.1 ? STATS_max * 1.15 : 1.25)]
 set xrange [-0.6:STATS_records - 0.4]
 set grid ytics
+set rmargin 6
 set key top left
 set boxwidth 0.7
 set style fill solid 0.85 border -1
