@@ -219,9 +219,11 @@ class Hdf5Writer final : public DataFileWriter {
 
   // The string datasets, each one uint8 blob (io/string_blob.h).
   absl::Status WriteStringBlobs() {
-    for (auto& [dataset, values] : strings_) {
-      const std::string blob = EncodeStringBlob(values);
-      values.clear();
+    for (auto& entry : strings_) {
+      const int dataset = entry.first;  // Not a structured binding: clang 14
+                                        // cannot capture those in lambdas.
+      const std::string blob = EncodeStringBlob(entry.second);
+      entry.second.clear();
       DatasetSpec spec = specs_[dataset];
       spec.attributes.emplace_back(
           "string_encoding", "uint64le length of each element, then their bytes");
