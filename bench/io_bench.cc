@@ -1,13 +1,27 @@
 // Save/restore throughput against the raw disk, measured in the same run.
 //
-//   mpirun -np N io_bench [--mb 1024] [--tensors 8] [--split rows|cols]
-//                         [--reps 3] [--dir /tmp/meshckpt_bench]
+//   mpirun -np N io_bench [--mb=1024] [--tensors=8] [--split=rows|cols]
+//                         [--restore-split=rows|cols] [--reps=3]
+//                         [--dir=/tmp/meshckpt_bench]
+//   mpirun -np N io_bench --small=10000 [--small-bytes=1024]
+//                         [--small-layout=replicated|sharded]
 //
-// Per repetition, alternating: raw write (each rank pwrites the bytes it
-// would save to its own file, fsyncs), durable SaveTensors, raw read of the
-// raw files, RestoreTensors onto the same layout. Page caches are dropped
-// before reads when /proc/sys/vm/drop_caches is writable (root); otherwise
-// reads are warm and the report says so. Reports, never asserts.
+// Bulk mode, per repetition, alternating (old files removed and synced,
+// untimed, before each write): raw write (each rank pwrites the
+// bytes it would save to its own file, fsyncs), durable SaveTensors, raw
+// read of the raw files, RestoreTensors. The restore uses --restore-split
+// (default: the save's split); a different one is a resharding restore, and
+// the raw read then reads as many bytes as this rank restores. Page caches
+// are dropped before reads when /proc/sys/vm/drop_caches is writable (root);
+// otherwise reads are warm and the report says so.
+//
+// Small mode (--small=N): N float32 tensors of --small-bytes each; reports
+// the time per tensor of save and of restore.
+//
+// Both modes report the peak resident memory above what the process held
+// before the operation (VmHWM after resetting it via /proc/self/clear_refs;
+// "n/a" when that is not possible), the maximum over ranks. Timings are
+// medians with [min, max]; reports, never asserts.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +29,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -43,6 +58,32 @@ bool DropCaches() {
   return std::fclose(f) == 0 && ok;
 }
 
+// kB from /proc/self/status, -1 when unknown.
+int64_t StatusKb(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, field)) {
+      int64_t kb = -1;
+      std::string num;
+      for (char c : line) {
+        if (c >= '0' && c <= '9') num += c;
+      }
+      (void)absl::SimpleAtoi(num, &kb);
+      return kb;
+    }
+  }
+  return -1;
+}
+
+// Resets VmHWM to the current RSS; false when the kernel refuses.
+bool ResetPeak() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return out.good();
+}
+
 void RawWrite(const std::string& path, const std::vector<char>& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   for (size_t off = 0; off < data.size();) {
@@ -64,101 +105,250 @@ void RawRead(const std::string& path, std::vector<char>* data) {
   ::close(fd);
 }
 
-double Median(std::vector<double> v) {
+struct Stats {
+  double median, min, max;
+};
+
+Stats Summarize(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return {v[v.size() / 2], v.front(), v.back()};
 }
 
-int Run(int argc, char** argv) {
-  auto comm = MpiCommunicator::World().value();
-  int64_t mb = 1024, tensors = 8, reps = 3;
-  std::string split = "rows", dir = "/tmp/meshckpt_bench";
+struct Flags {
+  int64_t mb = 1024, tensors = 8, reps = 3, small = 0, small_bytes = 1024;
+  std::string split = "rows", restore_split, small_layout = "replicated";
+  std::string dir = "/tmp/meshckpt_bench";
+};
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
     auto val = [&](absl::string_view flag) -> const char* {
       return absl::StartsWith(a, flag) ? argv[i] + flag.size() : nullptr;
     };
-    if (auto v = val("--mb=")) (void)absl::SimpleAtoi(v, &mb);
-    else if (auto v = val("--tensors=")) (void)absl::SimpleAtoi(v, &tensors);
-    else if (auto v = val("--reps=")) (void)absl::SimpleAtoi(v, &reps);
-    else if (auto v = val("--split=")) split = v;
-    else if (auto v = val("--dir=")) dir = v;
+    if (auto v = val("--mb=")) (void)absl::SimpleAtoi(v, &f.mb);
+    else if (auto v = val("--tensors=")) (void)absl::SimpleAtoi(v, &f.tensors);
+    else if (auto v = val("--reps=")) (void)absl::SimpleAtoi(v, &f.reps);
+    else if (auto v = val("--small=")) (void)absl::SimpleAtoi(v, &f.small);
+    else if (auto v = val("--small-bytes=")) (void)absl::SimpleAtoi(v, &f.small_bytes);
+    else if (auto v = val("--small-layout=")) f.small_layout = v;
+    else if (auto v = val("--split=")) f.split = v;
+    else if (auto v = val("--restore-split=")) f.restore_split = v;
+    else if (auto v = val("--dir=")) f.dir = v;
   }
-  const int rank = comm->rank(), size = comm->size();
-  if (rank == 0) (void)std::system(absl::StrCat("mkdir -p ", dir).c_str());
-  comm->Barrier();
+  if (f.restore_split.empty()) f.restore_split = f.split;
+  return f;
+}
 
+Layout MakeLayout(const std::string& split, const Mesh& mesh, int rank) {
+  std::vector<std::string> specs = {"unsharded", "unsharded"};
+  if (split == "rows") specs[0] = "x";
+  if (split == "cols") specs[1] = "x";
+  return Layout::Create(specs, mesh).value();
+}
+
+class Bench {
+ public:
+  Bench(Communicator& comm, const Flags& flags) : comm_(comm), flags_(flags) {}
+
+  // Runs fn between barriers; returns seconds and records the peak memory
+  // above the RSS before the call (max over ranks).
+  template <typename Fn>
+  double Timed(Fn&& fn, int64_t* peak_extra_kb = nullptr) {
+    const bool reset = ResetPeak();
+    const int64_t before = StatusKb("VmRSS:");
+    comm_.Barrier();
+    const double t0 = Now();
+    fn();
+    comm_.Barrier();
+    const double t = Now() - t0;
+    const int64_t extra = reset ? StatusKb("VmHWM:") - before : -1;
+    const int64_t worst = comm_.AllReduceMax(extra);
+    if (peak_extra_kb != nullptr) *peak_extra_kb = std::max(*peak_extra_kb, worst);
+    return t;
+  }
+
+  void Drop() {
+    comm_.Barrier();
+    if (comm_.rank() == 0) cold_ &= DropCaches();
+    comm_.Barrier();
+  }
+
+  // Removes the files a timed write would replace and syncs, untimed: the
+  // cost of freeing (and discarding) an old file's blocks belongs to
+  // neither side. Each rank removes the paths it is given.
+  void Clear(const std::vector<std::string>& paths) {
+    comm_.Barrier();
+    for (const std::string& p : paths) (void)RemoveFileIfExists(p);
+    ::sync();
+    comm_.Barrier();
+  }
+
+  bool cold() const { return cold_; }
+
+ private:
+  Communicator& comm_;
+  const Flags& flags_;
+  bool cold_ = true;
+};
+
+std::string Mib(int64_t kb) {
+  return kb < 0 ? std::string("n/a") : absl::StrCat(kb / 1024, " MiB");
+}
+
+void Check(const absl::Status& s, const char* what, int rank) {
+  if (!s.ok() && rank == 0) std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
+}
+
+int RunBulk(Communicator& comm, const Flags& f) {
+  const int rank = comm.rank(), size = comm.size();
   // float32 [rows, 4096] tensors adding up to `mb` MiB.
   const int64_t cols = 4096;
-  const int64_t rows = std::max<int64_t>(1, (mb << 20) / tensors / 4 / cols);
+  const int64_t rows = std::max<int64_t>(1, (f.mb << 20) / f.tensors / 4 / cols);
   Mesh mesh = Mesh::Create({{"x", size}}, rank, size).value();
-  Layout layout = Layout::Create(split == "rows" ? std::vector<std::string>{"x", "unsharded"}
-                                                 : std::vector<std::string>{"unsharded", "x"},
-                                 mesh).value();
+  Layout layout = MakeLayout(f.split, mesh, rank);
+  Layout restore_layout = MakeLayout(f.restore_split, mesh, rank);
   ShardMap map = ShardMap::Create(layout, {rows, cols}).value();
-  const int64_t local = map.DeviceBox(rank).num_elements();
-  std::vector<std::vector<float>> data(tensors, std::vector<float>(local));
-  for (int64_t t = 0; t < tensors; ++t) {
-    for (int64_t i = 0; i < local; ++i) data[t][i] = static_cast<float>(i * 0.001 + t + rank);
+  ShardMap restore_map = ShardMap::Create(restore_layout, {rows, cols}).value();
+  const Box mine = map.DeviceBox(rank), back_box = restore_map.DeviceBox(rank);
+  std::vector<std::vector<float>> data(f.tensors, std::vector<float>(mine.num_elements()));
+  std::vector<std::vector<float>> expect(f.tensors, std::vector<float>(back_box.num_elements()));
+  std::vector<std::vector<float>> back(f.tensors, std::vector<float>(back_box.num_elements()));
+  auto value = [&](int64_t t, int64_t r, int64_t c) {
+    return static_cast<float>(t * 1000003 + r * cols + c);
+  };
+  for (int64_t t = 0; t < f.tensors; ++t) {
+    for (int64_t i = 0; i < mine.num_elements(); ++i) {
+      data[t][i] = value(t, mine.origin()[0] + i / mine.shape()[1],
+                         mine.origin()[1] + i % mine.shape()[1]);
+    }
+    for (int64_t i = 0; i < back_box.num_elements(); ++i) {
+      expect[t][i] = value(t, back_box.origin()[0] + i / back_box.shape()[1],
+                           back_box.origin()[1] + i % back_box.shape()[1]);
+    }
   }
   std::vector<SaveTensor> save;
   std::vector<RestoreTensor> restore;
-  std::vector<std::vector<float>> back(tensors, std::vector<float>(local));
-  for (int64_t t = 0; t < tensors; ++t) {
+  for (int64_t t = 0; t < f.tensors; ++t) {
     const std::string key = absl::StrCat("layer", t, "/w");
     save.push_back({key, "", DType::kFloat32, {rows, cols}, layout, {data[t].data()}});
-    restore.push_back({key, DType::kFloat32, {rows, cols}, layout, {back[t].data()}});
+    restore.push_back({key, DType::kFloat32, {rows, cols}, restore_layout, {back[t].data()}});
   }
-  const int64_t my_bytes = local * 4 * tensors;
-  const double total_gb = static_cast<double>(comm->AllReduceSum(my_bytes)) / 1e9;
-  std::vector<char> raw(my_bytes, 1), raw_back(my_bytes);
-  const std::string raw_path = absl::StrCat(dir, "/raw-", rank);
-  const std::string prefix = absl::StrCat(dir, "/ckpt");
+  const int64_t my_bytes = mine.num_elements() * 4 * f.tensors;
+  const int64_t my_read = back_box.num_elements() * 4 * f.tensors;
+  const double write_gb = static_cast<double>(comm.AllReduceSum(my_bytes)) / 1e9;
+  const double read_gb = static_cast<double>(comm.AllReduceSum(my_read)) / 1e9;
+  std::vector<char> raw(std::max(my_bytes, my_read), 1), raw_back(my_read);
+  const std::string raw_path = absl::StrCat(f.dir, "/raw-", rank);
+  const std::string prefix = absl::StrCat(f.dir, "/ckpt");
 
-  auto timed = [&](auto&& fn) {
-    comm->Barrier();
-    const double t0 = Now();
-    fn();
-    comm->Barrier();
-    return Now() - t0;
-  };
-  bool cold = true;
-  auto drop = [&] {
-    comm->Barrier();
-    if (rank == 0) cold &= DropCaches();
-    comm->Barrier();
-  };
+  Bench bench(comm, f);
+  int64_t save_peak = -1, restore_peak = -1;
   std::vector<double> raw_w, save_t, raw_r, restore_t;
-  for (int64_t r = 0; r < reps; ++r) {
-    raw_w.push_back(timed([&] { RawWrite(raw_path, raw); }));
-    save_t.push_back(timed([&] {
-      absl::Status s = SaveTensors(*comm, prefix, save, {});
-      if (!s.ok() && rank == 0) std::fprintf(stderr, "save: %s\n", s.ToString().c_str());
-    }));
-    drop();
-    raw_r.push_back(timed([&] { RawRead(raw_path, &raw_back); }));
-    drop();
-    restore_t.push_back(timed([&] {
-      absl::Status s = RestoreTensors(*comm, prefix, restore, {});
-      if (!s.ok() && rank == 0) std::fprintf(stderr, "restore: %s\n", s.ToString().c_str());
-    }));
+  for (int64_t r = 0; r < f.reps; ++r) {
+    bench.Clear({raw_path, DataFilePath(prefix), IndexFilePath(prefix)});
+    raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }));
+    save_t.push_back(bench.Timed(
+        [&] { Check(SaveTensors(comm, prefix, save, {}), "save", rank); }, &save_peak));
+    bench.Drop();
+    raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }));
+    bench.Drop();
+    restore_t.push_back(bench.Timed(
+        [&] { Check(RestoreTensors(comm, prefix, restore, {}), "restore", rank); },
+        &restore_peak));
   }
-  if (back != data && rank == 0) std::fprintf(stderr, "restore returned wrong values\n");
+  const int64_t wrong = comm.AllReduceSum(back != expect ? 1 : 0);
+  if (wrong > 0 && rank == 0) {
+    std::fprintf(stderr, "restore returned wrong values on %lld ranks\n",
+                 static_cast<long long>(wrong));
+  }
   if (rank == 0) {
-    const double w = total_gb / Median(raw_w), s = total_gb / Median(save_t);
-    const double rr = total_gb / Median(raw_r), rs = total_gb / Median(restore_t);
-    std::printf("ranks=%d split=%s bytes=%.3fGB tensors=%lld reps=%lld caches=%s\n",
-                size, split.c_str(), total_gb, static_cast<long long>(tensors),
-                static_cast<long long>(reps), cold ? "dropped" : "warm (not root)");
-    std::printf("  raw write %.2f GB/s | save %.2f GB/s | save/raw %.2f\n", w, s, s / w);
-    std::printf("  raw read  %.2f GB/s | restore %.2f GB/s | restore/raw %.2f\n", rr, rs, rs / rr);
+    const Stats w = Summarize(raw_w), s = Summarize(save_t);
+    const Stats rr = Summarize(raw_r), rs = Summarize(restore_t);
+    std::printf("ranks=%d split=%s restore-split=%s bytes=%.3fGB tensors=%lld reps=%lld caches=%s\n",
+                size, f.split.c_str(), f.restore_split.c_str(), write_gb,
+                static_cast<long long>(f.tensors), static_cast<long long>(f.reps),
+                bench.cold() ? "dropped" : "warm (not root)");
+    std::printf("  raw write %.2f GB/s [%.2f-%.2f s] | save %.2f GB/s [%.2f-%.2f s] | save/raw %.2f\n",
+                write_gb / w.median, w.min, w.max, write_gb / s.median, s.min, s.max,
+                w.median / s.median);
+    std::printf("  raw read  %.2f GB/s [%.2f-%.2f s] | restore %.2f GB/s [%.2f-%.2f s] | restore/raw %.2f\n",
+                read_gb / rr.median, rr.min, rr.max, read_gb / rs.median, rs.min, rs.max,
+                rr.median / rs.median);
+    const int64_t shard_kb = std::max(my_bytes, my_read) / f.tensors / 1024;
+    std::printf("  peak extra memory: save %s, restore %s (largest local shard %s)\n",
+                Mib(save_peak).c_str(), Mib(restore_peak).c_str(), Mib(shard_kb).c_str());
   }
   (void)RemoveFileIfExists(raw_path);
+  return 0;
+}
+
+int RunSmall(Communicator& comm, const Flags& f) {
+  const int rank = comm.rank(), size = comm.size();
+  const int64_t n = std::max<int64_t>(1, f.small_bytes / 4);
+  Mesh mesh = Mesh::Create({{"x", size}}, rank, size).value();
+  Layout layout = Layout::Create({f.small_layout == "sharded" ? "x" : "unsharded"}, mesh).value();
+  ShardMap map = ShardMap::Create(layout, {n}).value();
+  const int64_t local = map.DeviceBox(rank).num_elements();
+  std::vector<std::vector<float>> data(f.small, std::vector<float>(local));
+  std::vector<std::vector<float>> back(f.small, std::vector<float>(local));
+  for (int64_t t = 0; t < f.small; ++t) {
+    for (int64_t i = 0; i < local; ++i) data[t][i] = static_cast<float>(t + i);
+  }
+  std::vector<SaveTensor> save;
+  std::vector<RestoreTensor> restore;
+  for (int64_t t = 0; t < f.small; ++t) {
+    const std::string key = absl::StrCat("block", t / 100, "/t", t);
+    save.push_back({key, "", DType::kFloat32, {n}, layout, {data[t].data()}});
+    restore.push_back({key, DType::kFloat32, {n}, layout, {back[t].data()}});
+  }
+  const std::string prefix = absl::StrCat(f.dir, "/small");
+  Bench bench(comm, f);
+  int64_t save_peak = -1, restore_peak = -1;
+  std::vector<double> save_t, restore_t;
+  for (int64_t r = 0; r < f.reps; ++r) {
+    bench.Clear({DataFilePath(prefix), IndexFilePath(prefix)});
+    save_t.push_back(bench.Timed(
+        [&] { Check(SaveTensors(comm, prefix, save, {}), "save", rank); }, &save_peak));
+    bench.Drop();
+    restore_t.push_back(bench.Timed(
+        [&] { Check(RestoreTensors(comm, prefix, restore, {}), "restore", rank); },
+        &restore_peak));
+  }
+  const int64_t wrong = comm.AllReduceSum(back != data ? 1 : 0);
+  if (wrong > 0 && rank == 0) std::fprintf(stderr, "restore returned wrong values\n");
   if (rank == 0) {
-    (void)RemoveFileIfExists(DataFilePath(prefix));
-    (void)RemoveFileIfExists(IndexFilePath(prefix));
+    const Stats s = Summarize(save_t), r = Summarize(restore_t);
+    std::printf("ranks=%d small tensors=%lld x %lld B layout=%s reps=%lld caches=%s\n", size,
+                static_cast<long long>(f.small), static_cast<long long>(n * 4),
+                f.small_layout.c_str(), static_cast<long long>(f.reps),
+                bench.cold() ? "dropped" : "warm (not root)");
+    const double k = 1e6 / static_cast<double>(f.small);
+    std::printf("  save    %.1f us/tensor [%.1f-%.1f] (%.2f s)\n", s.median * k,
+                s.min * k, s.max * k, s.median);
+    std::printf("  restore %.1f us/tensor [%.1f-%.1f] (%.2f s)\n", r.median * k,
+                r.min * k, r.max * k, r.median);
+    std::printf("  peak extra memory: save %s, restore %s\n", Mib(save_peak).c_str(),
+                Mib(restore_peak).c_str());
   }
   return 0;
+}
+
+int Run(int argc, char** argv) {
+  auto comm = MpiCommunicator::World().value();
+  const Flags f = ParseFlags(argc, argv);
+  if (comm->rank() == 0) (void)std::system(absl::StrCat("mkdir -p ", f.dir).c_str());
+  comm->Barrier();
+  const int rc = f.small > 0 ? RunSmall(*comm, f) : RunBulk(*comm, f);
+  if (comm->rank() == 0) {
+    for (const char* name : {"/ckpt", "/small"}) {
+      const std::string prefix = absl::StrCat(f.dir, name);
+      (void)RemoveFileIfExists(DataFilePath(prefix));
+      (void)RemoveFileIfExists(IndexFilePath(prefix));
+    }
+  }
+  return rc;
 }
 
 }  // namespace

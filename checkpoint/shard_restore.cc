@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/phase_trace.h"
 #include "base/status_macros.h"
 #include "checkpoint/checkpoint_index.h"
 #include "checkpoint/shard_io.h"
@@ -35,10 +36,11 @@ class TensorReader {
  public:
   TensorReader(DataFileReader& file, std::string file_path,
                const CheckpointIndex& index, const CheckpointIndex::Tensor& saved,
-               int dataset, const RestoreOptions& options)
+               int dataset, const RestoreOptions& options,
+               PhaseTrace* trace = nullptr)
       : file_(file), file_path_(std::move(file_path)), index_(index),
         saved_(saved), dataset_(dataset),
-        options_(options), esize_(DTypeSize(saved.dtype)) {}
+        options_(options), esize_(DTypeSize(saved.dtype)), trace_(trace) {}
 
   // Fills `target` (row-major over `target_box`) from the pieces.
   absl::Status Fill(const Box& target_box, void* target) {
@@ -73,10 +75,14 @@ class TensorReader {
     // Fast path: the piece is the whole target and needs no margin: read
     // straight into the target buffer.
     if (expanded == region && p.in_target == Box::FromShape(target_box.shape())) {
-      MESHCKPT_RETURN_IF_ERROR(
-          file_.Read(dataset_, Shift(region, chunk.origin()), target));
+      {
+        PhaseTrace::Scope s(trace_, "(read)");
+        MESHCKPT_RETURN_IF_ERROR(
+            file_.Read(dataset_, Shift(region, chunk.origin()), target));
+      }
       bytes_read_ += region.num_elements() * esize_;
       if (options_.verify_checksums) {
+        PhaseTrace::Scope s(trace_, "(verify)");
         MESHCKPT_RETURN_IF_ERROR(Verify(grid, chunk, cp, region, target));
       }
       return absl::OkStatus();
@@ -94,10 +100,14 @@ class TensorReader {
         slab = Box::Unchecked(o, s);
       }
       buffer_.resize(slab.num_elements() * esize_);
-      MESHCKPT_RETURN_IF_ERROR(
-          file_.Read(dataset_, Shift(slab, chunk.origin()), buffer_.data()));
+      {
+        PhaseTrace::Scope s(trace_, "(read)");
+        MESHCKPT_RETURN_IF_ERROR(
+            file_.Read(dataset_, Shift(slab, chunk.origin()), buffer_.data()));
+      }
       bytes_read_ += slab.num_elements() * esize_;
       if (options_.verify_checksums) {
+        PhaseTrace::Scope s(trace_, "(verify)");
         MESHCKPT_RETURN_IF_ERROR(Verify(grid, chunk, cp, slab, buffer_.data()));
       }
       const Box wanted = Intersect(region, slab);  // Chunk coordinates.
@@ -149,6 +159,7 @@ class TensorReader {
   int dataset_;
   const RestoreOptions& options_;
   int64_t esize_;
+  PhaseTrace* trace_;
   int64_t bytes_read_ = 0;
   std::vector<char> buffer_;
 };
@@ -195,7 +206,7 @@ uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
 
 absl::Status ReadAll(const CheckpointIndex& index, DataFileReader& file,
                      const std::string& file_path, absl::Span<const RestoreTensor> tensors,
-                     const RestoreOptions& options) {
+                     const RestoreOptions& options, PhaseTrace* trace) {
   int64_t total = 0, done = 0;
   for (const RestoreTensor& t : tensors) {
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();
@@ -205,9 +216,13 @@ absl::Status ReadAll(const CheckpointIndex& index, DataFileReader& file,
   }
   for (const RestoreTensor& t : tensors) {
     const CheckpointIndex::Tensor& saved = *index.Find(t.key);
-    MESHCKPT_ASSIGN_OR_RETURN(int dataset,
-                              file.OpenDataset(saved.dataset, saved.dtype, saved.shape));
-    TensorReader reader(file, file_path, index, saved, dataset, options);
+    absl::StatusOr<int> opened;
+    {
+      PhaseTrace::Scope s(trace, "(open_dataset)");
+      opened = file.OpenDataset(saved.dataset, saved.dtype, saved.shape);
+    }
+    MESHCKPT_ASSIGN_OR_RETURN(int dataset, std::move(opened));
+    TensorReader reader(file, file_path, index, saved, dataset, options, trace);
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();
     const std::vector<int64_t> local = t.layout.mesh().local_device_ids();
     for (size_t i = 0; i < local.size(); ++i) {
@@ -243,7 +258,9 @@ absl::Status ReadAll(const CheckpointIndex& index, DataFileReader& file,
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
                             absl::Span<const RestoreTensor> tensors,
                             const RestoreOptions& options) {
+  PhaseTrace trace("restore", comm.rank());
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(comm, prefix));
+  trace.Mark("index");
   absl::Status local;
   for (const RestoreTensor& t : tensors) {
     local = CheckRequest(comm, index, t);
@@ -271,14 +288,20 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
     }
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
+  trace.Mark("check");
 
   absl::StatusOr<std::unique_ptr<DataFileReader>> file = DataFileReader::Open(
       comm, data, internal::FileOptions(false, options.mpi_hints));
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(file.status()));
-  local = ReadAll(index, **file, data, tensors, options);
+  trace.Mark("open");
+  local = ReadAll(index, **file, data, tensors, options, &trace);
+  trace.Mark("read_all");
   absl::Status closed = (*file)->Close();  // Collective: always reached.
   if (local.ok()) local = closed;
-  return comm.Agree(local);
+  trace.Mark("close");
+  absl::Status agreed = comm.Agree(local);
+  trace.Mark("agree");
+  return agreed;
 }
 
 absl::Status internal::ReadRegion(DataFileReader& file, const std::string& file_path,

@@ -2,6 +2,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/phase_trace.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "base/version.h"
@@ -382,6 +384,7 @@ absl::Status WithContext(const absl::Status& s, const std::string& file) {
 absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
                          absl::Span<const SaveTensor> tensors,
                          const SaveOptions& options) {
+  PhaseTrace trace("save", comm.rank());
   absl::Status input = ValidateInputs(comm, tensors);
   if (input.ok() && options.mesh.has_value() &&
       (options.mesh->num_ranks() != comm.size() || options.mesh->rank() != comm.rank())) {
@@ -398,7 +401,9 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(input));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
       comm, Fingerprint(tensors), "tensor lists to SaveTensors"));
+  trace.Mark("validate");
   const std::vector<PlannedTensor> plan = Plan(comm.size(), tensors);
+  trace.Mark("plan");
   absl::Status local;
   const Mesh mesh = options.mesh.has_value() ? *options.mesh
                     : tensors.empty()
@@ -429,6 +434,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   if (absl::Status s = comm.Agree(WithContext(writer.status(), partial)); !s.ok()) {
     return cleanup(s);
   }
+  trace.Mark("create_file");
   std::vector<int> datasets(plan.size(), -1);
   for (size_t i = 0; i < plan.size() && local.ok(); ++i) {
     const PlannedTensor& p = plan[i];
@@ -446,36 +452,52 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
     return cleanup(s);
   }
 
+  trace.Mark("create_datasets");
   // Checksums are a pure function of the caller's buffers and touch no
   // HDF5 or MPI state, so they are computed while the data is written.
   RankReport report;
-  std::thread hasher(
-      [&] { report = BuildReport(comm, plan, options.checksum_tile_bytes); });
+  double hash_seconds = 0;
+  std::thread hasher([&] {
+    const PhaseTrace::Clock::time_point t0 = PhaseTrace::Clock::now();
+    report = BuildReport(comm, plan, options.checksum_tile_bytes);
+    hash_seconds =
+        std::chrono::duration<double>(PhaseTrace::Clock::now() - t0).count();
+  });
   local = WriteChunks(comm, plan, datasets, **writer, options);
+  trace.Mark("write");
   hasher.join();
+  trace.Mark("hash_wait");
+  trace.Add("(hash_thread)", hash_seconds);
   const std::vector<std::string> chunk_reports =
       comm.Gather(report.chunks.SerializeAsString(), 0);
   const std::vector<std::string> string_reports = comm.Gather(report.strings, 0);
+  trace.Mark("gather");
   absl::Status closed = (*writer)->Close();
   if (local.ok()) local = closed;
+  trace.Mark("close");
   if (local.ok() && comm.rank() == 0) local = WriteStrings(partial, plan, string_reports);
+  trace.Mark("strings");
   // Every rank makes its own writes durable (needed on parallel filesystems).
   if (local.ok()) local = SyncFile(partial);
+  trace.Mark("fsync");
   MESHCKPT_FAULT_POINT("after_flush", comm.rank());
   if (absl::Status s = comm.Agree(WithContext(local, partial)); !s.ok()) {
     return cleanup(s);
   }
   MESHCKPT_FAULT_POINT("after_agree", comm.rank());
+  trace.Mark("agree");
 
   local = absl::OkStatus();
   if (comm.rank() == 0) {
     local = Commit(prefix, partial,
                    BuildIndex(mesh, plan, chunk_reports, options));
   }
+  trace.Mark("commit");
   if (absl::Status s = comm.Agree(WithContext(local, IndexFilePath(prefix)));
       !s.ok()) {
     return cleanup(s);
   }
+  trace.Mark("agree_commit");
   return absl::OkStatus();
 }
 
