@@ -167,6 +167,15 @@ class Hdf5Writer final : public DataFileWriter {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) override {
+    if (parallel_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "dataset storage of '", path_, "' is located by serial writers only"));
+    }
+    if (specs_[dataset].dtype == DType::kString) return std::vector<StorageBlock>();
+    return h5::LocateStorage(datasets_[dataset], DTypeSize(specs_[dataset].dtype));
+  }
+
   absl::Status WriteStrings(int dataset, const Box& box,
                             const std::string* data) override {
     const hid_t d = datasets_[dataset];
@@ -287,6 +296,11 @@ class Hdf5Reader final : public DataFileReader {
           }
           return s;
         });
+  }
+
+  absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) override {
+    if (dtypes_[dataset] == DType::kString) return std::vector<StorageBlock>();
+    return h5::LocateStorage(datasets_[dataset], DTypeSize(dtypes_[dataset]));
   }
 
   absl::Status ReadStrings(int dataset, const Box& box,
