@@ -81,6 +81,9 @@ class DataFileWriter {
   // directly. Serial writers only (FailedPrecondition otherwise); with
   // early allocation this is known right after CreateDataset.
   virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
+  // Closes the dataset's handle early (e.g. after Locate, when its data is
+  // written some other way); the dataset may not be used afterwards.
+  virtual absl::Status ReleaseDataset(int dataset) = 0;
   // Serial writers only.
   virtual absl::Status WriteStrings(int dataset, const Box& box,
                                     const std::string* data) = 0;

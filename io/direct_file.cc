@@ -47,6 +47,19 @@ int64_t StorageBlock::bytes(int64_t element_size) const {
   return n;
 }
 
+std::optional<StorageBlock> BlockHolding(const std::vector<StorageBlock>& blocks,
+                                         const Box& box, int64_t element_size) {
+  if (box.empty() || element_size == 0) return std::nullopt;
+  for (const StorageBlock& b : blocks) {
+    if (!b.box().Contains(box)) continue;
+    std::vector<int64_t> rel(box.rank());
+    for (int d = 0; d < box.rank(); ++d) rel[d] = box.origin()[d] - b.origin[d];
+    return StorageBlock{box.origin(), b.shape,
+                        b.offset + element_size * Linear(b.shape, rel)};
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<std::unique_ptr<DirectFile>> DirectFile::Open(
     const std::string& path, Mode mode, bool start_writeback) {
   const int flags = (mode == kWrite ? O_WRONLY : O_RDONLY) | O_CLOEXEC;

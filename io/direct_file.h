@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,12 @@ struct StorageBlock {
   // Bytes from the first element to the end of the block.
   int64_t bytes(int64_t element_size) const;
 };
+
+// The block of `blocks` holding all of `box`, re-based so that its first
+// element is box's origin (same strides, offset moved); nullopt when no
+// single block holds it or the box is empty.
+std::optional<StorageBlock> BlockHolding(const std::vector<StorageBlock>& blocks,
+                                         const Box& box, int64_t element_size);
 
 class DirectFile {
  public:
