@@ -2,18 +2,25 @@
 //
 //   mpirun -np N io_bench [--mb=1024] [--tensors=8] [--split=rows|cols]
 //                         [--restore-split=rows|cols] [--reps=3]
+//                         [--mode=direct|independent|collective]
+//                         [--tile-kb=N] [--no-verify] [--keep] [--rank-peaks]
 //                         [--dir=/tmp/meshckpt_bench]
+//   mpirun -np 4 io_bench --phase=save ...     (keeps the checkpoint)
+//   mpirun -np 3 io_bench --phase=restore ...  (restores it on 3 ranks)
 //   mpirun -np N io_bench --small=10000 [--small-bytes=1024]
 //                         [--small-layout=replicated|sharded]
 //
-// Bulk mode, per repetition, alternating (old files removed and synced,
-// untimed, before each write): raw write (each rank pwrites the
-// bytes it would save to its own file, fsyncs), durable SaveTensors, raw
-// read of the raw files, RestoreTensors. The restore uses --restore-split
-// (default: the save's split); a different one is a resharding restore, and
+// Bulk mode: float32 [rows, 4096] tensors adding up to --mb MiB, split by
+// rows or columns over a 1-D mesh of all ranks. Per repetition (even ones
+// raw side first, odd ones ours first; old files removed and synced,
+// untimed, before each write): raw write (each rank pwrites the bytes it
+// would save to its own file in 64 MiB calls, fsyncs), durable SaveTensors,
+// raw read of the raw files, RestoreTensors. The restore uses
+// --restore-split (default: the save's split); a different one, or
+// --phase=restore on another number of ranks, is a resharding restore, and
 // the raw read then reads as many bytes as this rank restores. Page caches
-// are dropped before reads when /proc/sys/vm/drop_caches is writable (root);
-// otherwise reads are warm and the report says so.
+// are dropped before reads when /proc/sys/vm/drop_caches is writable
+// (root); otherwise reads are warm and the report says so.
 //
 // Small mode (--small=N): N float32 tensors of --small-bytes each; reports
 // the time per tensor of save and of restore.
@@ -21,7 +28,8 @@
 // Both modes report the peak resident memory above what the process held
 // before the operation (VmHWM after resetting it via /proc/self/clear_refs;
 // "n/a" when that is not possible), the maximum over ranks. Timings are
-// medians with [min, max]; reports, never asserts.
+// medians with [min, max]; reports, never asserts. MESHCKPT_TRACE=1 adds
+// every rank's phase times (base/phase_trace.h).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -110,14 +118,43 @@ struct Stats {
 };
 
 Stats Summarize(std::vector<double> v) {
+  if (v.empty()) return {1, 1, 1};
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front(), v.back()};
+}
+
+const char* ModeName(TransferMode m) {
+  return m == TransferMode::kDirect ? "direct"
+         : m == TransferMode::kIndependent ? "independent" : "collective";
 }
 
 struct Flags {
   int64_t mb = 1024, tensors = 8, reps = 3, small = 0, small_bytes = 1024;
   std::string split = "rows", restore_split, small_layout = "replicated";
   std::string dir = "/tmp/meshckpt_bench";
+  TransferMode mode = TransferMode::kDirect;
+  bool keep = false;  // Leave the files behind (for filefrag, h5dump, ...).
+  // all: save then restore in one job; save: only the writes, keeping the
+  // checkpoint; restore: only the reads of a checkpoint an earlier job
+  // saved (possibly on another number of ranks).
+  std::string phase = "all";
+  bool verify = true;  // --no-verify: restore without checking checksums.
+  bool rank_peaks = false;  // --rank-peaks: every rank's peak memory to stderr.
+
+  int64_t tile_kb = 0;  // --tile-kb: checksum tile target (0: default).
+
+  SaveOptions save() const {
+    SaveOptions o;
+    o.transfer_mode = mode;
+    if (tile_kb > 0) o.checksum_tile_bytes = tile_kb << 10;
+    return o;
+  }
+  RestoreOptions restore() const {
+    RestoreOptions o;
+    o.transfer_mode = mode;
+    o.verify_checksums = verify;
+    return o;
+  }
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -136,6 +173,17 @@ Flags ParseFlags(int argc, char** argv) {
     else if (auto v = val("--split=")) f.split = v;
     else if (auto v = val("--restore-split=")) f.restore_split = v;
     else if (auto v = val("--dir=")) f.dir = v;
+    else if (a == "--keep") f.keep = true;
+    else if (auto v = val("--phase=")) f.phase = v;
+    else if (auto v = val("--tile-kb=")) (void)absl::SimpleAtoi(v, &f.tile_kb);
+    else if (a == "--no-verify") f.verify = false;
+    else if (a == "--rank-peaks") f.rank_peaks = true;
+    else if (auto v = val("--mode=")) {
+      const absl::string_view m = v;
+      f.mode = m == "independent" ? TransferMode::kIndependent
+               : m == "collective" ? TransferMode::kCollective
+                                   : TransferMode::kDirect;
+    }
   }
   if (f.restore_split.empty()) f.restore_split = f.split;
   return f;
@@ -164,6 +212,10 @@ class Bench {
     comm_.Barrier();
     const double t = Now() - t0;
     const int64_t extra = reset ? StatusKb("VmHWM:") - before : -1;
+    if (flags_.rank_peaks) {
+      std::fprintf(stderr, "rank %d: peak extra %lld kB\n", comm_.rank(),
+                   static_cast<long long>(extra));
+    }
     const int64_t worst = comm_.AllReduceMax(extra);
     if (peak_extra_kb != nullptr) *peak_extra_kb = std::max(*peak_extra_kb, worst);
     return t;
@@ -246,19 +298,43 @@ int RunBulk(Communicator& comm, const Flags& f) {
   Bench bench(comm, f);
   int64_t save_peak = -1, restore_peak = -1;
   std::vector<double> raw_w, save_t, raw_r, restore_t;
+  // Even repetitions run the raw side first, odd ones ours first.
   for (int64_t r = 0; r < f.reps; ++r) {
-    bench.Clear({raw_path, DataFilePath(prefix), IndexFilePath(prefix)});
-    raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }));
-    save_t.push_back(bench.Timed(
-        [&] { Check(SaveTensors(comm, prefix, save, {}), "save", rank); }, &save_peak));
-    bench.Drop();
-    raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }));
-    bench.Drop();
-    restore_t.push_back(bench.Timed(
-        [&] { Check(RestoreTensors(comm, prefix, restore, {}), "restore", rank); },
-        &restore_peak));
+    auto raw_write = [&] {
+      bench.Clear({raw_path});
+      raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }));
+    };
+    auto save_ours = [&] {
+      bench.Clear({DataFilePath(prefix), IndexFilePath(prefix)});
+      save_t.push_back(bench.Timed(
+          [&] { Check(SaveTensors(comm, prefix, save, f.save()), "save", rank); },
+          &save_peak));
+    };
+    auto raw_read = [&] {
+      bench.Drop();
+      raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }));
+    };
+    auto restore_ours = [&] {
+      bench.Drop();
+      restore_t.push_back(bench.Timed(
+          [&] { Check(RestoreTensors(comm, prefix, restore, f.restore()), "restore", rank); },
+          &restore_peak));
+    };
+    const bool writes = f.phase != "restore", reads = f.phase != "save";
+    if (!writes && r == 0) {  // The raw side's files, untimed.
+      bench.Clear({raw_path});
+      RawWrite(raw_path, raw);
+    }
+    if (writes) {
+      if (r % 2 == 0) raw_write(), save_ours();
+      else save_ours(), raw_write();
+    }
+    if (reads) {
+      if (r % 2 == 0) raw_read(), restore_ours();
+      else restore_ours(), raw_read();
+    }
   }
-  const int64_t wrong = comm.AllReduceSum(back != expect ? 1 : 0);
+  const int64_t wrong = comm.AllReduceSum(f.phase != "save" && back != expect ? 1 : 0);
   if (wrong > 0 && rank == 0) {
     std::fprintf(stderr, "restore returned wrong values on %lld ranks\n",
                  static_cast<long long>(wrong));
@@ -266,21 +342,26 @@ int RunBulk(Communicator& comm, const Flags& f) {
   if (rank == 0) {
     const Stats w = Summarize(raw_w), s = Summarize(save_t);
     const Stats rr = Summarize(raw_r), rs = Summarize(restore_t);
-    std::printf("ranks=%d split=%s restore-split=%s bytes=%.3fGB tensors=%lld reps=%lld caches=%s\n",
-                size, f.split.c_str(), f.restore_split.c_str(), write_gb,
+    (void)read_gb;
+    std::printf("ranks=%d mode=%s split=%s restore-split=%s bytes=%.3fGB tensors=%lld reps=%lld caches=%s\n",
+                size, ModeName(f.mode), f.split.c_str(), f.restore_split.c_str(), write_gb,
                 static_cast<long long>(f.tensors), static_cast<long long>(f.reps),
                 bench.cold() ? "dropped" : "warm (not root)");
-    std::printf("  raw write %.2f GB/s [%.2f-%.2f s] | save %.2f GB/s [%.2f-%.2f s] | save/raw %.2f\n",
-                write_gb / w.median, w.min, w.max, write_gb / s.median, s.min, s.max,
-                w.median / s.median);
-    std::printf("  raw read  %.2f GB/s [%.2f-%.2f s] | restore %.2f GB/s [%.2f-%.2f s] | restore/raw %.2f\n",
-                read_gb / rr.median, rr.min, rr.max, read_gb / rs.median, rs.min, rs.max,
-                rr.median / rs.median);
+    if (!raw_w.empty()) {
+      std::printf("  raw write %.2f GB/s [%.2f-%.2f s] | save %.2f GB/s [%.2f-%.2f s] | save/raw %.2f\n",
+                  write_gb / w.median, w.min, w.max, write_gb / s.median, s.min, s.max,
+                  w.median / s.median);
+    }
+    if (!raw_r.empty()) {
+      std::printf("  raw read  %.2f GB/s [%.2f-%.2f s] | restore %.2f GB/s [%.2f-%.2f s] | restore/raw %.2f\n",
+                  read_gb / rr.median, rr.min, rr.max, read_gb / rs.median, rs.min, rs.max,
+                  rr.median / rs.median);
+    }
     const int64_t shard_kb = std::max(my_bytes, my_read) / f.tensors / 1024;
     std::printf("  peak extra memory: save %s, restore %s (largest local shard %s)\n",
                 Mib(save_peak).c_str(), Mib(restore_peak).c_str(), Mib(shard_kb).c_str());
   }
-  (void)RemoveFileIfExists(raw_path);
+  if (!f.keep && f.phase == "all") (void)RemoveFileIfExists(raw_path);
   return 0;
 }
 
@@ -310,17 +391,18 @@ int RunSmall(Communicator& comm, const Flags& f) {
   for (int64_t r = 0; r < f.reps; ++r) {
     bench.Clear({DataFilePath(prefix), IndexFilePath(prefix)});
     save_t.push_back(bench.Timed(
-        [&] { Check(SaveTensors(comm, prefix, save, {}), "save", rank); }, &save_peak));
+        [&] { Check(SaveTensors(comm, prefix, save, f.save()), "save", rank); }, &save_peak));
     bench.Drop();
     restore_t.push_back(bench.Timed(
-        [&] { Check(RestoreTensors(comm, prefix, restore, {}), "restore", rank); },
+        [&] { Check(RestoreTensors(comm, prefix, restore, f.restore()), "restore", rank); },
         &restore_peak));
   }
   const int64_t wrong = comm.AllReduceSum(back != data ? 1 : 0);
   if (wrong > 0 && rank == 0) std::fprintf(stderr, "restore returned wrong values\n");
   if (rank == 0) {
     const Stats s = Summarize(save_t), r = Summarize(restore_t);
-    std::printf("ranks=%d small tensors=%lld x %lld B layout=%s reps=%lld caches=%s\n", size,
+    std::printf("ranks=%d mode=%s small tensors=%lld x %lld B layout=%s reps=%lld caches=%s\n",
+                size, ModeName(f.mode),
                 static_cast<long long>(f.small), static_cast<long long>(n * 4),
                 f.small_layout.c_str(), static_cast<long long>(f.reps),
                 bench.cold() ? "dropped" : "warm (not root)");
@@ -341,7 +423,7 @@ int Run(int argc, char** argv) {
   if (comm->rank() == 0) (void)std::system(absl::StrCat("mkdir -p ", f.dir).c_str());
   comm->Barrier();
   const int rc = f.small > 0 ? RunSmall(*comm, f) : RunBulk(*comm, f);
-  if (comm->rank() == 0) {
+  if (comm->rank() == 0 && !f.keep && f.phase == "all") {
     for (const char* name : {"/ckpt", "/small"}) {
       const std::string prefix = absl::StrCat(f.dir, name);
       (void)RemoveFileIfExists(DataFilePath(prefix));
