@@ -1,5 +1,8 @@
 #include "checkpoint/checkpoint_index.h"
 
+#include <algorithm>
+#include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -47,6 +50,45 @@ absl::Status CheckChunk(const std::string& path, const CheckpointIndex::Tensor& 
   return absl::OkStatus();
 }
 
+// The chunk's file location (ChunkProto.file_offset), checked to lie inside
+// the data file; nullopt when the index gives none.
+absl::StatusOr<std::optional<StorageBlock>> ChunkStorage(
+    const std::string& path, const CheckpointIndex::Tensor& t,
+    const proto::ChunkProto& c, const Box& box, int64_t data_file_size) {
+  if (!c.has_file_offset()) {
+    if (c.storage_shape_size() != 0) {
+      return Bad(path, t.key, absl::StrCat("chunk ", box.ToString(),
+                                           " has a storage shape but no offset"));
+    }
+    return std::optional<StorageBlock>();
+  }
+  auto bad = [&](absl::string_view what) {
+    return Bad(path, t.key, absl::StrCat("chunk ", box.ToString(), " ", what));
+  };
+  const int64_t esize = DTypeSize(t.dtype);
+  if (esize == 0) return bad("is a string chunk with a file offset");
+  if (c.storage_shape_size() != box.rank()) return bad("has a storage shape of the wrong rank");
+  std::vector<int64_t> storage(c.storage_shape().begin(), c.storage_shape().end());
+  for (int d = 0; d < box.rank(); ++d) {
+    if (storage[d] < box.shape()[d] || storage[d] < 1) {
+      return bad("is larger than its storage shape");
+    }
+  }
+  absl::StatusOr<int64_t> n = CheckedNumElements(storage);
+  if (!n.ok() || *n > std::numeric_limits<int64_t>::max() / esize) return bad("has an absurd storage shape");
+  // Bytes from the chunk's first element to just past its last.
+  int64_t last = 0;
+  for (int d = 0; d < box.rank(); ++d) {
+    last = last * storage[d] + std::max<int64_t>(box.shape()[d] - 1, 0);
+  }
+  const int64_t span = (last + 1) * esize;
+  if (c.file_offset() < 0 || c.file_offset() > data_file_size - span) {
+    return bad(absl::StrCat("lies at bytes [", c.file_offset(), ", +", span,
+                            ") outside the data file of ", data_file_size, " bytes"));
+  }
+  return std::optional<StorageBlock>(StorageBlock{box.origin(), storage, c.file_offset()});
+}
+
 }  // namespace
 
 absl::StatusOr<CheckpointIndex> CheckpointIndex::FromProto(
@@ -75,7 +117,7 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::FromProto(
     if (layout->rank() != static_cast<int>(shape.size())) {
       return Bad(p, e.key(), "layout rank differs from shape rank");
     }
-    Tensor t{e.key(), e.dataset(), *dtype, shape, *std::move(layout), {}, i};
+    Tensor t{e.key(), e.dataset(), *dtype, shape, *std::move(layout), {}, {}, i};
     for (const proto::ChunkProto& c : e.chunks()) {
       absl::StatusOr<Box> box = ChunkBoxFromProto(c);
       if (!box.ok()) return Bad(p, e.key(), box.status().message());
@@ -87,6 +129,10 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::FromProto(
     }
     for (int c = 0; c < e.chunks_size(); ++c) {
       MESHCKPT_RETURN_IF_ERROR(CheckChunk(p, t, e.chunks(c), t.chunks[c]));
+      MESHCKPT_ASSIGN_OR_RETURN(
+          std::optional<StorageBlock> storage,
+          ChunkStorage(p, t, e.chunks(c), t.chunks[c], index.proto_.data_file_size()));
+      t.storage.push_back(std::move(storage));
     }
     if (!index.by_key_.emplace(t.key, static_cast<int>(index.tensors_.size()))
              .second) {

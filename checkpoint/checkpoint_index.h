@@ -3,7 +3,8 @@
 // The index comes from a file, so nothing in it is trusted: FromProto checks
 // the mesh, every key (present, unique), dtype, shape (no int64 overflow),
 // saved layout, that the chunks lie inside the tensor, do not overlap and
-// cover it, and that each chunk has one checksum per tile. Any failure is
+// cover it, that each chunk has one checksum per tile and that a chunk's
+// recorded file location lies inside the data file. Any failure is
 // DataLoss naming the tensor and the index file.
 //
 //   absl::StatusOr<CheckpointIndex> index = CheckpointIndex::Read(comm, prefix);
@@ -13,6 +14,7 @@
 #ifndef MESHCKPT_CHECKPOINT_CHECKPOINT_INDEX_H_
 #define MESHCKPT_CHECKPOINT_CHECKPOINT_INDEX_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "base/dtype.h"
 #include "comm/communicator.h"
+#include "io/direct_file.h"
 #include "layout/box.h"
 #include "layout/layout.h"
 #include "mesh/mesh.h"
@@ -36,6 +39,10 @@ class CheckpointIndex {
     std::vector<int64_t> shape;
     Layout layout;  // As saved, on the saving job's mesh.
     std::vector<Box> chunks;
+    // Per chunk: the storage the index says holds it (see ChunkProto's
+    // file_offset), as a block whose first element is the chunk's origin;
+    // nullopt when the index does not say.
+    std::vector<std::optional<StorageBlock>> storage;
     int entry = 0;  // Position in proto().tensors().
   };
 

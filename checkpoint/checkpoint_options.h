@@ -18,8 +18,8 @@
 namespace meshckpt {
 
 struct CheckpointOptions {
-  // How ranks move tensor data through MPI-IO when saving.
-  TransferMode transfer_mode = TransferMode::kIndependent;
+  // How ranks move tensor data to and from the data file (shard_io.h).
+  TransferMode transfer_mode = TransferMode::kDirect;
   // MPI_Info hints for MPI-IO (ROMIO: cb_buffer_size, romio_cb_write, ...).
   std::map<std::string, std::string> mpi_hints;
   // Verify checksums of everything a restore reads.
@@ -36,6 +36,7 @@ struct CheckpointOptions {
   }
   RestoreOptions ToRestoreOptions() const {
     RestoreOptions r;
+    r.transfer_mode = transfer_mode;
     r.mpi_hints = mpi_hints;
     r.verify_checksums = verify_checksums;
     r.progress = progress;

@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "checkpoint/shard_io.h"
 #include "checkpoint/shard_io_internal.h"
+#include "checkpoint/tensor_reader.h"
 #include "io/checksum.h"
 #include "io/fs.h"
 
@@ -54,7 +55,7 @@ Box Shifted(const Box& b, const std::vector<int64_t>& offset) {
 CheckpointReader::CheckpointReader(std::string prefix, std::string data_path,
                                    std::unique_ptr<Communicator> comm,
                                    CheckpointIndex index,
-                                   std::unique_ptr<DataFileReader> file,
+                                   std::unique_ptr<internal::DataSource> file,
                                    bool verify_checksums)
     : prefix_(std::move(prefix)),
       data_path_(std::move(data_path)),
@@ -92,8 +93,8 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> CheckpointReader::Open(
         " bytes but was committed with ", index.proto().data_file_size(),
         " (truncated or replaced)"));
   }
-  absl::StatusOr<std::unique_ptr<DataFileReader>> file = DataFileReader::Open(
-      *comm, data, internal::FileOptions(/*collective=*/false, {}));
+  absl::StatusOr<std::unique_ptr<internal::DataSource>> file =
+      internal::DataSource::OpenDirect(data);
   if (!file.ok()) {
     if (absl::IsNotFound(file.status())) {  // Removed since FileSize.
       return absl::DataLossError(file.status().message());
@@ -188,8 +189,7 @@ absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t,
   }
   RestoreOptions options;
   options.verify_checksums = verify;
-  return internal::ReadRegion(*file_, data_path_, index_, t.key, box, dst,
-                              options);
+  return internal::ReadRegion(*file_, index_, t.key, box, dst, options);
 }
 
 absl::StatusOr<TensorData> CheckpointReader::ReadTensor(
@@ -251,7 +251,7 @@ absl::Status CheckpointReader::VerifyTensor(
     const CheckpointIndex::Tensor& t, std::vector<std::string>* problems) const {
   // Dataset-level damage (missing, wrong type or shape) is one problem, not
   // one per tile.
-  absl::StatusOr<int> dataset = file_->OpenDataset(t.dataset, t.dtype, t.shape);
+  absl::StatusOr<int> dataset = file_->Dataset(t);
   if (!dataset.ok()) {
     if (!absl::IsDataLoss(dataset.status())) return dataset.status();
     problems->push_back(absl::StrCat("tensor '", t.key, "': ",

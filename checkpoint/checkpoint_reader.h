@@ -56,11 +56,13 @@
 #include "checkpoint/checkpoint_index.h"
 #include "checkpoint/tracked_value.h"
 #include "comm/communicator.h"
-#include "io/data_file.h"
 #include "layout/box.h"
 #include "proto/meshckpt.pb.h"
 
 namespace meshckpt {
+namespace internal {
+class DataSource;
+}  // namespace internal
 
 // A tensor read whole or in part.
 struct TensorData {
@@ -170,7 +172,7 @@ class CheckpointReader {
  private:
   CheckpointReader(std::string prefix, std::string data_path,
                    std::unique_ptr<Communicator> comm, CheckpointIndex index,
-                   std::unique_ptr<DataFileReader> file, bool verify_checksums);
+                   std::unique_ptr<internal::DataSource> file, bool verify_checksums);
 
   const CheckpointIndex::Tensor* FindOrNull(absl::string_view key) const;
   absl::StatusOr<const CheckpointIndex::Tensor*> FindOrError(
@@ -187,7 +189,7 @@ class CheckpointReader {
   std::unique_ptr<Communicator> comm_;
   CheckpointIndex index_;
   // Reads mutate HDF5 state (and open dataset handles): see thread-safety.
-  mutable std::unique_ptr<DataFileReader> file_;
+  mutable std::unique_ptr<internal::DataSource> file_;
   bool verify_checksums_;
 };
 

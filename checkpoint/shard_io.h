@@ -5,7 +5,7 @@
 // layout) with the buffers of its own devices. Each distinct shard is written
 // once, by the rank WriterAssigner picks, into one HDF5 file shared by all
 // ranks; then the commit protocol of design.md runs:
-//   1. data goes to `<prefix>.h5.partial-<id>`, written through MPI-IO;
+//   1. data goes to `<prefix>.h5.partial-<id>` (see TransferMode);
 //   2. the file is closed collectively and every rank fsyncs it;
 //   3. ranks agree on success;
 //   4. rank 0 renames the data file to `<prefix>.h5`, writes the index to a
@@ -75,12 +75,21 @@ struct RestoreTensor {
   std::vector<void*> device_data;
 };
 
-enum class TransferMode { kIndependent, kCollective };
+// How ranks move tensor data to and from the data file.
+//   kDirect: HDF5 (on rank 0 when saving) creates the file and its datasets
+//     and says where their storage is; each rank then moves its chunks with
+//     POSIX pwrite/pread at those offsets. Fastest on local and POSIX
+//     parallel filesystems; the default.
+//   kIndependent: every transfer through parallel HDF5 and MPI-IO,
+//     independent per rank; honours mpi_hints.
+//   kCollective: as kIndependent, with collective writes (MPI-IO collective
+//     buffering); restores read independently.
+enum class TransferMode { kDirect, kIndependent, kCollective };
 
 struct SaveOptions {
-  // How ranks write tensor data through MPI-IO.
-  TransferMode transfer_mode = TransferMode::kIndependent;
-  // MPI-IO hints (MPI_Info key/value), e.g. {"cb_buffer_size", "16777216"}.
+  TransferMode transfer_mode = TransferMode::kDirect;
+  // MPI-IO hints (MPI_Info key/value), e.g. {"cb_buffer_size", "16777216"};
+  // used by the MPI-IO transfer modes.
   std::map<std::string, std::string> mpi_hints;
   // Target bytes per checksum tile; tiles are what a restore must read
   // around the region it wants, so smaller tiles mean less extra reading.
@@ -99,6 +108,7 @@ struct SaveOptions {
 };
 
 struct RestoreOptions {
+  TransferMode transfer_mode = TransferMode::kDirect;
   std::map<std::string, std::string> mpi_hints;
   // Verify XXH3 checksums of everything read (on by default).
   bool verify_checksums = true;

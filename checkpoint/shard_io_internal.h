@@ -38,13 +38,15 @@ namespace meshckpt {
 class CheckpointIndex;
 struct RestoreOptions;
 namespace internal {
+class DataSource;
 
-// Reads `box` (global coordinates, inside the tensor) of `key` from an open
-// data file into `out` (row-major over the box; std::string array for
-// strings), verifying checksums as options say. NotFound for an unknown key.
-absl::Status ReadRegion(DataFileReader& file, const std::string& file_path,
-                        const CheckpointIndex& index, const std::string& key,
-                        const Box& box, void* out, const RestoreOptions& options);
+// Reads `box` (global coordinates, inside the tensor) of `key` from a
+// checkpoint's data file into `out` (row-major over the box; std::string
+// array for strings), verifying checksums as options say. NotFound for an
+// unknown key.
+absl::Status ReadRegion(DataSource& source, const CheckpointIndex& index,
+                        const std::string& key, const Box& box, void* out,
+                        const RestoreOptions& options);
 
 }  // namespace internal
 }  // namespace meshckpt

@@ -1,5 +1,5 @@
-// RestoreTensors: each rank reads the regions its devices need, verifies the
-// checksum of every tile it reads, and copies into the device buffers.
+// RestoreTensors: each rank reads the regions its devices need (through
+// tensor_reader.h), verifying the checksum of every tile it reads.
 #include <xxhash.h>
 
 #include <algorithm>
@@ -10,150 +10,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/phase_trace.h"
 #include "base/status_macros.h"
 #include "checkpoint/checkpoint_index.h"
 #include "checkpoint/shard_io.h"
 #include "checkpoint/shard_io_internal.h"
-#include "io/checksum.h"
+#include "checkpoint/tensor_reader.h"
 #include "io/data_file.h"
 #include "io/fs.h"
-#include "layout/region.h"
-#include "layout/reshard_plan.h"
 #include "layout/shard_map.h"
 
 namespace meshckpt {
 namespace {
-
-// Shifts `b` by `offset` per dimension.
-Box Shift(const Box& b, const std::vector<int64_t>& offset) {
-  std::vector<int64_t> origin = b.origin();
-  for (size_t d = 0; d < origin.size(); ++d) origin[d] += offset[d];
-  return Box::Unchecked(std::move(origin), b.shape());
-}
-
-class TensorReader {
- public:
-  TensorReader(DataFileReader& file, std::string file_path,
-               const CheckpointIndex& index, const CheckpointIndex::Tensor& saved,
-               int dataset, const RestoreOptions& options)
-      : file_(file), file_path_(std::move(file_path)), index_(index),
-        saved_(saved), dataset_(dataset),
-        options_(options), esize_(DTypeSize(saved.dtype)) {}
-
-  // Fills `target` (row-major over `target_box`) from the pieces.
-  absl::Status Fill(const Box& target_box, void* target) {
-    MESHCKPT_ASSIGN_OR_RETURN(std::vector<ReshardPiece> pieces,
-                              PlanReshard(saved_.chunks, target_box));
-    for (const ReshardPiece& p : pieces) {
-      MESHCKPT_RETURN_IF_ERROR(saved_.dtype == DType::kString
-                                   ? FillStrings(p, target_box, target)
-                                   : FillPiece(p, target_box, target));
-    }
-    return absl::OkStatus();
-  }
-
-  int64_t bytes_read() const { return bytes_read_; }
-
- private:
-  absl::Status Mismatch(const Box& chunk, int64_t tile) const {
-    return absl::DataLossError(absl::StrCat(
-        "tensor '", saved_.key, "': checksum mismatch in tile ", tile,
-        " of chunk ", chunk.ToString(), " in data file '", file_path_, "'"));
-  }
-
-  // Numeric piece: reads tile-aligned slabs of one tile row along dim 0 so
-  // the staging buffer stays around a row of tiles, verifies, copies.
-  absl::Status FillPiece(const ReshardPiece& p, const Box& target_box, void* target) {
-    const Box& chunk = saved_.chunks[p.chunk];
-    const proto::ChunkProto& cp = index_.chunk(saved_, p.chunk);
-    TileGrid grid(chunk.shape(), {cp.tile_shape().begin(), cp.tile_shape().end()});
-    const Box& region = p.in_chunk;
-    const Box expanded = options_.verify_checksums ? grid.Expand(region) : region;
-
-    // Fast path: the piece is the whole target and needs no margin: read
-    // straight into the target buffer.
-    if (expanded == region && p.in_target == Box::FromShape(target_box.shape())) {
-      MESHCKPT_RETURN_IF_ERROR(
-          file_.Read(dataset_, Shift(region, chunk.origin()), target));
-      bytes_read_ += region.num_elements() * esize_;
-      if (options_.verify_checksums) {
-        MESHCKPT_RETURN_IF_ERROR(Verify(grid, chunk, cp, region, target));
-      }
-      return absl::OkStatus();
-    }
-
-    const int rank = chunk.rank();
-    const int64_t step = rank == 0 ? 1 : grid.tile_shape()[0];
-    const int64_t rows = rank == 0 ? 1 : expanded.shape()[0];
-    for (int64_t r = 0; r < rows; r += step) {
-      Box slab = expanded;
-      if (rank > 0) {
-        std::vector<int64_t> o = expanded.origin(), s = expanded.shape();
-        o[0] += r;
-        s[0] = std::min(step, rows - r);
-        slab = Box::Unchecked(o, s);
-      }
-      buffer_.resize(slab.num_elements() * esize_);
-      MESHCKPT_RETURN_IF_ERROR(
-          file_.Read(dataset_, Shift(slab, chunk.origin()), buffer_.data()));
-      bytes_read_ += slab.num_elements() * esize_;
-      if (options_.verify_checksums) {
-        MESHCKPT_RETURN_IF_ERROR(Verify(grid, chunk, cp, slab, buffer_.data()));
-      }
-      const Box wanted = Intersect(region, slab);  // Chunk coordinates.
-      if (wanted.empty()) continue;
-      std::vector<int64_t> into(rank);
-      for (int d = 0; d < rank; ++d) {
-        into[d] = p.in_target.origin()[d] + wanted.origin()[d] - region.origin()[d];
-      }
-      CopyRegion(buffer_.data(), slab.shape(), RelativeTo(wanted, slab), target,
-                 target_box.shape(), Box::Unchecked(into, wanted.shape()), esize_);
-    }
-    return absl::OkStatus();
-  }
-
-  // Checks every tile inside `area` (tile-aligned, chunk coordinates), whose
-  // bytes are row-major in `data`.
-  absl::Status Verify(const TileGrid& grid, const Box& chunk,
-                      const proto::ChunkProto& cp, const Box& area,
-                      const void* data) {
-    for (int64_t t : grid.TilesIn(area)) {
-      const uint64_t h = HashRegion(data, area.shape(),
-                                    RelativeTo(grid.TileBox(t), area), esize_);
-      if (h != cp.tile_checksums(t)) return Mismatch(chunk, t);
-    }
-    return absl::OkStatus();
-  }
-
-  // String chunks are one tile: read whole, verify, copy the wanted part.
-  absl::Status FillStrings(const ReshardPiece& p, const Box& target_box, void* target) {
-    const Box& chunk = saved_.chunks[p.chunk];
-    std::vector<std::string> all(chunk.num_elements());
-    if (absl::Status s = file_.ReadStrings(dataset_, chunk, all.data()); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("tensor '", saved_.key, "': ", s.message()));
-    }
-    for (const std::string& s : all) bytes_read_ += s.size();
-    if (options_.verify_checksums &&
-        HashStrings(all.data(), chunk.num_elements()) !=
-            index_.chunk(saved_, p.chunk).tile_checksums(0)) {
-      return Mismatch(chunk, 0);
-    }
-    CopyRegionOf(all.data(), chunk.shape(), p.in_chunk,
-                 static_cast<std::string*>(target), target_box.shape(),
-                 p.in_target);
-    return absl::OkStatus();
-  }
-
-  DataFileReader& file_;
-  std::string file_path_;
-  const CheckpointIndex& index_;
-  const CheckpointIndex::Tensor& saved_;
-  int dataset_;
-  const RestoreOptions& options_;
-  int64_t esize_;
-  int64_t bytes_read_ = 0;
-  std::vector<char> buffer_;
-};
 
 absl::Status CheckRequest(const Communicator& comm, const CheckpointIndex& index,
                           const RestoreTensor& t) {
@@ -195,9 +63,9 @@ uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
   return XXH3_64bits(text.data(), text.size());
 }
 
-absl::Status ReadAll(const CheckpointIndex& index, DataFileReader& file,
-                     const std::string& file_path, absl::Span<const RestoreTensor> tensors,
-                     const RestoreOptions& options) {
+absl::Status ReadAll(const CheckpointIndex& index, internal::DataSource& source,
+                     absl::Span<const RestoreTensor> tensors,
+                     const RestoreOptions& options, PhaseTrace* trace) {
   int64_t total = 0, done = 0;
   for (const RestoreTensor& t : tensors) {
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();
@@ -207,9 +75,7 @@ absl::Status ReadAll(const CheckpointIndex& index, DataFileReader& file,
   }
   for (const RestoreTensor& t : tensors) {
     const CheckpointIndex::Tensor& saved = *index.Find(t.key);
-    MESHCKPT_ASSIGN_OR_RETURN(int dataset,
-                              file.OpenDataset(saved.dataset, saved.dtype, saved.shape));
-    TensorReader reader(file, file_path, index, saved, dataset, options);
+    internal::TensorReader reader(source, index, saved, options, trace);
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();
     const std::vector<int64_t> local = t.layout.mesh().local_device_ids();
     for (size_t i = 0; i < local.size(); ++i) {
@@ -245,7 +111,9 @@ absl::Status ReadAll(const CheckpointIndex& index, DataFileReader& file,
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
                             absl::Span<const RestoreTensor> tensors,
                             const RestoreOptions& options) {
+  PhaseTrace trace("restore", comm.rank());
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(comm, prefix));
+  trace.Mark("index");
   absl::Status local;
   for (const RestoreTensor& t : tensors) {
     local = CheckRequest(comm, index, t);
@@ -273,19 +141,33 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
     }
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
+  trace.Mark("check");
 
-  absl::StatusOr<std::unique_ptr<DataFileReader>> file = DataFileReader::Open(
-      comm, data, internal::FileOptions(false, options.mpi_hints));
-  MESHCKPT_RETURN_IF_ERROR(comm.Agree(file.status()));
-  local = ReadAll(index, **file, data, tensors, options);
-  absl::Status closed = (*file)->Close();  // Collective: always reached.
+  std::unique_ptr<internal::DataSource> source;
+  if (options.transfer_mode == TransferMode::kDirect) {
+    absl::StatusOr<std::unique_ptr<internal::DataSource>> direct =
+        internal::DataSource::OpenDirect(data);
+    MESHCKPT_RETURN_IF_ERROR(comm.Agree(direct.status()));
+    source = *std::move(direct);
+  } else {
+    absl::StatusOr<std::unique_ptr<DataFileReader>> file = DataFileReader::Open(
+        comm, data, internal::FileOptions(false, options.mpi_hints));
+    MESHCKPT_RETURN_IF_ERROR(comm.Agree(file.status()));
+    source = std::make_unique<internal::DataSource>(data, *std::move(file));
+  }
+  trace.Mark("open");
+  local = ReadAll(index, *source, tensors, options, &trace);
+  trace.Mark("read_all");
+  absl::Status closed = source->Close();  // Collective for MPI-IO: always reached.
   if (local.ok()) local = closed;
-  return comm.Agree(local);
+  trace.Mark("close");
+  absl::Status agreed = comm.Agree(local);
+  trace.Mark("agree");
+  return agreed;
 }
 
-absl::Status internal::ReadRegion(DataFileReader& file, const std::string& file_path,
-                                  const CheckpointIndex& index, const std::string& key,
-                                  const Box& box, void* out,
+absl::Status internal::ReadRegion(DataSource& source, const CheckpointIndex& index,
+                                  const std::string& key, const Box& box, void* out,
                                   const RestoreOptions& options) {
   const CheckpointIndex::Tensor* saved = index.Find(key);
   if (saved == nullptr) {
@@ -297,10 +179,8 @@ absl::Status internal::ReadRegion(DataFileReader& file, const std::string& file_
         "box ", box.ToString(), " is not inside tensor '", key, "' of shape [",
         absl::StrJoin(saved->shape, ","), "]"));
   }
-  MESHCKPT_ASSIGN_OR_RETURN(int dataset,
-                            file.OpenDataset(saved->dataset, saved->dtype, saved->shape));
   if (box.empty()) return absl::OkStatus();
-  TensorReader reader(file, file_path, index, *saved, dataset, options);
+  TensorReader reader(source, index, *saved, options);
   return reader.Fill(box, out);
 }
 

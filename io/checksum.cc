@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "layout/region.h"
@@ -125,6 +126,73 @@ std::vector<uint64_t> TileChecksums(const void* chunk_data, const TileGrid& grid
                          element_size);
   }
   return sums;
+}
+
+TileHasher::TileHasher(const TileGrid& grid, const void* chunk_data,
+                       int64_t element_size, uint64_t* sums)
+    : TileHasher(grid, Box::FromShape(grid.chunk_shape()), chunk_data,
+                 grid.chunk_shape(), Box::FromShape(grid.chunk_shape()), element_size,
+                 sums) {}
+
+TileHasher::TileHasher(const TileGrid& grid, const Box& region, const void* buffer,
+                       absl::Span<const int64_t> buffer_shape, const Box& buffer_region,
+                       int64_t element_size, uint64_t* sums)
+    : grid_(grid), region_(region), buffer_(static_cast<const char*>(buffer)),
+      buffer_shape_(buffer_shape.begin(), buffer_shape.end()),
+      element_size_(element_size), sums_(sums) {
+  for (int d = 0; d < region.rank(); ++d) {
+    shift_.push_back(buffer_region.origin()[d] - region.origin()[d]);
+  }
+  if (region.empty()) return;
+  // The tiles of the region's first tile row, then the same columns below.
+  Box first = region;
+  if (region.rank() > 0) {
+    std::vector<int64_t> shape = region.shape();
+    shape[0] = 1;
+    first = Box::Unchecked(region.origin(), std::move(shape));
+  }
+  row_tiles_ = grid.TilesIn(grid.Expand(first));
+  for (size_t j = 0; j < row_tiles_.size(); ++j) states_.push_back(XXH3_createState());
+}
+
+TileHasher::~TileHasher() {
+  for (void* s : states_) XXH3_freeState(static_cast<XXH3_state_t*>(s));
+}
+
+void TileHasher::AddRows(int64_t begin, int64_t end) {
+  const int rank = region_.rank();
+  if (row_tiles_.empty()) return;
+  if (rank == 0) {  // One element, one tile.
+    sums_[0] = XXH3_64bits(buffer_, element_size_);
+    return;
+  }
+  const int64_t tile_rows = grid_.tile_shape()[0];
+  const int64_t chunk_rows = grid_.chunk_shape()[0];
+  const int64_t tiles_per_row = grid_.num_tiles() / ((chunk_rows + tile_rows - 1) / tile_rows);
+  while (begin < end) {
+    const int64_t tile_row = begin / tile_rows;
+    const int64_t row_end = std::min(chunk_rows, (tile_row + 1) * tile_rows);
+    const int64_t stop = std::min(end, row_end);
+    for (size_t j = 0; j < row_tiles_.size(); ++j) {
+      auto* state = static_cast<XXH3_state_t*>(states_[j]);
+      if (begin == tile_row * tile_rows) XXH3_64bits_reset(state);
+      const int64_t t = row_tiles_[j] + (tile_row - row_tiles_[0] / tiles_per_row) *
+                                            tiles_per_row;
+      const Box tile = grid_.TileBox(t);
+      std::vector<int64_t> origin = tile.origin(), extent = tile.shape();
+      origin[0] = begin;
+      extent[0] = stop - begin;
+      for (int d = 0; d < rank; ++d) origin[d] += shift_[d];
+      const Box part = Box::Unchecked(std::move(origin), std::move(extent));
+      ForEachRunPair(buffer_shape_, part, buffer_shape_, part,
+                     [&](int64_t off, int64_t, int64_t n) {
+                       XXH3_64bits_update(state, buffer_ + off * element_size_,
+                                          n * element_size_);
+                     });
+      if (stop == row_end) sums_[t] = XXH3_64bits_digest(state);
+    }
+    begin = stop;
+  }
 }
 
 uint64_t HashStrings(const std::string* data, int64_t n) {

@@ -58,6 +58,41 @@ std::vector<uint64_t> TileChecksums(const void* chunk_data, const TileGrid& grid
                                     int64_t element_size);
 uint64_t HashStrings(const std::string* data, int64_t n);
 
+// Tile checksums computed over consecutive ranges of rows (dimension 0),
+// so that a writer can hash a few hundred KiB and write them while they are
+// still in cache, and a reader can check what it just read. The hasher
+// covers the tiles of `region`, a tile-aligned box of the chunk (chunk
+// coordinates), whose elements sit at `buffer_region` of a row-major buffer
+// of shape `buffer_shape`. Rows of the region must be added in order and all
+// of them; sums[tile] is stored when the tile's last row has been added.
+// Rank-0 chunks have one row. Values equal TileChecksums'.
+class TileHasher {
+ public:
+  // The whole chunk, row-major in `chunk_data` (what a save hashes).
+  TileHasher(const TileGrid& grid, const void* chunk_data, int64_t element_size,
+             uint64_t* sums);
+  TileHasher(const TileGrid& grid, const Box& region, const void* buffer,
+             absl::Span<const int64_t> buffer_shape, const Box& buffer_region,
+             int64_t element_size, uint64_t* sums);
+  ~TileHasher();
+  TileHasher(const TileHasher&) = delete;
+  TileHasher& operator=(const TileHasher&) = delete;
+
+  // Rows [begin, end) in chunk coordinates, inside the region.
+  void AddRows(int64_t begin, int64_t end);
+
+ private:
+  const TileGrid& grid_;
+  Box region_;
+  const char* buffer_;
+  std::vector<int64_t> buffer_shape_;
+  std::vector<int64_t> shift_;  // buffer coordinate - chunk coordinate.
+  int64_t element_size_;
+  uint64_t* sums_;
+  std::vector<int64_t> row_tiles_;  // Tiles of the region in one tile row.
+  std::vector<void*> states_;       // Their XXH3 states.
+};
+
 }  // namespace meshckpt
 
 #endif  // MESHCKPT_IO_CHECKSUM_H_

@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "base/dtype.h"
 #include "comm/communicator.h"
+#include "io/direct_file.h"
 #include "layout/box.h"
 
 namespace meshckpt {
@@ -77,6 +78,14 @@ class DataFileWriter {
   // collective writes and close: HDF5 cannot get out of those when a write
   // fails on only some ranks, and hangs. Not collective: one rank calls it.
   virtual absl::Status ReserveSpace() = 0;
+  // Where the dataset's elements are in the file, for DirectFile (see
+  // LocateStorage in io/hdf5_common.h): empty when they cannot be moved
+  // directly. Serial writers only (FailedPrecondition otherwise); with
+  // early allocation this is known right after CreateDataset.
+  virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
+  // Closes the dataset's handle early (e.g. after Locate, when its data is
+  // written some other way); the dataset may not be used afterwards.
+  virtual absl::Status ReleaseDataset(int dataset) = 0;
   // Serial writers only.
   virtual absl::Status WriteStrings(int dataset, const Box& box,
                                     const std::string* data) = 0;
@@ -100,6 +109,8 @@ class DataFileReader {
   virtual absl::StatusOr<int> OpenDataset(const std::string& path, DType dtype,
                                           const std::vector<int64_t>& shape) = 0;
   virtual absl::Status Read(int dataset, const Box& box, void* data) = 0;
+  // As DataFileWriter::Locate; any reader.
+  virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
   virtual absl::Status ReadStrings(int dataset, const Box& box,
                                    std::string* out) = 0;
   virtual absl::Status Close() = 0;

@@ -15,6 +15,15 @@
 namespace meshckpt {
 namespace {
 
+std::string ParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
                          int err) {
   std::string msg = absl::StrCat(what, " '", path, "': ", std::strerror(err));
@@ -31,15 +40,6 @@ absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
       return absl::InternalError(msg);
   }
 }
-
-std::string ParentDir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-}  // namespace
 
 absl::Status SyncFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

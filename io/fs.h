@@ -12,6 +12,11 @@
 
 namespace meshckpt {
 
+// "<what> '<path>': <strerror>" with a canonical code for `err`: NotFound,
+// PermissionDenied, ResourceExhausted (ENOSPC, EDQUOT), else Internal.
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
+                         int err);
+
 // fsync of a file that already exists (opened read-only; Linux allows it).
 absl::Status SyncFile(const std::string& path);
 // fsync of the directory holding `path`, making renames in it durable.

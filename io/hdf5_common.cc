@@ -91,6 +91,68 @@ Handle TypeFor(DType dtype) {
   return -1;
 }
 
+absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
+                                                        int64_t element_size) {
+  Closer dcpl(H5Dget_create_plist(dataset));
+  Closer space(H5Dget_space(dataset));
+  if (dcpl.get() < 0 || space.get() < 0) {
+    return absl::InternalError(absl::StrCat("cannot query dataset storage: ",
+                                            ErrorStackText()));
+  }
+  if (H5Pget_nfilters(dcpl.get()) != 0) return std::vector<StorageBlock>();
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0) return absl::InternalError("cannot query dataset rank");
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<int64_t> shape(dims.begin(), dims.end());
+  switch (H5Pget_layout(dcpl.get())) {
+    case H5D_CONTIGUOUS: {
+      const haddr_t addr = H5Dget_offset(dataset);
+      if (addr == HADDR_UNDEF) return std::vector<StorageBlock>();
+      return std::vector<StorageBlock>{
+          {std::vector<int64_t>(rank, 0), shape, static_cast<int64_t>(addr)}};
+    }
+    case H5D_CHUNKED: {
+      std::vector<hsize_t> cdims(rank);
+      if (H5Pget_chunk(dcpl.get(), rank, cdims.data()) != rank) {
+        return absl::InternalError("cannot query chunk shape");
+      }
+      std::vector<int64_t> chunk(cdims.begin(), cdims.end());
+      int64_t chunk_bytes = element_size;
+      for (int64_t c : chunk) chunk_bytes *= c;
+      std::vector<StorageBlock> blocks;
+      std::vector<hsize_t> at(rank, 0);  // Odometer over chunk origins.
+      for (int d = 0; d < rank; ++d) {
+        if (dims[d] == 0) return blocks;  // No elements, no chunks.
+      }
+      while (true) {
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(dataset, at.data(), &mask, &addr, &size) < 0) {
+          return absl::InternalError(absl::StrCat("cannot query chunk storage: ",
+                                                  ErrorStackText()));
+        }
+        if (addr == HADDR_UNDEF || mask != 0 ||
+            static_cast<int64_t>(size) != chunk_bytes) {
+          return std::vector<StorageBlock>();
+        }
+        blocks.push_back({std::vector<int64_t>(at.begin(), at.end()), chunk,
+                          static_cast<int64_t>(addr)});
+        int d = rank - 1;
+        for (; d >= 0; --d) {
+          at[d] += cdims[d];
+          if (at[d] < dims[d]) break;
+          at[d] = 0;
+        }
+        if (d < 0) return blocks;
+      }
+    }
+    default:
+      return std::vector<StorageBlock>();
+  }
+}
+
 Closer::~Closer() { reset(-1); }
 
 void Closer::reset(Handle h) {

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "base/dtype.h"
+#include "io/direct_file.h"
 
 namespace meshckpt::h5 {
 
@@ -25,6 +27,13 @@ absl::Status Error(absl::StatusCode code, absl::string_view what,
 // The HDF5 type of a dtype's elements (caller closes it). Strings: uint8,
 // the bytes of their blob (io/string_blob.h).
 Handle TypeFor(DType dtype);
+
+// The storage blocks of an open dataset (see io/direct_file.h): one for a
+// contiguous dataset, one per chunk (row-major over the chunk grid) for a
+// chunked one. Empty when its bytes are not plain elements at fixed offsets:
+// filtered, compact, virtual or not (fully) allocated storage.
+absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
+                                                        int64_t element_size);
 
 // Closes a handle of any kind when it goes out of scope.
 class Closer {

@@ -145,7 +145,8 @@ struct Config {
   Style style = Style::kRows;
   int offset = 0;
   int64_t tile_bytes = int64_t{1} << 20;
-  TransferMode mode = TransferMode::kIndependent;
+  // Saves: how data is written. Targets: how it is read back.
+  TransferMode mode = TransferMode::kDirect;
   std::string device_type = "CPU";
   std::string mesh_name;
 
@@ -188,13 +189,15 @@ std::vector<Config> SaveConfigs(int np) {
   out.back().mode = TransferMode::kCollective;
   out.back().device_type = "GPU";  // Restored onto CPU meshes.
   out.back().mesh_name = "train";
-  // 8 devices (on 1, 2, 4 ranks) or 6 (on 3), 2-D, mixed.
+  // 8 devices (on 1, 2, 4 ranks) or 6 (on 3), 2-D, mixed, independent
+  // MPI-IO (no chunk locations in the index: direct restores ask HDF5).
   if (np == 3) {
     out.push_back(Mixed({{"x", 3}, {"y", 2}}, 2));
   } else {
     out.push_back(Mixed({{"x", 2}, {"y", 4}}, 2));
   }
   out.back().tile_bytes = 512;
+  out.back().mode = TransferMode::kIndependent;
   // Everything replicated over 2 devices per rank: writers must spread.
   out.push_back(Fixed({{"r", np}, {"s", 2}}, Style::kReplicated));
   out.back().tile_bytes = 4096;
@@ -210,6 +213,7 @@ std::vector<Config> TargetConfigs(int np) {
   std::vector<Config> out;
   out.push_back(Fixed({{"x", np}}, Style::kRows));
   out.push_back(Fixed({{"a", np}, {"b", 3}}, Style::kTransposed));
+  out.back().mode = TransferMode::kIndependent;  // Read through MPI-IO.
   if (np == 3) {
     out.push_back(Fixed({{"y", 3}, {"x", 2}}, Style::kGrid));
   } else {
@@ -412,7 +416,9 @@ int64_t RestoreAndCheck(Communicator& world, const std::string& prefix,
     const TensorSpec& t = Tensors()[i];
     tensors.push_back(test::MakeRestoreTensor(t, LayoutOf(c, mesh, i), bufs[i].Ptrs()));
   }
-  const absl::Status s = RestoreTensors(world, prefix, tensors, RestoreOptions());
+  RestoreOptions opts;
+  opts.transfer_mode = c.mode;
+  const absl::Status s = RestoreTensors(world, prefix, tensors, opts);
   EXPECT_TRUE(s.ok()) << label << ": " << s;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "") << label;
   int64_t bad = 0;

@@ -2,6 +2,7 @@
 // several devices on the one rank so resharding paths run without mpirun.
 #include <complex>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/fs.h"
+#include "io/index_file.h"
 #include "layout/shard_map.h"
 
 namespace meshckpt {
@@ -179,6 +181,119 @@ TEST_F(ShardIoSerial, KeysAndMetadataNeedNotBeUtf8) {
   absl::Status s = SaveTensors(*comm_, prefix + "b", {{"v", "", DType::kFloat32, {4}, l, {v.data()}}},
                                bad);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+}
+
+// Saves w = [13, 7] float64 sharded {"y", "x"} over a 2x3 mesh (uneven
+// inner splits: edge chunks padded in the file) with `mode`; returns the
+// prefix.
+std::string SaveUneven(Communicator& comm, const std::string& name, TransferMode mode) {
+  const std::vector<int64_t> shape = {13, 7};
+  Mesh mesh = Mesh::Create({{"x", 2}, {"y", 3}}, 0, 1).value();
+  Layout layout = Layout::Create({"y", "x"}, mesh).value();
+  auto saved = Fill(layout, shape);
+  std::vector<const void*> ptrs;
+  for (auto& b : saved) ptrs.push_back(b.data());
+  const std::string prefix = TempPrefix(name);
+  SaveOptions opts;
+  opts.checksum_tile_bytes = 64;
+  opts.transfer_mode = mode;
+  EXPECT_TRUE(SaveTensors(comm, prefix, {{"w", "", DType::kFloat64, shape, layout, ptrs}},
+                          opts)
+                  .ok());
+  return prefix;
+}
+
+// Restores w of SaveUneven onto `specs` over a 4x5 mesh and compares.
+void ExpectRestores(Communicator& comm, const std::string& prefix,
+                    std::vector<std::string> specs, TransferMode mode) {
+  const std::vector<int64_t> shape = {13, 7};
+  Mesh mesh = Mesh::Create({{"a", 4}, {"b", 5}}, 0, 1).value();
+  Layout layout = Layout::Create(specs, mesh).value();
+  auto want = Fill(layout, shape);
+  std::vector<std::vector<double>> got(want.size());
+  std::vector<void*> out;
+  for (size_t i = 0; i < want.size(); ++i) {
+    got[i].assign(want[i].size(), -1);
+    out.push_back(got[i].data());
+  }
+  RestoreOptions opts;
+  opts.transfer_mode = mode;
+  absl::Status s = RestoreTensors(comm, prefix, {{"w", DType::kFloat64, shape, layout, out}},
+                                  opts);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(got, want) << layout.ToString();
+}
+
+proto::CheckpointIndexProto ReadIndex(const std::string& prefix) {
+  return DecodeIndexFile(ReadFileToString(IndexFilePath(prefix)).value(), prefix).value();
+}
+
+void WriteIndex(const std::string& prefix, proto::CheckpointIndexProto index) {
+  ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix), EncodeIndexFile(std::move(index))).ok());
+}
+
+TEST_F(ShardIoSerial, DirectSavesRecordWhereEveryChunkIs) {
+  const std::string prefix = SaveUneven(*comm_, "located", TransferMode::kDirect);
+  const proto::CheckpointIndexProto index = ReadIndex(prefix);
+  ASSERT_EQ(index.tensors_size(), 1);
+  ASSERT_EQ(index.tensors(0).chunks_size(), 6);
+  for (const proto::ChunkProto& c : index.tensors(0).chunks()) {
+    EXPECT_TRUE(c.has_file_offset());
+    EXPECT_EQ(c.storage_shape_size(), 2);
+    EXPECT_GT(c.file_offset(), 0);
+    EXPECT_LT(c.file_offset(), index.data_file_size());
+  }
+  // Every mode reads it back, resharded.
+  for (TransferMode mode : {TransferMode::kDirect, TransferMode::kIndependent}) {
+    ExpectRestores(*comm_, prefix, {"a", "b"}, mode);
+    ExpectRestores(*comm_, prefix, {"unsharded", "a"}, mode);
+  }
+}
+
+// Checkpoints that do not record chunk locations (MPI-IO saves, files from
+// before 0.2): a direct restore asks HDF5 where the storage is.
+TEST_F(ShardIoSerial, RestoresCheckpointsWithoutChunkLocations) {
+  const std::string mpiio = SaveUneven(*comm_, "mpiio", TransferMode::kIndependent);
+  const proto::CheckpointIndexProto mpiio_index = ReadIndex(mpiio);
+  for (const proto::ChunkProto& c : mpiio_index.tensors(0).chunks()) {
+    EXPECT_FALSE(c.has_file_offset());
+  }
+  ExpectRestores(*comm_, mpiio, {"b", "a"}, TransferMode::kDirect);
+  ExpectRestores(*comm_, mpiio, {"unsharded", "unsharded"}, TransferMode::kDirect);
+
+  const std::string stripped = SaveUneven(*comm_, "stripped", TransferMode::kDirect);
+  proto::CheckpointIndexProto index = ReadIndex(stripped);
+  for (proto::ChunkProto& c : *index.mutable_tensors(0)->mutable_chunks()) {
+    c.clear_file_offset();
+    c.clear_storage_shape();
+  }
+  WriteIndex(stripped, index);
+  ExpectRestores(*comm_, stripped, {"a", "unsharded"}, TransferMode::kDirect);
+}
+
+TEST_F(ShardIoSerial, BadChunkLocationsAreDataLoss) {
+  const std::string prefix = SaveUneven(*comm_, "badloc", TransferMode::kDirect);
+  const proto::CheckpointIndexProto good = ReadIndex(prefix);
+  std::vector<std::function<void(proto::ChunkProto*)>> damage = {
+      [&](proto::ChunkProto* c) { c->set_file_offset(good.data_file_size()); },
+      [](proto::ChunkProto* c) { c->set_file_offset(-8); },
+      [](proto::ChunkProto* c) { c->set_storage_shape(1, 1); },  // Narrower than the chunk.
+      [](proto::ChunkProto* c) { c->add_storage_shape(4); },     // Wrong rank.
+      [](proto::ChunkProto* c) { c->clear_file_offset(); },      // Shape without offset.
+      [](proto::ChunkProto* c) { c->set_storage_shape(0, int64_t{1} << 62); },
+  };
+  for (size_t i = 0; i < damage.size(); ++i) {
+    proto::CheckpointIndexProto index = good;
+    damage[i](index.mutable_tensors(0)->mutable_chunks(5));
+    WriteIndex(prefix, index);
+    std::vector<double> out(13 * 7);
+    Mesh mesh = Mesh::Create({{"x", 1}}, 0, 1).value();
+    absl::Status s = RestoreTensors(
+        *comm_, prefix,
+        {{"w", DType::kFloat64, {13, 7}, Layout::Replicated(mesh, 2), {out.data()}}}, {});
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << "damage " << i << ": " << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("'w'")) << s;
+  }
 }
 
 TEST_F(ShardIoSerial, MismatchErrors) {

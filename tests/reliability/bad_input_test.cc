@@ -399,15 +399,35 @@ TEST_F(SavedCheckpointTest, HostileShapesAndFieldsAreDataLoss) {
   WriteAll(IndexFilePath(prefix_), FrameIndex(p));
   open = CheckpointReader::Open(prefix_).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(open)) << open;
+  // Numeric chunks are read at the file offsets the index records; without
+  // them (older or MPI-IO checkpoints) through HDF5 by dataset path.
+  auto without_offsets = [](proto::CheckpointIndexProto q) {
+    for (proto::ChunkProto& c : *q.mutable_tensors(0)->mutable_chunks()) {
+      c.clear_file_offset();
+      c.clear_storage_shape();
+    }
+    return q;
+  };
   // A dataset path pointing at another tensor's dataset (same dtype family
   // mismatch): must not read out of bounds.
-  p = index_;
+  p = without_offsets(index_);
   p.mutable_tensors(0)->set_dataset(index_.tensors(1).dataset());
   std::tie(open, restore) = WithIndex(p);
   EXPECT_FALSE(restore.ok());
   // A dataset path that does not exist in the data file.
-  p = index_;
+  p = without_offsets(index_);
   p.mutable_tensors(0)->set_dataset("no/such/dataset");
+  std::tie(open, restore) = WithIndex(p);
+  EXPECT_TRUE(absl::IsDataLoss(restore)) << restore;
+  // A file offset past the end of the data file, and one pointing at other
+  // bytes of the file.
+  p = index_;
+  ASSERT_TRUE(p.tensors(0).chunks(0).has_file_offset());
+  p.mutable_tensors(0)->mutable_chunks(0)->set_file_offset(p.data_file_size());
+  std::tie(open, restore) = WithIndex(p);
+  EXPECT_TRUE(absl::IsDataLoss(open)) << open;
+  p = index_;
+  p.mutable_tensors(0)->mutable_chunks(0)->set_file_offset(0);
   std::tie(open, restore) = WithIndex(p);
   EXPECT_TRUE(absl::IsDataLoss(restore)) << restore;
   // A data file size that does not match.

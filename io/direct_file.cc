@@ -1,0 +1,319 @@
+#include "io/direct_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "io/fs.h"
+#include "layout/region.h"
+
+namespace meshckpt {
+namespace {
+
+// Runs shorter than this are read through a covering span (sieving).
+constexpr int64_t kSieveRunBytes = int64_t{16} << 10;
+// A sieved span never skips more than this between two runs.
+constexpr int64_t kSieveMaxGapBytes = int64_t{64} << 10;
+// Writeback is started in steps of this many contiguous bytes.
+constexpr int64_t kWritebackBytes = int64_t{8} << 20;
+
+// Row-major linear index of `idx` in `shape`.
+int64_t Linear(absl::Span<const int64_t> shape, absl::Span<const int64_t> idx) {
+  int64_t n = 0;
+  for (size_t d = 0; d < shape.size(); ++d) n = n * shape[d] + idx[d];
+  return n;
+}
+
+// Byte span [first, end) of `rel` (block coordinates, non-empty) in a block.
+std::pair<int64_t, int64_t> Span(absl::Span<const int64_t> block_shape,
+                                 const Box& rel, int64_t element_size) {
+  std::vector<int64_t> last = rel.origin();
+  for (size_t d = 0; d < last.size(); ++d) last[d] += rel.shape()[d] - 1;
+  return {Linear(block_shape, rel.origin()) * element_size,
+          (Linear(block_shape, last) + 1) * element_size};
+}
+
+}  // namespace
+
+int64_t StorageBlock::bytes(int64_t element_size) const {
+  int64_t n = element_size;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+std::optional<StorageBlock> BlockHolding(const std::vector<StorageBlock>& blocks,
+                                         const Box& box, int64_t element_size) {
+  if (box.empty() || element_size == 0) return std::nullopt;
+  for (const StorageBlock& b : blocks) {
+    if (!b.box().Contains(box)) continue;
+    std::vector<int64_t> rel(box.rank());
+    for (int d = 0; d < box.rank(); ++d) rel[d] = box.origin()[d] - b.origin[d];
+    return StorageBlock{box.origin(), b.shape,
+                        b.offset + element_size * Linear(b.shape, rel)};
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::unique_ptr<DirectFile>> DirectFile::Open(
+    const std::string& path, Mode mode, bool start_writeback) {
+  const int flags = (mode == kWrite ? O_WRONLY : O_RDONLY) | O_CLOEXEC;
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  return std::unique_ptr<DirectFile>(
+      new DirectFile(fd, path, mode == kWrite && start_writeback));
+}
+
+DirectFile::~DirectFile() { (void)Close(); }
+
+absl::Status DirectFile::PwriteAll(const char* data, int64_t n, int64_t offset) {
+  const int64_t start = offset;
+  const int64_t total = n;
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd_, data, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)),
+                               offset);
+    ++io_calls_;
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(absl::StrCat("cannot write ", total, " bytes at offset ",
+                                      start, " of"),
+                         path_, errno);
+    }
+    data += w;
+    n -= w;
+    offset += w;
+  }
+  NoteWritten(start, total);
+  return absl::OkStatus();
+}
+
+absl::Status DirectFile::PreadAll(char* data, int64_t n, int64_t offset) {
+  const int64_t start = offset;
+  const int64_t total = n;
+  while (n > 0) {
+    const ssize_t r = ::pread(fd_, data, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)),
+                              offset);
+    ++io_calls_;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(absl::StrCat("cannot read ", total, " bytes at offset ",
+                                      start, " of"),
+                         path_, errno);
+    }
+    if (r == 0) {
+      return absl::DataLossError(absl::StrCat(
+          "data file '", path_, "' ends before byte ", start + total,
+          " (reading ", total, " bytes at offset ", start, ")"));
+    }
+    data += r;
+    n -= r;
+    offset += r;
+  }
+  return absl::OkStatus();
+}
+
+void DirectFile::NoteWritten(int64_t offset, int64_t n) {
+  if (!start_writeback_) return;
+#ifdef SYNC_FILE_RANGE_WRITE
+  if (offset != writeback_hi_) {
+    if (writeback_hi_ > writeback_lo_) {
+      ::sync_file_range(fd_, writeback_lo_, writeback_hi_ - writeback_lo_,
+                        SYNC_FILE_RANGE_WRITE);
+    }
+    writeback_lo_ = offset;
+  }
+  writeback_hi_ = offset + n;
+  if (writeback_hi_ - writeback_lo_ >= kWritebackBytes) {
+    ::sync_file_range(fd_, writeback_lo_, writeback_hi_ - writeback_lo_,
+                      SYNC_FILE_RANGE_WRITE);
+    writeback_lo_ = writeback_hi_;
+  }
+#else
+  (void)offset;
+  (void)n;
+#endif
+}
+
+absl::Status DirectFile::Write(const StorageBlock& block, const Box& valid,
+                               const Box& box, int64_t element_size,
+                               const void* data) {
+  if (box.empty()) return absl::OkStatus();
+  const Box rel = RelativeTo(box, block.box());
+  const Box rel_valid = RelativeTo(Intersect(valid, block.box()), block.box());
+  const char* src = static_cast<const char*>(data);
+  const int rank = rel.rank();
+
+  // Packing: dims after `k` cover the valid part of the block exactly and
+  // dims before it are single; then the only gaps between the box's runs
+  // are padding, and rows of dim k can be written whole.
+  auto covers = [&](int d) {
+    return rel.origin()[d] == 0 && rel_valid.origin()[d] == 0 &&
+           rel.shape()[d] == rel_valid.shape()[d];
+  };
+  int k = rank - 1;
+  while (k > 0 && covers(k)) --k;
+  bool packable = rank > 1;
+  bool gaps = false;
+  for (int d = 0; d < rank && packable; ++d) {
+    if (d < k) packable = rel.shape()[d] == 1;
+    if (d > k) {
+      packable = covers(d);
+      gaps |= block.shape[d] > rel.shape()[d];
+    }
+  }
+  int64_t file_row = element_size;  // Bytes of one step of dim k in the file.
+  for (int d = k + 1; d < rank; ++d) file_row *= block.shape[d];
+  if (packable && gaps && file_row <= kStagingBytes) {
+    return WritePacked(block, rel, k, element_size, src);
+  }
+
+  // One write per run, merging runs contiguous in both file and memory.
+  int64_t pending_file = -1, pending_mem = 0, pending_n = 0;
+  absl::Status status;
+  ForEachRunPair(block.shape, rel, rel.shape(), Box::FromShape(rel.shape()),
+                 [&](int64_t f, int64_t m, int64_t n) {
+                   if (!status.ok()) return;
+                   f *= element_size;
+                   m *= element_size;
+                   n *= element_size;
+                   if (pending_file >= 0 && f == pending_file + pending_n &&
+                       m == pending_mem + pending_n) {
+                     pending_n += n;
+                     return;
+                   }
+                   if (pending_file >= 0) {
+                     status = PwriteAll(src + pending_mem, pending_n,
+                                        block.offset + pending_file);
+                   }
+                   pending_file = f;
+                   pending_mem = m;
+                   pending_n = n;
+                 });
+  if (status.ok() && pending_file >= 0) {
+    status = PwriteAll(src + pending_mem, pending_n, block.offset + pending_file);
+  }
+  return status;
+}
+
+absl::Status DirectFile::WritePacked(const StorageBlock& block, const Box& rel,
+                                     int k, int64_t element_size, const char* src) {
+  const int rank = rel.rank();
+  int64_t file_row = element_size;
+  for (int d = k + 1; d < rank; ++d) file_row *= block.shape[d];
+  const int64_t rows = rel.shape()[k];
+  const int64_t per = std::max<int64_t>(1, kStagingBytes / file_row);
+  std::vector<int64_t> first = rel.origin();  // First element of row w.
+  for (int64_t w0 = 0; w0 < rows; w0 += per) {
+    const int64_t w1 = std::min(rows, w0 + per);
+    std::vector<int64_t> src_origin(rank, 0), region(rank, 1), dst_shape(rank, 1);
+    src_origin[k] = w0;
+    region[k] = dst_shape[k] = w1 - w0;
+    for (int d = k + 1; d < rank; ++d) {
+      region[d] = rel.shape()[d];
+      dst_shape[d] = block.shape[d];
+    }
+    const int64_t bytes = (w1 - w0) * file_row;
+    staging_.assign(bytes, 0);
+    CopyRegion(src, rel.shape(), Box::Unchecked(src_origin, region), staging_.data(),
+               dst_shape, Box::Unchecked(std::vector<int64_t>(rank, 0), region),
+               element_size);
+    first[k] = rel.origin()[k] + w0;
+    MESHCKPT_RETURN_IF_ERROR(PwriteAll(
+        staging_.data(), bytes, block.offset + Linear(block.shape, first) * element_size));
+  }
+  if (staging_.capacity() > static_cast<size_t>(kStagingBytes)) {
+    std::vector<char>().swap(staging_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
+                              int64_t element_size,
+                              absl::Span<const int64_t> dst_shape,
+                              const Box& dst_box, void* dst) {
+  if (box.empty()) return absl::OkStatus();
+  const Box rel = RelativeTo(box, block.box());
+  char* out = static_cast<char*>(dst);
+  struct Run {
+    int64_t file, mem, n;
+  };
+  // Pending: either one run merged from contiguous pieces, or a sieve window
+  // of short runs read through one span.
+  std::vector<Run> window;
+  absl::Status status;
+  auto flush = [&]() {
+    if (window.empty() || !status.ok()) return;
+    if (window.size() == 1) {
+      status = PreadAll(out + window[0].mem, window[0].n, block.offset + window[0].file);
+    } else {
+      const int64_t lo = window.front().file;
+      const int64_t hi = window.back().file + window.back().n;
+      staging_.resize(hi - lo);
+      status = PreadAll(staging_.data(), hi - lo, block.offset + lo);
+      if (status.ok()) {
+        for (const Run& r : window) {
+          std::memcpy(out + r.mem, staging_.data() + (r.file - lo), r.n);
+        }
+      }
+    }
+    window.clear();
+  };
+  ForEachRunPair(block.shape, rel, dst_shape, dst_box,
+                 [&](int64_t f, int64_t m, int64_t n) {
+                   if (!status.ok()) return;
+                   f *= element_size;
+                   m *= element_size;
+                   n *= element_size;
+                   if (!window.empty()) {
+                     Run& last = window.back();
+                     const bool contiguous =
+                         f == last.file + last.n && m == last.mem + last.n;
+                     if (window.size() == 1 && contiguous) {
+                       last.n += n;  // Still one direct read.
+                       return;
+                     }
+                     const int64_t gap = f - (last.file + last.n);
+                     const bool sieve = n < kSieveRunBytes && last.n < kSieveRunBytes &&
+                                        gap <= kSieveMaxGapBytes &&
+                                        f + n - window.front().file <= kStagingBytes;
+                     if (sieve) {
+                       window.push_back({f, m, n});
+                       return;
+                     }
+                     flush();
+                   }
+                   window.push_back({f, m, n});
+                 });
+  flush();
+  if (staging_.capacity() > static_cast<size_t>(kStagingBytes)) {
+    std::vector<char>().swap(staging_);
+  }
+  return status;
+}
+
+void DirectFile::Prefetch(const StorageBlock& block, const Box& box,
+                          int64_t element_size) {
+  if (box.empty() || fd_ < 0) return;
+  const auto [lo, hi] = Span(block.shape, RelativeTo(box, block.box()), element_size);
+  (void)::posix_fadvise(fd_, block.offset + lo, hi - lo, POSIX_FADV_WILLNEED);
+}
+
+absl::Status DirectFile::Sync() {
+  if (::fdatasync(fd_) != 0) return ErrnoStatus("fdatasync failed for", path_, errno);
+  return absl::OkStatus();
+}
+
+absl::Status DirectFile::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  const int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) return ErrnoStatus("cannot close", path_, errno);
+  return absl::OkStatus();
+}
+
+}  // namespace meshckpt
