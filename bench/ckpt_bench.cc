@@ -47,6 +47,7 @@ flags: --reps=N (3)  --devices=D (ranks)  --mesh=1d|2d (2d: data=--data=K (2)
   x model=D/K)  --dir=DIR (/tmp/meshckpt_bench)  --csv=FILE (append rows,
   schema in bench/report.h)  --suite=LABEL  --tensor-layout=replicated|split
   --cache=auto|warm  --quick (tiny model, 1 rep, 200 tensors)
+  --restore-transfer=direct|independent (RestoreOptions::transfer_mode)
 )";
 
 struct Config {
@@ -56,6 +57,7 @@ struct Config {
   int64_t tensors = 10000;
   bool split_tensors = false;
   std::string dir = "/tmp/meshckpt_bench", csv, suite = "adhoc", keep, from;
+  TransferMode restore_transfer = TransferMode::kDirect;
 };
 
 absl::StatusOr<int64_t> IntFlag(const std::map<std::string, std::string>& f,
@@ -74,7 +76,8 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
   MESHCKPT_ASSIGN_OR_RETURN(
       auto f, ParseFlags(argc, argv,
                          {"help", "mode", "quick", "reps", "devices", "mesh", "data", "dir", "csv",
-                          "suite", "keep", "from", "tensors", "tensor-layout", "cache"}));
+                          "suite", "keep", "from", "tensors", "tensor-layout", "cache",
+                          "restore-transfer"}));
   Config c;
   c.help = f.count("help") > 0;
   c.quick = f.count("quick") > 0;
@@ -105,6 +108,14 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
     return absl::InvalidArgumentError("--cache must be auto or warm");
   }
   c.warm = f["cache"] == "warm";
+  if (f.count("restore-transfer")) {
+    const std::string& t = f["restore-transfer"];
+    if (t == "independent") {
+      c.restore_transfer = TransferMode::kIndependent;
+    } else if (t != "direct") {
+      return absl::InvalidArgumentError("--restore-transfer must be direct or independent");
+    }
+  }
   for (auto [name, out] : {std::pair{"dir", &c.dir}, {"csv", &c.csv}, {"suite", &c.suite},
                             {"keep", &c.keep}, {"from", &c.from}}) {
     if (f.count(name)) *out = f[name];
@@ -332,7 +343,9 @@ class Bench {
                 return absl::OkStatus();
               },
               [this, restores, prefix] {
-                return RestoreTensors(comm_, prefix, *restores, RestoreOptions());
+                RestoreOptions options;
+                options.transfer_mode = c_.restore_transfer;
+                return RestoreTensors(comm_, prefix, *restores, options);
               },
               [&w] { return w.Verify(); }};
   }
