@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -150,7 +151,9 @@ std::string Leftovers(const std::string& dir) {
   return out;
 }
 
-class FullDiskTest : public ::testing::TestWithParam<int64_t> {
+// (rows, transfer mode): the default direct writes and parallel HDF5's
+// MPI-IO path, where a full disk inside a collective call would hang.
+class FullDiskTest : public ::testing::TestWithParam<std::tuple<int64_t, TransferMode>> {
  protected:
   void SetUp() override {
     const std::string why = MountSmallFilesystem(world_);
@@ -169,8 +172,11 @@ class FullDiskTest : public ::testing::TestWithParam<int64_t> {
 
 TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   const std::string dir = MountPoint() + "/run";
-  auto m = BuildModel(world_, GetParam());
+  const int64_t rows = std::get<0>(GetParam());
+  auto m = BuildModel(world_, rows);
   CheckpointManagerOptions o;
+  o.io = CheckpointOptions();
+  o.io->transfer_mode = std::get<1>(GetParam());
   o.max_to_keep = std::nullopt;  // Keep everything: the disk fills.
   o.step_counter = m->step;
   absl::StatusOr<std::unique_ptr<CheckpointManager>> manager =
@@ -191,7 +197,8 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   }
   ASSERT_FALSE(failure.ok()) << "8 MiB never filled up";
   if (world_.rank() == 0) {
-    std::printf("rows=%lld: %lld saves fit, then: %s\n", static_cast<long long>(GetParam()),
+    std::printf("rows=%lld %s: %lld saves fit, then: %s\n", static_cast<long long>(rows),
+                std::get<1>(GetParam()) == TransferMode::kDirect ? "direct" : "mpi-io",
                 static_cast<long long>(last_good), failure.ToString().c_str());
   }
   // Only the state file failed: the new checkpoint is committed, and the
@@ -258,7 +265,7 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   std::string now;
   if (world_.rank() == 0) now = LatestCheckpoint(dir).value_or("");
   world_.Broadcast(&now, 0);
-  if (GetParam() * 256 * 4 * 2 < (int64_t{7} << 20)) {
+  if (rows * 256 * 4 * 2 < (int64_t{7} << 20)) {
     EXPECT_TRUE(saved.ok()) << saved.status();
     EXPECT_EQ(now, absl::StrCat(dir, "/ckpt-", restored + 1));
   } else {
@@ -268,7 +275,10 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
 
 // Rows of a [rows, 256] float32 (+ [rows] float64): ~0.5, ~1.9 and ~6.3 MiB
 // per checkpoint.
-INSTANTIATE_TEST_SUITE_P(ModelSizes, FullDiskTest, ::testing::Values(500, 1900, 6400));
+INSTANTIATE_TEST_SUITE_P(
+    ModelSizes, FullDiskTest,
+    ::testing::Combine(::testing::Values(500, 1900, 6400),
+                       ::testing::Values(TransferMode::kDirect, TransferMode::kIndependent)));
 
 }  // namespace
 }  // namespace meshckpt
