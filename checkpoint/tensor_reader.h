@@ -81,8 +81,6 @@ class TensorReader {
   absl::Status ReadChunkBox(int c, const std::optional<StorageBlock>& block,
                             const Box& box, absl::Span<const int64_t> dst_shape,
                             const Box& dst_box, void* dst);
-  absl::Status Verify(const TileGrid& grid, const Box& chunk, const proto::ChunkProto& cp,
-                      const Box& area, const void* data);
 
   DataSource& source_;
   const CheckpointIndex& index_;
