@@ -28,9 +28,11 @@
 // Both modes report the peak resident memory above what the process held
 // before the operation (VmHWM after resetting it via /proc/self/clear_refs;
 // "n/a" when that is not possible), the maximum over ranks. Timings are
-// medians with [min, max]; reports, never asserts. MESHCKPT_TRACE=1 adds
+// medians with [min, max]; ratios are ours/raw throughput, from the medians
+// and (paired) the median of per-repetition ratios; reports, never asserts. MESHCKPT_TRACE=1 adds
 // every rank's phase times (base/phase_trace.h).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,6 +86,14 @@ int64_t StatusKb(const char* field) {
   return -1;
 }
 
+// User + system CPU seconds of this process (all threads). MPI waits
+// inside an operation spin, so imbalance shows up here too.
+double CpuSeconds() {
+  struct rusage u;
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 // Resets VmHWM to the current RSS; false when the kernel refuses.
 bool ResetPeak() {
   std::ofstream out("/proc/self/clear_refs");
@@ -118,7 +128,7 @@ struct Stats {
 };
 
 Stats Summarize(std::vector<double> v) {
-  if (v.empty()) return {1, 1, 1};
+  if (v.empty()) return {0, 0, 0};
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front(), v.back()};
 }
@@ -126,6 +136,14 @@ Stats Summarize(std::vector<double> v) {
 const char* ModeName(TransferMode m) {
   return m == TransferMode::kDirect ? "direct"
          : m == TransferMode::kIndependent ? "independent" : "collective";
+}
+
+// Median over repetitions of raw[i] / ours[i]: each pair ran back to back,
+// so slow drifts of the machine's load cancel.
+double PairedRatio(const std::vector<double>& raw, const std::vector<double>& ours) {
+  std::vector<double> r;
+  for (size_t i = 0; i < raw.size() && i < ours.size(); ++i) r.push_back(raw[i] / ours[i]);
+  return r.empty() ? 0 : Summarize(r).median;
 }
 
 struct Flags {
@@ -203,14 +221,18 @@ class Bench {
   // Runs fn between barriers; returns seconds and records the peak memory
   // above the RSS before the call (max over ranks).
   template <typename Fn>
-  double Timed(Fn&& fn, int64_t* peak_extra_kb = nullptr) {
+  double Timed(Fn&& fn, int64_t* peak_extra_kb = nullptr, std::vector<double>* cpu = nullptr) {
     const bool reset = ResetPeak();
     const int64_t before = StatusKb("VmRSS:");
     comm_.Barrier();
     const double t0 = Now();
+    const double c0 = CpuSeconds();
     fn();
+    const double c = CpuSeconds() - c0;
     comm_.Barrier();
     const double t = Now() - t0;
+    const double all_cpu = static_cast<double>(comm_.AllReduceSum(static_cast<int64_t>(c * 1e6))) / 1e6;
+    if (cpu != nullptr) cpu->push_back(all_cpu);
     const int64_t extra = reset ? StatusKb("VmHWM:") - before : -1;
     if (flags_.rank_peaks) {
       std::fprintf(stderr, "rank %d: peak extra %lld kB\n", comm_.rank(),
@@ -298,27 +320,28 @@ int RunBulk(Communicator& comm, const Flags& f) {
   Bench bench(comm, f);
   int64_t save_peak = -1, restore_peak = -1;
   std::vector<double> raw_w, save_t, raw_r, restore_t;
+  std::vector<double> raw_w_cpu, save_cpu, raw_r_cpu, restore_cpu;
   // Even repetitions run the raw side first, odd ones ours first.
   for (int64_t r = 0; r < f.reps; ++r) {
     auto raw_write = [&] {
       bench.Clear({raw_path});
-      raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }));
+      raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }, nullptr, &raw_w_cpu));
     };
     auto save_ours = [&] {
       bench.Clear({DataFilePath(prefix), IndexFilePath(prefix)});
       save_t.push_back(bench.Timed(
           [&] { Check(SaveTensors(comm, prefix, save, f.save()), "save", rank); },
-          &save_peak));
+          &save_peak, &save_cpu));
     };
     auto raw_read = [&] {
       bench.Drop();
-      raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }));
+      raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }, nullptr, &raw_r_cpu));
     };
     auto restore_ours = [&] {
       bench.Drop();
       restore_t.push_back(bench.Timed(
           [&] { Check(RestoreTensors(comm, prefix, restore, f.restore()), "restore", rank); },
-          &restore_peak));
+          &restore_peak, &restore_cpu));
     };
     const bool writes = f.phase != "restore", reads = f.phase != "save";
     if (!writes && r == 0) {  // The raw side's files, untimed.
@@ -348,14 +371,19 @@ int RunBulk(Communicator& comm, const Flags& f) {
                 static_cast<long long>(f.tensors), static_cast<long long>(f.reps),
                 bench.cold() ? "dropped" : "warm (not root)");
     if (!raw_w.empty()) {
-      std::printf("  raw write %.2f GB/s [%.2f-%.2f s] | save %.2f GB/s [%.2f-%.2f s] | save/raw %.2f\n",
+      std::printf("  raw write %.2f GB/s [%.2f-%.2f s] | save %.2f GB/s [%.2f-%.2f s] | save/raw %.2f (paired %.2f)\n",
                   write_gb / w.median, w.min, w.max, write_gb / s.median, s.min, s.max,
-                  w.median / s.median);
+                  w.median / s.median, PairedRatio(raw_w, save_t));
     }
     if (!raw_r.empty()) {
-      std::printf("  raw read  %.2f GB/s [%.2f-%.2f s] | restore %.2f GB/s [%.2f-%.2f s] | restore/raw %.2f\n",
+      std::printf("  raw read  %.2f GB/s [%.2f-%.2f s] | restore %.2f GB/s [%.2f-%.2f s] | restore/raw %.2f (paired %.2f)\n",
                   read_gb / rr.median, rr.min, rr.max, read_gb / rs.median, rs.min, rs.max,
-                  rr.median / rs.median);
+                  rr.median / rs.median, PairedRatio(raw_r, restore_t));
+    }
+    if (!raw_w.empty() || !raw_r.empty()) {
+      std::printf("  cpu seconds (all ranks, median): raw write %.2f save %.2f | raw read %.2f restore %.2f\n",
+                  Summarize(raw_w_cpu).median, Summarize(save_cpu).median,
+                  Summarize(raw_r_cpu).median, Summarize(restore_cpu).median);
     }
     const int64_t shard_kb = std::max(my_bytes, my_read) / f.tensors / 1024;
     std::printf("  peak extra memory: save %s, restore %s (largest local shard %s)\n",
