@@ -66,6 +66,22 @@ absl::Status SyncParentDir(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status Preallocate(const std::string& path, int64_t size) {
+  if (size <= 0) return absl::OkStatus();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open for preallocation", path, errno);
+  int rc;
+  do {
+    rc = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size);
+  } while (rc != 0 && errno == EINTR);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && (err == ENOSPC || err == EDQUOT)) {
+    return ErrnoStatus(absl::StrCat("cannot allocate ", size, " bytes for"), path, err);
+  }
+  return absl::OkStatus();  // EOPNOTSUPP and friends: a hint only.
+}
+
 absl::Status RenameFile(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoStatus(absl::StrCat("cannot rename to '", to, "' from"), from,

@@ -21,6 +21,11 @@ absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
 absl::Status SyncFile(const std::string& path);
 // fsync of the directory holding `path`, making renames in it durable.
 absl::Status SyncParentDir(const std::string& path);
+// Allocates disk blocks for the first `size` bytes of an existing file
+// (fallocate, size unchanged), so that writers filling it concurrently do
+// not fragment it. OK where the filesystem cannot (nothing is emulated);
+// ResourceExhausted when the space is not there.
+absl::Status Preallocate(const std::string& path, int64_t size);
 // rename(2): atomic replacement of `to`.
 absl::Status RenameFile(const std::string& from, const std::string& to);
 // Writes `data` to `path` via a temporary, fsync, rename and directory
