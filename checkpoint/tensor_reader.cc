@@ -18,8 +18,6 @@ namespace {
 // 256 KiB pieces costs ~40% less than 1 MiB ones (warm-cache microbenchmark
 // in docs/performance.md).
 constexpr int64_t kReadPieceBytes = int64_t{256} << 10;
-// The kernel is asked to read ahead this far (posix_fadvise WILLNEED).
-constexpr int64_t kPrefetchBytes = int64_t{16} << 20;
 
 // Shifts `b` by `offset` per dimension.
 Box Shift(const Box& b, const std::vector<int64_t>& offset) {
@@ -151,16 +149,8 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
   const int64_t begin = expanded.origin()[0], end = begin + expanded.shape()[0];
   const int64_t row_bytes = expanded.num_elements() / expanded.shape()[0] * esize_;
   const int64_t step = std::max<int64_t>(1, kReadPieceBytes / row_bytes);
-  const int64_t ahead = std::max<int64_t>(1, kPrefetchBytes / row_bytes);
-  int64_t prefetched = begin;
   for (int64_t r = begin; r < end; r += step) {
     const int64_t stop = std::min(end, r + step);
-    if (block.has_value() && prefetched < std::min(end, r + ahead)) {
-      const int64_t to = std::min(end, r + 2 * ahead);
-      source_.direct()->Prefetch(*block, Shift(Rows(expanded, prefetched, to), chunk.origin()),
-                                 esize_);
-      prefetched = to;
-    }
     const Box piece = Rows(expanded, r, stop);
     const Box whole = Box::FromShape(piece.shape());
     buffer_.resize(piece.num_elements() * esize_);
@@ -207,17 +197,8 @@ absl::Status TensorReader::FillInPlace(int c, const std::optional<StorageBlock>&
   const int64_t begin = region.rank() == 0 ? 0 : region.origin()[0];
   const int64_t row_bytes = region.num_elements() / rows * esize_;
   const int64_t step = std::max<int64_t>(1, kReadPieceBytes / row_bytes);
-  const int64_t ahead = std::max<int64_t>(1, kPrefetchBytes / row_bytes);
-  int64_t prefetched = begin;  // Rows before this were prefetched.
   for (int64_t r = begin; r < begin + rows; r += step) {
     const int64_t stop = std::min(begin + rows, r + step);
-    if (block.has_value() && region.rank() > 0 &&
-        prefetched < std::min(begin + rows, r + ahead)) {
-      const int64_t to = std::min(begin + rows, r + 2 * ahead);
-      source_.direct()->Prefetch(*block, Shift(Rows(region, prefetched, to), chunk.origin()),
-                                 esize_);
-      prefetched = to;
-    }
     const Box part = Rows(region, r, stop);
     MESHCKPT_RETURN_IF_ERROR(
         ReadChunkBox(c, block, part, target_box.shape(), Shift(part, shift), target));

@@ -4,8 +4,9 @@
 //
 // A chunk whose storage is known -- recorded in the index, or located
 // through HDF5 for checkpoints that do not record it -- is read with
-// DirectFile (pread at the offsets, prefetching ahead, verifying each piece
-// just after reading it). Anything else (strings, filtered or compact
+// DirectFile (pread at the offsets, verifying each piece just after reading
+// it; the kernel's own readahead keeps the disk busy -- posix_fadvise
+// WILLNEED on top made the disk busier for the same bytes). Anything else (strings, filtered or compact
 // storage, TransferMode::kIndependent/kCollective restores) is read through
 // HDF5.
 #ifndef MESHCKPT_CHECKPOINT_TENSOR_READER_H_

@@ -35,15 +35,6 @@ int64_t Linear(absl::Span<const int64_t> shape, absl::Span<const int64_t> idx) {
   return n;
 }
 
-// Byte span [first, end) of `rel` (block coordinates, non-empty) in a block.
-std::pair<int64_t, int64_t> Span(absl::Span<const int64_t> block_shape,
-                                 const Box& rel, int64_t element_size) {
-  std::vector<int64_t> last = rel.origin();
-  for (size_t d = 0; d < last.size(); ++d) last[d] += rel.shape()[d] - 1;
-  return {Linear(block_shape, rel.origin()) * element_size,
-          (Linear(block_shape, last) + 1) * element_size};
-}
-
 }  // namespace
 
 int64_t StorageBlock::bytes(int64_t element_size) const {
@@ -344,13 +335,6 @@ absl::Status DirectFile::PreadvAll(std::vector<iovec>* iov, int64_t offset, int6
     }
   }
   return absl::OkStatus();
-}
-
-void DirectFile::Prefetch(const StorageBlock& block, const Box& box,
-                          int64_t element_size) {
-  if (box.empty() || fd_ < 0) return;
-  const auto [lo, hi] = Span(block.shape, RelativeTo(box, block.box()), element_size);
-  (void)::posix_fadvise(fd_, block.offset + lo, hi - lo, POSIX_FADV_WILLNEED);
 }
 
 absl::Status DirectFile::Sync() {

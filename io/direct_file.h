@@ -90,10 +90,6 @@ class DirectFile {
                     int64_t element_size, absl::Span<const int64_t> dst_shape,
                     const Box& dst_box, void* dst);
 
-  // Asks the kernel to start reading the bytes `box` spans in `block`
-  // (posix_fadvise WILLNEED). A hint; never fails.
-  void Prefetch(const StorageBlock& block, const Box& box, int64_t element_size);
-
   // fdatasync: what this process wrote is durable.
   absl::Status Sync();
   absl::Status Close();

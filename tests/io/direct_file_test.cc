@@ -88,7 +88,6 @@ class DirectFileTest : public ::testing::Test {
     for (const StorageBlock& b : blocks) {
       const Box part = Intersect(box, b.box());
       if (part.empty()) continue;
-      (*f)->Prefetch(b, part, 4);
       EXPECT_TRUE((*f)->Read(b, part, 4, box.shape(), RelativeTo(part, box), out.data()).ok());
     }
     if (calls != nullptr) *calls = (*f)->io_calls();
