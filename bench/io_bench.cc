@@ -32,6 +32,8 @@
 // and (paired) the median of per-repetition ratios; reports, never asserts. MESHCKPT_TRACE=1 adds
 // every rank's phase times (base/phase_trace.h).
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -92,6 +94,28 @@ double CpuSeconds() {
   struct rusage u;
   ::getrusage(RUSAGE_SELF, &u);
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// The block device holding `dir`: milliseconds it had I/O in flight (field
+// 10 of /sys/dev/block/M:m/stat; the whole disk when `dir` is on a
+// partition; -1 when unknown) and sectors read and written. Compared with wall time it says whether an operation kept
+// the disk busy.
+struct DiskStat {
+  int64_t busy_ms = -1, read_sectors = 0, write_sectors = 0;
+};
+DiskStat ReadDiskStat(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return {};
+  const std::string base =
+      absl::StrCat("/sys/dev/block/", major(st.st_dev), ":", minor(st.st_dev));
+  for (const std::string& p : {base + "/stat", base + "/../stat"}) {
+    std::ifstream in(p);
+    int64_t v[11];
+    bool ok = true;
+    for (int64_t& x : v) ok = ok && static_cast<bool>(in >> x);
+    if (ok) return {v[9], v[2], v[6]};
+  }
+  return {};
 }
 
 // Resets VmHWM to the current RSS; false when the kernel refuses.
@@ -157,7 +181,7 @@ struct Flags {
   // saved (possibly on another number of ranks).
   std::string phase = "all";
   bool verify = true;  // --no-verify: restore without checking checksums.
-  bool rank_peaks = false;  // --rank-peaks: every rank's peak memory to stderr.
+  bool rank_peaks = false;  // --rank-peaks: every rank's peak memory, disk stats.
 
   int64_t tile_kb = 0;  // --tile-kb: checksum tile target (0: default).
 
@@ -221,9 +245,11 @@ class Bench {
   // Runs fn between barriers; returns seconds and records the peak memory
   // above the RSS before the call (max over ranks).
   template <typename Fn>
-  double Timed(Fn&& fn, int64_t* peak_extra_kb = nullptr, std::vector<double>* cpu = nullptr) {
+  double Timed(Fn&& fn, int64_t* peak_extra_kb = nullptr, std::vector<double>* cpu = nullptr,
+               std::vector<double>* busy = nullptr) {
     const bool reset = ResetPeak();
     const int64_t before = StatusKb("VmRSS:");
+    const DiskStat disk0 = ReadDiskStat(flags_.dir);
     comm_.Barrier();
     const double t0 = Now();
     const double c0 = CpuSeconds();
@@ -233,6 +259,15 @@ class Bench {
     const double t = Now() - t0;
     const double all_cpu = static_cast<double>(comm_.AllReduceSum(static_cast<int64_t>(c * 1e6))) / 1e6;
     if (cpu != nullptr) cpu->push_back(all_cpu);
+    const DiskStat disk1 = ReadDiskStat(flags_.dir);
+    if (busy != nullptr && disk0.busy_ms >= 0 && disk1.busy_ms >= 0) {
+      busy->push_back((disk1.busy_ms - disk0.busy_ms) / 1e3);
+      if (flags_.rank_peaks && comm_.rank() == 0) {
+        std::fprintf(stderr, "disk: busy %.3f s, read %.1f MiB, written %.1f MiB\n",
+                     busy->back(), (disk1.read_sectors - disk0.read_sectors) / 2048.0,
+                     (disk1.write_sectors - disk0.write_sectors) / 2048.0);
+      }
+    }
     const int64_t extra = reset ? StatusKb("VmHWM:") - before : -1;
     if (flags_.rank_peaks) {
       std::fprintf(stderr, "rank %d: peak extra %lld kB\n", comm_.rank(),
@@ -321,27 +356,28 @@ int RunBulk(Communicator& comm, const Flags& f) {
   int64_t save_peak = -1, restore_peak = -1;
   std::vector<double> raw_w, save_t, raw_r, restore_t;
   std::vector<double> raw_w_cpu, save_cpu, raw_r_cpu, restore_cpu;
+  std::vector<double> raw_w_busy, save_busy, raw_r_busy, restore_busy;
   // Even repetitions run the raw side first, odd ones ours first.
   for (int64_t r = 0; r < f.reps; ++r) {
     auto raw_write = [&] {
       bench.Clear({raw_path});
-      raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }, nullptr, &raw_w_cpu));
+      raw_w.push_back(bench.Timed([&] { RawWrite(raw_path, raw); }, nullptr, &raw_w_cpu, &raw_w_busy));
     };
     auto save_ours = [&] {
       bench.Clear({DataFilePath(prefix), IndexFilePath(prefix)});
       save_t.push_back(bench.Timed(
           [&] { Check(SaveTensors(comm, prefix, save, f.save()), "save", rank); },
-          &save_peak, &save_cpu));
+          &save_peak, &save_cpu, &save_busy));
     };
     auto raw_read = [&] {
       bench.Drop();
-      raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }, nullptr, &raw_r_cpu));
+      raw_r.push_back(bench.Timed([&] { RawRead(raw_path, &raw_back); }, nullptr, &raw_r_cpu, &raw_r_busy));
     };
     auto restore_ours = [&] {
       bench.Drop();
       restore_t.push_back(bench.Timed(
           [&] { Check(RestoreTensors(comm, prefix, restore, f.restore()), "restore", rank); },
-          &restore_peak, &restore_cpu));
+          &restore_peak, &restore_cpu, &restore_busy));
     };
     const bool writes = f.phase != "restore", reads = f.phase != "save";
     if (!writes && r == 0) {  // The raw side's files, untimed.
@@ -384,6 +420,11 @@ int RunBulk(Communicator& comm, const Flags& f) {
       std::printf("  cpu seconds (all ranks, median): raw write %.2f save %.2f | raw read %.2f restore %.2f\n",
                   Summarize(raw_w_cpu).median, Summarize(save_cpu).median,
                   Summarize(raw_r_cpu).median, Summarize(restore_cpu).median);
+    }
+    if (!raw_w_busy.empty() || !raw_r_busy.empty()) {
+      std::printf("  disk busy seconds (median): raw write %.2f save %.2f | raw read %.2f restore %.2f\n",
+                  Summarize(raw_w_busy).median, Summarize(save_busy).median,
+                  Summarize(raw_r_busy).median, Summarize(restore_busy).median);
     }
     const int64_t shard_kb = std::max(my_bytes, my_read) / f.tensors / 1024;
     std::printf("  peak extra memory: save %s, restore %s (largest local shard %s)\n",
