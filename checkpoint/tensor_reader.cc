@@ -18,8 +18,6 @@ namespace {
 // 256 KiB pieces costs ~40% less than 1 MiB ones (warm-cache microbenchmark
 // in docs/performance.md).
 constexpr int64_t kReadPieceBytes = int64_t{256} << 10;
-// The kernel is asked to read ahead this far (posix_fadvise WILLNEED).
-constexpr int64_t kPrefetchBytes = int64_t{16} << 20;
 
 // Shifts `b` by `offset` per dimension.
 Box Shift(const Box& b, const std::vector<int64_t>& offset) {
@@ -131,20 +129,6 @@ absl::Status TensorReader::ReadChunkBox(int c, const std::optional<StorageBlock>
   return absl::OkStatus();
 }
 
-// Checks every tile inside `area` (tile-aligned, chunk coordinates), whose
-// bytes are row-major in `data`.
-absl::Status TensorReader::Verify(const TileGrid& grid, const Box& chunk,
-                                  const proto::ChunkProto& cp, const Box& area,
-                                  const void* data) {
-  PhaseTrace::Scope scope(trace_, "(verify)");
-  for (int64_t t : grid.TilesIn(area)) {
-    const uint64_t h =
-        HashRegion(data, area.shape(), RelativeTo(grid.TileBox(t), area), esize_);
-    if (h != cp.tile_checksums(t)) return Mismatch(chunk, t);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_box,
                                      void* target) {
   const Box& chunk = saved_.chunks[p.chunk];
@@ -157,32 +141,39 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
   if (expanded == region) {
     return FillInPlace(p.chunk, block, grid, p, target_box, target);
   }
-  // The region cuts through tiles: read whole tiles, one tile row at a
-  // time, into a staging buffer; verify; copy the wanted part.
-  const int rank = chunk.rank();
-  const int64_t step = grid.tile_shape()[0];  // rank > 0: scalars never cut.
+  // The region cuts through tiles: read whole tiles, a few hundred KiB of
+  // rows at a time, into a staging buffer; hash them and copy out the
+  // wanted part while they are in cache; check the sums at the end.
+  sums_.assign(grid.num_tiles(), 0);
+  TileHasher hasher(grid, expanded, nullptr, chunk.shape(), expanded, esize_, sums_.data());
   const int64_t begin = expanded.origin()[0], end = begin + expanded.shape()[0];
+  const int64_t row_bytes = expanded.num_elements() / expanded.shape()[0] * esize_;
+  const int64_t step = std::max<int64_t>(1, kReadPieceBytes / row_bytes);
   for (int64_t r = begin; r < end; r += step) {
-    const Box slab = Rows(expanded, r, std::min(end, r + step));
-    if (block.has_value() && r + step < end) {
-      source_.direct()->Prefetch(
-          *block, Shift(Rows(expanded, r + step, std::min(end, r + 2 * step)), chunk.origin()),
-          esize_);
+    const int64_t stop = std::min(end, r + step);
+    const Box piece = Rows(expanded, r, stop);
+    const Box whole = Box::FromShape(piece.shape());
+    buffer_.resize(piece.num_elements() * esize_);
+    MESHCKPT_RETURN_IF_ERROR(
+        ReadChunkBox(p.chunk, block, piece, piece.shape(), whole, buffer_.data()));
+    {
+      PhaseTrace::Scope scope(trace_, "(verify)");
+      hasher.AddRows(r, stop, buffer_.data(), piece.shape(), whole);
     }
-    buffer_.resize(slab.num_elements() * esize_);
-    MESHCKPT_RETURN_IF_ERROR(ReadChunkBox(p.chunk, block, slab, slab.shape(),
-                                          Box::FromShape(slab.shape()), buffer_.data()));
-    if (options_.verify_checksums) {
-      MESHCKPT_RETURN_IF_ERROR(Verify(grid, chunk, cp, slab, buffer_.data()));
-    }
-    const Box wanted = Intersect(region, slab);  // Chunk coordinates.
+    const Box wanted = Intersect(region, piece);  // Chunk coordinates.
     if (wanted.empty()) continue;
-    std::vector<int64_t> into(rank);
-    for (int d = 0; d < rank; ++d) {
+    std::vector<int64_t> into(chunk.rank());
+    for (int d = 0; d < chunk.rank(); ++d) {
       into[d] = p.in_target.origin()[d] + wanted.origin()[d] - region.origin()[d];
     }
-    CopyRegion(buffer_.data(), slab.shape(), RelativeTo(wanted, slab), target,
+    CopyRegion(buffer_.data(), piece.shape(), RelativeTo(wanted, piece), target,
                target_box.shape(), Box::Unchecked(into, wanted.shape()), esize_);
+  }
+  for (int64_t t : grid.TilesIn(expanded)) {
+    if (sums_[t] != cp.tile_checksums(t)) return Mismatch(chunk, t);
+  }
+  if (buffer_.capacity() > static_cast<size_t>(4 * kReadPieceBytes)) {
+    std::vector<char>().swap(buffer_);
   }
   return absl::OkStatus();
 }
@@ -206,17 +197,8 @@ absl::Status TensorReader::FillInPlace(int c, const std::optional<StorageBlock>&
   const int64_t begin = region.rank() == 0 ? 0 : region.origin()[0];
   const int64_t row_bytes = region.num_elements() / rows * esize_;
   const int64_t step = std::max<int64_t>(1, kReadPieceBytes / row_bytes);
-  const int64_t ahead = std::max<int64_t>(1, kPrefetchBytes / row_bytes);
-  int64_t prefetched = begin;  // Rows before this were prefetched.
   for (int64_t r = begin; r < begin + rows; r += step) {
     const int64_t stop = std::min(begin + rows, r + step);
-    if (block.has_value() && region.rank() > 0 &&
-        prefetched < std::min(begin + rows, r + ahead)) {
-      const int64_t to = std::min(begin + rows, r + 2 * ahead);
-      source_.direct()->Prefetch(*block, Shift(Rows(region, prefetched, to), chunk.origin()),
-                                 esize_);
-      prefetched = to;
-    }
     const Box part = Rows(region, r, stop);
     MESHCKPT_RETURN_IF_ERROR(
         ReadChunkBox(c, block, part, target_box.shape(), Shift(part, shift), target));

@@ -4,8 +4,9 @@
 //
 // A chunk whose storage is known -- recorded in the index, or located
 // through HDF5 for checkpoints that do not record it -- is read with
-// DirectFile (pread at the offsets, prefetching ahead, verifying each piece
-// just after reading it). Anything else (strings, filtered or compact
+// DirectFile (pread at the offsets, verifying each piece just after reading
+// it; the kernel's own readahead keeps the disk busy -- posix_fadvise
+// WILLNEED on top made the disk busier for the same bytes). Anything else (strings, filtered or compact
 // storage, TransferMode::kIndependent/kCollective restores) is read through
 // HDF5.
 #ifndef MESHCKPT_CHECKPOINT_TENSOR_READER_H_
@@ -81,8 +82,6 @@ class TensorReader {
   absl::Status ReadChunkBox(int c, const std::optional<StorageBlock>& block,
                             const Box& box, absl::Span<const int64_t> dst_shape,
                             const Box& dst_box, void* dst);
-  absl::Status Verify(const TileGrid& grid, const Box& chunk, const proto::ChunkProto& cp,
-                      const Box& area, const void* data);
 
   DataSource& source_;
   const CheckpointIndex& index_;

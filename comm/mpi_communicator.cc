@@ -3,9 +3,11 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +28,25 @@ void Check(int rc, const char* what) {
   std::abort();
 }
 
+// Completes a non-blocking operation. Waiting ranks poll for ~50 us, then
+// sleep between polls (20 us doubling to 1 ms) instead of spinning in a
+// blocking call: ranks that finish their share of a save or restore early
+// must not take the cores from those still working (MPI's blocking waits
+// busy-poll, even with mpi_yield_when_idle; with more ranks than cores that
+// cost ~10% of a restore's wall time).
+void Wait(MPI_Request* request, const char* what) {
+  int done = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto sleep = std::chrono::microseconds(20);
+  while (true) {
+    Check(MPI_Test(request, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(50)) continue;
+    std::this_thread::sleep_for(sleep);
+    sleep = std::min(sleep * 2, std::chrono::microseconds(1000));
+  }
+}
+
 class Mpi final : public Communicator {
  public:
   explicit Mpi(MPI_Comm comm) : comm_(comm) {
@@ -44,8 +65,9 @@ class Mpi final : public Communicator {
   absl::Status Agree(const absl::Status& local) override {
     int mine = local.ok() ? size_ : rank_;
     int first = size_;
-    Check(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_),
-          "MPI_Allreduce");
+    MPI_Request r;
+    Check(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_, &r), "MPI_Iallreduce");
+    Wait(&r, "MPI_Iallreduce");
     if (first == size_) return absl::OkStatus();
     std::string payload;
     if (rank_ == first) {
@@ -62,22 +84,25 @@ class Mpi final : public Communicator {
 
   void Broadcast(std::string* data, int root) override {
     int64_t n = static_cast<int64_t>(data->size());
-    Check(MPI_Bcast(&n, 1, MPI_INT64_T, root, comm_), "MPI_Bcast");
+    MPI_Request r;
+    Check(MPI_Ibcast(&n, 1, MPI_INT64_T, root, comm_, &r), "MPI_Ibcast");
+    Wait(&r, "MPI_Ibcast");
     data->resize(n);
     // Chunks below 2^30 keep counts within int.
     for (int64_t off = 0; off < n; off += kMaxCount) {
       const int count = static_cast<int>(std::min<int64_t>(kMaxCount, n - off));
-      Check(MPI_Bcast(data->data() + off, count, MPI_BYTE, root, comm_),
-            "MPI_Bcast");
+      Check(MPI_Ibcast(data->data() + off, count, MPI_BYTE, root, comm_, &r), "MPI_Ibcast");
+      Wait(&r, "MPI_Ibcast");
     }
   }
 
   std::vector<std::string> Gather(const std::string& data, int root) override {
     int64_t n = static_cast<int64_t>(data.size());
     std::vector<int64_t> sizes(rank_ == root ? size_ : 0);
-    Check(MPI_Gather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, root,
-                     comm_),
-          "MPI_Gather");
+    MPI_Request req;
+    Check(MPI_Igather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, root, comm_, &req),
+          "MPI_Igather");
+    Wait(&req, "MPI_Igather");
     // Point-to-point in pieces keeps every count within int.
     std::vector<std::string> out;
     if (rank_ == root) {
@@ -90,16 +115,17 @@ class Mpi final : public Communicator {
         out[r].resize(sizes[r]);
         for (int64_t off = 0; off < sizes[r]; off += kMaxCount) {
           const int c = static_cast<int>(std::min(kMaxCount, sizes[r] - off));
-          Check(MPI_Recv(out[r].data() + off, c, MPI_BYTE, r, kGatherTag, comm_,
-                         MPI_STATUS_IGNORE),
-                "MPI_Recv");
+          Check(MPI_Irecv(out[r].data() + off, c, MPI_BYTE, r, kGatherTag, comm_, &req),
+                "MPI_Irecv");
+          Wait(&req, "MPI_Irecv");
         }
       }
     } else {
       for (int64_t off = 0; off < n; off += kMaxCount) {
         const int c = static_cast<int>(std::min(kMaxCount, n - off));
-        Check(MPI_Send(data.data() + off, c, MPI_BYTE, root, kGatherTag, comm_),
-              "MPI_Send");
+        Check(MPI_Isend(data.data() + off, c, MPI_BYTE, root, kGatherTag, comm_, &req),
+              "MPI_Isend");
+        Wait(&req, "MPI_Isend");
       }
     }
     return out;
@@ -108,9 +134,10 @@ class Mpi final : public Communicator {
   std::vector<std::string> AllGather(const std::string& data) override {
     int64_t n = static_cast<int64_t>(data.size());
     std::vector<int64_t> sizes(size_);
-    Check(MPI_Allgather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T,
-                        comm_),
-          "MPI_Allgather");
+    MPI_Request req;
+    Check(MPI_Iallgather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, comm_, &req),
+          "MPI_Iallgather");
+    Wait(&req, "MPI_Iallgather");
     std::vector<std::string> out(size_);
     for (int r = 0; r < size_; ++r) {
       out[r] = r == rank_ ? data : std::string(sizes[r], '\0');
@@ -122,7 +149,11 @@ class Mpi final : public Communicator {
   int64_t AllReduceSum(int64_t v) override { return Reduce(v, MPI_SUM); }
   int64_t AllReduceMax(int64_t v) override { return Reduce(v, MPI_MAX); }
 
-  void Barrier() override { Check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  void Barrier() override {
+    MPI_Request r;
+    Check(MPI_Ibarrier(comm_, &r), "MPI_Ibarrier");
+    Wait(&r, "MPI_Ibarrier");
+  }
 
   std::optional<int> mpi_fortran_handle() const override {
     return static_cast<int>(MPI_Comm_c2f(comm_));
@@ -134,7 +165,9 @@ class Mpi final : public Communicator {
 
   int64_t Reduce(int64_t v, MPI_Op op) {
     int64_t out = 0;
-    Check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, op, comm_), "MPI_Allreduce");
+    MPI_Request r;
+    Check(MPI_Iallreduce(&v, &out, 1, MPI_INT64_T, op, comm_, &r), "MPI_Iallreduce");
+    Wait(&r, "MPI_Iallreduce");
     return out;
   }
 

@@ -137,11 +137,11 @@ TileHasher::TileHasher(const TileGrid& grid, const void* chunk_data,
 TileHasher::TileHasher(const TileGrid& grid, const Box& region, const void* buffer,
                        absl::Span<const int64_t> buffer_shape, const Box& buffer_region,
                        int64_t element_size, uint64_t* sums)
-    : grid_(grid), region_(region), buffer_(static_cast<const char*>(buffer)),
-      buffer_shape_(buffer_shape.begin(), buffer_shape.end()),
+    : grid_(grid), region_(region),
+      view_{static_cast<const char*>(buffer), {buffer_shape.begin(), buffer_shape.end()}, {}},
       element_size_(element_size), sums_(sums) {
   for (int d = 0; d < region.rank(); ++d) {
-    shift_.push_back(buffer_region.origin()[d] - region.origin()[d]);
+    view_.shift.push_back(buffer_region.origin()[d] - region.origin()[d]);
   }
   if (region.empty()) return;
   // The tiles of the region's first tile row, then the same columns below.
@@ -159,11 +159,22 @@ TileHasher::~TileHasher() {
   for (void* s : states_) XXH3_freeState(static_cast<XXH3_state_t*>(s));
 }
 
-void TileHasher::AddRows(int64_t begin, int64_t end) {
+void TileHasher::AddRows(int64_t begin, int64_t end) { Add(begin, end, view_); }
+
+void TileHasher::AddRows(int64_t begin, int64_t end, const void* buffer,
+                         absl::Span<const int64_t> buffer_shape, const Box& at) {
+  View view{static_cast<const char*>(buffer), {buffer_shape.begin(), buffer_shape.end()}, {}};
+  for (int d = 0; d < region_.rank(); ++d) {
+    view.shift.push_back(at.origin()[d] - (d == 0 ? begin : region_.origin()[d]));
+  }
+  Add(begin, end, view);
+}
+
+void TileHasher::Add(int64_t begin, int64_t end, const View& view) {
   const int rank = region_.rank();
   if (row_tiles_.empty()) return;
   if (rank == 0) {  // One element, one tile.
-    sums_[0] = XXH3_64bits(buffer_, element_size_);
+    sums_[0] = XXH3_64bits(view.buffer, element_size_);
     return;
   }
   const int64_t tile_rows = grid_.tile_shape()[0];
@@ -182,11 +193,11 @@ void TileHasher::AddRows(int64_t begin, int64_t end) {
       std::vector<int64_t> origin = tile.origin(), extent = tile.shape();
       origin[0] = begin;
       extent[0] = stop - begin;
-      for (int d = 0; d < rank; ++d) origin[d] += shift_[d];
+      for (int d = 0; d < rank; ++d) origin[d] += view.shift[d];
       const Box part = Box::Unchecked(std::move(origin), std::move(extent));
-      ForEachRunPair(buffer_shape_, part, buffer_shape_, part,
+      ForEachRunPair(view.shape, part, view.shape, part,
                      [&](int64_t off, int64_t, int64_t n) {
-                       XXH3_64bits_update(state, buffer_ + off * element_size_,
+                       XXH3_64bits_update(state, view.buffer + off * element_size_,
                                           n * element_size_);
                      });
       if (stop == row_end) sums_[t] = XXH3_64bits_digest(state);

@@ -80,13 +80,23 @@ class TileHasher {
 
   // Rows [begin, end) in chunk coordinates, inside the region.
   void AddRows(int64_t begin, int64_t end);
+  // The same, but these rows (of the region) are at `at` of a row-major
+  // `buffer` of shape `buffer_shape` (e.g. a staging buffer holding only
+  // them); later calls without a buffer use the constructor's again.
+  void AddRows(int64_t begin, int64_t end, const void* buffer,
+               absl::Span<const int64_t> buffer_shape, const Box& at);
 
  private:
+  struct View {
+    const char* buffer;
+    std::vector<int64_t> shape;
+    std::vector<int64_t> shift;  // buffer coordinate - chunk coordinate.
+  };
+  void Add(int64_t begin, int64_t end, const View& view);
+
   const TileGrid& grid_;
   Box region_;
-  const char* buffer_;
-  std::vector<int64_t> buffer_shape_;
-  std::vector<int64_t> shift_;  // buffer coordinate - chunk coordinate.
+  View view_;
   int64_t element_size_;
   uint64_t* sums_;
   std::vector<int64_t> row_tiles_;  // Tiles of the region in one tile row.

@@ -1,6 +1,7 @@
 #include "io/direct_file.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,8 +19,12 @@ namespace {
 
 // Runs shorter than this are read through a covering span (sieving).
 constexpr int64_t kSieveRunBytes = int64_t{16} << 10;
-// A sieved span never skips more than this between two runs.
-constexpr int64_t kSieveMaxGapBytes = int64_t{64} << 10;
+// A sieved window skips at most max(run, this) bytes between two runs, so
+// it never reads more than about twice what it keeps.
+constexpr int64_t kSieveMinGapBytes = 512;
+constexpr int64_t kSieveMaxGapBytes = kSieveRunBytes;
+// iovecs per preadv (Linux's IOV_MAX).
+constexpr size_t kMaxIov = 1024;
 // Writeback is started in steps of this many contiguous bytes.
 constexpr int64_t kWritebackBytes = int64_t{8} << 20;
 
@@ -28,15 +33,6 @@ int64_t Linear(absl::Span<const int64_t> shape, absl::Span<const int64_t> idx) {
   int64_t n = 0;
   for (size_t d = 0; d < shape.size(); ++d) n = n * shape[d] + idx[d];
   return n;
-}
-
-// Byte span [first, end) of `rel` (block coordinates, non-empty) in a block.
-std::pair<int64_t, int64_t> Span(absl::Span<const int64_t> block_shape,
-                                 const Box& rel, int64_t element_size) {
-  std::vector<int64_t> last = rel.origin();
-  for (size_t d = 0; d < last.size(); ++d) last[d] += rel.shape()[d] - 1;
-  return {Linear(block_shape, rel.origin()) * element_size,
-          (Linear(block_shape, last) + 1) * element_size};
 }
 
 }  // namespace
@@ -242,24 +238,33 @@ absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
   struct Run {
     int64_t file, mem, n;
   };
-  // Pending: either one run merged from contiguous pieces, or a sieve window
-  // of short runs read through one span.
+  // Pending: either one run merged from contiguous pieces, or a window of
+  // short runs read with one preadv that scatters each run to its place and
+  // the gaps between them to a scratch buffer ("data sieving" without the
+  // second copy).
   std::vector<Run> window;
+  std::vector<iovec> iov;
   absl::Status status;
   auto flush = [&]() {
     if (window.empty() || !status.ok()) return;
     if (window.size() == 1) {
       status = PreadAll(out + window[0].mem, window[0].n, block.offset + window[0].file);
     } else {
-      const int64_t lo = window.front().file;
-      const int64_t hi = window.back().file + window.back().n;
-      staging_.resize(hi - lo);
-      status = PreadAll(staging_.data(), hi - lo, block.offset + lo);
-      if (status.ok()) {
-        for (const Run& r : window) {
-          std::memcpy(out + r.mem, staging_.data() + (r.file - lo), r.n);
-        }
+      int64_t max_gap = 0;
+      for (size_t i = 1; i < window.size(); ++i) {
+        max_gap = std::max(max_gap, window[i].file - window[i - 1].file - window[i - 1].n);
       }
+      if (static_cast<int64_t>(gap_sink_.size()) < max_gap) gap_sink_.resize(max_gap);
+      iov.clear();
+      for (size_t i = 0; i < window.size(); ++i) {
+        if (i > 0) {
+          const int64_t gap = window[i].file - window[i - 1].file - window[i - 1].n;
+          if (gap > 0) iov.push_back({gap_sink_.data(), static_cast<size_t>(gap)});
+        }
+        iov.push_back({out + window[i].mem, static_cast<size_t>(window[i].n)});
+      }
+      const int64_t lo = window.front().file;
+      status = PreadvAll(&iov, block.offset + lo, window.back().file + window.back().n - lo);
     }
     window.clear();
   };
@@ -277,10 +282,13 @@ absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
                        last.n += n;  // Still one direct read.
                        return;
                      }
+                     // Short runs close together share a call; reading a
+                     // gap costs a copy, a call per run a system call.
                      const int64_t gap = f - (last.file + last.n);
                      const bool sieve = n < kSieveRunBytes && last.n < kSieveRunBytes &&
-                                        gap <= kSieveMaxGapBytes &&
-                                        f + n - window.front().file <= kStagingBytes;
+                                        gap <= std::max(n, kSieveMinGapBytes) &&
+                                        f + n - window.front().file <= kStagingBytes &&
+                                        2 * window.size() + 2 <= kMaxIov;
                      if (sieve) {
                        window.push_back({f, m, n});
                        return;
@@ -290,17 +298,43 @@ absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
                    window.push_back({f, m, n});
                  });
   flush();
-  if (staging_.capacity() > static_cast<size_t>(kStagingBytes)) {
-    std::vector<char>().swap(staging_);
+  if (gap_sink_.capacity() > static_cast<size_t>(kSieveMaxGapBytes)) {
+    std::vector<char>().swap(gap_sink_);
   }
   return status;
 }
 
-void DirectFile::Prefetch(const StorageBlock& block, const Box& box,
-                          int64_t element_size) {
-  if (box.empty() || fd_ < 0) return;
-  const auto [lo, hi] = Span(block.shape, RelativeTo(box, block.box()), element_size);
-  (void)::posix_fadvise(fd_, block.offset + lo, hi - lo, POSIX_FADV_WILLNEED);
+absl::Status DirectFile::PreadvAll(std::vector<iovec>* iov, int64_t offset, int64_t total) {
+  const int64_t start = offset;
+  size_t first = 0;
+  while (first < iov->size()) {
+    const int count = static_cast<int>(std::min<size_t>(iov->size() - first, kMaxIov));
+    const ssize_t r = ::preadv(fd_, iov->data() + first, count, offset);
+    ++io_calls_;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(absl::StrCat("cannot read ", total, " bytes at offset ", start, " of"),
+                         path_, errno);
+    }
+    if (r == 0) {
+      return absl::DataLossError(absl::StrCat(
+          "data file '", path_, "' ends before byte ", start + total, " (reading ", total,
+          " bytes at offset ", start, ")"));
+    }
+    offset += r;
+    for (size_t left = r; left > 0;) {  // Drop what was filled.
+      iovec& v = (*iov)[first];
+      if (left >= v.iov_len) {
+        left -= v.iov_len;
+        ++first;
+      } else {
+        v.iov_base = static_cast<char*>(v.iov_base) + left;
+        v.iov_len -= left;
+        left = 0;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DirectFile::Sync() {

@@ -16,8 +16,9 @@
 // Writes and reads of a box become one pwrite/pread per contiguous run of
 // the box in the file (runs that are contiguous in both file and memory
 // merge). Writes whose gaps are only padding are packed into one write per
-// group of rows; reads of many short runs read the span covering them and
-// copy the runs out ("data sieving"). Staging never exceeds kStagingBytes.
+// group of rows; short runs close together are read with one preadv that
+// puts each run in place and the gaps in a scratch buffer. Staging never
+// exceeds kStagingBytes.
 //
 //   auto f = DirectFile::Open(path, DirectFile::kWrite);
 //   (*f)->Write(block, valid, box, 4, data);
@@ -39,6 +40,8 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "layout/box.h"
+
+struct iovec;
 
 namespace meshckpt {
 
@@ -87,10 +90,6 @@ class DirectFile {
                     int64_t element_size, absl::Span<const int64_t> dst_shape,
                     const Box& dst_box, void* dst);
 
-  // Asks the kernel to start reading the bytes `box` spans in `block`
-  // (posix_fadvise WILLNEED). A hint; never fails.
-  void Prefetch(const StorageBlock& block, const Box& box, int64_t element_size);
-
   // fdatasync: what this process wrote is durable.
   absl::Status Sync();
   absl::Status Close();
@@ -105,6 +104,8 @@ class DirectFile {
 
   absl::Status PwriteAll(const char* data, int64_t n, int64_t offset);
   absl::Status PreadAll(char* data, int64_t n, int64_t offset);
+  // preadv of `total` bytes at `offset` into `iov` (consumed as filled).
+  absl::Status PreadvAll(std::vector<struct iovec>* iov, int64_t offset, int64_t total);
   absl::Status WritePacked(const StorageBlock& block, const Box& rel_box,
                            int packed_dim, int64_t element_size, const char* data);
   void NoteWritten(int64_t offset, int64_t n);
@@ -114,7 +115,8 @@ class DirectFile {
   bool start_writeback_;
   int64_t writeback_lo_ = 0, writeback_hi_ = 0;  // Not yet handed to the kernel.
   int64_t io_calls_ = 0;
-  std::vector<char> staging_;
+  std::vector<char> staging_;   // Packed writes.
+  std::vector<char> gap_sink_;  // Where sieved reads put the gaps.
 };
 
 }  // namespace meshckpt

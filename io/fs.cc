@@ -56,7 +56,10 @@ absl::Status ReserveFileSpace(const std::string& path, int64_t bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open to reserve space in", path, errno);
   // fallocate(2), not posix_fallocate: glibc's fallback writes every block.
-  const int rc = ::fallocate(fd, 0, 0, bytes);
+  int rc;
+  do {
+    rc = ::fallocate(fd, 0, 0, bytes);
+  } while (rc != 0 && errno == EINTR);
   const int err = errno;
   ::close(fd);
   if (rc != 0 && err != EOPNOTSUPP && err != ENOSYS) {

@@ -23,8 +23,9 @@ absl::Status SyncFile(const std::string& path);
 absl::Status SyncParentDir(const std::string& path);
 // Allocates disk blocks for the first `bytes` of an existing file (growing
 // it to at least that size), so that later writes there cannot fail for
-// lack of space. ResourceExhausted when the disk is full; OK, reserving
-// nothing, where the filesystem cannot preallocate.
+// lack of space and concurrent writers do not fragment it. ResourceExhausted
+// when the disk is full; OK, reserving nothing, where the filesystem cannot
+// preallocate.
 absl::Status ReserveFileSpace(const std::string& path, int64_t bytes);
 // rename(2): atomic replacement of `to`.
 absl::Status RenameFile(const std::string& from, const std::string& to);

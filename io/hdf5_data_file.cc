@@ -76,7 +76,7 @@ absl::StatusOr<hid_t> FileAccess(Communicator& comm,
     // bounds the on-disk size of what it holds, but decoded object headers
     // (with their attributes) are several times larger in memory: 10,000
     // datasets held ~45 MiB under the default 32 MiB limit. 2 MiB costs no
-    // measurable time (io_bench --small=10000).
+    // measurable time (ckpt_bench --mode=small).
     H5AC_cache_config_t mdc;
     mdc.version = H5AC__CURR_CACHE_CONFIG_VERSION;
     H5Pget_mdc_config(fapl, &mdc);

@@ -75,5 +75,28 @@ TEST(TileHasherTest, RegionInsideALargerBuffer) {
   }
 }
 
+// Rows handed over piece by piece in a staging buffer that holds only them.
+TEST(TileHasherTest, RowsFromAStagingBuffer) {
+  const std::vector<int64_t> chunk = {20, 12};
+  const int64_t esize = 4;
+  const std::vector<uint8_t> data = Bytes(20 * 12 * esize);
+  const TileGrid grid(chunk, {4, 3});
+  const std::vector<uint64_t> want = TileChecksums(data.data(), grid, esize);
+  const Box region = *Box::Create({4, 3}, {12, 9});
+  std::vector<uint64_t> got(grid.num_tiles(), 0);
+  TileHasher hasher(grid, region, nullptr, chunk, region, esize, got.data());
+  for (int64_t r = 4; r < 16; r += 5) {
+    const int64_t stop = std::min<int64_t>(16, r + 5);
+    // Staging holds rows [r, stop) of the region at (1, 2) of a wider buffer.
+    const std::vector<int64_t> staging_shape = {stop - r + 1, 12};
+    std::vector<uint8_t> staging(staging_shape[0] * 12 * esize, 0);
+    const Box rows = *Box::Create({r, 3}, {stop - r, 9});
+    const Box at = *Box::Create({1, 2}, {stop - r, 9});
+    CopyRegion(data.data(), chunk, rows, staging.data(), staging_shape, at, esize);
+    hasher.AddRows(r, stop, staging.data(), staging_shape, at);
+  }
+  for (int64_t t : grid.TilesIn(region)) EXPECT_EQ(got[t], want[t]) << "tile " << t;
+}
+
 }  // namespace
 }  // namespace meshckpt

@@ -88,7 +88,6 @@ class DirectFileTest : public ::testing::Test {
     for (const StorageBlock& b : blocks) {
       const Box part = Intersect(box, b.box());
       if (part.empty()) continue;
-      (*f)->Prefetch(b, part, 4);
       EXPECT_TRUE((*f)->Read(b, part, 4, box.shape(), RelativeTo(part, box), out.data()).ok());
     }
     if (calls != nullptr) *calls = (*f)->io_calls();
@@ -176,6 +175,29 @@ TEST_F(DirectFileTest, NarrowColumnReadsAreSieved) {
   const Box wide = *Box::Create({0, 0}, {256, 64});
   EXPECT_EQ(ReadDirect(blocks, wide, &calls), BoxValues(wide));
   EXPECT_EQ(calls, 1);
+}
+
+TEST_F(DirectFileTest, ManyShortRunsTakeSeveralScatterReads) {
+  std::vector<StorageBlock> blocks = Create(3000, 40, {});
+  auto f = DirectFile::Open(path_, DirectFile::kWrite);
+  ASSERT_TRUE(f.ok());
+  WriteBox(**f, blocks, Box::FromShape({3000, 40}));
+  ASSERT_TRUE((*f)->Close().ok());
+  int64_t calls = 0;
+  const Box strip = *Box::Create({1, 30}, {2999, 4});  // 2999 runs of 16 bytes.
+  EXPECT_EQ(ReadDirect(blocks, strip, &calls), BoxValues(strip));
+  EXPECT_GE(calls, 6);   // At most 511 runs per preadv.
+  EXPECT_LE(calls, 10);
+  // Runs far apart are read one by one rather than reading the gaps.
+  const Box sparse = *Box::Create({0, 0}, {3000, 1});
+  (void)RemoveFileIfExists(path_);
+  std::vector<StorageBlock> wide = Create(3000, 1000, {});
+  auto g = DirectFile::Open(path_, DirectFile::kWrite);
+  ASSERT_TRUE(g.ok());
+  WriteBox(**g, wide, Box::FromShape({3000, 1000}));
+  ASSERT_TRUE((*g)->Close().ok());
+  EXPECT_EQ(ReadDirect(wide, sparse, &calls), BoxValues(sparse));
+  EXPECT_EQ(calls, 3000);
 }
 
 TEST_F(DirectFileTest, ReadIntoRegionOfLargerBuffer) {
