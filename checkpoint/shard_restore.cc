@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <optional>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,8 +76,30 @@ absl::Status ReadAll(const CheckpointIndex& index, internal::DataSource& source,
       total += map.DeviceBox(d).num_elements() * DTypeSize(t.dtype);
     }
   }
+  // Tensors are read in the order their bytes lie in the data file, not the
+  // caller's: every backward jump restarts the kernel's readahead, and HDF5
+  // keeps small datasets together, apart from the large ones.
+  struct Job {
+    int64_t offset;  // Lowest recorded chunk offset; index order after those.
+    const CheckpointIndex::Tensor* saved;
+    const RestoreTensor* request;
+  };
+  std::vector<Job> order;
+  order.reserve(tensors.size());
   for (const RestoreTensor& t : tensors) {
-    const CheckpointIndex::Tensor& saved = *index.Find(t.key);
+    const CheckpointIndex::Tensor* saved = index.Find(t.key);
+    int64_t offset = std::numeric_limits<int64_t>::max();
+    for (const std::optional<StorageBlock>& b : saved->storage) {
+      if (b.has_value()) offset = std::min(offset, b->offset);
+    }
+    order.push_back({offset, saved, &t});
+  }
+  std::sort(order.begin(), order.end(), [](const Job& a, const Job& b) {
+    return std::tie(a.offset, a.saved->entry) < std::tie(b.offset, b.saved->entry);
+  });
+  for (const Job& job : order) {
+    const CheckpointIndex::Tensor& saved = *job.saved;
+    const RestoreTensor& t = *job.request;
     internal::TensorReader reader(source, index, saved, options, trace);
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();
     const std::vector<int64_t> local = t.layout.mesh().local_device_ids();
