@@ -102,7 +102,9 @@ machine_line() {
 commit_line() {
   local c
   c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-  git diff-index --quiet HEAD -- 2>/dev/null || c="$c + uncommitted changes"
+  # The suite's own output (docs/bench) does not count as a change.
+  git diff-index --quiet HEAD -- . ':(exclude)docs/bench' 2>/dev/null ||
+    c="$c + uncommitted changes"
   echo "$c (branch $(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo ?))"
 }
 
