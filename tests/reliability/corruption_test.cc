@@ -2,11 +2,11 @@
 // (SerialCommunicator, a 4-device mesh on one rank).
 //
 // A small checkpoint (5 tensors: float32 in chunked HDF5 storage, int64,
-// float64 and bfloat16 in contiguous storage, strings in HDF5's global heap)
-// is saved once with 256-byte checksum tiles. Then, seeded, hundreds of
-// trials each damage a copy of it and restore everything with
-// RestoreTensors and CheckpointReader (and `meshckpt verify` when the CLI is
-// built):
+// float64 and bfloat16 in contiguous storage, strings as one byte blob,
+// io/string_blob.h) is saved once with 256-byte checksum tiles. Then,
+// seeded, hundreds of trials each damage a copy of it and restore everything
+// with RestoreTensors and CheckpointReader (and `meshckpt verify` when the
+// CLI is built):
 //   - a flipped byte inside a tensor's stored elements must give DataLoss
 //     naming that tensor, from the restore and from VerifyAll / the CLI,
 //     while the other tensors still restore bit-exactly;
