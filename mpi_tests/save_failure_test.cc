@@ -1,16 +1,15 @@
 // Saves that fail on one rank, or whose ranks disagree, must fail on every
 // rank with the same status, leave no checkpoint behind (no `<prefix>.index`,
-// no `<prefix>.h5`) and never damage an existing good checkpoint. Also checks,
-// with the plain HDF5 C API and no meshckpt code, that the data file holds
-// every tensor with its global shape at the path of its key.
+// no `<prefix>.h5`) and never damage an existing good checkpoint. Also checks
+// the good saves: with the plain HDF5 C API and no meshckpt code, that the
+// data file holds every tensor with its global shape at the path of its key;
+// and that saving over a committed checkpoint replaces it as a whole.
 //
-// Works in --dir=<dir> (or MESHCKPT_SAVE_FAILURE_DIR, default
-// ./save_failure_work), in a subdirectory per rank count so ctest entries of
-// different rank counts can run at the same time.
+// Failed restores and damaged checkpoints: save_failure_restore_test.cc.
+// The work directory (--dir=<dir>) and the shared helpers:
+// save_failure_util.h.
 #include <hdf5.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -21,7 +20,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "base/dtype.h"
 #include "checkpoint/shard_io.h"
 #include "gtest/gtest.h"
@@ -29,153 +27,16 @@
 #include "layout/shard_map.h"
 #include "mesh/mesh.h"
 #include "mpi_tests/mpi_test_env.h"
+#include "mpi_tests/save_failure_util.h"
 #include "mpi_tests/test_tensors.h"
 
 namespace meshckpt {
+namespace save_failure_test {
 namespace {
 
 namespace fs = std::filesystem;
 using test::DeviceBuffers;
 using test::TensorSpec;
-
-std::string WorkDir() {
-  static const std::string* dir = [] {
-    std::string d = "save_failure_work";
-    if (const char* e = std::getenv("MESHCKPT_SAVE_FAILURE_DIR")) d = e;
-    for (const std::string& arg : ::testing::internal::GetArgvs()) {
-      absl::string_view a = arg;
-      if (absl::ConsumePrefix(&a, "--dir=")) d = std::string(a);
-    }
-    return new std::string(
-        (fs::path(d) / absl::StrCat("np", TestWorld().size())).string());
-  }();
-  return *dir;
-}
-
-// Rank 0 makes `WorkDir()/name` a fresh empty directory; returns it.
-std::string FreshDir(Communicator& world, const std::string& name) {
-  const std::string dir = (fs::path(WorkDir()) / name).string();
-  if (world.rank() == 0) {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    fs::create_directories(dir, ec);
-  }
-  world.Barrier();
-  return dir;
-}
-
-// The checkpoint's tensors. `dataset` is the HDF5 path when it differs from
-// the key.
-struct Entry {
-  TensorSpec spec;
-  std::vector<std::string> specs;  // sharding specs on SaveMeshDims()
-  std::string dataset;
-};
-
-// 8 devices on 1, 2, 4 ranks; 6 on 3.
-std::vector<MeshDimension> SaveMeshDims(int np) {
-  if (np == 3) return {{"x", 3}, {"y", 2}};
-  return {{"x", 2}, {"y", 4}};
-}
-
-std::vector<Entry> Entries() {
-  const std::string u(kUnsharded);
-  return {
-      {{"model/dense/kernel", DType::kFloat32, {17, 13}}, {"x", u}, ""},
-      {{"model/ids", DType::kInt64, {13, 7}}, {"x", "y"}, ""},
-      {{"model/step", DType::kInt64, {}}, {}, ""},
-      {{"model/bias", DType::kFloat32, {13}}, {u}, ""},
-      {{"model/names", DType::kString, {11}}, {"y"}, ""},
-      {{"model/flags", DType::kBool, {2, 5}}, {u, "y"}, ""},
-      {{"model/half", DType::kFloat16, {7, 3}}, {"y", "x"}, ""},
-      {{"layer/.ATTRIBUTES/VARIABLE_VALUE", DType::kFloat64, {5, 9}},
-       {u, "x"},
-       "layer/value"},
-  };
-}
-
-Layout SaveLayout(Communicator& world, const Entry& e) {
-  const Mesh mesh =
-      Mesh::Create(SaveMeshDims(world.size()), world.rank(), world.size()).value();
-  return Layout::Create(e.specs, mesh).value();
-}
-
-struct Prepared {
-  std::vector<DeviceBuffers> bufs;
-  std::vector<SaveTensor> tensors;
-};
-
-// The good tensor list of this rank, with filled buffers.
-Prepared Prepare(Communicator& world) {
-  Prepared p;
-  const std::vector<Entry> entries = Entries();
-  p.bufs.reserve(entries.size() + 1);
-  for (const Entry& e : entries) {
-    const Layout layout = SaveLayout(world, e);
-    p.bufs.push_back(DeviceBuffers::Filled(e.spec, layout));
-    p.tensors.push_back(
-        test::MakeSaveTensor(e.spec, layout, p.bufs.back().ConstPtrs(), e.dataset));
-  }
-  return p;
-}
-
-absl::Status SaveGood(Communicator& world, const std::string& prefix) {
-  Prepared p = Prepare(world);
-  return SaveTensors(world, prefix, p.tensors, SaveOptions());
-}
-
-// Restores every entry from `prefix` onto a different mesh and layout
-// (1-D mesh of 2*np devices, every tensor transposed relative to rows) and
-// checks all values.
-void ExpectRestoresExactly(Communicator& world, const std::string& prefix,
-                           const std::string& what) {
-  const Mesh mesh =
-      Mesh::Create({{"z", 2 * world.size()}}, world.rank(), world.size()).value();
-  std::vector<DeviceBuffers> bufs;
-  std::vector<RestoreTensor> tensors;
-  const std::vector<Entry> entries = Entries();
-  bufs.reserve(entries.size());
-  for (const Entry& e : entries) {
-    std::vector<std::string> specs(e.spec.shape.size(), std::string(kUnsharded));
-    if (!specs.empty()) specs.back() = "z";
-    const Layout layout = Layout::Create(specs, mesh).value();
-    bufs.push_back(DeviceBuffers::Sentinel(e.spec, layout));
-    tensors.push_back(test::MakeRestoreTensor(e.spec, layout, bufs.back().Ptrs()));
-  }
-  const absl::Status s = RestoreTensors(world, prefix, tensors, RestoreOptions());
-  ASSERT_TRUE(s.ok()) << what << ": restore " << prefix << ": " << s;
-  std::string report;
-  int64_t bad = 0;
-  for (const DeviceBuffers& b : bufs) bad += b.Check(true, world.rank(), &report);
-  EXPECT_EQ(bad, 0) << what << ": " << prefix << "\n" << report;
-}
-
-void ExpectNoCheckpoint(Communicator& world, const std::string& prefix,
-                        const std::string& what) {
-  world.Barrier();
-  EXPECT_FALSE(fs::exists(IndexFilePath(prefix)))
-      << what << ": a failed save left " << IndexFilePath(prefix);
-  EXPECT_FALSE(fs::exists(DataFilePath(prefix)))
-      << what << ": a failed save renamed its data into " << DataFilePath(prefix);
-  const absl::StatusOr<proto::CheckpointIndexProto> idx =
-      ReadCheckpointIndex(world, prefix);
-  EXPECT_EQ(idx.status().code(), absl::StatusCode::kNotFound)
-      << what << ": " << idx.status();
-}
-
-// Every rank got the same non-OK status; `want` (if not OK) is its code.
-void ExpectSameFailure(Communicator& world, const absl::Status& s,
-                       absl::StatusCode want, const std::string& what) {
-  EXPECT_FALSE(s.ok()) << what << ": succeeded on rank " << world.rank();
-  if (want != absl::StatusCode::kOk) {
-    EXPECT_EQ(s.code(), want) << what << ": " << s;
-  }
-  EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "") << what;
-  if (world.rank() == 0) {
-    std::printf("[save_failure] %s -> %s\n", what.c_str(), s.ToString().c_str());
-    std::fflush(stdout);
-  }
-}
 
 // A scalar string attribute of `obj` (fixed or variable length); "" if none.
 std::string ReadStringAttribute(hid_t obj, const char* name) {
@@ -497,105 +358,6 @@ TEST(SaveFailure, DifferentTensorListsFailEverywhere) {
   ExpectRestoresExactly(world, a, "after disagreeing saves");
 }
 
-// Restores where one rank asks for something impossible fail on every rank.
-TEST(SaveFailure, OneRankWithBadRestoreFailsEverywhere) {
-  Communicator& world = TestWorld();
-  const int last = world.size() - 1;
-  const bool me = world.rank() == last;
-  const std::string dir = FreshDir(world, "bad_restore");
-  const std::string a = (fs::path(dir) / "A").string();
-  ASSERT_TRUE(SaveGood(world, a).ok());
-  const Mesh mesh =
-      Mesh::Create({{"z", world.size()}}, world.rank(), world.size()).value();
-  const Entry e = Entries()[0];
-  const Layout l = Layout::Create({"z", std::string(kUnsharded)}, mesh).value();
-
-  struct Case {
-    std::string name;
-    absl::StatusCode want;
-    TensorSpec spec;  // What the last rank asks for.
-    bool null_buffer;
-  };
-  const std::vector<Case> cases = {
-      {"unknown key", absl::StatusCode::kNotFound,
-       {"model/nope", DType::kFloat32, {17, 13}}, false},
-      {"dtype mismatch", absl::StatusCode::kFailedPrecondition,
-       {e.spec.key, DType::kUint32, {17, 13}}, false},
-      {"shape mismatch", absl::StatusCode::kFailedPrecondition,
-       {e.spec.key, DType::kFloat32, {17, 14}}, false},
-      {"null buffer", absl::StatusCode::kInvalidArgument, e.spec, true},
-  };
-  for (const Case& c : cases) {
-    const TensorSpec spec = me ? c.spec : e.spec;
-    DeviceBuffers buf = DeviceBuffers::Sentinel(spec, l);
-    std::vector<void*> ptrs = buf.Ptrs();
-    if (me && c.null_buffer) ptrs[0] = nullptr;
-    const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(spec, l, ptrs)}, RestoreOptions());
-    ExpectSameFailure(world, s, c.want,
-                      absl::StrCat("restore with ", c.name, " on rank ", last));
-  }
-  ExpectRestoresExactly(world, a, "after failed restores");
-}
-
-// Restore lists may differ between ranks ("every rank passes the tensors it
-// wants"): a rank that wants nothing must not hang the others, and whatever
-// the outcome, it is the same on every rank.
-TEST(SaveFailure, RankWantingNothingDoesNotHangRestore) {
-  Communicator& world = TestWorld();
-  if (world.size() == 1) GTEST_SKIP() << "needs two ranks to differ";
-  const bool me = world.rank() == world.size() - 1;
-  const std::string dir = FreshDir(world, "restore_lists_differ");
-  const std::string a = (fs::path(dir) / "A").string();
-  ASSERT_TRUE(SaveGood(world, a).ok());
-  const Mesh mesh =
-      Mesh::Create({{"z", world.size()}}, world.rank(), world.size()).value();
-  const Entry e = Entries()[0];
-  const Layout l = Layout::Create({"z", std::string(kUnsharded)}, mesh).value();
-  DeviceBuffers buf = DeviceBuffers::Sentinel(e.spec, l);
-  std::vector<RestoreTensor> tensors;
-  if (!me) tensors.push_back(test::MakeRestoreTensor(e.spec, l, buf.Ptrs()));
-  const absl::Status s = RestoreTensors(world, a, tensors, RestoreOptions());
-  EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "");
-  if (world.rank() == 0) {
-    std::printf("[save_failure] last rank restores nothing -> %s\n",
-                s.ToString().c_str());
-  }
-  if (s.ok() && !me) {
-    std::string report;
-    EXPECT_EQ(buf.Check(true, world.rank(), &report), 0) << report;
-  }
-}
-
-// A data file cut short after commit is detected on every rank.
-TEST(SaveFailure, TruncatedDataFileIsDataLossEverywhere) {
-  Communicator& world = TestWorld();
-  const std::string dir = FreshDir(world, "truncated");
-  const std::string a = (fs::path(dir) / "A").string();
-  ASSERT_TRUE(SaveGood(world, a).ok());
-  if (world.rank() == 0) {
-    std::error_code ec;
-    const auto size = fs::file_size(DataFilePath(a), ec);
-    ASSERT_FALSE(ec);
-    fs::resize_file(DataFilePath(a), size / 2, ec);
-    ASSERT_FALSE(ec);
-  }
-  world.Barrier();
-  const Mesh mesh =
-      Mesh::Create({{"z", world.size()}}, world.rank(), world.size()).value();
-  std::vector<DeviceBuffers> bufs;
-  std::vector<RestoreTensor> tensors;
-  const std::vector<Entry> entries = Entries();
-  bufs.reserve(entries.size());
-  for (const Entry& e : entries) {
-    const Layout l = Layout::Replicated(mesh, static_cast<int>(e.spec.shape.size()));
-    bufs.push_back(DeviceBuffers::Sentinel(e.spec, l));
-    tensors.push_back(test::MakeRestoreTensor(e.spec, l, bufs.back().Ptrs()));
-  }
-  const absl::Status s = RestoreTensors(world, a, tensors, RestoreOptions());
-  ExpectSameFailure(world, s, absl::StatusCode::kDataLoss, "truncated data file");
-}
-
 // Saving over a committed checkpoint replaces it as a whole.
 TEST(SaveFailure, SuccessfulOverwriteReplacesCheckpoint) {
   Communicator& world = TestWorld();
@@ -632,120 +394,6 @@ TEST(SaveFailure, SuccessfulOverwriteReplacesCheckpoint) {
   EXPECT_EQ(test::DescribeStatusDisagreement(world, gone), "");
 }
 
-// File offset and size of the first stored piece of dataset `path`
-// (chunked or contiguous), from the HDF5 C API; {-1, 0} when unknown.
-std::pair<int64_t, int64_t> FirstPieceOf(const std::string& file_path,
-                                         const std::string& path) {
-  std::pair<int64_t, int64_t> out{-1, 0};
-  const hid_t file = H5Fopen(file_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) return out;
-  const hid_t ds = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
-  if (ds >= 0) {
-    const hid_t dcpl = H5Dget_create_plist(ds);
-    if (H5Pget_layout(dcpl) == H5D_CHUNKED) {
-      hsize_t n = 0;
-      H5Dget_num_chunks(ds, H5S_ALL, &n);
-      std::vector<hsize_t> offset(8);
-      unsigned mask = 0;
-      haddr_t addr = 0;
-      hsize_t size = 0;
-      if (n > 0 &&
-          H5Dget_chunk_info(ds, H5S_ALL, 0, offset.data(), &mask, &addr, &size) >= 0) {
-        out = {static_cast<int64_t>(addr), static_cast<int64_t>(size)};
-      }
-    } else {
-      const haddr_t addr = H5Dget_offset(ds);
-      if (addr != HADDR_UNDEF) {
-        out = {static_cast<int64_t>(addr),
-               static_cast<int64_t>(H5Dget_storage_size(ds))};
-      }
-    }
-    H5Pclose(dcpl);
-    H5Dclose(ds);
-  }
-  H5Fclose(file);
-  return out;
-}
-
-// One flipped byte in a committed data file: restoring that tensor is
-// DataLoss on every rank, naming it; other tensors still restore.
-TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
-  Communicator& world = TestWorld();
-  const std::string dir = FreshDir(world, "corrupted");
-  const std::string a = (fs::path(dir) / "A").string();
-  ASSERT_TRUE(SaveGood(world, a).ok());
-  const Entry kernel = Entries()[0];
-  int64_t flipped = 0;
-  if (world.rank() == 0) {
-    const auto [addr, size] = FirstPieceOf(DataFilePath(a), kernel.spec.key);
-    EXPECT_GT(size, 0) << "cannot locate " << kernel.spec.key << " in "
-                       << DataFilePath(a);
-    if (size > 0) {
-      std::FILE* f = std::fopen(DataFilePath(a).c_str(), "r+b");
-      EXPECT_NE(f, nullptr);
-      if (f != nullptr) {
-        const long at = static_cast<long>(addr + size / 2);
-        std::fseek(f, at, SEEK_SET);
-        const int c = std::fgetc(f);
-        std::fseek(f, at, SEEK_SET);
-        std::fputc(c ^ 0x10, f);
-        std::fclose(f);
-        flipped = 1;
-      }
-    }
-  }
-  if (world.AllReduceMax(flipped) == 0) GTEST_SKIP() << "could not corrupt";
-  const Mesh mesh =
-      Mesh::Create({{"z", world.size()}}, world.rank(), world.size()).value();
-  // Everyone reads the whole kernel (replicated), so everyone sees the flip.
-  {
-    const Layout l = Layout::Replicated(mesh, 2);
-    DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
-    const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        RestoreOptions());
-    ExpectSameFailure(world, s, absl::StatusCode::kDataLoss,
-                      "flipped byte, replicated restore");
-    EXPECT_TRUE(absl::StrContains(s.message(), kernel.spec.key)) << s;
-  }
-  // Sharded: only some ranks read the damaged tile; all must fail the same.
-  {
-    const Layout l = Layout::Create({"z", std::string(kUnsharded)}, mesh).value();
-    DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
-    const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        RestoreOptions());
-    ExpectSameFailure(world, s, absl::StatusCode::kDataLoss,
-                      "flipped byte, sharded restore");
-  }
-  // Without verification the flipped element comes back (proving the flip
-  // hit tensor data), and only it differs.
-  {
-    const Layout l = Layout::Replicated(mesh, 2);
-    DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
-    RestoreOptions no_verify;
-    no_verify.verify_checksums = false;
-    const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        no_verify);
-    EXPECT_TRUE(s.ok()) << "verify_checksums=false: " << s;
-    std::string report;
-    EXPECT_EQ(buf.Check(true, world.rank(), &report), 1)
-        << "expected exactly the flipped element to differ\n" << report;
-  }
-  // Other tensors are intact.
-  {
-    const Entry ids = Entries()[1];
-    const Layout l = Layout::Create({std::string(kUnsharded), "z"}, mesh).value();
-    DeviceBuffers buf = DeviceBuffers::Sentinel(ids.spec, l);
-    const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(ids.spec, l, buf.Ptrs())},
-        RestoreOptions());
-    EXPECT_TRUE(s.ok()) << s;
-    std::string report;
-    EXPECT_EQ(buf.Check(true, world.rank(), &report), 0) << report;
-  }
-}
-
 }  // namespace
+}  // namespace save_failure_test
 }  // namespace meshckpt
