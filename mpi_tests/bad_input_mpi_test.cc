@@ -14,7 +14,6 @@
 // Works in --dir=<dir>/np<N>.
 #include <filesystem>
 #include <functional>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -33,6 +32,7 @@
 #include "io/index_file.h"
 #include "mpi_tests/mpi_test_env.h"
 #include "mpi_tests/test_tensors.h"
+#include "tests/file_bytes.h"
 
 namespace meshckpt {
 namespace {
@@ -62,16 +62,6 @@ std::string FreshDir(Communicator& world, const std::string& name) {
   }
   world.Barrier();
   return dir;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // Every rank got `s`, with `code`.
@@ -141,9 +131,9 @@ class SavedTest : public ::testing::Test {
   void RewriteIndex(const std::function<void(proto::CheckpointIndexProto*)>& edit) {
     if (world_.rank() == 0) {
       proto::CheckpointIndexProto p =
-          DecodeIndexFile(ReadAll(IndexFilePath(prefix_)), "x").value();
+          DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
       edit(&p);
-      WriteAll(IndexFilePath(prefix_), EncodeIndexFile(p));
+      WriteFileBytes(IndexFilePath(prefix_), EncodeIndexFile(p));
     }
     world_.Barrier();
   }
@@ -221,11 +211,11 @@ TEST_F(SavedTest, FlippedByteReadByOneRankIsDataLossEverywhere) {
     const uint64_t h = test::KeyHash("b");
     char want[16];  // ExpectedElement may write up to 16 bytes.
     test::ExpectedElement(DType::kInt64, h, 16, want);
-    std::string data = ReadAll(DataFilePath(prefix_));
+    std::string data = ReadFileBytes(DataFilePath(prefix_));
     const size_t at = data.find(std::string(want, 8));
     ASSERT_NE(at, std::string::npos);
     data[at] = static_cast<char>(data[at] ^ 0x40);
-    WriteAll(DataFilePath(prefix_), data);
+    WriteFileBytes(DataFilePath(prefix_), data);
   }
   world_.Barrier();
   const absl::Status s = RestoreBoth();
@@ -237,8 +227,8 @@ TEST_F(SavedTest, FlippedByteReadByOneRankIsDataLossEverywhere) {
 
 TEST_F(SavedTest, TruncatedOrMissingDataFileIsDataLossEverywhere) {
   if (world_.rank() == 0) {
-    const std::string data = ReadAll(DataFilePath(prefix_));
-    WriteAll(DataFilePath(prefix_), data.substr(0, data.size() / 2));
+    const std::string data = ReadFileBytes(DataFilePath(prefix_));
+    WriteFileBytes(DataFilePath(prefix_), data.substr(0, data.size() / 2));
   }
   world_.Barrier();
   EXPECT_SAME_ON_ALL_RANKS(world_, RestoreBoth(), absl::StatusCode::kDataLoss);
@@ -340,7 +330,7 @@ TEST(StateFiles, GarbageAndEscapingPathsGiveTheSameManagerEverywhere) {
     }
     world.Barrier();
     ASSERT_TRUE(ckpt->Write(dir + "/ckpt-1").ok());
-    if (world.rank() == 0) WriteAll(dir + "/checkpoint", text);
+    if (world.rank() == 0) WriteFileBytes(dir + "/checkpoint", text);
     world.Barrier();
     CheckpointManagerOptions o;
     o.max_to_keep = 1;

@@ -33,7 +33,6 @@ namespace {
 using ::meshckpt::cli_test::CliTest;
 using ::meshckpt::cli_test::Numeric;
 using ::meshckpt::cli_test::Quote;
-using ::meshckpt::cli_test::ReadAll;
 using ::meshckpt::cli_test::Result;
 using ::meshckpt::cli_test::Save;
 using ::meshckpt::cli_test::TestTensor;
@@ -299,7 +298,7 @@ TEST_F(CliTest, VerifyFindsDamage) {
   EXPECT_THAT(ok.out, HasSubstr(": OK"));
 
   // Flip a byte inside the kernel's data: elements 3..5 are 10.75, 11, 11.25.
-  std::string data = ReadAll(DataFilePath(Path("ckpt")));
+  std::string data = ReadFileBytes(DataFilePath(Path("ckpt")));
   const float needle[] = {10.75f, 11.0f, 11.25f};
   const std::string pattern(reinterpret_cast<const char*>(needle), sizeof(needle));
   const size_t at = data.find(pattern);

@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <random>
@@ -37,6 +36,7 @@
 #include "layout/shard_map.h"
 #include "mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
+#include "tests/file_bytes.h"
 
 namespace meshckpt {
 namespace {
@@ -46,16 +46,6 @@ using test::DeviceBuffers;
 using test::TensorSpec;
 
 constexpr int64_t kBig = int64_t{1} << 40;
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // The index file format of io/index_file.h, without touching the version.
 std::string FrameIndex(const proto::CheckpointIndexProto& index) {
@@ -216,7 +206,7 @@ class SavedCheckpointTest : public ::testing::Test {
     SaveOptions o;
     o.checksum_tile_bytes = 64;
     ASSERT_TRUE(SaveTensors(*comm_, prefix_, save, o).ok());
-    index_ = DecodeIndexFile(ReadAll(IndexFilePath(prefix_)), "x").value();
+    index_ = DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
   }
   void TearDown() override {
     std::error_code ec;
@@ -230,7 +220,7 @@ class SavedCheckpointTest : public ::testing::Test {
   // Writes `index` (with a valid footer) over the checkpoint's index and
   // returns what the reader and a full restore make of it.
   std::pair<absl::Status, absl::Status> WithIndex(const proto::CheckpointIndexProto& index) {
-    WriteAll(IndexFilePath(prefix_), EncodeIndexFile(index));
+    WriteFileBytes(IndexFilePath(prefix_), EncodeIndexFile(index));
     absl::Status open = CheckpointReader::Open(prefix_).status();
     std::vector<DeviceBuffers> bufs;
     std::vector<RestoreTensor> want;
@@ -396,7 +386,7 @@ TEST_F(SavedCheckpointTest, HostileShapesAndFieldsAreDataLoss) {
   // Needs a newer reader (framed by hand: EncodeIndexFile sets the version).
   p = index_;
   p.mutable_version()->set_min_consumer(kFormatVersion + 1);
-  WriteAll(IndexFilePath(prefix_), FrameIndex(p));
+  WriteFileBytes(IndexFilePath(prefix_), FrameIndex(p));
   open = CheckpointReader::Open(prefix_).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(open)) << open;
   // Numeric chunks are read at the file offsets the index records; without
@@ -517,7 +507,7 @@ TEST_F(StateFileTest, GarbageIsDataLossAndTheDirectoryIsScanned) {
     garbage.push_back(g);
   }
   for (const std::string& g : garbage) {
-    WriteAll(dir_ + "/checkpoint", g);
+    WriteFileBytes(dir_ + "/checkpoint", g);
     absl::StatusOr<proto::CheckpointState> s = ReadCheckpointState(dir_);
     EXPECT_TRUE(s.ok() || absl::IsDataLoss(s.status())) << s.status();
     absl::StatusOr<std::string> latest = LatestCheckpoint(dir_);

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <memory>
 
@@ -36,16 +35,6 @@ int Trials() {
   int v = 300;
   if (s != nullptr) (void)absl::SimpleAtoi(s, &v);
   return v;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::vector<Extent> ExtentsOf(const std::string& file, const std::string& key) {
@@ -124,8 +113,8 @@ void CorruptionFixture::SetUpTestSuite() {
   options.checksum_tile_bytes = 256;
   const std::string prefix = *root_ + "/orig/ckpt";
   ASSERT_TRUE(SaveTensors(*comm_, prefix, save, options).ok());
-  data_ = new std::string(ReadAll(DataFilePath(prefix)));
-  index_ = new std::string(ReadAll(IndexFilePath(prefix)));
+  data_ = new std::string(ReadFileBytes(DataFilePath(prefix)));
+  index_ = new std::string(ReadFileBytes(IndexFilePath(prefix)));
   extents_ = new std::vector<Extent>();
   std::printf("checkpoint: data file %zu bytes, index %zu bytes\n", data_->size(),
               index_->size());
@@ -142,8 +131,8 @@ void CorruptionFixture::TearDownTestSuite() {
 }
 
 void CorruptionFixture::WriteTrial(const std::string& data, const std::string& index) {
-  WriteAll(DataFilePath(TrialPrefix()), data);
-  WriteAll(IndexFilePath(TrialPrefix()), index);
+  WriteFileBytes(DataFilePath(TrialPrefix()), data);
+  WriteFileBytes(IndexFilePath(TrialPrefix()), index);
 }
 
 const Extent* CorruptionFixture::ExtentAt(int64_t pos) {

@@ -29,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
+#include "tests/file_bytes.h"
 
 namespace meshckpt {
 namespace corruption_test {
@@ -37,9 +38,6 @@ namespace corruption_test {
 uint64_t Seed();
 // MESHCKPT_CORRUPTION_TRIALS, else 300.
 int Trials();
-
-std::string ReadAll(const std::string& path);
-void WriteAll(const std::string& path, const std::string& bytes);
 
 // Where a tensor's elements are stored in the data file.
 struct Extent {

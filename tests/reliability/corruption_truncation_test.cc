@@ -132,10 +132,10 @@ void MakeThreeCheckpoints(const std::string& dir, const std::string& data,
   fs::create_directories(dir);
   for (int n = 1; n <= 3; ++n) {
     const std::string p = absl::StrCat(dir, "/ckpt-", n);
-    WriteAll(DataFilePath(p), data);
+    WriteFileBytes(DataFilePath(p), data);
     proto::CheckpointIndexProto idx = DecodeIndexFile(index, "orig").value();
     idx.set_timestamp(idx.timestamp() + n);  // The directory scan sorts by it.
-    WriteAll(IndexFilePath(p), EncodeIndexFile(idx));
+    WriteFileBytes(IndexFilePath(p), EncodeIndexFile(idx));
   }
   if (with_state) {
     proto::CheckpointState s;

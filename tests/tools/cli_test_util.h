@@ -13,8 +13,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "io/fs.h"
 #include "layout/shard_map.h"
+#include "tests/file_bytes.h"
 
 namespace meshckpt {
 namespace cli_test {
@@ -110,13 +109,6 @@ inline std::string Quote(const std::string& s) {
   return out + "'";
 }
 
-inline std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct Result {
   int code = -1;
   std::string out;
@@ -146,8 +138,8 @@ class CliTest : public ::testing::Test {
     const int rc = std::system(absl::StrCat(command, " >", Quote(out), " 2>", Quote(err)).c_str());
     Result r;
     r.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = ReadAll(out);
-    r.err = ReadAll(err);
+    r.out = ReadFileBytes(out);
+    r.err = ReadFileBytes(err);
     return r;
   }
   // Runs meshckpt with `args` (each quoted).
