@@ -88,31 +88,6 @@ absl::Status DirectFile::PwriteAll(const char* data, int64_t n, int64_t offset) 
   return absl::OkStatus();
 }
 
-absl::Status DirectFile::PreadAll(char* data, int64_t n, int64_t offset) {
-  const int64_t start = offset;
-  const int64_t total = n;
-  while (n > 0) {
-    const ssize_t r = ::pread(fd_, data, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)),
-                              offset);
-    ++io_calls_;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(absl::StrCat("cannot read ", total, " bytes at offset ",
-                                      start, " of"),
-                         path_, errno);
-    }
-    if (r == 0) {
-      return absl::DataLossError(absl::StrCat(
-          "data file '", path_, "' ends before byte ", start + total,
-          " (reading ", total, " bytes at offset ", start, ")"));
-    }
-    data += r;
-    n -= r;
-    offset += r;
-  }
-  return absl::OkStatus();
-}
-
 void DirectFile::NoteWritten(int64_t offset, int64_t n) {
   if (!start_writeback_) return;
 #ifdef SYNC_FILE_RANGE_WRITE
@@ -247,25 +222,21 @@ absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
   absl::Status status;
   auto flush = [&]() {
     if (window.empty() || !status.ok()) return;
-    if (window.size() == 1) {
-      status = PreadAll(out + window[0].mem, window[0].n, block.offset + window[0].file);
-    } else {
-      int64_t max_gap = 0;
-      for (size_t i = 1; i < window.size(); ++i) {
-        max_gap = std::max(max_gap, window[i].file - window[i - 1].file - window[i - 1].n);
-      }
-      if (static_cast<int64_t>(gap_sink_.size()) < max_gap) gap_sink_.resize(max_gap);
-      iov.clear();
-      for (size_t i = 0; i < window.size(); ++i) {
-        if (i > 0) {
-          const int64_t gap = window[i].file - window[i - 1].file - window[i - 1].n;
-          if (gap > 0) iov.push_back({gap_sink_.data(), static_cast<size_t>(gap)});
-        }
-        iov.push_back({out + window[i].mem, static_cast<size_t>(window[i].n)});
-      }
-      const int64_t lo = window.front().file;
-      status = PreadvAll(&iov, block.offset + lo, window.back().file + window.back().n - lo);
+    int64_t max_gap = 0;
+    for (size_t i = 1; i < window.size(); ++i) {
+      max_gap = std::max(max_gap, window[i].file - window[i - 1].file - window[i - 1].n);
     }
+    if (static_cast<int64_t>(gap_sink_.size()) < max_gap) gap_sink_.resize(max_gap);
+    iov.clear();
+    for (size_t i = 0; i < window.size(); ++i) {
+      if (i > 0) {
+        const int64_t gap = window[i].file - window[i - 1].file - window[i - 1].n;
+        if (gap > 0) iov.push_back({gap_sink_.data(), static_cast<size_t>(gap)});
+      }
+      iov.push_back({out + window[i].mem, static_cast<size_t>(window[i].n)});
+    }
+    const int64_t lo = window.front().file;
+    status = PreadvAll(&iov, block.offset + lo, window.back().file + window.back().n - lo);
     window.clear();
   };
   ForEachRunPair(block.shape, rel, dst_shape, dst_box,

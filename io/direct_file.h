@@ -103,8 +103,8 @@ class DirectFile {
       : fd_(fd), path_(std::move(path)), start_writeback_(start_writeback) {}
 
   absl::Status PwriteAll(const char* data, int64_t n, int64_t offset);
-  absl::Status PreadAll(char* data, int64_t n, int64_t offset);
-  // preadv of `total` bytes at `offset` into `iov` (consumed as filled).
+  // preadv of `total` bytes at `offset` into `iov` (consumed as filled);
+  // partial reads, EINTR and more than IOV_MAX entries are continued.
   absl::Status PreadvAll(std::vector<struct iovec>* iov, int64_t offset, int64_t total);
   absl::Status WritePacked(const StorageBlock& block, const Box& rel_box,
                            int packed_dim, int64_t element_size, const char* data);
