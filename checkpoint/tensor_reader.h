@@ -6,9 +6,9 @@
 // through HDF5 for checkpoints that do not record it -- is read with
 // DirectFile (pread at the offsets, verifying each piece just after reading
 // it; the kernel's own readahead keeps the disk busy -- posix_fadvise
-// WILLNEED on top made the disk busier for the same bytes). Anything else (strings, filtered or compact
-// storage, TransferMode::kIndependent/kCollective restores) is read through
-// HDF5.
+// WILLNEED on top made the disk busier for the same bytes). Anything else
+// (strings, filtered or compact storage, TransferMode::kIndependent and
+// kCollective restores) is read through HDF5.
 #ifndef MESHCKPT_CHECKPOINT_TENSOR_READER_H_
 #define MESHCKPT_CHECKPOINT_TENSOR_READER_H_
 
