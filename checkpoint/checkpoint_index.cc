@@ -151,7 +151,7 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::Read(Communicator& comm,
   std::string payload;
   absl::Status local;
   if (comm.rank() == 0) {
-    absl::StatusOr<std::string> bytes = ReadFileToString(path);
+    absl::StatusOr<std::string> bytes = ReadIndexFileBytes(path);
     if (bytes.ok()) {
       payload = *std::move(bytes);
     } else if (absl::IsNotFound(bytes.status())) {

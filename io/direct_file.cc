@@ -58,9 +58,14 @@ std::optional<StorageBlock> BlockHolding(const std::vector<StorageBlock>& blocks
 
 absl::StatusOr<std::unique_ptr<DirectFile>> DirectFile::Open(
     const std::string& path, Mode mode, bool start_writeback) {
-  const int flags = (mode == kWrite ? O_WRONLY : O_RDONLY) | O_CLOEXEC;
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  int fd;
+  if (mode == kWrite) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  } else {
+    MESHCKPT_ASSIGN_OR_RETURN(OpenedFile file, OpenRegularFileForRead(path));
+    fd = file.fd;
+  }
   return std::unique_ptr<DirectFile>(
       new DirectFile(fd, path, mode == kWrite && start_writeback));
 }

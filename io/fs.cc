@@ -126,13 +126,50 @@ absl::Status WriteFileAtomically(const std::string& path,
   return SyncParentDir(path);
 }
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+absl::StatusOr<OpenedFile> OpenRegularFileForRead(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoStatus("cannot stat", path, err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    const char* kind = S_ISFIFO(st.st_mode)  ? "a FIFO"
+                       : S_ISDIR(st.st_mode) ? "a directory"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is ", kind, ", not a regular file; refusing to read it"));
+  }
+  // O_NONBLOCK only served the open; regular-file reads ignore it anyway.
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return OpenedFile{fd, static_cast<int64_t>(st.st_size)};
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, int64_t max_bytes) {
+  absl::StatusOr<OpenedFile> file = OpenRegularFileForRead(path);
+  if (!file.ok()) return file.status();
+  const int fd = file->fd;
+  if (file->size > max_bytes) {
+    ::close(fd);
+    return absl::DataLossError(absl::StrCat("'", path, "' is ", file->size,
+                                            " bytes, more than the ", max_bytes,
+                                            " such a file can be; refusing to read it"));
+  }
   std::string out;
-  char buf[1 << 16];
+  out.resize(static_cast<size_t>(file->size));
+  size_t done = 0;
   while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    // One byte past the size seen at open tells a growing file from a done one.
+    if (done == out.size()) {
+      if (static_cast<int64_t>(done) > max_bytes) break;
+      out.resize(done + 1);
+    }
+    const ssize_t n = ::read(fd, &out[done], out.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
@@ -140,9 +177,14 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
       return ErrnoStatus("read failed for", path, err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    done += static_cast<size_t>(n);
   }
   ::close(fd);
+  if (static_cast<int64_t>(done) > max_bytes) {
+    return absl::DataLossError(absl::StrCat("'", path, "' grew past the ", max_bytes,
+                                            " bytes such a file can be while being read"));
+  }
+  out.resize(done);
   return out;
 }
 

@@ -33,7 +33,20 @@ absl::Status RenameFile(const std::string& from, const std::string& to);
 // fsync: readers see the old content or the new, never a mix.
 absl::Status WriteFileAtomically(const std::string& path,
                                  absl::string_view data);
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+// Opens `path` for reading without blocking (a FIFO must not hang the
+// caller) and checks that it is a regular file: InvalidArgument for a FIFO,
+// device, socket or directory. Returns the descriptor (the caller closes it)
+// and the file's size.
+struct OpenedFile {
+  int fd = -1;
+  int64_t size = 0;
+};
+absl::StatusOr<OpenedFile> OpenRegularFileForRead(const std::string& path);
+// The whole of a regular file of at most `max_bytes`: DataLoss naming the
+// limit for a larger one (read nothing), InvalidArgument for anything that is
+// not a regular file. Callers pass a cap that follows from what the file is.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             int64_t max_bytes);
 absl::StatusOr<int64_t> FileSize(const std::string& path);
 bool FileExists(const std::string& path);
 // unlink(2); OK when the file did not exist.

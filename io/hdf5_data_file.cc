@@ -1,5 +1,6 @@
 // HDF5 implementations of DataFileWriter and DataFileReader.
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -474,9 +475,15 @@ DataFileWriter::OpenSerialForAppend(const std::string& path) {
 absl::StatusOr<std::unique_ptr<DataFileReader>> DataFileReader::Open(
     Communicator& comm, const std::string& path, const DataFileOptions& options) {
   h5::SilenceErrorPrinting();
-  if (!FileExists(path)) {
-    return absl::NotFoundError(absl::StrCat("data file '", path, "' does not exist"));
+  // HDF5's open would block on a FIFO; refuse anything but a regular file.
+  absl::StatusOr<OpenedFile> checked = OpenRegularFileForRead(path);
+  if (!checked.ok()) {
+    if (absl::IsNotFound(checked.status())) {
+      return absl::NotFoundError(absl::StrCat("data file '", path, "' does not exist"));
+    }
+    return checked.status();
   }
+  ::close(checked->fd);
   absl::StatusOr<hid_t> fapl = FileAccess(comm, options, /*writing=*/false);
   if (!fapl.ok()) return fapl.status();
   Closer fapl_closer(*fapl);

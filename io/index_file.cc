@@ -2,18 +2,50 @@
 
 #include <xxhash.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "io/fs.h"
 
 namespace meshckpt {
 namespace {
 
 constexpr size_t kFooterSize = 16;
 
+absl::Status NotAnIndex(const std::string& path, int64_t size) {
+  return absl::DataLossError(absl::StrCat("index file '", path,
+                                          "' is truncated or not a meshckpt index (",
+                                          size, " bytes, no footer)"));
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> ReadIndexFileBytes(const std::string& path) {
+  absl::StatusOr<OpenedFile> file = OpenRegularFileForRead(path);
+  if (!file.ok()) return file.status();
+  const int fd = file->fd;
+  char magic[8];
+  ssize_t n = -1;
+  if (file->size >= static_cast<int64_t>(kFooterSize)) {
+    do {
+      n = ::pread(fd, magic, sizeof(magic), file->size - 8);
+    } while (n < 0 && errno == EINTR);
+  }
+  ::close(fd);
+  if (n != 8 || std::memcmp(magic, kIndexMagic, 8) != 0) {
+    return NotAnIndex(path, file->size);
+  }
+  if (file->size > kMaxIndexFileBytes) {
+    return absl::DataLossError(absl::StrCat("index file '", path, "' is ", file->size,
+                                            " bytes, more than an index can be"));
+  }
+  return ReadFileToString(path, kMaxIndexFileBytes);
+}
 
 std::string EncodeIndexFile(proto::CheckpointIndexProto index) {
   index.mutable_version()->set_producer(kFormatVersion);
@@ -30,9 +62,11 @@ absl::StatusOr<proto::CheckpointIndexProto> DecodeIndexFile(
     absl::string_view bytes, const std::string& path) {
   if (bytes.size() < kFooterSize ||
       std::memcmp(bytes.data() + bytes.size() - 8, kIndexMagic, 8) != 0) {
-    return absl::DataLossError(absl::StrCat(
-        "index file '", path, "' is truncated or not a meshckpt index (",
-        bytes.size(), " bytes, no footer)"));
+    return NotAnIndex(path, static_cast<int64_t>(bytes.size()));
+  }
+  if (static_cast<int64_t>(bytes.size()) > kMaxIndexFileBytes) {
+    return absl::DataLossError(absl::StrCat("index file '", path, "' is ", bytes.size(),
+                                            " bytes, more than an index can be"));
   }
   const absl::string_view payload = bytes.substr(0, bytes.size() - kFooterSize);
   uint64_t stored = 0;

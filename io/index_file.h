@@ -12,6 +12,7 @@
 #ifndef MESHCKPT_IO_INDEX_FILE_H_
 #define MESHCKPT_IO_INDEX_FILE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -23,6 +24,16 @@ namespace meshckpt {
 inline constexpr int kFormatVersion = 1;
 inline constexpr int kMinConsumerVersion = 1;
 inline constexpr char kIndexMagic[] = "MCKPTIX1";
+
+// A protobuf message cannot exceed 2 GiB, so neither can a valid index.
+inline constexpr int64_t kMaxIndexFileBytes = int64_t{0x7fffffff} + 16;
+
+// The bytes of the index file at `path`, bounded by what the format allows:
+// NotFound when missing, InvalidArgument for a FIFO, device or directory,
+// DataLoss when the file does not end in the footer's magic (checked before
+// anything else is read, so a huge or sparse impostor costs one small read)
+// or is larger than kMaxIndexFileBytes.
+absl::StatusOr<std::string> ReadIndexFileBytes(const std::string& path);
 
 // Sets the version fields and frames the proto.
 std::string EncodeIndexFile(proto::CheckpointIndexProto index);

@@ -19,6 +19,7 @@
 #include "checkpoint/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/file_bytes.h"
 #include "io/fs.h"
 #include "io/index_file.h"
 #include "layout/shard_map.h"
@@ -432,7 +433,7 @@ TEST_F(CheckpointReaderTest, MissingPrefixIsNotFound) {
 }
 
 TEST_F(CheckpointReaderTest, CorruptIndexByteIsDataLoss) {
-  std::string bytes = ReadFileToString(IndexFilePath(prefix_)).value();
+  std::string bytes = ReadFileBytes(IndexFilePath(prefix_));
   bytes[bytes.size() / 2] ^= 0x01;
   ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix_), bytes).ok());
   absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
@@ -441,7 +442,7 @@ TEST_F(CheckpointReaderTest, CorruptIndexByteIsDataLoss) {
 }
 
 TEST_F(CheckpointReaderTest, TruncatedIndexIsDataLoss) {
-  std::string bytes = ReadFileToString(IndexFilePath(prefix_)).value();
+  std::string bytes = ReadFileBytes(IndexFilePath(prefix_));
   ASSERT_TRUE(
       WriteFileAtomically(IndexFilePath(prefix_), bytes.substr(0, bytes.size() - 5)).ok());
   EXPECT_EQ(CheckpointReader::Open(prefix_).status().code(), absl::StatusCode::kDataLoss);
@@ -449,7 +450,7 @@ TEST_F(CheckpointReaderTest, TruncatedIndexIsDataLoss) {
 
 TEST_F(CheckpointReaderTest, NewerFormatIsFailedPrecondition) {
   proto::CheckpointIndexProto index =
-      DecodeIndexFile(ReadFileToString(IndexFilePath(prefix_)).value(), "x").value();
+      DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
   index.mutable_version()->set_producer(kFormatVersion + 1);
   index.mutable_version()->set_min_consumer(kFormatVersion + 1);
   // Frame by hand: EncodeIndexFile would stamp our own version.
@@ -464,7 +465,7 @@ TEST_F(CheckpointReaderTest, NewerFormatIsFailedPrecondition) {
 }
 
 TEST_F(CheckpointReaderTest, TruncatedDataFileIsDataLoss) {
-  std::string bytes = ReadFileToString(DataFilePath(prefix_)).value();
+  std::string bytes = ReadFileBytes(DataFilePath(prefix_));
   ASSERT_TRUE(
       WriteFileAtomically(DataFilePath(prefix_), bytes.substr(0, bytes.size() - 100)).ok());
   absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
@@ -503,7 +504,7 @@ class CheckpointReaderCorruptTest : public ::testing::Test {
 
   // Flips one bit of the stored element w[g] in the data file.
   void Flip(int64_t g) {
-    std::string bytes = ReadFileToString(DataFilePath(prefix_)).value();
+    std::string bytes = ReadFileBytes(DataFilePath(prefix_));
     const double v = Value(g);
     const std::string pattern(reinterpret_cast<const char*>(&v), sizeof v);
     const size_t at = bytes.find(pattern);
@@ -579,7 +580,7 @@ TEST_F(CheckpointReaderCorruptTest, VerifyAllReportsDamagedStrings) {
       [](int64_t g) { return "unique-string-" + std::to_string(g); });
   const std::string prefix = TempPrefix("strings");
   ASSERT_TRUE(SaveTensors(*comm_, prefix, {s.ToSave()}, {}).ok());
-  std::string bytes = ReadFileToString(DataFilePath(prefix)).value();
+  std::string bytes = ReadFileBytes(DataFilePath(prefix));
   const size_t at = bytes.find("unique-string-3");
   ASSERT_NE(at, std::string::npos);
   bytes[at] = 'U';

@@ -9,6 +9,7 @@
 #include "checkpoint/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/file_bytes.h"
 #include "io/fs.h"
 #include "io/index_file.h"
 #include "layout/shard_map.h"
@@ -113,7 +114,7 @@ TEST_F(ShardIoSerial, DetectsFlippedDataByte) {
                           {})
                   .ok());
   // Find the first float of the data in the file and flip a bit of it.
-  std::string bytes = ReadFileToString(DataFilePath(prefix)).value();
+  std::string bytes = ReadFileBytes(DataFilePath(prefix));
   double first = Value(0);
   size_t at = bytes.find(std::string(reinterpret_cast<char*>(&first), 8));
   ASSERT_NE(at, std::string::npos);
@@ -225,7 +226,7 @@ void ExpectRestores(Communicator& comm, const std::string& prefix,
 }
 
 proto::CheckpointIndexProto ReadIndex(const std::string& prefix) {
-  return DecodeIndexFile(ReadFileToString(IndexFilePath(prefix)).value(), prefix).value();
+  return DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix)), prefix).value();
 }
 
 void WriteIndex(const std::string& prefix, proto::CheckpointIndexProto index) {
