@@ -16,10 +16,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <variant>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -139,10 +142,11 @@ bool IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), absl::ascii_isdigit);
 }
 
-// What rank 0 found in the directory, to be broadcast.
+// What rank 0 found in the directory, to be broadcast (all but the lock).
 struct Recovered {
   std::string directory;
   proto::CheckpointState state;  // Absolute paths; model path = latest or "".
+  std::optional<DirectoryLock> lock;
 };
 
 // Rank 0: create the directory, sweep, read what earlier runs left.
@@ -152,10 +156,18 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   MESHCKPT_ASSIGN_OR_RETURN(r.directory, AbsoluteDirectory(directory));
   const std::string& dir = r.directory;
   MESHCKPT_RETURN_IF_ERROR(CreateDirectories(dir));
+  // The lock comes before the sweep: what looks stale may be another live
+  // job's save in progress.
+  MESHCKPT_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir, o.directory_lock));
+  if (!lock.warning().empty()) std::fprintf(stderr, "meshckpt: warning: %s\n", lock.warning().c_str());
+  r.lock.emplace(std::move(lock));
   MESHCKPT_RETURN_IF_ERROR(SweepStaleTemporaries(dir).status());
 
   const double now = o.clock();
   absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir, o.latest_filename);
+  // Every checkpoint directly in `dir` that the state file names, managed
+  // or not (preserved, or older than the last preserved one).
+  absl::flat_hash_set<std::string> named;
   if (state.ok()) {
     // As TF: a clock that went backwards clamps the bookkeeping; checkpoints
     // at or before the last preserved one were preserved or deleted already.
@@ -164,17 +176,18 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
     const auto& paths = state->all_model_checkpoint_paths();
     const auto& stamps = state->all_model_checkpoint_timestamps();
     for (int i = 0; i < paths.size(); ++i) {
-      const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
-      if (!(t > last_preserved)) continue;
       // Only checkpoints directly in the directory: a hostile state file
       // must not make this manager delete files elsewhere.
       const std::string prefix = ResolveCheckpointPath(dir, paths[i]);
       const std::string rel = RelativeCheckpointPath(dir, prefix);
       if (rel.empty() || rel == "." || rel == ".." || rel.find('/') != std::string::npos ||
-          rel.find('\0') != std::string::npos || !CheckpointExists(prefix)) {
+          rel.find('\0') != std::string::npos) {
         continue;
       }
       const std::string abs = JoinDir(dir, rel);
+      named.insert(abs);
+      const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
+      if (!(t > last_preserved) || !CheckpointExists(prefix)) continue;
       const auto& seen = r.state.all_model_checkpoint_paths();
       if (std::find(seen.begin(), seen.end(), abs) != seen.end()) continue;
       r.state.add_all_model_checkpoint_paths(abs);
@@ -184,18 +197,28 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
     // TF sets the clock back a little so that a manager re-created at once
     // still sees its checkpoints as newer than the last preserved one.
     r.state.set_last_preserved_timestamp(now - 1);
-    if (absl::IsDataLoss(state.status())) {
-      // The state file is unreadable: manage what is on disk under our name
-      // (oldest first by index timestamp), so retention keeps working. The
-      // next Save rewrites the state file.
-      for (const std::string& prefix : ListCommittedCheckpoints(dir)) {
-        if (!IsManagedName(BaseName(prefix), o.checkpoint_name)) continue;
-        r.state.add_all_model_checkpoint_paths(prefix);
-        r.state.add_all_model_checkpoint_timestamps(now);
-      }
-    }
   } else {
     return state.status();
+  }
+  // Committed checkpoints under our name that the state file does not name
+  // become managed too, so retention keeps working and the next Save records
+  // them: all of them when there is no usable state file; otherwise those
+  // committed after everything it names (a job that died after the index
+  // but before the state file, or whose state-file write failed). Commit
+  // times come from the indexes on both sides, so the manager's clock option
+  // does not enter the comparison.
+  const std::vector<std::pair<double, std::string>> committed =
+      ListCommittedCheckpointsWithTimes(dir);
+  double newest_named = -std::numeric_limits<double>::infinity();
+  for (const auto& [t, prefix] : committed) {
+    if (named.contains(prefix)) newest_named = std::max(newest_named, t);
+  }
+  for (const auto& [t, prefix] : committed) {
+    if ((!state.ok() || t > newest_named) && !named.contains(prefix) &&
+        IsManagedName(BaseName(prefix), o.checkpoint_name)) {
+      r.state.add_all_model_checkpoint_paths(prefix);
+      r.state.add_all_model_checkpoint_timestamps(now);
+    }
   }
   absl::StatusOr<std::string> latest = LatestCheckpoint(dir, o.latest_filename);
   if (latest.ok()) {
@@ -232,11 +255,13 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
 
   std::string abs_dir, state_bytes;
   absl::Status local;
+  std::optional<DirectoryLock> lock;
   if (comm.rank() == 0) {
     absl::StatusOr<Recovered> r = RecoverOnRank0(directory, options);
     if (r.ok()) {
       abs_dir = r->directory;
       state_bytes = r->state.SerializeAsString();
+      lock = std::move(r->lock);
     } else {
       local = absl::Status(r.status().code(),
                            absl::StrCat("creating CheckpointManager for '", directory,
@@ -259,6 +284,7 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   m->timestamps_.assign(state.all_model_checkpoint_timestamps().begin(),
                         state.all_model_checkpoint_timestamps().end());
   m->last_preserved_timestamp_ = state.last_preserved_timestamp();
+  m->lock_ = std::move(lock);
   return m;
 }
 
@@ -281,8 +307,20 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
 
   TrackedValue& counter = checkpoint_->mutable_save_counter();
   const int64_t previous = counter.int64();
+  int64_t number = 0;
+  if (checkpoint_number.has_value()) {
+    number = *checkpoint_number;
+  } else {
+    // Never the name of a checkpoint already there (e.g. after resuming from
+    // an older one): rank 0 looks, everyone takes its answer.
+    absl::StatusOr<int64_t> next = int64_t{0};
+    if (comm.rank() == 0) {
+      next = NextCheckpointNumber(directory_, options_.checkpoint_name, previous + 1);
+    }
+    MESHCKPT_RETURN_IF_ERROR(comm.Agree(next.status()));
+    number = BroadcastValue(comm, *next, 0);
+  }
   (void)counter.set(previous + 1);  // Same type: cannot fail.
-  const int64_t number = checkpoint_number.value_or(previous + 1);
   const std::string prefix =
       JoinDir(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
   if (step.has_value()) checkpoint_->SetStep(*step);

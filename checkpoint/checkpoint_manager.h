@@ -16,9 +16,17 @@
 //
 // A new manager over the same directory picks up the managed checkpoints of
 // earlier runs from the state file (those still committed and inside the
-// directory; timestamps newer than last_preserved_timestamp, as TF does) and
-// removes leftovers of crashed saves (SweepStaleTemporaries). Only one
-// manager may be active in a directory at a time.
+// directory; timestamps newer than last_preserved_timestamp, as TF does),
+// plus any committed `<checkpoint_name>-<N>` newer than all of those (a job
+// that died between committing a checkpoint and writing the state file), and
+// removes leftovers of crashed saves (SweepStaleTemporaries). The next Save
+// rewrites the state file to match. Save numbers never reuse the name of a
+// checkpoint that exists in the directory.
+//
+// One job per directory: rank 0 holds the directory's DirectoryLock for the
+// manager's lifetime (see io/directory_lock.h), taken before anything in the
+// directory is swept, so a second job fails in Create instead of mixing its
+// checkpoints with this one's.
 //
 // Every call except the accessors is collective over checkpoint->comm();
 // every rank must make the same calls with the same arguments and gets the
@@ -50,6 +58,7 @@
 #include "checkpoint/checkpoint_state.h"
 #include "checkpoint/dtensor_checkpoint.h"
 #include "checkpoint/tracked_value.h"
+#include "io/directory_lock.h"
 
 namespace meshckpt {
 
@@ -73,6 +82,8 @@ struct CheckpointManagerOptions {
   // I/O options for the manager's saves and restores; default: the
   // checkpoint's own (given to DTensorCheckpoint::Create).
   std::optional<CheckpointOptions> io;
+  // What to do where the filesystem cannot lock the directory.
+  DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
 };
 
 class CheckpointManager {
@@ -85,6 +96,8 @@ class CheckpointManager {
   // (or negative), a step_counter that is not an int64, bad file names.
   // An unparsable state file does not fail Create: the committed
   // `<checkpoint_name>-<N>` checkpoints in the directory are managed instead.
+  // FailedPrecondition naming the holder when another job holds the
+  // directory's lock.
   static absl::StatusOr<std::unique_ptr<CheckpointManager>> Create(
       DTensorCheckpoint* checkpoint, std::string directory,
       CheckpointManagerOptions options = {});
@@ -95,8 +108,9 @@ class CheckpointManager {
   // when `check_interval`, when fewer than checkpoint_interval steps passed
   // since the last save (as TF does).
   //
-  // N is `checkpoint_number` when given (>= 0), else save_counter + 1; the
-  // save counter is bumped either way (and restored if the write fails).
+  // N is `checkpoint_number` when given (>= 0), else save_counter + 1, or the
+  // next number after it that no checkpoint in the directory has; the save
+  // counter is bumped either way (and restored if the write fails).
   // An error after the checkpoint was written (state file, deletion) is
   // returned, but checkpoints() and latest_checkpoint() already include the
   // new checkpoint.
@@ -136,6 +150,7 @@ class CheckpointManager {
   std::vector<double> timestamps_;
   double last_preserved_timestamp_ = 0;
   std::optional<int64_t> last_checkpoint_step_;
+  std::optional<DirectoryLock> lock_;  // Rank 0's; released with the manager.
 };
 
 }  // namespace meshckpt

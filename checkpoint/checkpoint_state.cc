@@ -20,9 +20,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -73,13 +76,14 @@ std::string AbsoluteDir(const std::string& dir) {
   return NormalizeLexically(JoinPath(buf, dir.empty() ? "." : dir));
 }
 
-// Whether `path` (as written in a state file) names something inside `dir`.
+}  // namespace
+
 // A state file is input like any other: a hostile or stale one must not make
 // us report (and a manager later delete) files elsewhere. So relative paths
 // may not contain ".." components, and absolute ones must lie lexically
 // under `dir`. Symlinks inside `dir` are trusted: planting one needs write
 // access to the directory, which already allows anything.
-bool IsInsideDir(const std::string& dir, const std::string& path) {
+bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path) {
   if (path.empty() || path.find('\0') != std::string::npos) return false;
   if (HasDotDotComponent(path)) return false;
   if (!absl::StartsWith(path, "/")) return true;
@@ -89,6 +93,8 @@ bool IsInsideDir(const std::string& dir, const std::string& path) {
   if (abs_dir == "/") return p.size() > 1;
   return absl::StartsWith(p, abs_dir + "/");
 }
+
+namespace {
 
 absl::Status ValidateLatestFilename(const std::string& name) {
   if (name.empty() || name == "." || name == ".." ||
@@ -158,7 +164,7 @@ absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
     const std::string& dir, const std::string& latest_filename) {
   MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
   const std::string path = JoinPath(dir, latest_filename);
-  absl::StatusOr<std::string> text = ReadFileToString(path);
+  absl::StatusOr<std::string> text = ReadFileToString(path, kMaxStateFileBytes);
   if (!text.ok()) {
     if (absl::IsNotFound(text.status())) {
       return absl::NotFoundError(
@@ -216,7 +222,7 @@ namespace {
 // The decoded index of `prefix` when its data file has the committed size.
 absl::StatusOr<proto::CheckpointIndexProto> IntactIndex(const std::string& prefix) {
   const std::string path = IndexFilePath(prefix);
-  MESHCKPT_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  MESHCKPT_ASSIGN_OR_RETURN(std::string bytes, ReadIndexFileBytes(path));
   MESHCKPT_ASSIGN_OR_RETURN(proto::CheckpointIndexProto index, DecodeIndexFile(bytes, path));
   MESHCKPT_ASSIGN_OR_RETURN(int64_t size, FileSize(DataFilePath(prefix)));
   if (size != index.data_file_size()) {
@@ -229,35 +235,10 @@ absl::StatusOr<proto::CheckpointIndexProto> IntactIndex(const std::string& prefi
 
 bool CheckpointIsIntact(const std::string& prefix) { return IntactIndex(prefix).ok(); }
 
-absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
-                                             const std::string& latest_filename) {
-  absl::StatusOr<proto::CheckpointState> state =
-      ReadCheckpointState(dir, latest_filename);
-  if (!state.ok() && absl::IsInvalidArgument(state.status())) return state.status();
-  if (state.ok()) {
-    // Entries that escape `dir` are skipped (see IsInsideDir), as are
-    // entries that are not intact (index gone or damaged, data lost).
-    auto committed = [&](const std::string& p) {
-      return IsInsideDir(dir, p) && CheckpointIsIntact(ResolveCheckpointPath(dir, p));
-    };
-    if (committed(state->model_checkpoint_path())) {
-      return ResolveCheckpointPath(dir, state->model_checkpoint_path());
-    }
-    const auto& all = state->all_model_checkpoint_paths();
-    for (auto it = all.rbegin(); it != all.rend(); ++it) {
-      if (committed(*it)) return ResolveCheckpointPath(dir, *it);
-    }
-  }
-  // No usable state file: the directory itself is the truth.
-  std::vector<std::string> found = ListCommittedCheckpoints(dir);
-  if (found.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no committed checkpoint in '", dir.empty() ? "." : dir, "'"));
-  }
-  return found.back();
-}
+namespace {
 
-std::vector<std::string> ListCommittedCheckpoints(const std::string& dir) {
+// (index timestamp, stem) of every intact checkpoint directly in `dir`.
+std::vector<std::pair<double, std::string>> CommittedInDir(const std::string& dir) {
   absl::StatusOr<std::vector<std::string>> names = ListRegularFiles(dir);
   if (!names.ok()) return {};
   std::vector<std::pair<double, std::string>> found;
@@ -266,20 +247,94 @@ std::vector<std::string> ListCommittedCheckpoints(const std::string& dir) {
         absl::StrContains(name, ".tmp-")) {
       continue;
     }
-    const std::string stem_path =
-        JoinPath(dir.empty() ? "." : dir, name.substr(0, name.size() - kIndexSuffix.size()));
-    absl::StatusOr<proto::CheckpointIndexProto> index = IntactIndex(stem_path);
+    const std::string stem = name.substr(0, name.size() - kIndexSuffix.size());
+    absl::StatusOr<proto::CheckpointIndexProto> index =
+        IntactIndex(JoinPath(dir.empty() ? "." : dir, stem));
     if (!index.ok()) continue;  // Corrupt, too new or lost data: not usable.
-    found.emplace_back(index->timestamp(),
-                       name.substr(0, name.size() - kIndexSuffix.size()));
+    found.emplace_back(index->timestamp(), stem);
   }
   std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
+                                             const std::string& latest_filename) {
+  absl::StatusOr<proto::CheckpointState> state =
+      ReadCheckpointState(dir, latest_filename);
+  if (!state.ok() && absl::IsInvalidArgument(state.status())) return state.status();
+  // The newest intact checkpoint by commit time, whether the state file names
+  // it or not: a job that died between committing a checkpoint and updating
+  // the state file must not have its newest checkpoint rolled back. The
+  // state file's entries come first, so on equal timestamps its spelling of
+  // a path (and its choice of latest) wins.
+  std::optional<std::pair<double, std::string>> best;
+  absl::flat_hash_set<std::string> seen;
+  auto consider = [&](const std::string& prefix, double timestamp) {
+    if (!best.has_value() || timestamp > best->first) best.emplace(timestamp, prefix);
+  };
+  if (state.ok()) {
+    std::vector<const std::string*> named = {&state->model_checkpoint_path()};
+    const auto& all = state->all_model_checkpoint_paths();
+    for (auto it = all.rbegin(); it != all.rend(); ++it) named.push_back(&*it);
+    for (const std::string* p : named) {
+      // Entries that escape `dir` are skipped, as are entries that are not
+      // intact (index gone or damaged, data lost).
+      if (!IsCheckpointPathInsideDir(dir, *p)) continue;
+      const std::string prefix = ResolveCheckpointPath(dir, *p);
+      if (!seen.insert(NormalizeLexically(prefix)).second) continue;
+      absl::StatusOr<proto::CheckpointIndexProto> index = IntactIndex(prefix);
+      if (index.ok()) consider(prefix, index->timestamp());
+    }
+  }
+  for (const auto& [timestamp, stem] : CommittedInDir(dir)) {
+    const std::string prefix = ResolveCheckpointPath(dir, stem);
+    if (!seen.contains(NormalizeLexically(prefix))) consider(prefix, timestamp);
+  }
+  if (!best.has_value()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no committed checkpoint in '", dir.empty() ? "." : dir, "'"));
+  }
+  return best->second;
+}
+
+std::vector<std::pair<double, std::string>> ListCommittedCheckpointsWithTimes(
+    const std::string& dir) {
+  std::vector<std::pair<double, std::string>> out = CommittedInDir(dir);
+  for (auto& [timestamp, stem] : out) stem = ResolveCheckpointPath(dir, stem);
+  return out;
+}
+
+std::vector<std::string> ListCommittedCheckpoints(const std::string& dir) {
   std::vector<std::string> out;
-  out.reserve(found.size());
-  for (const auto& [timestamp, stem] : found) {
-    out.push_back(ResolveCheckpointPath(dir, stem));
+  for (auto& [timestamp, prefix] : ListCommittedCheckpointsWithTimes(dir)) {
+    out.push_back(std::move(prefix));
   }
   return out;
+}
+
+absl::StatusOr<int64_t> NextCheckpointNumber(const std::string& dir,
+                                             absl::string_view name, int64_t at_least) {
+  MESHCKPT_ASSIGN_OR_RETURN(std::vector<std::string> files, ListRegularFiles(dir));
+  absl::flat_hash_set<int64_t> taken;
+  for (absl::string_view file : files) {
+    // `<name>-<N>` followed by ".index", ".h5" or a temporary's suffix.
+    if (!absl::ConsumePrefix(&file, name) || !absl::ConsumePrefix(&file, "-")) continue;
+    const size_t digits = file.find_first_not_of("0123456789");
+    int64_t n;
+    if (digits == 0 || digits == absl::string_view::npos ||
+        !absl::SimpleAtoi(file.substr(0, digits), &n)) {
+      continue;
+    }
+    const absl::string_view rest = file.substr(digits);
+    if (absl::StartsWith(rest, kIndexSuffix) || absl::StartsWith(rest, kDataSuffix)) {
+      taken.insert(n);
+    }
+  }
+  int64_t next = at_least;
+  while (taken.contains(next)) ++next;
+  return next;
 }
 
 absl::Status DeleteCheckpoint(const std::string& prefix) {

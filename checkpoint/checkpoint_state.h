@@ -5,13 +5,12 @@
 // fsync, rename, directory fsync). Paths in it are relative to the directory
 // by default; absolute paths are accepted when reading.
 //
-// LatestCheckpoint never returns a checkpoint that is not committed (whose
-// index is missing) or not intact (index that does not decode, data file
-// missing or of another size than committed): it takes the newest intact
-// entry of the state file,
-// and when the state file is missing, unparsable or names nothing
-// committed, it falls back to scanning the directory for committed indexes
-// and picks the newest by index timestamp.
+// LatestCheckpoint returns the newest checkpoint (by the commit time its
+// index records) that is committed and intact (index decodes, data file
+// present with its committed size), among those the state file names inside
+// the directory and those whose index lies directly in it. So a checkpoint
+// committed by a job that died before updating the state file still wins,
+// and a damaged newest one falls back to the newest intact one.
 //
 //   absl::StatusOr<std::string> p = LatestCheckpoint("/ckpt/run");
 //   if (absl::IsNotFound(p.status())) { /* start from scratch */ }
@@ -21,16 +20,22 @@
 #ifndef MESHCKPT_CHECKPOINT_CHECKPOINT_STATE_H_
 #define MESHCKPT_CHECKPOINT_CHECKPOINT_STATE_H_
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "proto/checkpoint_state.pb.h"
 
 namespace meshckpt {
 
 inline constexpr char kDefaultLatestFilename[] = "checkpoint";
+// A state file lists a few paths; anything this large is not one (and is
+// refused rather than read into memory).
+inline constexpr int64_t kMaxStateFileBytes = int64_t{16} << 20;
 
 // NotFound when missing; DataLoss when it does not parse. Paths are returned
 // as written in the file.
@@ -41,6 +46,11 @@ absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
 absl::Status WriteCheckpointState(
     const std::string& dir, const proto::CheckpointState& state,
     const std::string& latest_filename = kDefaultLatestFilename);
+
+// Whether `path`, as a state file names it, lies inside `dir`: relative
+// without ".." components, or absolute and lexically under `dir`. Entries
+// that do not are ignored by every reader of the state file.
+bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path);
 
 // `path` resolved against `dir` when relative.
 std::string ResolveCheckpointPath(const std::string& dir, const std::string& path);
@@ -53,14 +63,23 @@ bool CheckpointExists(const std::string& prefix);
 // committed with. Cheap (no tensor data is read); checksums catch the rest.
 bool CheckpointIsIntact(const std::string& prefix);
 
-// The newest committed checkpoint prefix (absolute or as given by `dir`);
-// NotFound when there is none.
+// The newest committed and intact checkpoint prefix (absolute or as given
+// by `dir`); NotFound when there is none. Reads every index in `dir`.
 absl::StatusOr<std::string> LatestCheckpoint(
     const std::string& dir,
     const std::string& latest_filename = kDefaultLatestFilename);
 
 // Every intact checkpoint prefix in `dir`, oldest first by index timestamp.
 std::vector<std::string> ListCommittedCheckpoints(const std::string& dir);
+// The same, each with the commit time its index records.
+std::vector<std::pair<double, std::string>> ListCommittedCheckpointsWithTimes(
+    const std::string& dir);
+
+// The smallest number >= `at_least` that no `<name>-<N>` checkpoint in `dir`
+// has (committed or not, so that a new save never reuses the name of one
+// that exists, even a damaged one).
+absl::StatusOr<int64_t> NextCheckpointNumber(const std::string& dir,
+                                             absl::string_view name, int64_t at_least);
 
 // Removes both files of a checkpoint, index first (so it stops existing
 // before its data goes).

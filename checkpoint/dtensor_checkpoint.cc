@@ -17,7 +17,8 @@ constexpr char kSaveCounter[] = "save_counter";
 
 std::string DirOf(const std::string& prefix) {
   const size_t slash = prefix.rfind('/');
-  return slash == std::string::npos ? "." : prefix.substr(0, slash);
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : prefix.substr(0, slash);
 }
 
 // Rank 0 records `prefix` as the newest checkpoint of its directory.
@@ -148,11 +149,22 @@ absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_pre
 
 absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
                                                     const CheckpointOptions* options) {
-  const int64_t number = save_counter() + 1;
-  (void)save_counter_->set(number);
-  const std::string path = absl::StrCat(file_prefix, "-", number);
+  const int64_t previous = save_counter();
+  const std::string dir = DirOf(file_prefix);
+  // Rank 0 locks the directory and picks a number no existing checkpoint
+  // has; everyone takes its answer.
+  absl::StatusOr<int64_t> number = int64_t{0};
+  if (comm_->rank() == 0) {
+    absl::Status locked = locks_.Hold(dir, DirectoryLockPolicy::kIfSupported);
+    number = locked.ok() ? NextCheckpointNumber(
+                               dir, file_prefix.substr(file_prefix.rfind('/') + 1), previous + 1)
+                         : locked;
+  }
+  MESHCKPT_RETURN_IF_ERROR(comm_->Agree(number.status()));
+  const std::string path = absl::StrCat(file_prefix, "-", BroadcastValue(*comm_, *number, 0));
+  (void)save_counter_->set(previous + 1);
   if (absl::Status s = WriteInternal(path, options ? *options : options_); !s.ok()) {
-    (void)save_counter_->set(number - 1);  // Numbering stays gap-free.
+    (void)save_counter_->set(previous);
     return s;
   }
   absl::Status local;

@@ -41,6 +41,7 @@
 #include "checkpoint/trackable.h"
 #include "checkpoint/tracked_value.h"
 #include "comm/communicator.h"
+#include "io/directory_lock.h"
 #include "mesh/mesh.h"
 #include "proto/meshckpt.pb.h"
 
@@ -62,6 +63,11 @@ class DTensorCheckpoint : public Trackable {
       Trackable* root = nullptr, CheckpointOptions options = {});
 
   // Each call takes the options given at Create unless `options` is set.
+  // Save writes `<file_prefix>-<N>`, N = save_counter + 1, or the next number
+  // after it that no `<file_prefix>-<M>` already has, and records it in the directory's
+  // state file; rank 0 locks the directory at the first Save into it and
+  // keeps the lock for this object's lifetime (FailedPrecondition when
+  // another job holds it; io/directory_lock.h).
   absl::StatusOr<std::string> Save(const std::string& file_prefix,
                                    const CheckpointOptions* options = nullptr);
   absl::StatusOr<std::string> Write(const std::string& file_prefix,
@@ -105,6 +111,7 @@ class DTensorCheckpoint : public Trackable {
   std::map<std::string, std::string> metadata_;
   int64_t step_ = 0;
   std::function<void(const std::string&)> warning_sink_;
+  DirectoryLockSet locks_;  // Rank 0's, of the directories Save wrote into.
 };
 
 }  // namespace meshckpt

@@ -355,6 +355,8 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(
       *comm_, absl::StrCat(path, "|", write_state), "Saver::Save arguments"));
   if (vars_.empty()) return std::string();  // allow_empty: nothing to save.
+  if (comm_->rank() == 0) local = locks_.Hold(DirOf(path), options_.directory_lock);
+  MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
 
   std::vector<SaveTensor> tensors;
   tensors.reserve(vars_.size());

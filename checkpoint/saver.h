@@ -78,6 +78,7 @@
 #include "checkpoint/checkpoint_state.h"
 #include "checkpoint/dvariable.h"
 #include "comm/communicator.h"
+#include "io/directory_lock.h"
 #include "mesh/mesh.h"
 
 namespace meshckpt {
@@ -101,6 +102,8 @@ struct SaverOptions {
   // Restore into a variable of another shape with the same element count,
   // by row-major flat index.
   bool reshape = false;
+  // What to do where the filesystem cannot lock a directory saved into.
+  DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
   // Restore one variable per RestoreTensors call: bounded memory.
   bool restore_sequentially = false;
   // Seconds since the epoch; default: the real time. Only rank 0's is used.
@@ -127,7 +130,9 @@ class Saver {
   // Collective. Writes the checkpoint and returns its prefix; see the file
   // comment for the state file and retention. InvalidArgument for an empty
   // or non-UTF-8 save_path or one ending in '/'; NotFound when its directory
-  // does not exist. An error after the checkpoint was committed (state
+  // does not exist; FailedPrecondition naming the holder when another job
+  // holds the directory's lock (rank 0 takes it at the first save into a
+  // directory and keeps it for the Saver's lifetime; io/directory_lock.h). An error after the checkpoint was committed (state
   // file, deletion) is returned as such ("saved '...', then: ..."), but
   // last_checkpoints() already lists the new checkpoint.
   absl::StatusOr<std::string> Save(const std::string& save_path,
@@ -189,6 +194,7 @@ class Saver {
   std::vector<std::string> paths_;                    // last_'s paths.
   double next_preserve_time_ = 0;
   std::map<std::string, std::vector<std::string>> collections_;
+  DirectoryLockSet locks_;  // Rank 0's, of every directory saved into.
 };
 
 // ------------------------------------------------------------- structure

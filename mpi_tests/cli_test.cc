@@ -231,10 +231,11 @@ TEST_F(CliTest, InspectErrors) {
 TEST_F(CliTest, LsReportsCompleteAndIncomplete) {
   const std::string run = Path("run");
   std::filesystem::create_directories(run);
+  // Not in the state file, and older than ckpt-3 (the newest wins).
+  ASSERT_TRUE(Save(run + "/extra", Model(), ModelOptions(7)).ok());
   for (int i = 1; i <= 3; ++i) {
     ASSERT_TRUE(Save(absl::StrCat(run, "/ckpt-", i), Model(), ModelOptions(i * 100)).ok());
   }
-  ASSERT_TRUE(Save(run + "/extra", Model(), ModelOptions(7)).ok());  // Not in the state.
   proto::CheckpointState state;
   state.set_model_checkpoint_path("ckpt-3");
   for (const char* p : {"ckpt-0", "ckpt-1", "ckpt-2", "ckpt-3"}) {

@@ -334,7 +334,7 @@ int Crash(Communicator& comm, const Args& a, Checker& check) {
 
 int Verify(Communicator& comm, const Args& a, Checker& check) {
   // Rank 0 inspects the directory; everyone gets the verdict.
-  std::string latest, problems;
+  std::string latest, problems, existing;
   int64_t committed = 0, leftovers = 0;
   if (comm.rank() == 0) {
     absl::StatusOr<std::string> l = LatestCheckpoint(a.dir);
@@ -346,14 +346,17 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
     }
     if (!state.ok()) {
       absl::StrAppend(&problems, "state file: ", state.status().ToString(), "; ");
-    } else if (l.ok() &&
-               ResolveCheckpointPath(a.dir, state->model_checkpoint_path()) != latest) {
+    } else if (!CheckpointIsIntact(
+                   ResolveCheckpointPath(a.dir, state->model_checkpoint_path()))) {
+      // It may lag behind LatestCheckpoint (a kill after the index, before
+      // the state file), but never names what is not there.
       absl::StrAppend(&problems, "state file names '", state->model_checkpoint_path(),
-                      "' but LatestCheckpoint is '", latest, "'; ");
+                      "', which is not an intact checkpoint; ");
     }
     // No partial checkpoint: whatever is committed is complete.
     for (const std::string& p : ListCommittedCheckpoints(a.dir)) {
       ++committed;
+      absl::StrAppend(&existing, p, "\n");
       absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(p);
       if (!r.ok()) {
         absl::StrAppend(&problems, "committed '", p, "' does not open: ",
@@ -395,7 +398,15 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
     absl::StatusOr<std::optional<std::string>> saved = (*manager)->Save();
     if (check.ExpectOk(saved.status(), "save after recovery") && saved->has_value()) {
       RestoreAndCheck(comm, *m, **saved, check);
+      check.Expect(!absl::StrContains(existing, **saved + "\n"),
+                   absl::StrCat("the save after recovery reused the name of committed '",
+                                **saved, "'"));
       if (comm.rank() == 0) {
+        // The save repaired the state file: it names the new checkpoint.
+        absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(a.dir);
+        check.Expect(state.ok() && ResolveCheckpointPath(a.dir, state->model_checkpoint_path()) ==
+                                       **saved,
+                     "after the save, the state file names the new checkpoint");
         std::printf("saved step=%lld\n", static_cast<long long>(step + 1));
       }
     }

@@ -16,6 +16,7 @@
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/file_bytes.h"
 #include "io/fs.h"
 #include "layout/layout.h"
 #include "mesh/mesh.h"
@@ -114,7 +115,7 @@ TEST_F(CheckpointStateTest, CustomFilename) {
 
 TEST_F(CheckpointStateTest, TextFormatIsTensorFlowCompatible) {
   ASSERT_TRUE(WriteCheckpointState(dir_, SampleState()).ok());
-  const std::string text = ReadFileToString(dir_ + "/checkpoint").value();
+  const std::string text = ReadFileBytes(dir_ + "/checkpoint");
   EXPECT_THAT(text, HasSubstr("model_checkpoint_path: \"ckpt-3\"\n"));
   EXPECT_THAT(text, HasSubstr("all_model_checkpoint_paths: \"ckpt-2\"\n"
                               "all_model_checkpoint_paths: \"ckpt-3\"\n"));
@@ -158,30 +159,32 @@ TEST_F(CheckpointStateTest, GarbageStateFileIsDataLossAndLatestScans) {
   EXPECT_EQ(*latest, dir_ + "/ckpt-2");
 }
 
-TEST_F(CheckpointStateTest, LatestPrefersStateFileEntry) {
+TEST_F(CheckpointStateTest, LatestIsTheNewestCommittedWhetherTheStateNamesItOrNot) {
   MakeCheckpoint(dir_ + "/ckpt-1");
   MakeCheckpoint(dir_ + "/ckpt-2");
   proto::CheckpointState s;
-  s.set_model_checkpoint_path("ckpt-1");  // Not the newest on disk: the state wins.
+  // A job that died after committing ckpt-2, before updating the state file.
+  s.set_model_checkpoint_path("ckpt-1");
   s.add_all_model_checkpoint_paths("ckpt-1");
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
-  EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-1");
+  EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
 
   // An absolute path inside the directory is accepted as written.
   s.set_model_checkpoint_path(dir_ + "/ckpt-2");
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
 
-  // A relative `dir` gives prefixes relative in the same way.
+  // A relative `dir` gives prefixes relative in the same way; the state
+  // file's spelling of the newest one wins.
   const std::filesystem::path cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir_);
   absl::StatusOr<std::string> absolute = LatestCheckpoint(".");
-  s.set_model_checkpoint_path("ckpt-1");
+  s.set_model_checkpoint_path("ckpt-2");
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   absl::StatusOr<std::string> relative = LatestCheckpoint(".");
   std::filesystem::current_path(cwd);
   EXPECT_EQ(absolute.value(), dir_ + "/ckpt-2");
-  EXPECT_EQ(relative.value(), "./ckpt-1");
+  EXPECT_EQ(relative.value(), "./ckpt-2");
 }
 
 TEST_F(CheckpointStateTest, StateNamingDeletedCheckpointFallsBackToNewestIntact) {
@@ -215,7 +218,7 @@ TEST_F(CheckpointStateTest, LostOrTruncatedDataIsNotLatest) {
   EXPECT_TRUE(CheckpointIsIntact(dir_ + "/ckpt-3"));
 
   // Truncated data file: skipped, by the state file and by the scan.
-  std::string data = ReadFileToString(dir_ + "/ckpt-3.h5").value();
+  std::string data = ReadFileBytes(dir_ + "/ckpt-3.h5");
   ASSERT_TRUE(WriteFileAtomically(dir_ + "/ckpt-3.h5", data.substr(0, data.size() / 2)).ok());
   EXPECT_FALSE(CheckpointIsIntact(dir_ + "/ckpt-3"));
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
