@@ -1,6 +1,7 @@
 // `meshckpt ls DIR`: the checkpoints of a directory, as its state file
 // lists them plus every other index found in it, with step, time, size and
-// whether each is complete. Serial; reads only indexes and file sizes.
+// whether each is complete. Serial; reads only indexes and file sizes, and
+// its work is linear in the number of entries (each is examined once).
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,8 @@ constexpr char kHelp[] =
     "  incomplete  index missing (named by the state file only), or data file\n"
     "              missing or not its committed size (truncated)\n"
     "  corrupt     index present but unreadable or invalid\n"
+    "  ignored     named by the state file but outside DIR (never read,\n"
+    "              never restored or deleted by meshckpt)\n"
     "'*' marks the latest checkpoint (what a restore of DIR would load).\n"
     "Checksums are not read; use 'meshckpt verify' for that.\n"
     "Exit code 3 when DIR does not exist or holds no checkpoint.\n"
@@ -83,16 +87,14 @@ std::vector<std::string> IndexStems(const std::string& dir) {
   return out;
 }
 
-// The name a prefix is shown and deduplicated by.
-std::string DisplayName(const std::string& dir, const std::string& prefix) {
+// The name a prefix is shown and deduplicated by: relative to DIR when
+// inside it. `real_dir` is DIR with symlinks resolved ("" if unresolvable),
+// for absolute paths against a relative DIR.
+std::string DisplayName(const std::string& dir, const std::string& real_dir,
+                        const std::string& prefix) {
   std::string rel = RelativeCheckpointPath(dir, prefix);
-  if (rel != prefix || prefix.empty() || prefix[0] != '/') return rel;
-  // An absolute path against a relative DIR: compare real directories.
-  char* real_dir = ::realpath(dir.c_str(), nullptr);
-  if (real_dir == nullptr) return prefix;
-  rel = RelativeCheckpointPath(real_dir, prefix);
-  std::free(real_dir);
-  return rel;
+  if (rel != prefix || prefix.empty() || prefix[0] != '/' || real_dir.empty()) return rel;
+  return RelativeCheckpointPath(real_dir, prefix);
 }
 
 void Examine(Entry* e) {
@@ -106,7 +108,7 @@ void Examine(Entry* e) {
     e->detail = "no index (not committed, or deleted)";
     return;
   }
-  absl::StatusOr<std::string> bytes = ReadFileToString(index_path);
+  absl::StatusOr<std::string> bytes = ReadIndexFileBytes(index_path);
   absl::StatusOr<proto::CheckpointIndexProto> proto =
       bytes.ok() ? DecodeIndexFile(*bytes, index_path)
                  : absl::StatusOr<proto::CheckpointIndexProto>(bytes.status());
@@ -151,47 +153,60 @@ int RunLs(const std::vector<std::string>& args) {
                                       absl::StrCat("no such directory '", dir, "'")));
   }
 
+  std::string real_dir;
+  if (char* resolved = ::realpath(dir.c_str(), nullptr)) {
+    real_dir = resolved;
+    std::free(resolved);
+  }
   std::map<std::string, Entry> entries;  // By display name.
-  auto add = [&](const std::string& prefix) {
-    const std::string name = DisplayName(dir, prefix);
+  auto add = [&](const std::string& prefix) -> Entry& {
+    const std::string name = DisplayName(dir, real_dir, prefix);
     Entry& e = entries[name];
     if (e.name.empty()) {
       e.name = name;
       e.prefix = prefix;
     }
+    return e;
   };
+  // What the state file names. Paths outside DIR are shown, never examined
+  // and never complete: LatestCheckpoint and a manager ignore them too.
+  std::map<std::string, double> state_times;  // By display name.
   absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir);
   if (state.ok()) {
+    auto add_named = [&](const std::string& path, std::optional<double> time) {
+      Entry& e = add(ResolveCheckpointPath(dir, path));
+      if (!IsCheckpointPathInsideDir(dir, path)) {
+        e.status = "ignored";
+        e.detail = "named by the state file but outside DIR";
+      }
+      if (time.has_value()) state_times.emplace(e.name, *time);
+    };
     for (int i = 0; i < state->all_model_checkpoint_paths_size(); ++i) {
-      add(ResolveCheckpointPath(dir, state->all_model_checkpoint_paths(i)));
+      add_named(state->all_model_checkpoint_paths(i),
+                i < state->all_model_checkpoint_timestamps_size()
+                    ? std::optional<double>(state->all_model_checkpoint_timestamps(i))
+                    : std::nullopt);
     }
     if (!state->model_checkpoint_path().empty()) {
-      add(ResolveCheckpointPath(dir, state->model_checkpoint_path()));
+      add_named(state->model_checkpoint_path(), std::nullopt);
     }
   } else if (!absl::IsNotFound(state.status())) {
     std::cerr << "meshckpt ls: warning: " << state.status().message() << "\n";
   }
-  for (const std::string& p : ListCommittedCheckpoints(dir)) add(p);
   for (const std::string& stem : IndexStems(dir)) add(ResolveCheckpointPath(dir, stem));
 
   std::vector<Entry> list;
-  for (auto& [name, e] : entries) list.push_back(e);
+  list.reserve(entries.size());
+  for (auto& [name, e] : entries) list.push_back(std::move(e));
   absl::StatusOr<std::string> latest = LatestCheckpoint(dir);
-  const std::string latest_name = latest.ok() ? DisplayName(dir, *latest) : "";
+  const std::string latest_name = latest.ok() ? DisplayName(dir, real_dir, *latest) : "";
   for (Entry& e : list) {
+    if (e.status == "ignored") continue;
     Examine(&e);
     e.latest = e.name == latest_name;
-  }
-  // State-file timestamps for entries without a readable index.
-  if (state.ok()) {
-    for (Entry& e : list) {
-      for (int i = 0; i < state->all_model_checkpoint_paths_size(); ++i) {
-        if (e.timestamp == 0 && i < state->all_model_checkpoint_timestamps_size() &&
-            DisplayName(dir, ResolveCheckpointPath(dir, state->all_model_checkpoint_paths(i))) == e.name) {
-          e.timestamp = state->all_model_checkpoint_timestamps(i);
-        }
-      }
-    }
+    // The state file's time for entries without a readable index.
+    auto t = state_times.find(e.name);
+    if (e.timestamp == 0 && t != state_times.end()) e.timestamp = t->second;
   }
   std::stable_sort(list.begin(), list.end(), [](const Entry& x, const Entry& y) {
     return x.timestamp != y.timestamp ? x.timestamp < y.timestamp : x.name < y.name;
@@ -250,7 +265,8 @@ int RunLs(const std::vector<std::string>& args) {
     if (latest.ok()) std::cout << "; * latest: " << latest_name;
     std::cout << "\n";
   }
-  if (list.empty()) {
+  if (std::all_of(list.begin(), list.end(),
+                  [](const Entry& e) { return e.status == "ignored"; })) {
     return cli::ReportError(kCmd, absl::NotFoundError(
                                       absl::StrCat("no checkpoints in '", dir, "'")));
   }
