@@ -7,8 +7,9 @@
 #
 # Without arguments (the full run, what CI does) it then also runs the
 # reliability extras of docs/reliability.md: the sanitizer build on the unit
-# tests and a representative MPI subset (scripts/sanitize.sh --ci), and each
-# libFuzzer target for a bounded time (scripts/fuzz.sh --seconds=15).
+# tests and a representative MPI subset (scripts/sanitize.sh --ci),
+# ThreadSanitizer on the tests whose code starts threads (scripts/tsan.sh),
+# and each libFuzzer target for a bounded time (scripts/fuzz.sh --seconds=15).
 # MESHCKPT_EXTRAS=0 leaves them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" "$@" || status=$?
 if [ $# -eq 0 ] && [ "${MESHCKPT_EXTRAS:-1}" != 0 ]; then
   echo "=== sanitizers (scripts/sanitize.sh --ci) ==="
   bash scripts/sanitize.sh --ci || status=1
+  echo "=== ThreadSanitizer (scripts/tsan.sh) ==="
+  bash scripts/tsan.sh || status=1
   echo "=== fuzzing (scripts/fuzz.sh --seconds=15) ==="
   bash scripts/fuzz.sh --seconds=15 || status=1
 fi
