@@ -8,7 +8,8 @@
 # exit, failure and interrupt included. WORK_DIR is the shared checkpoint
 # directory and must not be under /tmp.
 #   harness  3 hosts: host names, node-local /tmp, what OpenMPI calls a node,
-#            no shared-memory transport between hosts
+#            no shared-memory transport between hosts, and a save into a
+#            node-local directory fails instead of half-succeeding
 #   story    scripts/story.sh --quick on 2 hosts x 2 ranks
 #   reshard  mpi_tests/reshard_matrix_test on 2 hosts x 2 ranks: save on 4
 #            ranks, save and restore on 2 (one per host), restore both on 4
@@ -89,6 +90,18 @@ case $TEST in
     grep -q 'unable to reach each other' "$WORK/vader.out" ||
       { cat "$WORK/vader.out"; fail "the vader,self job failed (exit $rc) for another reason"; }
     grep -A3 'Process 1' "$WORK/vader.out" | sed -n '1,3p'
+    echo "(exit $rc, as it should)"
+
+    say "a checkpoint directory in node-local /tmp fails the first save, loudly"
+    set +e
+    "${MPIRUN[@]}" --timeout 60 -np 4 --host mnode1:2,mnode2:2 "$BUILD/examples/train" \
+      --dir="/tmp/${tag}_ckpt" --mesh=data=2,model=2 --steps=10 --save-every=5 --hidden=16 \
+      >"$WORK/local_dir.out" 2>&1
+    rc=$?
+    set -e
+    [ $rc -ne 0 ] || fail "a save into /tmp/${tag}_ckpt on two hosts succeeded"
+    grep -m1 'rank [23]: saving .*No such file or directory' "$WORK/local_dir.out" ||
+      { cat "$WORK/local_dir.out"; fail "the save into node-local /tmp failed (exit $rc) for another reason"; }
     echo "(exit $rc, as it should)"
     ;;
 
