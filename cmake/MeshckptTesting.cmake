@@ -52,3 +52,19 @@ function(meshckpt_add_mpi_test name)
   endif()
   meshckpt_add_mpi_test_target(${name} RANKS ${ARG_RANKS} ${timeout_arg} ARGS ${ARG_ARGS})
 endfunction()
+
+# meshckpt_add_multinode_test(SCENARIO TIMEOUT s)
+#   scripts/multinode/run_test.sh SCENARIO: jobs across simulated hosts on
+#   this machine (docs/multinode.md), registered as multinode_SCENARIO with
+#   label `multinode`, its work directory in this build directory. The
+#   script brings its hosts up and tears them down itself; every mpirun in
+#   it has its own --timeout, shorter than TIMEOUT, so a hang fails the test
+#   through the script's teardown rather than ctest's kill.
+function(meshckpt_add_multinode_test scenario)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "" ${ARGN})
+  add_test(NAME multinode_${scenario}
+    COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/multinode/run_test.sh ${scenario}
+            ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_BINARY_DIR}/multinode_${scenario}_work)
+  set_tests_properties(multinode_${scenario} PROPERTIES
+    LABELS multinode TIMEOUT ${ARG_TIMEOUT} PROCESSORS 4)
+endfunction()

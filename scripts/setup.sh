@@ -14,6 +14,9 @@ PACKAGES=(
   # The sanitizer and libFuzzer build that scripts/test.sh runs after the
   # tests (scripts/sanitize.sh --ci, scripts/fuzz.sh).
   clang libclang-rt-14-dev
+  # ps, for the multinode harness (scripts/multinode/); its unshare and
+  # nsenter are in util-linux, which every Debian system has.
+  procps
 )
 
 missing=()

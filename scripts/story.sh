@@ -4,20 +4,31 @@
 # reshard the last checkpoint offline to 1 rank, inspect and verify it, and
 # compare the loss curve with an uninterrupted run.
 #
-#   scripts/story.sh BUILD_DIR WORK_DIR [--quick]
+#   scripts/story.sh BUILD_DIR WORK_DIR [--quick] [--mpirun="CMD ARG..."]
 #
 # --quick (what CI runs): fewer steps, and the kill is a SIGKILL the job
 # sends itself at a fixed step, so the test does not depend on timing.
+# --mpirun replaces `mpirun` (split on spaces), e.g. to run every job across
+# simulated hosts: --mpirun="scripts/multinode/mpirun --state=DIR"
+# (docs/multinode.md); WORK_DIR must then be on a path all hosts share.
 # Exits non-zero if any step fails or the loss curves do not match.
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 WORK=$2
-QUICK=${3:-}
+QUICK=
+MPIRUN_CMD=(mpirun)
+for arg in "${@:3}"; do
+  case $arg in
+    --quick) QUICK=--quick ;;
+    --mpirun=*) read -r -a MPIRUN_CMD <<<"${arg#--mpirun=}" ;;
+    *) echo "story.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 TRAIN=$BUILD/examples/train
 CLI=$BUILD/tools/meshckpt
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
-MPIRUN=(mpirun --oversubscribe --mca mpi_yield_when_idle 1 --timeout 300)
+MPIRUN=("${MPIRUN_CMD[@]}" --oversubscribe --mca mpi_yield_when_idle 1 --timeout 300)
 
 if [ "$QUICK" = "--quick" ]; then
   STEPS=(60 90 120); SAVE_EVERY=10; KILL_AT=37; STEP_MS=0; HIDDEN=64
