@@ -7,6 +7,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,16 @@ inline void CopyFolder(const std::string& from, const std::string& to) {
     fs::copy_file(e.path(), dst, fs::copy_options::overwrite_existing);
     fs::permissions(dst, fs::perms::owner_read | fs::perms::owner_write);
   }
+}
+
+inline std::string ReadFileBytesForTest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void WriteFileBytesForTest(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 template <typename T>
