@@ -160,7 +160,9 @@ absl::StatusOr<BundleEntry> BundleEntry::Parse(absl::string_view key,
 std::string BundleEntry::Serialize() const {
   tfproto::BundleEntryProto p;
   p.set_dtype(static_cast<tfproto::DataType>(f_.dtype));
-  for (int64_t d : f_.shape) p.mutable_shape()->add_dim()->set_size(d);
+  // TF always sets the shape, so a scalar's entry carries an empty one.
+  tfproto::TensorShapeProto* shape = p.mutable_shape();
+  for (int64_t d : f_.shape) shape->add_dim()->set_size(d);
   p.set_shard_id(f_.shard_id);
   p.set_offset(f_.offset);
   p.set_size(f_.size);
