@@ -35,6 +35,9 @@ struct TableEntry {
 struct TableReadLimits {
   // No block may decompress to more than this (TF writes 256 KiB blocks).
   int64_t max_block_bytes = int64_t{64} << 20;
+  // Off only for fuzzing (to reach the parsing behind the checksums) and
+  // forensic reads of damaged files; every reader keeps it on.
+  bool verify_checksums = true;
 };
 
 // Every entry of the table `file` (the whole file's bytes), in key order.
