@@ -132,6 +132,9 @@ TEST(TableTest, RecognisesOtherFiles) {
   absl::Status s = ReadTable(hdf5, "f.h5").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("HDF5"), absl::string_view::npos) << s;
+  s = ReadTable(std::string(60, '\x01') + "MCKPTIX1", "ckpt-1.index").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("meshckpt"), absl::string_view::npos) << s;
   s = ReadTable("model_checkpoint_path: \"x\"\n" + std::string(40, ' '), "checkpoint").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
 }
