@@ -2,6 +2,7 @@
 #include "tfbundle/bundle_reader.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -10,6 +11,7 @@
 #include "base/status_macros.h"
 #include "tfbundle/crc32c.h"
 #include "tfbundle/file_io.h"
+#include "tfbundle/slice_key.h"
 #include "tfbundle/string_tensor.h"
 #include "tfbundle/table.h"
 
@@ -109,10 +111,10 @@ absl::StatusOr<const BundleEntry*> BundleReader::FindReadable(absl::string_view 
   if (!IsKnownTfDType(e->dtype_value())) {
     return absl::UnimplementedError(absl::StrCat(where, " has a dtype this reader does not know"));
   }
-  if (!e->slices().empty()) {
+  if (fixed_size && !e->slices().empty()) {
     return absl::UnimplementedError(absl::StrCat(
         where, " is partitioned into ", e->slices().size(),
-        " slices stored under other keys; reading partitioned tensors is not supported yet"));
+        " slices stored under other keys; read it whole with ReadTensor, or read the slices"));
   }
   if (fixed_size && TfDTypeSize(e->dtype()) == 0) {
     return absl::InvalidArgumentError(
@@ -153,6 +155,7 @@ absl::Status BundleReader::ReadEntryBytes(const BundleEntry& e, int64_t rel,
 
 absl::StatusOr<TensorValue> BundleReader::ReadTensor(absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const BundleEntry* e, FindReadable(key, false));
+  if (!e->slices().empty()) return ReadPartitioned(*e);
   MESHCKPT_ASSIGN_OR_RETURN(const RandomAccessFile* f, DataFile(*e));
   // Checked before allocating: the size comes from the index.
   MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, 0, absl::Span<char>()));
@@ -184,6 +187,19 @@ absl::StatusOr<TensorValue> BundleReader::ReadTensor(absl::string_view key) cons
 
 absl::Status BundleReader::VerifyEntry(absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const BundleEntry* e, FindReadable(key, false));
+  if (!e->slices().empty()) {
+    // The slices are entries of their own; verify them without assembling.
+    for (const TensorSliceSpec& spec : e->slices()) {
+      const std::string slice_key = EncodeTensorNameSlice(e->key(), spec);
+      if (Find(slice_key) == nullptr) {
+        return absl::DataLossError(absl::StrCat("slice '", absl::CHexEscape(slice_key),
+                                                "' of partitioned tensor '",
+                                                absl::CHexEscape(key), "' is missing"));
+      }
+      MESHCKPT_RETURN_IF_ERROR(VerifyEntry(slice_key));
+    }
+    return absl::OkStatus();
+  }
   if (e->dtype() == TfDType::kString) return ReadTensor(key).status();
   MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, 0, absl::Span<char>()));
   std::string buf(static_cast<size_t>(std::min(e->size(), kVerifyChunk)), '\0');
@@ -292,6 +308,76 @@ absl::Status BundleReader::ReadBox(absl::string_view key, absl::Span<const int64
   }
   if (header_.big_endian) SwapToLittleEndian(e->dtype(), out);
   return absl::OkStatus();
+}
+
+absl::StatusOr<TensorValue> BundleReader::ReadPartitioned(const BundleEntry& full) const {
+  const std::vector<int64_t>& shape = full.shape();
+  const int rank = static_cast<int>(shape.size());
+  const std::string name = absl::CHexEscape(full.key());
+  const auto bad = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("partitioned tensor '", name, "' of '",
+                                            IndexFilename(prefix_), "': ", why));
+  };
+  // Resolve every slice to its entry and box before allocating anything:
+  // the boxes must add up to the tensor and each slice's bytes must exist.
+  struct Part {
+    const BundleEntry* entry;
+    std::vector<int64_t> origin, size;
+  };
+  std::vector<Part> parts;
+  int64_t total = 0;
+  for (const TensorSliceSpec& spec : full.slices()) {
+    Part p;
+    for (int d = 0; d < rank; ++d) {
+      const bool whole = spec[d].length < 0;
+      p.origin.push_back(whole ? 0 : spec[d].start);
+      p.size.push_back(whole ? shape[d] : spec[d].length);
+    }
+    const std::string slice_key = EncodeTensorNameSlice(full.key(), spec);
+    p.entry = Find(slice_key);
+    if (p.entry == nullptr) {
+      return bad(absl::StrCat("slice entry '", absl::CHexEscape(slice_key), "' is missing"));
+    }
+    if (p.entry->dtype() != full.dtype() || p.entry->shape() != p.size ||
+        !p.entry->slices().empty()) {
+      return bad(absl::StrCat("slice entry '", absl::CHexEscape(slice_key),
+                              "' does not match its slice's dtype and shape"));
+    }
+    MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*p.entry, 0, absl::Span<char>()));
+    total += p.entry->num_elements();  // each <= the tensor's: no overflow
+    if (total > full.num_elements()) break;
+    parts.push_back(std::move(p));
+  }
+  if (total != full.num_elements()) {
+    return bad(absl::StrFormat("its slices hold %d elements, the tensor %d", total,
+                               full.num_elements()));
+  }
+  const int64_t elem = TfDTypeSize(full.dtype());
+  const bool strings = full.dtype() == TfDType::kString;
+  std::string bytes(strings ? 0 : static_cast<size_t>(total * elem), '\0');
+  std::vector<std::string> texts(strings ? static_cast<size_t>(total) : 0);
+  std::vector<bool> covered(static_cast<size_t>(total), false);
+  std::vector<int64_t> stride(rank + 1, 1);
+  for (int d = rank - 1; d >= 0; --d) stride[d] = stride[d + 1] * shape[d];
+  for (const Part& p : parts) {
+    MESHCKPT_ASSIGN_OR_RETURN(TensorValue v, ReadTensor(p.entry->key()));
+    // Walk the slice's elements in row-major order.
+    std::vector<int64_t> idx(rank, 0);
+    for (int64_t i = 0; i < v.num_elements(); ++i) {
+      int64_t at = 0;
+      for (int d = 0; d < rank; ++d) at += (p.origin[d] + idx[d]) * stride[d + 1];
+      if (covered[at]) return bad("two of its slices overlap");
+      covered[at] = true;
+      if (strings) {
+        texts[at] = v.strings()[i];
+      } else {
+        std::memcpy(bytes.data() + at * elem, v.bytes().data() + i * elem, elem);
+      }
+      for (int d = rank - 1; d >= 0 && ++idx[d] == p.size[d]; --d) idx[d] = 0;
+    }
+  }
+  if (strings) return TensorValue::FromStrings(shape, std::move(texts));
+  return TensorValue::FromBytes(full.dtype(), shape, std::move(bytes));
 }
 
 }  // namespace meshckpt::tf

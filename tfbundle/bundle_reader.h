@@ -18,8 +18,8 @@
 // by file sizes. Errors: NotFound (no index, no such key), InvalidArgument
 // (not a V2 bundle, e.g. a V1 checkpoint; bad request), DataLoss (damage,
 // checksum mismatch, missing data file), Unimplemented (DT_VARIANT,
-// DT_RESOURCE, unknown dtypes, partitioned tensors), each naming the key and
-// the file. Thread-safe: all methods are const and may run concurrently.
+// DT_RESOURCE, unknown dtypes; partial reads of partitioned tensors), each
+// naming the key and the file. Thread-safe: all methods are const and may run concurrently.
 #ifndef MESHCKPT_TFBUNDLE_BUNDLE_READER_H_
 #define MESHCKPT_TFBUNDLE_BUNDLE_READER_H_
 
@@ -67,11 +67,14 @@ class BundleReader {
   const BundleEntry* Find(absl::string_view key) const;
 
   // The whole tensor, CRC32C verified; byte order converted to little-endian.
+  // A partitioned tensor (TF1 PartitionedVariable: an entry with slices) is
+  // assembled from its slice entries, which must tile it exactly.
   absl::StatusOr<TensorValue> ReadTensor(absl::string_view key) const;
   // Streams the entry through its CRC32C without keeping it.
   absl::Status VerifyEntry(absl::string_view key) const;
-  // Every readable entry (skips DT_VARIANT, DT_RESOURCE and partitioned ones,
-  // which it lists in `skipped` when given).
+  // Every readable entry (skips DT_VARIANT, DT_RESOURCE and unknown dtypes,
+  // which it lists in `skipped` when given). A partitioned tensor's entry
+  // verifies its slice entries.
   absl::Status VerifyAll(std::vector<std::string>* skipped = nullptr) const;
 
   // Bytes [byte_offset, byte_offset + out.size()) of a fixed-size entry, in
@@ -90,6 +93,8 @@ class BundleReader {
   // Reads [e.offset() + rel, + out.size()) of e's data file.
   absl::Status ReadEntryBytes(const BundleEntry& e, int64_t rel, absl::Span<char> out) const;
   absl::Status VerifyOnce(const BundleEntry& e) const;
+  // Assembles a partitioned tensor from its slice entries (each verified).
+  absl::StatusOr<TensorValue> ReadPartitioned(const BundleEntry& full) const;
 
   std::string prefix_;
   BundleReaderOptions options_;

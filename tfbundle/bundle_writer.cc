@@ -14,6 +14,7 @@
 #include "tfbundle/bundle_reader.h"
 #include "tfbundle/crc32c.h"
 #include "tfbundle/file_io.h"
+#include "tfbundle/slice_key.h"
 #include "tfbundle/string_tensor.h"
 #include "tfbundle/table.h"
 
@@ -86,6 +87,55 @@ absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) 
   absl::StatusOr<BundleEntry> e = BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
   if (!e.ok()) return status_ = absl::InternalError(e.status().message());
   entries_.emplace(std::string(key), *std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status BundleWriter::AddSlice(absl::string_view full_key,
+                                    const std::vector<int64_t>& full_shape,
+                                    const TensorSliceSpec& slice, const TensorValue& value) {
+  if (!status_.ok()) return status_;
+  const auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("slice of tensor '", absl::CHexEscape(full_key), "': ", why));
+  };
+  if (full_key.empty()) return bad("the empty key is the bundle header's");
+  if (slice.size() != full_shape.size()) return bad("the slice's rank is not the tensor's");
+  std::vector<int64_t> slice_shape;
+  for (size_t d = 0; d < slice.size(); ++d) {
+    const bool whole = slice[d].length < 0;
+    if (!whole && (slice[d].start < 0 || slice[d].start > full_shape[d] ||
+                   slice[d].length > full_shape[d] - slice[d].start)) {
+      return bad(absl::StrFormat("extent %d,%d of dimension %d is outside size %d",
+                                 slice[d].start, slice[d].length, d, full_shape[d]));
+    }
+    slice_shape.push_back(whole ? full_shape[d] : slice[d].length);
+  }
+  if (slice_shape != value.shape()) return bad("the value's shape is not the slice's");
+  BundleEntry::Fields f;
+  auto it = entries_.find(std::string(full_key));
+  if (it != entries_.end()) {
+    if (it->second.slices().empty() || it->second.dtype() != value.dtype() ||
+        it->second.shape() != full_shape) {
+      return bad("it was added before with another dtype or shape, or unpartitioned");
+    }
+    f.slices = it->second.slices();
+  }
+  // Store the slice in TF's normal form: whole dimensions as (0, -1).
+  TensorSliceSpec normal = slice;
+  for (SliceExtent& e : normal) {
+    if (e.length < 0) e = SliceExtent{0, -1};
+  }
+  for (const TensorSliceSpec& s : f.slices) {
+    if (s == normal) return bad("this slice was already added");
+  }
+  MESHCKPT_RETURN_IF_ERROR(Add(EncodeTensorNameSlice(full_key, normal), value));
+  f.key = std::string(full_key);
+  f.dtype = static_cast<int>(value.dtype());
+  f.shape = full_shape;
+  f.slices.push_back(std::move(normal));
+  absl::StatusOr<BundleEntry> e = BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
+  if (!e.ok()) return status_ = absl::InternalError(e.status().message());
+  entries_.insert_or_assign(std::string(full_key), *std::move(e));
   return absl::OkStatus();
 }
 

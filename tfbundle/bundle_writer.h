@@ -51,6 +51,13 @@ class BundleWriter {
   // InvalidArgument for the empty key (the header's), a duplicate key, or a
   // dtype TF bundles cannot hold as plain data (variant, resource).
   absl::Status Add(absl::string_view key, const TensorValue& value);
+  // One slice of a partitioned tensor, as TF's BundleWriter::AddSlice: the
+  // data goes under EncodeTensorNameSlice(full_key, slice) and the entry of
+  // `full_key` (dtype, full_shape, the list of slices) is created or
+  // extended. InvalidArgument when the slice is outside full_shape, does not
+  // match the value's shape, or disagrees with earlier slices' dtype/shape.
+  absl::Status AddSlice(absl::string_view full_key, const std::vector<int64_t>& full_shape,
+                        const TensorSliceSpec& slice, const TensorValue& value);
   absl::Status Finish();
 
  private:
