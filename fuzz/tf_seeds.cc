@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tfbundle/bundle_entry.h"
+#include "tfbundle/bundle_reader.h"
 #include "tfbundle/bundle_writer.h"
 #include "tfbundle/object_graph.h"
 #include "tfbundle/proto/meta_graph.pb.h"
@@ -33,6 +34,20 @@ std::string ReadAll(const fs::path& p) {
 
 std::string FloatBytes(std::vector<float> v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+// A bundle in fuzz_tf_bundle's input form: records, then the data file.
+std::string AsRecords(const std::string& prefix) {
+  const std::vector<TableEntry> table = *ReadTable(ReadAll(prefix + ".index"), prefix);
+  std::string out(1, static_cast<char>(table.size()));
+  for (const TableEntry& e : table) {
+    out.push_back(static_cast<char>(e.key.size()));
+    out += e.key;
+    out.push_back(static_cast<char>(e.value.size() & 0xff));
+    out.push_back(static_cast<char>(e.value.size() >> 8));
+    out += e.value;
+  }
+  return out + ReadAll(DataFilename(prefix, 0, 1));
 }
 
 ObjectGraph SmallGraph() {
@@ -98,6 +113,21 @@ int main(int argc, char** argv) {
     if (!WriteBundle(prefix, all, o).ok()) return 1;
     Put(out / "tf_table", snappy ? "bundle_snappy.index" : "bundle_raw.index",
         ReadAll(prefix + ".index"));
+    if (!snappy) Put(out / "tf_bundle", "bundle", AsRecords(prefix));
+  }
+  {  // A partitioned tensor, as TF1 PartitionedVariables are saved.
+    const std::string prefix = (tmp / "partitioned").string();
+    auto w = *BundleWriter::Create(prefix);
+    if (!w->AddSlice("emb", {3, 2}, {{0, 2}, {0, -1}},
+                     *TensorValue::FromBytes(TfDType::kFloat, {2, 2}, FloatBytes({1, 2, 3, 4})))
+             .ok() ||
+        !w->AddSlice("emb", {3, 2}, {{2, 1}, {0, -1}},
+                     *TensorValue::FromBytes(TfDType::kFloat, {1, 2}, FloatBytes({5, 6})))
+             .ok() ||
+        !w->Finish().ok()) {
+      return 1;
+    }
+    Put(out / "tf_bundle", "partitioned", AsRecords(prefix));
   }
   Put(out / "tf_table", "empty_table", *BuildTable({}));
   Put(out / "tf_table", "header_only", *BuildTable({{"", SerializeBundleHeader({})}}));

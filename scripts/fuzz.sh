@@ -26,12 +26,12 @@ for arg in "$@"; do
   case "$arg" in
     --seconds=*) SECONDS_PER_TARGET=${arg#*=} ;;
     --configure-only) CONFIGURE_ONLY=1 ;;
-    index|state|mesh|layout|tf_table|tf_entry|tf_meta) TARGETS+=("$arg") ;;
-    *) echo "usage: scripts/fuzz.sh [--seconds=N] [--configure-only] [index|state|mesh|layout|tf_table|tf_entry|tf_meta ...]" >&2
+    index|state|mesh|layout|tf_table|tf_entry|tf_meta|tf_bundle) TARGETS+=("$arg") ;;
+    *) echo "usage: scripts/fuzz.sh [--seconds=N] [--configure-only] [index|state|mesh|layout|tf_table|tf_entry|tf_meta|tf_bundle ...]" >&2
        exit 2 ;;
   esac
 done
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(index state mesh layout tf_table tf_entry tf_meta)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(index state mesh layout tf_table tf_entry tf_meta tf_bundle)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 
 have_libfuzzer() {
