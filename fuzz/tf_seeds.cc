@@ -67,19 +67,26 @@ std::string MetaGraphSeed() {
     auto* node = m.mutable_graph_def()->add_node();
     node->set_name(name);
     node->set_op("VariableV2");
-    (*node->mutable_attr())["dtype"].set_type(meshckpt::tfproto::DT_FLOAT);
-    (*node->mutable_attr())["shape"].mutable_shape()->add_dim()->set_size(3);
+    auto* dtype = node->add_attr();
+    dtype->set_key("dtype");
+    dtype->mutable_value()->set_type(meshckpt::tfproto::DT_FLOAT);
+    auto* shape = node->add_attr();
+    shape->set_key("shape");
+    shape->mutable_value()->mutable_shape()->add_dim()->set_size(3);
     meshckpt::tfproto::VariableDef v;
     v.set_variable_name(std::string(name) + ":0");
     v.set_snapshot_name(std::string(name) + "/read:0");
     v.mutable_save_slice_info_def()->set_full_name(name);
     v.mutable_save_slice_info_def()->add_full_shape(6);
-    auto& coll = (*m.mutable_collection_def())["variables"];
-    coll.mutable_bytes_list()->add_value(v.SerializeAsString());
+    if (m.collection_def_size() == 0) m.add_collection_def()->set_key("variables");
+    m.mutable_collection_def(0)->mutable_value()->mutable_bytes_list()->add_value(
+        v.SerializeAsString());
   }
   m.mutable_saver_def()->set_filename_tensor_name("save/Const:0");
   m.mutable_saver_def()->set_version(meshckpt::tfproto::SaverDef::V2);
-  (*m.mutable_collection_def())["steps"].mutable_int64_list()->add_value(7);
+  auto* steps = m.add_collection_def();
+  steps->set_key("steps");
+  steps->mutable_value()->mutable_int64_list()->add_value(7);
   return m.SerializeAsString();
 }
 

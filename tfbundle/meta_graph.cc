@@ -15,20 +15,29 @@ bool IsVariableOp(const std::string& op) {
   return op == "Variable" || op == "VariableV2" || op == "VarHandleOp";
 }
 
+// The attr named `name`; the last one wins, as in a protobuf map.
+const tfproto::AttrValue* FindAttr(const tfproto::NodeDef& node, absl::string_view name) {
+  const tfproto::AttrValue* found = nullptr;
+  for (const auto& a : node.attr()) {
+    if (a.key() == name) found = &a.value();
+  }
+  return found;
+}
+
 GraphVariable ToVariable(const tfproto::NodeDef& node) {
   GraphVariable v;
   v.name = node.name();
   v.op = node.op();
   v.device = node.device();
-  auto dt = node.attr().find("dtype");
-  if (dt != node.attr().end() && dt->second.value_case() == tfproto::AttrValue::kType) {
-    v.dtype = static_cast<int>(dt->second.type());
+  const tfproto::AttrValue* dt = FindAttr(node, "dtype");
+  if (dt != nullptr && dt->value_case() == tfproto::AttrValue::kType) {
+    v.dtype = static_cast<int>(dt->type());
   }
-  auto sh = node.attr().find("shape");
-  if (sh != node.attr().end() && sh->second.value_case() == tfproto::AttrValue::kShape &&
-      !sh->second.shape().unknown_rank()) {
+  const tfproto::AttrValue* sh = FindAttr(node, "shape");
+  if (sh != nullptr && sh->value_case() == tfproto::AttrValue::kShape &&
+      !sh->shape().unknown_rank()) {
     std::vector<int64_t> dims;
-    for (const auto& d : sh->second.shape().dim()) dims.push_back(d.size());
+    for (const auto& d : sh->shape().dim()) dims.push_back(d.size());
     v.shape = std::move(dims);
   }
   return v;
@@ -86,7 +95,7 @@ absl::StatusOr<MetaGraph> MetaGraph::Parse(absl::string_view serialized,
                          s.max_to_keep(), s.sharded(), s.keep_checkpoint_every_n_hours(),
                          static_cast<int>(s.version())};
   }
-  for (const auto& [name, c] : p.collection_def()) m.collections_[name] = ToCollection(c);
+  for (const auto& c : p.collection_def()) m.collections_[c.key()] = ToCollection(c.value());
   return m;
 }
 
