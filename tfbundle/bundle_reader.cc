@@ -19,6 +19,10 @@ namespace meshckpt::tf {
 namespace {
 
 constexpr int64_t kVerifyChunk = int64_t{1} << 20;
+// ReadBox reads runs of a box together when they lie within this window and
+// no further apart than this gap.
+constexpr int64_t kStageBytes = int64_t{1} << 20;
+constexpr int64_t kMaxCoalesceGap = int64_t{64} << 10;
 
 void SwapToLittleEndian(TfDType dtype, absl::Span<char> data) {
   const int64_t unit = TfDTypeSwapUnit(dtype);
@@ -295,17 +299,46 @@ absl::Status BundleReader::ReadBox(absl::string_view key, absl::Span<const int64
   while (inner > 0 && origin[inner - 1] == 0 && size[inner - 1] == shape[inner - 1]) --inner;
   const int run_dim = inner > 0 ? inner - 1 : 0;
   const int64_t run = rank == 0 ? elem : size[run_dim] * stride[run_dim + 1];
+  // Runs come in file order. Nearby ones are read together through a
+  // staging buffer (one pread per window instead of one per run), which is
+  // what makes column blocks of a row-major matrix cheap.
+  struct Pending {
+    int64_t rel, pos;
+  };
+  std::vector<Pending> pending;
+  int64_t window_start = 0, window_end = 0;
+  std::string stage;
+  const auto flush = [&]() -> absl::Status {
+    if (pending.size() == 1) {
+      MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, pending[0].rel, out.subspan(pending[0].pos, run)));
+    } else if (!pending.empty()) {
+      stage.resize(static_cast<size_t>(window_end - window_start));
+      MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, window_start, absl::MakeSpan(stage)));
+      for (const Pending& p : pending) {
+        std::memcpy(out.data() + p.pos, stage.data() + (p.rel - window_start), run);
+      }
+    }
+    pending.clear();
+    return absl::OkStatus();
+  };
   std::vector<int64_t> idx(run_dim, 0);
   int64_t pos = 0;
   while (true) {
     int64_t rel = rank == 0 ? 0 : origin[run_dim] * stride[run_dim + 1];
     for (int d = 0; d < run_dim; ++d) rel += (origin[d] + idx[d]) * stride[d + 1];
-    MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, rel, out.subspan(pos, run)));
+    if (!pending.empty() &&
+        (rel - window_end > kMaxCoalesceGap || rel + run - window_start > kStageBytes)) {
+      MESHCKPT_RETURN_IF_ERROR(flush());
+    }
+    if (pending.empty()) window_start = rel;
+    pending.push_back({rel, pos});
+    window_end = rel + run;
     pos += run;
     int d = run_dim - 1;
     while (d >= 0 && ++idx[d] == size[d]) idx[d--] = 0;
     if (d < 0) break;
   }
+  MESHCKPT_RETURN_IF_ERROR(flush());
   if (header_.big_endian) SwapToLittleEndian(e->dtype(), out);
   return absl::OkStatus();
 }

@@ -228,6 +228,33 @@ TEST_F(BoxTest, PartialReadsVerifyOnlyWhenAsked) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("box.data-00000-of-00001"));
 }
 
+TEST(BundleReaderTest, LargeBoxesAcrossManyReadWindows) {
+  // 3000 x 300 int32 (3.6 MB): column blocks span several 1 MiB windows,
+  // wide row blocks exceed one.
+  TempDir dir;
+  std::vector<int32_t> v(3000 * 300);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>(i);
+  ASSERT_TRUE(WriteBundle(dir.file("big"),
+                          {{"m", *TensorValue::FromBytes(TfDType::kInt32, {3000, 300}, Pack(v))}})
+                  .ok());
+  auto r = OpenOrDie(dir.file("big"));
+  ASSERT_NE(r, nullptr);
+  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> boxes = {
+      {{0, 100}, {3000, 100}}, {{7, 0}, {2000, 300}}, {{0, 299}, {3000, 1}},
+      {{1500, 20}, {1, 260}}};
+  for (const auto& [origin, size] : boxes) {
+    std::vector<int32_t> got(size[0] * size[1]);
+    ASSERT_TRUE(r->ReadBox("m", origin, size,
+                           absl::MakeSpan(reinterpret_cast<char*>(got.data()), got.size() * 4))
+                    .ok());
+    for (int64_t i = 0; i < size[0]; ++i) {
+      for (int64_t j = 0; j < size[1]; ++j) {
+        ASSERT_EQ(got[i * size[1] + j], (origin[0] + i) * 300 + origin[1] + j) << i << "," << j;
+      }
+    }
+  }
+}
+
 TEST(BundleReaderHostileTest, RefusesFifoDirectoryAndMissingData) {
   TempDir dir;
   ASSERT_EQ(::mkfifo(dir.file("fifo.index").c_str(), 0600), 0);
