@@ -83,6 +83,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)(*r)->ReadBytes(e.key(), 0, absl::MakeSpan(buf));
       std::vector<int64_t> origin(e.shape().size(), 0);
       (void)(*r)->ReadBox(e.key(), origin, e.shape(), absl::MakeSpan(buf));
+      // An inner box: strided runs, coalesced reads.
+      std::vector<int64_t> size = e.shape();
+      int64_t n = elem;
+      for (size_t d = 0; d < size.size(); ++d) {
+        origin[d] = size[d] / 3;
+        size[d] -= origin[d] + size[d] / 4;
+        n *= size[d];
+      }
+      buf.resize(static_cast<size_t>(n));
+      (void)(*r)->ReadBox(e.key(), origin, size, absl::MakeSpan(buf));
     }
   }
   (void)(*r)->VerifyAll();
