@@ -8,18 +8,19 @@
 //
 // Checksums: ReadTensor and VerifyEntry check the entry's CRC32C, which
 // covers the whole entry. ReadBytes and ReadBox read part of an entry (what a
-// rank's shards need) and cannot check that CRC without reading the rest;
-// by default they check nothing, and with
-// `verify_partial_reads` they first stream the whole entry once through the
-// CRC (remembered per entry, so later partial reads of it cost nothing more).
+// rank's shards need) and cannot check that CRC without reading the rest: by
+// default they check nothing; with `verify_partial_reads` they first stream
+// the whole entry once through the CRC (remembered per entry, so later
+// partial reads of it cost nothing more).
 //
 // Input is untrusted: only regular files are opened, every offset and size
 // is checked against the file before it is used, and allocations are bounded
 // by file sizes. Errors: NotFound (no index, no such key), InvalidArgument
 // (not a V2 bundle, e.g. a V1 checkpoint; bad request), DataLoss (damage,
-// checksum mismatch, missing data file), Unimplemented (DT_VARIANT,
-// DT_RESOURCE, unknown dtypes; partial reads of partitioned tensors), each
-// naming the key and the file. Thread-safe: all methods are const and may run concurrently.
+// checksum mismatch, missing data file), FailedPrecondition (written for
+// newer readers), Unimplemented (DT_VARIANT, DT_RESOURCE, unknown dtypes;
+// partial reads of partitioned tensors), each naming the key and the file.
+// Thread-safe: all methods are const and may run concurrently.
 #ifndef MESHCKPT_TFBUNDLE_BUNDLE_READER_H_
 #define MESHCKPT_TFBUNDLE_BUNDLE_READER_H_
 
