@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer runs of the parsers of untrusted input (fuzz/): the index file
-# decoder and validator, the `checkpoint` state file, Mesh and Layout strings.
+# decoder and validator, the `checkpoint` state file, Mesh and Layout strings,
+# and the TensorFlow checkpoint parsers (index table, bundle entry, meta graph).
 #
 #   scripts/fuzz.sh                      # 10 minutes per target
 #   scripts/fuzz.sh --seconds=15         # what CI runs (scripts/test.sh)
@@ -25,12 +26,12 @@ for arg in "$@"; do
   case "$arg" in
     --seconds=*) SECONDS_PER_TARGET=${arg#*=} ;;
     --configure-only) CONFIGURE_ONLY=1 ;;
-    index|state|mesh|layout) TARGETS+=("$arg") ;;
-    *) echo "usage: scripts/fuzz.sh [--seconds=N] [--configure-only] [index|state|mesh|layout ...]" >&2
+    index|state|mesh|layout|tf_table|tf_entry|tf_meta|tf_bundle) TARGETS+=("$arg") ;;
+    *) echo "usage: scripts/fuzz.sh [--seconds=N] [--configure-only] [index|state|mesh|layout|tf_table|tf_entry|tf_meta|tf_bundle ...]" >&2
        exit 2 ;;
   esac
 done
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(index state mesh layout)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(index state mesh layout tf_table tf_entry tf_meta tf_bundle)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 
 have_libfuzzer() {

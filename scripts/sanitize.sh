@@ -43,7 +43,7 @@ fi
 if [ $CI -eq 1 ]; then
   # Only what the subset needs: test executables and the CLI.
   targets=$(grep -ho 'meshckpt_add_unit_test([a-z_0-9]*' tests/CMakeLists.txt | cut -d'(' -f2)
-  targets+=" $(printf 'fuzz_replay_%s ' index state mesh layout)"
+  targets+=" $(printf 'fuzz_replay_%s ' index state mesh layout tf_table tf_entry tf_meta tf_bundle)"
   targets+=" bad_input_mpi_test save_failure_test save_failure_restore_test"
   targets+=" reshard_matrix_test checkpoint_api_test"
   targets+=" saver_mpi_test plan_agreement_test full_disk_test crash_test meshckpt"

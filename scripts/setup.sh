@@ -11,6 +11,8 @@ PACKAGES=(
   libabsl-dev
   libgtest-dev libgmock-dev
   libxxhash-dev
+  # TensorFlow checkpoints (tfbundle/): the index table writer and Snappy.
+  libleveldb-dev libsnappy-dev
   # The sanitizer and libFuzzer build that scripts/test.sh runs after the
   # tests (scripts/sanitize.sh --ci, scripts/fuzz.sh).
   clang libclang-rt-14-dev
