@@ -67,7 +67,9 @@ TEST(Crc32cTest, ImplementationsAgreeOnEveryLengthAndAlignment) {
     for (size_t n : {0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4096}) {
       const uint32_t p = ExtendPortable(0, buf.data() + start, n);
       EXPECT_EQ(Value(buf.data() + start, n), p);
-      if (HardwareAccelerated()) EXPECT_EQ(ExtendHardware(0, buf.data() + start, n), p);
+      if (HardwareAccelerated()) {
+        EXPECT_EQ(ExtendHardware(0, buf.data() + start, n), p);
+      }
     }
   }
 }
