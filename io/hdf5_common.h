@@ -10,7 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "base/dtype.h"
+#include "comm/communicator.h"
+#include "io/data_file.h"
 #include "io/direct_file.h"
+#include "layout/box.h"
 
 namespace meshckpt::h5 {
 
@@ -34,6 +37,17 @@ Handle TypeFor(DType dtype);
 // filtered, compact, virtual or not (fully) allocated storage.
 absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
                                                         int64_t element_size);
+
+class Closer;
+
+// A file access property list into `fapl`: MPI-IO over the communicator
+// when it has MPI behind it, else POSIX.
+absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
+                        bool writing, Closer* fapl);
+
+// File and memory dataspaces selecting `box` of a dataset.
+absl::Status SelectBox(Handle dataset, const Box& box, Closer* file_space,
+                       Closer* mem_space);
 
 // Closes a handle of any kind when it goes out of scope.
 class Closer {
