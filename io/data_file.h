@@ -93,6 +93,16 @@ class DataFileWriter {
   virtual absl::Status Close() = 0;
 };
 
+// Objects of open HDF5 files this process holds (H5Fget_obj_count over
+// all files), by kind: all 0 between saves and restores. Dataspaces,
+// property lists and transient types have no public count. For tests.
+struct Hdf5OpenObjects {
+  int64_t files = 0, datasets = 0, groups = 0, datatypes = 0, attributes = 0;
+  int64_t total() const { return files + datasets + groups + datatypes + attributes; }
+  std::string ToString() const;
+};
+Hdf5OpenObjects CountOpenHdf5Objects();
+
 class DataFileReader {
  public:
   virtual ~DataFileReader() = default;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "io/data_file.h"
 
 namespace meshckpt::h5 {
 namespace {
@@ -246,3 +247,25 @@ void Closer::reset(Handle h) {
 }
 
 }  // namespace meshckpt::h5
+
+namespace meshckpt {
+
+std::string Hdf5OpenObjects::ToString() const {
+  return absl::StrCat(files, " files, ", datasets, " datasets, ", groups, " groups, ",
+                      datatypes, " named types, ", attributes, " attributes");
+}
+
+Hdf5OpenObjects CountOpenHdf5Objects() {
+  auto count = [](unsigned types) {
+    return static_cast<int64_t>(H5Fget_obj_count(H5F_OBJ_ALL, types));
+  };
+  Hdf5OpenObjects c;
+  c.files = count(H5F_OBJ_FILE);
+  c.datasets = count(H5F_OBJ_DATASET);
+  c.groups = count(H5F_OBJ_GROUP);
+  c.datatypes = count(H5F_OBJ_DATATYPE);
+  c.attributes = count(H5F_OBJ_ATTR);
+  return c;
+}
+
+}  // namespace meshckpt
