@@ -12,7 +12,10 @@
 //
 // Datasets hold the tensor's global shape; `chunk_shape` chooses HDF5's
 // chunked layout (empty: contiguous). Fill values are never written and
-// space is allocated at creation. Errors name the file and dataset.
+// space is allocated at creation. Errors name the file and dataset; a full
+// disk is ResourceExhausted saying the bytes needed and free
+// (io/disk_space.h), wherever it is met, and a writer that failed still
+// closes its file completely (see io/hdf5_posix_driver.h).
 //
 //   auto w = DataFileWriter::Create(comm, "/ckpt/x.h5.partial-1", {});
 //   int d = *(*w)->CreateDataset({"model/w", DType::kFloat32, {8, 4}, {}, {}});

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "io/data_file.h"
+#include "io/hdf5_posix_driver.h"
 
 namespace meshckpt::h5 {
 namespace {
@@ -61,10 +62,11 @@ void MakeInfo(const std::map<std::string, std::string>& hints, MPI_Info* info) {
 }  // namespace
 
 absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
-                        bool writing, Closer* fapl) {
+                        bool writing, IoFailure* failure, Closer* fapl) {
   fapl->reset(H5Pcreate(H5P_FILE_ACCESS));
   if (fapl->get() < 0 ||
       H5Pset_libver_bounds(fapl->get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0 ||
+      H5Pset_fclose_degree(fapl->get(), H5F_CLOSE_STRONG) < 0 ||
       (options.alignment > 0 &&
        H5Pset_alignment(fapl->get(), options.alignment, options.alignment) < 0)) {
     return absl::InternalError(
@@ -83,6 +85,10 @@ absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
       H5Pset_coll_metadata_write(fapl->get(), true);
     }
     return absl::OkStatus();
+  }
+  if (failure != nullptr) {
+    absl::Status s = UseRecordingPosixDriver(fapl->get(), failure);
+    if (!s.ok()) return s;
   }
   if (writing) {
     // A serial writer may create thousands of datasets. The metadata cache

@@ -39,11 +39,15 @@ absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
                                                         int64_t element_size);
 
 class Closer;
+struct IoFailure;  // io/hdf5_posix_driver.h
 
 // A file access property list into `fapl`: MPI-IO over the communicator
-// when it has MPI behind it, else POSIX.
+// when it has MPI behind it, else POSIX (the writers' own driver,
+// io/hdf5_posix_driver.h, when `failure` is given). Closing a file also
+// closes whatever of it is still open (H5F_CLOSE_STRONG), so no object can
+// keep a file open past its close.
 absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
-                        bool writing, Closer* fapl);
+                        bool writing, IoFailure* failure, Closer* fapl);
 
 // File and memory dataspaces selecting `box` of a dataset.
 absl::Status SelectBox(Handle dataset, const Box& box, Closer* file_space,

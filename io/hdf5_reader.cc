@@ -181,7 +181,7 @@ absl::StatusOr<std::unique_ptr<DataFileReader>> DataFileReader::Open(
     return absl::NotFoundError(absl::StrCat("data file '", path, "' does not exist"));
   }
   Closer fapl;
-  absl::Status s = h5::FileAccess(comm, options, /*writing=*/false, &fapl);
+  absl::Status s = h5::FileAccess(comm, options, /*writing=*/false, nullptr, &fapl);
   if (!s.ok()) return s;
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   if (file < 0) {
