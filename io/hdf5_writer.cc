@@ -81,6 +81,17 @@ class Hdf5Writer final : public DataFileWriter {
     return static_cast<int>(datasets_.size() - 1);
   }
 
+  absl::StatusOr<int> OpenDataset(const DatasetSpec& spec) override {
+    const hid_t d = H5Dopen2(file_, spec.path.c_str(), H5P_DEFAULT);
+    if (d < 0) {
+      return Failed(absl::StatusCode::kInternal,
+                    absl::StrCat("cannot open dataset '", spec.path, "' of"));
+    }
+    datasets_.push_back(d);
+    specs_.push_back(spec);
+    return static_cast<int>(datasets_.size() - 1);
+  }
+
   absl::Status Write(int dataset, const Box& box, const void* data) override {
     const hid_t d = datasets_[dataset];
     Closer type(h5::TypeFor(specs_[dataset].dtype));
@@ -330,6 +341,11 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenWriter(
 absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFileWriter::Create(
     Communicator& comm, const std::string& path, const DataFileOptions& options) {
   return OpenWriter(comm, path, options, /*create=*/true);
+}
+
+absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFileWriter::OpenForWrite(
+    Communicator& comm, const std::string& path, const DataFileOptions& options) {
+  return OpenWriter(comm, path, options, /*create=*/false);
 }
 
 absl::StatusOr<std::unique_ptr<DataFileWriter>>
