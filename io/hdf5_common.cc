@@ -66,7 +66,7 @@ absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
   fapl->reset(H5Pcreate(H5P_FILE_ACCESS));
   if (fapl->get() < 0 ||
       H5Pset_libver_bounds(fapl->get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0 ||
-      H5Pset_fclose_degree(fapl->get(), H5F_CLOSE_STRONG) < 0 ||
+      (writing && H5Pset_fclose_degree(fapl->get(), H5F_CLOSE_STRONG) < 0) ||
       (options.alignment > 0 &&
        H5Pset_alignment(fapl->get(), options.alignment, options.alignment) < 0)) {
     return absl::InternalError(

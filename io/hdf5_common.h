@@ -43,9 +43,11 @@ struct IoFailure;  // io/hdf5_posix_driver.h
 
 // A file access property list into `fapl`: MPI-IO over the communicator
 // when it has MPI behind it, else POSIX (the writers' own driver,
-// io/hdf5_posix_driver.h, when `failure` is given). Closing a file also
-// closes whatever of it is still open (H5F_CLOSE_STRONG), so no object can
-// keep a file open past its close.
+// io/hdf5_posix_driver.h, when `failure` is given). Closing a file being
+// written also closes whatever of it is still open (H5F_CLOSE_STRONG), so no
+// object keeps it open past its close. (Readers keep the default degree:
+// HDF5 refuses to open one file twice with different degrees, and a reader's
+// file may also be open elsewhere in the process.)
 absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
                         bool writing, IoFailure* failure, Closer* fapl);
 

@@ -284,14 +284,15 @@ class Hdf5Writer final : public DataFileWriter {
   }
 
   // A failed HDF5 call: the recorded I/O failure when there is one (its
-  // cause); ResourceExhausted when HDF5's errors say the disk is full or
-  // the file is missing more space than is free; else `code` with HDF5's
-  // errors.
+  // cause); ResourceExhausted when HDF5's errors say the disk is full or,
+  // for MPI-IO writers (which record nothing), when the file is missing
+  // more space than is free; else `code` with HDF5's errors.
   absl::Status Failed(absl::StatusCode code, absl::string_view what) {
     const std::string stack = h5::ErrorStackText();
     if (failure_ != nullptr && failure_->failed()) return IoStatus();
     const int64_t needed = BytesToAllocate(path_, Size());
-    if (MentionsNoSpace(stack) || (needed > 0 && needed > FreeBytesFor(path_))) {
+    if (MentionsNoSpace(stack) ||
+        (failure_ == nullptr && needed > 0 && needed > FreeBytesFor(path_))) {
       absl::Status s = NoSpaceStatus(what, path_, ENOSPC, needed);
       return absl::ResourceExhaustedError(absl::StrCat(s.message(), " (HDF5: ", stack, ")"));
     }
