@@ -31,17 +31,21 @@ int64_t TotalBytes(int rank, const std::vector<PlannedTensor>& plan) {
   return total;
 }
 
-// Rank 0's half of CreateDataFileDirect.
-absl::StatusOr<StorageTable> CreateAndLocate(const std::string& partial,
-                                             const std::vector<PlannedTensor>& plan) {
+// Rank 0: creates `partial` and the plan's numeric datasets with a serial
+// writer, reserves the file's space and closes it. The storage table when
+// `locate`, else an empty one.
+absl::StatusOr<StorageTable> CreateAndReserve(const std::string& partial,
+                                              const std::vector<PlannedTensor>& plan,
+                                              bool locate) {
   std::unique_ptr<Communicator> serial = SerialCommunicator();
   MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<DataFileWriter> writer,
                             DataFileWriter::Create(*serial, partial, FileOptions(false, {})));
-  StorageTable table(plan.size());
+  StorageTable table(locate ? plan.size() : 0);
   for (size_t i = 0; i < plan.size(); ++i) {
     const PlannedTensor& p = plan[i];
     if (p.element_size == 0) continue;
     MESHCKPT_ASSIGN_OR_RETURN(int d, writer->CreateDataset(DatasetSpecOf(p)));
+    if (!locate) continue;
     MESHCKPT_ASSIGN_OR_RETURN(table[i], writer->Locate(d));
     MESHCKPT_RETURN_IF_ERROR(writer->ReleaseDataset(d));
     if (table[i].empty() && Box::FromShape(p.tensor->shape).num_elements() > 0) {
@@ -113,7 +117,7 @@ absl::StatusOr<StorageTable> CreateDataFileDirect(Communicator& comm,
                                                   const std::string& partial,
                                                   const std::vector<PlannedTensor>& plan) {
   absl::StatusOr<StorageTable> table = StorageTable();
-  if (comm.rank() == 0) table = CreateAndLocate(partial, plan);
+  if (comm.rank() == 0) table = CreateAndReserve(partial, plan, /*locate=*/true);
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(table.status()));
   std::string bytes = comm.rank() == 0 ? EncodeStorageTable(*table) : "";
   comm.Broadcast(&bytes, 0);
@@ -167,7 +171,14 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
     Communicator& comm, const std::string& partial,
     const std::vector<PlannedTensor>& plan, const SaveOptions& options,
     std::vector<int>* datasets) {
-  absl::StatusOr<std::unique_ptr<DataFileWriter>> writer = DataFileWriter::Create(
+  // HDF5 cannot get out of a collective call whose writes failed on only
+  // some ranks: it hangs. So rank 0 creates the file serially, where a full
+  // disk is only an error, and reserves its space; the collective open and
+  // the writes after it then need no new block of disk.
+  absl::Status created;
+  if (comm.rank() == 0) created = CreateAndReserve(partial, plan, /*locate=*/false).status();
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(created));
+  absl::StatusOr<std::unique_ptr<DataFileWriter>> writer = DataFileWriter::OpenForWrite(
       comm, partial,
       FileOptions(options.transfer_mode == TransferMode::kCollective, options.mpi_hints));
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(writer.status()));
@@ -175,12 +186,10 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
   absl::Status local;
   for (size_t i = 0; i < plan.size() && local.ok(); ++i) {
     if (plan[i].element_size == 0) continue;
-    absl::StatusOr<int> d = (*writer)->CreateDataset(DatasetSpecOf(plan[i]));
+    absl::StatusOr<int> d = (*writer)->OpenDataset(DatasetSpecOf(plan[i]));
     if (d.ok()) (*datasets)[i] = *d;
     local = d.status();
   }
-  // A full disk must fail here, not inside HDF5's collective writes.
-  if (local.ok() && comm.rank() == 0) local = (*writer)->ReserveSpace();
   if (absl::Status s = comm.Agree(local); !s.ok()) {
     (void)(*writer)->Close();
     return s;

@@ -8,8 +8,9 @@
 // offsets, one tile row at a time, hashing each tile row just before
 // writing it so the data is read from memory once.
 //
-// MPI-IO (kIndependent, kCollective): all ranks create the datasets
-// collectively through parallel HDF5 and write with H5Dwrite; checksums are
+// MPI-IO (kIndependent, kCollective): rank 0 creates the file and its
+// datasets as in the direct path (serially, space reserved), then all ranks
+// open it through parallel HDF5 and write with H5Dwrite; checksums are
 // computed by a second thread meanwhile.
 //
 // Both return this rank's report (chunks, checksums, strings) and leave the
@@ -43,8 +44,8 @@ absl::Status WriteShardsDirect(const Communicator& comm, const std::string& part
                                const StorageTable& storage, const SaveOptions& options,
                                RankReport* report);
 
-// Collective: creates `partial` through MPI-IO and its numeric datasets.
-// Same status on every rank.
+// Collective: creates `partial` and its numeric datasets on rank 0 and
+// opens them on every rank through MPI-IO. Same status on every rank.
 absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
     Communicator& comm, const std::string& partial,
     const std::vector<PlannedTensor>& plan, const SaveOptions& options,

@@ -80,8 +80,11 @@ struct RestoreTensor {
 //     and says where their storage is; each rank then moves its chunks with
 //     POSIX pwrite/pread at those offsets. Fastest on local and POSIX
 //     parallel filesystems; the default.
-//   kIndependent: every transfer through parallel HDF5 and MPI-IO,
-//     independent per rank; honours mpi_hints.
+//   kIndependent: HDF5 on rank 0 creates the file and its datasets, as for
+//     kDirect (so a full disk is met serially, never inside a collective
+//     call); every data transfer then goes through parallel HDF5 and MPI-IO,
+//     independent per rank; honours mpi_hints, except those MPI-IO applies
+//     only when it creates a file (e.g. Lustre striping).
 //   kCollective: as kIndependent, with collective writes (MPI-IO collective
 //     buffering); restores read independently.
 enum class TransferMode { kDirect, kIndependent, kCollective };

@@ -2,17 +2,20 @@
 // a small interface. Only io/*.cc include <hdf5.h>.
 //
 // A writer made with a Communicator that has MPI behind it opens the file
-// through MPI-IO on all its ranks; CreateDataset and Close are then
-// collective (same calls, same arguments, same order on every rank), while
-// Write is independent unless `collective` is set, in which case every rank
-// calls Write or WriteNothing the same number of times per dataset. String
-// datasets are one byte blob each (io/string_blob.h), created and written
-// by a serial writer (OpenSerialForAppend) when it closes, after the
+// through MPI-IO on all its ranks; CreateDataset, OpenDataset and Close are
+// then collective (same calls, same arguments, same order on every rank),
+// while Write is independent unless `collective` is set, in which case every
+// rank calls Write or WriteNothing the same number of times per dataset.
+// String datasets are one byte blob each (io/string_blob.h), created and
+// written by a serial writer (OpenSerialForAppend) when it closes, after the
 // parallel phase.
 //
 // Datasets hold the tensor's global shape; `chunk_shape` chooses HDF5's
 // chunked layout (empty: contiguous). Fill values are never written and
-// space is allocated at creation. Errors name the file and dataset.
+// space is allocated at creation. Errors name the file and dataset; a full
+// disk is ResourceExhausted saying the bytes needed and free
+// (io/disk_space.h), wherever it is met, and a writer that failed still
+// closes its file completely (see io/hdf5_posix_driver.h).
 //
 //   auto w = DataFileWriter::Create(comm, "/ckpt/x.h5.partial-1", {});
 //   int d = *(*w)->CreateDataset({"model/w", DType::kFloat32, {8, 4}, {}, {}});
@@ -64,11 +67,19 @@ class DataFileWriter {
   static absl::StatusOr<std::unique_ptr<DataFileWriter>> Create(
       Communicator& comm, const std::string& path,
       const DataFileOptions& options);
+  // Opens an existing file to write into the datasets it has (OpenDataset);
+  // collective when comm has MPI behind it. When the file was made by a
+  // serial writer that reserved its space (ReserveSpace) and closed it,
+  // nothing written through this writer needs a new block of disk.
+  static absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenForWrite(
+      Communicator& comm, const std::string& path, const DataFileOptions& options);
   // One process appends datasets (e.g. strings) to an existing file.
   static absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenSerialForAppend(
       const std::string& path);
 
   virtual absl::StatusOr<int> CreateDataset(const DatasetSpec& spec) = 0;
+  // A dataset the file already has, created with `spec`.
+  virtual absl::StatusOr<int> OpenDataset(const DatasetSpec& spec) = 0;
   // Writes `box` of the dataset from `data`, row-major over the box.
   virtual absl::Status Write(int dataset, const Box& box, const void* data) = 0;
   // Collective mode: this rank's turn in a collective write with no data.
@@ -92,6 +103,16 @@ class DataFileWriter {
   // Closes datasets and the file (collective for MPI-IO).
   virtual absl::Status Close() = 0;
 };
+
+// Objects of open HDF5 files this process holds (H5Fget_obj_count over
+// all files), by kind: all 0 between saves and restores. Dataspaces,
+// property lists and transient types have no public count. For tests.
+struct Hdf5OpenObjects {
+  int64_t files = 0, datasets = 0, groups = 0, datatypes = 0, attributes = 0;
+  int64_t total() const { return files + datasets + groups + datatypes + attributes; }
+  std::string ToString() const;
+};
+Hdf5OpenObjects CountOpenHdf5Objects();
 
 class DataFileReader {
  public:

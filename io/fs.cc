@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "io/disk_space.h"
 
 namespace meshckpt {
 namespace {
@@ -26,6 +27,7 @@ std::string ParentDir(const std::string& path) {
 
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
                          int err) {
+  if (IsOutOfSpace(err)) return NoSpaceStatus(what, path, err, /*needed=*/-1);
   std::string msg = absl::StrCat(what, " '", path, "': ", std::strerror(err));
   switch (err) {
     case ENOENT:
@@ -33,9 +35,6 @@ absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
     case EACCES:
     case EPERM:
       return absl::PermissionDeniedError(msg);
-    case ENOSPC:
-    case EDQUOT:
-      return absl::ResourceExhaustedError(msg);
     default:
       return absl::InternalError(msg);
   }
@@ -62,6 +61,10 @@ absl::Status ReserveFileSpace(const std::string& path, int64_t bytes) {
   } while (rc != 0 && errno == EINTR);
   const int err = errno;
   ::close(fd);
+  if (rc != 0 && IsOutOfSpace(err)) {  // Says how much is missing.
+    return NoSpaceStatus(absl::StrCat("cannot reserve ", bytes, " bytes for"), path, err,
+                         BytesToAllocate(path, bytes));
+  }
   if (rc != 0 && err != EOPNOTSUPP && err != ENOSYS) {
     return ErrnoStatus(absl::StrCat("cannot reserve ", bytes, " bytes for"), path, err);
   }
@@ -104,6 +107,9 @@ absl::Status WriteFileAtomically(const std::string& path,
       const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
+      if (IsOutOfSpace(err)) {
+        return NoSpaceStatus("write failed for", tmp, err, static_cast<int64_t>(data.size()));
+      }
       return ErrnoStatus("write failed for", tmp, err);
     }
     done += static_cast<size_t>(n);

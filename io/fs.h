@@ -13,7 +13,8 @@
 namespace meshckpt {
 
 // "<what> '<path>': <strerror>" with a canonical code for `err`: NotFound,
-// PermissionDenied, ResourceExhausted (ENOSPC, EDQUOT), else Internal.
+// PermissionDenied, ResourceExhausted (ENOSPC, EDQUOT; saying what is free
+// on the filesystem, io/disk_space.h), else Internal.
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
                          int err);
 
@@ -24,7 +25,8 @@ absl::Status SyncParentDir(const std::string& path);
 // Allocates disk blocks for the first `bytes` of an existing file (growing
 // it to at least that size), so that later writes there cannot fail for
 // lack of space and concurrent writers do not fragment it. ResourceExhausted
-// when the disk is full; OK, reserving nothing, where the filesystem cannot
+// when the disk is full, saying how many more bytes the file needs and how
+// many are free; OK, reserving nothing, where the filesystem cannot
 // preallocate.
 absl::Status ReserveFileSpace(const std::string& path, int64_t bytes);
 // rename(2): atomic replacement of `to`.

@@ -10,7 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "base/dtype.h"
+#include "comm/communicator.h"
+#include "io/data_file.h"
 #include "io/direct_file.h"
+#include "layout/box.h"
 
 namespace meshckpt::h5 {
 
@@ -34,6 +37,23 @@ Handle TypeFor(DType dtype);
 // filtered, compact, virtual or not (fully) allocated storage.
 absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
                                                         int64_t element_size);
+
+class Closer;
+struct IoFailure;  // io/hdf5_posix_driver.h
+
+// A file access property list into `fapl`: MPI-IO over the communicator
+// when it has MPI behind it, else POSIX (the writers' own driver,
+// io/hdf5_posix_driver.h, when `failure` is given). Closing a file being
+// written also closes whatever of it is still open (H5F_CLOSE_STRONG), so no
+// object keeps it open past its close. (Readers keep the default degree:
+// HDF5 refuses to open one file twice with different degrees, and a reader's
+// file may also be open elsewhere in the process.)
+absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
+                        bool writing, IoFailure* failure, Closer* fapl);
+
+// File and memory dataspaces selecting `box` of a dataset.
+absl::Status SelectBox(Handle dataset, const Box& box, Closer* file_space,
+                       Closer* mem_space);
 
 // Closes a handle of any kind when it goes out of scope.
 class Closer {

@@ -9,146 +9,29 @@
 // works again. Three model sizes make the save fail at different points.
 //
 // Works in --dir=<dir>/np<N>/mnt.
-#include <sys/mount.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <tuple>
-#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "checkpoint/checkpoint_manager.h"
 #include "checkpoint/checkpoint_reader.h"
 #include "checkpoint/checkpoint_state.h"
-#include "checkpoint/dtensor_checkpoint.h"
-#include "checkpoint/dvariable.h"
 #include "gtest/gtest.h"
 #include "io/fs.h"
+#include "mpi_tests/full_disk_util.h"
 #include "mpi_tests/mpi_test_env.h"
-#include "mpi_tests/test_tensors.h"
 
 namespace meshckpt {
 namespace {
 
-namespace fs = std::filesystem;
+using test::Leftovers;
 
 std::string MountPoint() {
-  static const std::string* dir = [] {
-    std::string d = "full_disk_work";
-    for (const std::string& arg : ::testing::internal::GetArgvs()) {
-      absl::string_view a = arg;
-      if (absl::ConsumePrefix(&a, "--dir=")) d = std::string(a);
-    }
-    return new std::string(
-        (fs::absolute(d) / absl::StrCat("np", TestWorld().size()) / "mnt").string());
-  }();
+  static const std::string* dir =
+      new std::string(test::WorkPath("full_disk_work", TestWorld().size(), "mnt"));
   return *dir;
-}
-
-// Rank 0 mounts an 8 MiB tmpfs; "" on success, else why not (every rank).
-std::string MountSmallFilesystem(Communicator& world) {
-  std::string why;
-  if (world.rank() == 0) {
-    const std::string mnt = MountPoint();
-    std::error_code ec;
-    ::umount2(mnt.c_str(), MNT_DETACH);  // A leftover of an aborted run.
-    fs::create_directories(mnt, ec);
-    if (::geteuid() != 0) {
-      why = "not running as root (uid " + std::to_string(::geteuid()) +
-            "): cannot mount a size-limited tmpfs";
-    } else if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                       "size=8m,mode=0755") != 0) {
-      why = absl::StrCat("mount -t tmpfs -o size=8m on '", mnt,
-                         "' failed: ", std::strerror(errno),
-                         " (a container without CAP_SYS_ADMIN?)");
-    }
-  }
-  world.Broadcast(&why, 0);
-  return why;
-}
-
-void Unmount(Communicator& world) {
-  world.Barrier();
-  if (world.rank() == 0) ::umount2(MountPoint().c_str(), MNT_DETACH);
-  world.Barrier();
-}
-
-struct Model {
-  Module root;
-  std::vector<DVariable*> vars;
-  TrackedValue* step = nullptr;
-  std::unique_ptr<DTensorCheckpoint> ckpt;
-};
-
-std::unique_ptr<Model> BuildModel(Communicator& world, int64_t rows) {
-  auto m = std::make_unique<Model>();
-  const Mesh mesh =
-      Mesh::Create({{"x", world.size()}, {"y", 2}}, world.rank(), world.size()).value();
-  m->vars.push_back(m->root.AddVariable("w", DType::kFloat32, {rows, 256},
-                                        Layout::Create({"x", "y"}, mesh).value())
-                        .value());
-  m->vars.push_back(m->root.AddVariable("b", DType::kFloat64, {rows},
-                                        Layout::Create({"unsharded"}, mesh).value())
-                        .value());
-  m->step = m->root.AddValue("step", TrackedValue::Create(int64_t{0})).value();
-  m->ckpt = DTensorCheckpoint::Create(&world, mesh, {{"m", &m->root}}).value();
-  m->ckpt->SetWarningSink([](const std::string&) {});
-  return m;
-}
-
-uint64_t Hash(const DVariable* v, int64_t step) {
-  return test::KeyHash(absl::StrCat(v->name(), "@", step));
-}
-
-void SetStep(Model& m, int64_t step) {
-  for (DVariable* v : m.vars) {
-    const int64_t es = DTypeSize(v->dtype());
-    for (int64_t d : v->layout().mesh().local_device_ids()) {
-      char* out = v->mutable_bytes(d).data();
-      test::ForEachInBox(v->DeviceBox(d), v->shape(),
-                         [&](int64_t l, const std::vector<int64_t>&, int64_t g) {
-                           test::ExpectedElement(v->dtype(), Hash(v, step), g, out + es * l);
-                         });
-    }
-  }
-  (void)m.step->set(step);
-}
-
-int64_t CountWrong(const Model& m, int64_t step) {
-  int64_t bad = 0;
-  for (const DVariable* v : m.vars) {
-    const int64_t es = DTypeSize(v->dtype());
-    for (int64_t d : v->layout().mesh().local_device_ids()) {
-      const char* got = v->bytes(d).data();
-      test::ForEachInBox(v->DeviceBox(d), v->shape(),
-                         [&](int64_t l, const std::vector<int64_t>&, int64_t g) {
-                           char want[16];  // ExpectedElement writes up to 16 bytes.
-                           test::ExpectedElement(v->dtype(), Hash(v, step), g, want);
-                           bad += std::memcmp(want, got + es * l, es) != 0;
-                         });
-    }
-  }
-  return bad;
-}
-
-// Rank 0: partial or temporary files, and data files without an index.
-std::string Leftovers(const std::string& dir) {
-  std::string out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string n = e.path().filename().string();
-    const std::string p = e.path().string();
-    if (absl::StrContains(n, ".partial-") || absl::StrContains(n, ".tmp-") ||
-        (absl::EndsWith(n, ".h5") && !FileExists(p.substr(0, p.size() - 3) + ".index"))) {
-      absl::StrAppend(&out, n, " ");
-    }
-  }
-  return out;
 }
 
 // (rows, transfer mode): the default direct writes and parallel HDF5's
@@ -156,14 +39,14 @@ std::string Leftovers(const std::string& dir) {
 class FullDiskTest : public ::testing::TestWithParam<std::tuple<int64_t, TransferMode>> {
  protected:
   void SetUp() override {
-    const std::string why = MountSmallFilesystem(world_);
+    const std::string why = test::MountTmpfs(world_, MountPoint(), "8m");
     if (!why.empty()) {
       GTEST_SKIP() << "SKIPPED full-disk test: " << why;
     }
     mounted_ = true;
   }
   void TearDown() override {
-    if (mounted_) Unmount(world_);
+    if (mounted_) test::UnmountTmpfs(world_, MountPoint());
   }
 
   Communicator& world_ = TestWorld();
@@ -173,7 +56,7 @@ class FullDiskTest : public ::testing::TestWithParam<std::tuple<int64_t, Transfe
 TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   const std::string dir = MountPoint() + "/run";
   const int64_t rows = std::get<0>(GetParam());
-  auto m = BuildModel(world_, rows);
+  auto m = test::BuildDiskModel(world_, rows);
   CheckpointManagerOptions o;
   o.io = CheckpointOptions();
   o.io->transfer_mode = std::get<1>(GetParam());
@@ -186,7 +69,7 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   int64_t last_good = 0;
   absl::Status failure;
   for (int64_t step = 1; step <= 100; ++step) {
-    SetStep(*m, step);
+    test::SetDiskStep(world_, *m, step);
     absl::StatusOr<std::optional<std::string>> saved = (*manager)->Save();
     EXPECT_EQ(test::DescribeStatusDisagreement(world_, saved.status()), "");
     if (!saved.ok()) {
@@ -235,12 +118,12 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   ASSERT_FALSE(latest.empty());
 
   // The previous checkpoint is intact and restores (bit-exactly).
-  SetStep(*m, 999);
+  test::SetDiskStep(world_, *m, 999);
   absl::StatusOr<LoadStatus> st = m->ckpt->Restore(latest);
   EXPECT_EQ(test::DescribeStatusDisagreement(world_, st.status()), "");
   ASSERT_TRUE(st.ok()) << st.status();
   const int64_t restored = m->step->int64();
-  EXPECT_EQ(CountWrong(*m, restored), 0) << "restored " << latest;
+  EXPECT_EQ(test::CountWrongAtStep(world_, *m, restored), 0) << "restored " << latest;
   EXPECT_EQ(absl::StrCat(dir, "/ckpt-", restored), latest);
 
   // Free space, restart: the new manager sweeps, and saving works again.
@@ -258,7 +141,7 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   world_.Broadcast(&after, 0);
   EXPECT_EQ(after, "") << "not swept";
   EXPECT_EQ((*again)->latest_checkpoint(), latest);
-  SetStep(*m, restored + 1);
+  test::SetDiskStep(world_, *m, restored + 1);
   absl::StatusOr<std::optional<std::string>> saved = (*again)->Save();
   EXPECT_EQ(test::DescribeStatusDisagreement(world_, saved.status()), "");
   // The largest model cannot fit twice: that save fails again, cleanly.
