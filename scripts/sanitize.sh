@@ -28,8 +28,8 @@ done
 JOBS=$(nproc)
 
 # The MPI tests of the CI subset: the failure paths, the collective restore
-# and save on 2-4 ranks, the crash and full-disk tests.
-MPI_SUBSET='^(bad_input_mpi_test_np(2|3)|save_failure(_restore)?_test_np(2|3)|reshard_matrix_test_np2|checkpoint_api_test_np4|checkpoint_api_restore_np2|saver_mpi_test_np2|plan_agreement_test_np3|full_disk_test_np2|crash_test)$'
+# and save on 2-4 ranks, the crash and full-disk tests (both).
+MPI_SUBSET='^(bad_input_mpi_test_np(2|3)|save_failure(_restore)?_test_np(2|3)|reshard_matrix_test_np2|checkpoint_api_test_np4|checkpoint_api_restore_np2|saver_mpi_test_np2|plan_agreement_test_np3|full_disk_test_np2|full_disk_edge_test_np2|crash_test)$'
 
 if [ $CI -eq 1 ]; then
   # The clang tree of scripts/fuzz.sh (ASan + UBSan + fuzzer instrumentation
@@ -46,7 +46,8 @@ if [ $CI -eq 1 ]; then
   targets+=" $(printf 'fuzz_replay_%s ' index state mesh layout tf_table tf_entry tf_meta tf_bundle)"
   targets+=" bad_input_mpi_test save_failure_test save_failure_restore_test"
   targets+=" reshard_matrix_test checkpoint_api_test"
-  targets+=" saver_mpi_test plan_agreement_test full_disk_test crash_test meshckpt"
+  targets+=" saver_mpi_test plan_agreement_test full_disk_test full_disk_edge_test crash_test"
+  targets+=" meshckpt"
   cmake --build "$BUILD" -j"$JOBS" --target $targets
 else
   cmake --build "$BUILD" -j"$JOBS"
