@@ -113,7 +113,7 @@ TEST_F(CliTest, FifosAreRefusedNotWaitedOn) {
   ASSERT_EQ(::mkfifo(IndexFilePath(prefix).c_str(), 0644), 0);
   ASSERT_EQ(::mkfifo((run + "/checkpoint").c_str(), 0644), 0);
   // `timeout` turns a hang into exit code 124.
-  for (const std::string& cmd : {"verify", "inspect"}) {
+  for (const char* cmd : {"verify", "inspect"}) {
     Result r = Shell(absl::StrCat("timeout 20 ", Quote(bin_), " ", cmd, " ", Quote(prefix)));
     EXPECT_NE(r.code, 0) << cmd;
     EXPECT_NE(r.code, 124) << cmd << " hung";

@@ -101,7 +101,7 @@ TEST_P(FullDiskEdgeTest, EveryAmountOfFreeSpaceFailsCleanlyOrSaves) {
   if (world_.rank() == 0) {
     data_bytes = FileSize(first + ".h5").value_or(-1);
     index_bytes = FileSize(first + ".index").value_or(-1);
-    state = ReadFileToString(dir + "/checkpoint").value_or("");
+    state = ReadFileToString(dir + "/checkpoint", kMaxStateFileBytes).value_or("");
   }
   data_bytes = BroadcastValue(world_, data_bytes, 0);
   index_bytes = BroadcastValue(world_, index_bytes, 0);
