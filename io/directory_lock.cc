@@ -34,6 +34,8 @@ namespace {
 
 using FileId = std::pair<dev_t, ino_t>;
 
+constexpr size_t kHolderLineBytes = 160;
+
 // Locks this process holds, so that a second holder in the same job shares
 // the first one's descriptor. Sharing matters beyond convenience: with
 // classic POSIX locks, closing any descriptor of the file would drop the
@@ -86,17 +88,18 @@ std::string DescribeHolder(int fd) {
   return std::string(absl::StripAsciiWhitespace(text));
 }
 
-absl::Status RecordHolder(int fd, const std::string& path) {
-  const std::string line =
+// Best effort: the lock is what excludes other jobs; the holder line only
+// makes their error message useful. It is written over the old one, padded
+// to a fixed width, so that on a full disk it reuses the file's block
+// instead of needing a new one (a job that cannot save may still restore).
+void RecordHolder(int fd) {
+  std::string line =
       absl::StrCat("host=", HostName(), " pid=", ::getpid(),
                    " since=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
-                                               absl::UTCTimeZone()),
-                   "\n");
-  if (::ftruncate(fd, 0) != 0 ||
-      ::pwrite(fd, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) {
-    return ErrnoStatus("cannot record the holder in lock file", path, errno);
-  }
-  return absl::OkStatus();
+                                               absl::UTCTimeZone()));
+  if (line.size() < kHolderLineBytes - 1) line.resize(kHolderLineBytes - 1, ' ');
+  line.push_back('\n');
+  (void)!::pwrite(fd, line.data(), line.size(), 0);
 }
 
 }  // namespace
@@ -167,7 +170,7 @@ absl::StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir,
     if (LockingUnsupported(err)) return unlocked(err);
     return ErrnoStatus("cannot lock checkpoint directory through", path, err);
   }
-  if (absl::Status s = RecordHolder(fd, path); !s.ok()) return s;
+  RecordHolder(fd);
   registry.held[{st.st_dev, st.st_ino}] = entry;
   return DirectoryLock(std::move(entry), path, "");
 }
