@@ -165,6 +165,7 @@ proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
                                        const SaveOptions& options) {
   proto::CheckpointIndexProto index;
   *index.mutable_mesh() = MeshToProto(mesh);
+  bool compact = IsCompactMeshProto(index.mesh());
   absl::flat_hash_map<std::string, proto::TensorEntryProto*> by_key;
   for (const PlannedTensor& p : plan) {
     proto::TensorEntryProto* e = index.add_tensors();
@@ -174,8 +175,11 @@ proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
     for (int64_t s : p.tensor->shape) e->add_shape(s);
     const bool own_mesh = !p.tensor->layout.mesh().SameGridAs(mesh);
     *e->mutable_layout() = LayoutToProto(p.tensor->layout, own_mesh);
+    compact |= own_mesh && IsCompactMeshProto(e->layout().mesh());
     by_key[p.tensor->key] = e;
   }
+  // Older readers would take a compact mesh for a damaged one.
+  if (compact) index.mutable_version()->set_min_consumer(kCompactMeshVersion);
   for (const std::string& r : chunk_reports) {
     proto::CheckpointIndexProto part;
     part.ParseFromString(r);

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/algorithm/container.h"
@@ -17,7 +18,8 @@ constexpr size_t kFooterSize = 16;
 
 std::string EncodeIndexFile(proto::CheckpointIndexProto index) {
   index.mutable_version()->set_producer(kFormatVersion);
-  index.mutable_version()->set_min_consumer(kMinConsumerVersion);
+  index.mutable_version()->set_min_consumer(
+      std::max(kMinConsumerVersion, index.version().min_consumer()));
   std::string out;
   index.SerializeToString(&out);
   const uint64_t h = XXH3_64bits(out.data(), out.size());
