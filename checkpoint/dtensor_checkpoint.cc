@@ -58,7 +58,7 @@ absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
   if (comm == nullptr) return absl::InvalidArgumentError("communicator is null");
   if (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "mesh ", mesh.ToString(), " spans ", mesh.num_ranks(), " ranks seen from rank ",
+        "mesh ", mesh.ToShortString(), " spans ", mesh.num_ranks(), " ranks seen from rank ",
         mesh.rank(), ", but this job has ", comm->size(), " ranks and this is rank ",
         comm->rank()));
   }

@@ -399,17 +399,23 @@ absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
                std::move(local_devices), device_type, std::move(global_devices));
 }
 
-std::string Mesh::ToString() const {
-  const std::string devices = device_type_.empty()
-                                  ? absl::StrJoin(local_devices_, ",")
-                                  : absl::StrCat("*", device_type_);
+std::string Mesh::ToString() const { return ToShortString(-1); }
+
+std::string Mesh::ToShortString(int64_t max_names) const {
+  auto names = [max_names](const std::vector<std::string>& list) {
+    const int64_t n = static_cast<int64_t>(list.size());
+    if (max_names < 0 || n <= max_names) return absl::StrJoin(list, ",");
+    return absl::StrCat(
+        absl::StrJoin(list.begin(), list.begin() + max_names, ","), ",... (",
+        n - max_names, " more)");
+  };
+  const std::string devices = device_type_.empty() ? names(local_devices_)
+                                                   : absl::StrCat("*", device_type_);
   std::string out = absl::StrCat(
       name_, "|", DimsToString(dims_), "|",
       IdsText(num_devices_, {0, num_devices_}), "|",
       IdsText(num_devices_, local_device_range()), "|", devices);
-  if (!global_devices_.empty()) {
-    absl::StrAppend(&out, "|", absl::StrJoin(global_devices_, ","));
-  }
+  if (!global_devices_.empty()) absl::StrAppend(&out, "|", names(global_devices_));
   return out;
 }
 

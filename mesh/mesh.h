@@ -119,6 +119,10 @@ class Mesh {
   // The DTensor text form. Uses the `*TYPE` shorthand when the local device
   // names are exactly the generated ones, so FromString(ToString()) == *this.
   std::string ToString() const;
+  // ToString for messages and display: explicit device name lists longer
+  // than `max_names` are cut to their first names and a count, so the text
+  // stays short whatever the mesh. Does not parse back when cut.
+  std::string ToShortString(int64_t max_names = 8) const;
 
   const std::string& name() const { return name_; }
   const std::vector<MeshDimension>& dims() const { return dims_; }

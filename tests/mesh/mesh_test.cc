@@ -603,6 +603,17 @@ TEST(MeshRange, CreateFromRanges) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(MeshRange, ShortStringCutsLongNameLists) {
+  Mesh few = Mesh::FromString("|x=2|0,1|0,1|a,b|g0,g1").value();
+  EXPECT_EQ(few.ToShortString(2), few.ToString());
+  std::vector<std::string> names;
+  for (int i = 0; i < 2000; ++i) names.push_back("d" + std::to_string(i));
+  Mesh many = Mesh::CreateFromRanges("", {{"x", 2000}}, {0, 2000}, {0, 2000}, names,
+                                     "CPU", names).value();
+  EXPECT_EQ(many.ToShortString(2), "|x=2000|0-1999|0-1999|d0,d1,... (1998 more)|d0,d1,... (1998 more)");
+  EXPECT_EQ(Mesh::FromString(many.ToString()).value(), many);
+}
+
 // 2^24 devices on one rank: creating, printing, parsing, copying and
 // re-viewing the mesh must not build anything per device.
 TEST(MeshRange, LargestMeshOnOneRankIsSmall) {
