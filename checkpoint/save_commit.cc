@@ -50,7 +50,7 @@ proto::ChunkProto* AddChunk(RankReport* report, const PlannedTensor& p,
 // Payload: [tensor index][shard][count] then count x ([len][bytes]).
 void AddStringChunk(RankReport* report, size_t tensor, const PlannedTensor& p,
                     const ShardWriter& w, int rank) {
-  const auto* strings = static_cast<const std::string*>(DeviceData(*p.tensor, w.device));
+  const auto* strings = static_cast<const std::string*>(WriterData(p, w));
   const int64_t n = w.box.num_elements();
   proto::ChunkProto* c = AddChunk(report, p, w.box, rank);
   for (int64_t s : w.box.shape()) c->add_tile_shape(s);
@@ -80,7 +80,7 @@ RankReport BuildReport(int rank, const std::vector<PlannedTensor>& plan,
       std::vector<int64_t> tile =
           ChooseTileShape(w.box.shape(), p.element_size, tile_bytes);
       for (int64_t s : tile) c->add_tile_shape(s);
-      for (uint64_t h : TileChecksums(DeviceData(*p.tensor, w.device),
+      for (uint64_t h : TileChecksums(WriterData(p, w),
                                       TileGrid(w.box.shape(), tile), p.element_size)) {
         c->add_tile_checksums(h);
       }
