@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
   if (comm == nullptr) return absl::InvalidArgumentError("communicator is null");
   if (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "mesh ", mesh.ToString(), " spans ", mesh.num_ranks(), " ranks seen from rank ",
+        "mesh ", mesh.ToShortString(), " spans ", mesh.num_ranks(), " ranks seen from rank ",
         mesh.rank(), ", but this job has ", comm->size(), " ranks and this is rank ",
         comm->rank()));
   }
@@ -122,7 +122,7 @@ absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
   for (const internal::GraphNode& n : nodes) {
     const std::string key = internal::ValueKey(n.path);
     if (const auto* v = dynamic_cast<const DVariable*>(n.object)) {
-      tensors.push_back({key, n.path, v->dtype(), v->shape(), v->layout(), v->DeviceData()});
+      tensors.push_back({key, n.path, v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
     } else if (const auto* t = dynamic_cast<const TrackedValue*>(n.object)) {
       const bool per_rank = t->scope() == TrackedValue::Scope::kPerRank;
       const void* data = std::visit([](const auto& x) { return static_cast<const void*>(&x); },

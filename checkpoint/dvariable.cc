@@ -1,5 +1,6 @@
 #include "checkpoint/dvariable.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -20,64 +21,74 @@ absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Create(
 }
 
 DVariable::DVariable(std::string name, DType dtype, ShardMap map)
-    : name_(std::move(name)), dtype_(dtype), map_(std::move(map)) {
-  // One storage slot per distinct shard among this rank's devices.
-  std::vector<int64_t> slot_shard;
-  for (int64_t d : map_.layout().mesh().local_device_ids()) {
-    const int64_t shard = map_.ShardOfDevice(d);
-    size_t slot = 0;
-    while (slot < slot_shard.size() && slot_shard[slot] != shard) ++slot;
-    if (slot == slot_shard.size()) {
-      slot_shard.push_back(shard);
-      const int64_t n = map_.ShardBox(shard).num_elements();
-      if (dtype_ == DType::kString) {
-        strings_.emplace_back(n);
-      } else {
-        data_.emplace_back(n * DTypeSize(dtype_), 0);
-      }
+    : name_(std::move(name)),
+      dtype_(dtype),
+      map_(std::move(map)),
+      local_shards_(map_.LocalShards()) {
+  for (int64_t shard : local_shards_) {
+    const int64_t n = map_.ShardBox(shard).num_elements();
+    if (dtype_ == DType::kString) {
+      strings_.emplace_back(n);
+    } else {
+      data_.emplace_back(n * DTypeSize(dtype_), 0);
     }
-    slot_of_local_.push_back(static_cast<int>(slot));
   }
 }
 
 int DVariable::Slot(int64_t device_id) const {
-  const Mesh& mesh = map_.layout().mesh();
-  const int64_t local = device_id - mesh.rank() * mesh.devices_per_rank();
-  assert(local >= 0 && local < static_cast<int64_t>(slot_of_local_.size()));
-  return slot_of_local_[local];
+  assert(map_.layout().mesh().local_device_range().contains(device_id));
+  const int64_t shard = map_.ShardOfDevice(device_id);
+  const auto it = std::lower_bound(local_shards_.begin(), local_shards_.end(), shard);
+  if (it == local_shards_.end() || *it != shard) return -1;  // An empty shard.
+  return static_cast<int>(it - local_shards_.begin());
+}
+
+void* DVariable::SlotData(int slot) const {
+  if (slot < 0) return nullptr;
+  return dtype_ == DType::kString
+             ? static_cast<void*>(const_cast<std::string*>(strings_[slot].data()))
+             : static_cast<void*>(const_cast<char*>(data_[slot].data()));
 }
 
 absl::Span<char> DVariable::mutable_bytes(int64_t device_id) {
   assert(dtype_ != DType::kString);
-  return absl::MakeSpan(data_[Slot(device_id)]);
+  const int slot = Slot(device_id);
+  return slot < 0 ? absl::Span<char>() : absl::MakeSpan(data_[slot]);
 }
 
 absl::Span<const char> DVariable::bytes(int64_t device_id) const {
   assert(dtype_ != DType::kString);
-  return absl::MakeConstSpan(data_[Slot(device_id)]);
+  const int slot = Slot(device_id);
+  return slot < 0 ? absl::Span<const char>() : absl::MakeConstSpan(data_[slot]);
 }
 
 absl::Span<std::string> DVariable::strings(int64_t device_id) {
   assert(dtype_ == DType::kString);
-  return absl::MakeSpan(strings_[Slot(device_id)]);
+  const int slot = Slot(device_id);
+  return slot < 0 ? absl::Span<std::string>() : absl::MakeSpan(strings_[slot]);
+}
+
+std::vector<const void*> DVariable::ShardData() const {
+  std::vector<const void*> out;
+  for (size_t i = 0; i < local_shards_.size(); ++i) out.push_back(SlotData(static_cast<int>(i)));
+  return out;
+}
+
+std::vector<void*> DVariable::MutableShardData() {
+  std::vector<void*> out;
+  for (size_t i = 0; i < local_shards_.size(); ++i) out.push_back(SlotData(static_cast<int>(i)));
+  return out;
 }
 
 std::vector<const void*> DVariable::DeviceData() const {
   std::vector<const void*> out;
-  for (int slot : slot_of_local_) {
-    out.push_back(dtype_ == DType::kString
-                      ? static_cast<const void*>(strings_[slot].data())
-                      : static_cast<const void*>(data_[slot].data()));
-  }
+  for (int64_t d : map_.layout().mesh().local_device_ids()) out.push_back(SlotData(Slot(d)));
   return out;
 }
 
 std::vector<void*> DVariable::MutableDeviceData() {
   std::vector<void*> out;
-  for (int slot : slot_of_local_) {
-    out.push_back(dtype_ == DType::kString ? static_cast<void*>(strings_[slot].data())
-                                           : static_cast<void*>(data_[slot].data()));
-  }
+  for (int64_t d : map_.layout().mesh().local_device_ids()) out.push_back(SlotData(Slot(d)));
   return out;
 }
 

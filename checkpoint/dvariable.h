@@ -1,10 +1,13 @@
 // DVariable: a named, typed, globally shaped tensor laid out over a mesh,
 // owning the data of this rank's devices.
 //
-// Storage is one buffer per distinct shard among the local devices: devices
-// of this rank that replicate the same shard share one buffer. Each buffer
-// holds its shard (ShardMap::DeviceBox) in row-major order. Access is a
-// cheap span over that storage.
+// Storage is one buffer per distinct non-empty shard among the local
+// devices (ShardMap::LocalShards()): devices of this rank that replicate the
+// same shard share one buffer, and devices whose shard is empty have none.
+// Each buffer holds its shard (ShardMap::DeviceBox) in row-major order.
+// Access is a cheap span over that storage. Memory follows the shards, so a
+// variable on a mesh of many devices per rank costs its data, not its
+// devices.
 //
 //   DVariable* w = *module.AddVariable("kernel", DType::kFloat32, {768, 3072},
 //                                      *Layout::Create({"unsharded", "model"}, mesh));
@@ -72,19 +75,27 @@ class DVariable : public Trackable {
   // String variables only.
   absl::Span<std::string> strings(int64_t device_id);
 
-  // One pointer per local device (mesh.local_device_ids() order) to its
-  // shard's storage, as SaveTensors / RestoreTensors want them.
+  // The shards this rank stores, ascending (ShardMap::LocalShards()).
+  const std::vector<int64_t>& local_shards() const { return local_shards_; }
+  // One pointer per local shard to its storage: SaveTensor/RestoreTensor
+  // shard_data.
+  std::vector<const void*> ShardData() const;
+  std::vector<void*> MutableShardData();
+  // One pointer per local device (mesh.local_device_ids() order), null for
+  // empty shards: SaveTensor/RestoreTensor device_data. O(devices per rank).
   std::vector<const void*> DeviceData() const;
   std::vector<void*> MutableDeviceData();
 
  private:
   DVariable(std::string name, DType dtype, ShardMap map);
+  // Storage slot of a local device's shard; -1 when that shard is empty.
   int Slot(int64_t device_id) const;
+  void* SlotData(int slot) const;
 
   std::string name_;
   DType dtype_;
   ShardMap map_;
-  std::vector<int> slot_of_local_;  // Local device index -> storage slot.
+  std::vector<int64_t> local_shards_;  // Storage slot -> shard.
   std::vector<std::vector<char>> data_;
   std::vector<std::vector<std::string>> strings_;
 };

@@ -120,7 +120,7 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
     }
     if (auto* v = dynamic_cast<DVariable*>(leaf.object)) {
       requests.push_back(
-          {leaf.key, v->dtype(), v->shape(), v->layout(), v->MutableDeviceData()});
+          {leaf.key, v->dtype(), v->shape(), v->layout(), {}, v->MutableShardData()});
       continue;
     }
     auto* value = static_cast<TrackedValue*>(leaf.object);

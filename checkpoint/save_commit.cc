@@ -50,7 +50,7 @@ proto::ChunkProto* AddChunk(RankReport* report, const PlannedTensor& p,
 // Payload: [tensor index][shard][count] then count x ([len][bytes]).
 void AddStringChunk(RankReport* report, size_t tensor, const PlannedTensor& p,
                     const ShardWriter& w, int rank) {
-  const auto* strings = static_cast<const std::string*>(DeviceData(*p.tensor, w.device));
+  const auto* strings = static_cast<const std::string*>(WriterData(p, w));
   const int64_t n = w.box.num_elements();
   proto::ChunkProto* c = AddChunk(report, p, w.box, rank);
   for (int64_t s : w.box.shape()) c->add_tile_shape(s);
@@ -80,7 +80,7 @@ RankReport BuildReport(int rank, const std::vector<PlannedTensor>& plan,
       std::vector<int64_t> tile =
           ChooseTileShape(w.box.shape(), p.element_size, tile_bytes);
       for (int64_t s : tile) c->add_tile_shape(s);
-      for (uint64_t h : TileChecksums(DeviceData(*p.tensor, w.device),
+      for (uint64_t h : TileChecksums(WriterData(p, w),
                                       TileGrid(w.box.shape(), tile), p.element_size)) {
         c->add_tile_checksums(h);
       }
@@ -165,6 +165,7 @@ proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
                                        const SaveOptions& options) {
   proto::CheckpointIndexProto index;
   *index.mutable_mesh() = MeshToProto(mesh);
+  bool compact = IsCompactMeshProto(index.mesh());
   absl::flat_hash_map<std::string, proto::TensorEntryProto*> by_key;
   for (const PlannedTensor& p : plan) {
     proto::TensorEntryProto* e = index.add_tensors();
@@ -174,8 +175,11 @@ proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
     for (int64_t s : p.tensor->shape) e->add_shape(s);
     const bool own_mesh = !p.tensor->layout.mesh().SameGridAs(mesh);
     *e->mutable_layout() = LayoutToProto(p.tensor->layout, own_mesh);
+    compact |= own_mesh && IsCompactMeshProto(e->layout().mesh());
     by_key[p.tensor->key] = e;
   }
+  // Older readers would take a compact mesh for a damaged one.
+  if (compact) index.mutable_version()->set_min_consumer(kCompactMeshVersion);
   for (const std::string& r : chunk_reports) {
     proto::CheckpointIndexProto part;
     part.ParseFromString(r);

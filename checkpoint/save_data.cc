@@ -69,7 +69,7 @@ absl::Status WriteShard(DirectFile& file, const PlannedTensor& p,
                         const std::vector<StorageBlock>& blocks, const ShardWriter& w,
                         const TileGrid& grid, uint64_t* sums,
                         std::vector<char>* scratch) {
-  const char* data = static_cast<const char*>(DeviceData(*p.tensor, w.device));
+  const char* data = static_cast<const char*>(WriterData(p, w));
   const Box& box = w.box;
   const int64_t esize = p.element_size;
   const Box tensor = Box::FromShape(p.tensor->shape);
@@ -223,7 +223,7 @@ absl::Status WriteShardsMpiIo(const Communicator& comm, DataFileWriter& writer,
     for (const ShardWriter& w : p.writers) {
       if (w.rank != comm.rank()) continue;
       if (status.ok()) {
-        status = writer.Write(datasets[i], w.box, DeviceData(*p.tensor, w.device));
+        status = writer.Write(datasets[i], w.box, WriterData(p, w));
         MESHCKPT_FAULT_POINT("during_data_write", comm.rank());
         done += w.box.num_elements() * p.element_size;
         if (options.progress) options.progress(done, total);

@@ -47,9 +47,13 @@ std::string CanonicalLayoutString(const Layout& layout) {
 
 }  // namespace
 
-const void* DeviceData(const SaveTensor& t, int64_t device) {
-  const Mesh& mesh = t.layout.mesh();
-  return t.device_data[device - mesh.rank() * mesh.devices_per_rank()];
+const void* WriterData(const PlannedTensor& p, const ShardWriter& w) {
+  const SaveTensor& t = *p.tensor;
+  if (!t.device_data.empty()) {
+    return t.device_data[w.device - t.layout.mesh().local_device_range().begin];
+  }
+  const auto it = std::lower_bound(p.local_shards.begin(), p.local_shards.end(), w.shard);
+  return t.shard_data[it - p.local_shards.begin()];
 }
 
 absl::Status ValidateSaveInputs(const Communicator& comm,
@@ -66,19 +70,13 @@ absl::Status ValidateSaveInputs(const Communicator& comm,
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", t.key, "': dataset path '", path, "' is used twice"));
     }
-    MESHCKPT_RETURN_IF_ERROR(
-        CheckLayoutFitsComm(t.key, t.layout, t.device_data.size(), comm));
+    MESHCKPT_RETURN_IF_ERROR(CheckLayoutFitsComm(t.key, t.layout, comm));
     absl::StatusOr<ShardMap> map = ShardMap::Create(t.layout, t.shape);
     if (!map.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("tensor '", t.key, "': ", map.status().message()));
     }
-    for (int64_t d : t.layout.mesh().local_device_ids()) {
-      if (DeviceData(t, d) == nullptr && !map->DeviceBox(d).empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", t.key, "': the buffer of device ", d, " is null"));
-      }
-    }
+    MESHCKPT_RETURN_IF_ERROR(CheckBuffers(t.key, *map, t.device_data, t.shard_data));
   }
   // A dataset cannot also be a group holding another one.
   for (const std::string& p : paths) {
@@ -124,8 +122,10 @@ std::vector<PlannedTensor> PlanSave(int num_ranks, absl::Span<const SaveTensor> 
     std::vector<ShardWriter> writers =
         assigner.Assign(map, esize > 0 ? esize : kNominalStringBytes);
     std::vector<int64_t> chunk = ChooseChunkShape(map, std::max<int64_t>(esize, 1));
+    std::vector<int64_t> local;
+    if (t->device_data.empty()) local = map.LocalShards();
     plan.push_back({t, t->dataset.empty() ? t->key : t->dataset, std::move(map),
-                    std::move(writers), std::move(chunk), esize});
+                    std::move(writers), std::move(chunk), esize, std::move(local)});
   }
   return plan;
 }

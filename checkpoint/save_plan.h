@@ -25,6 +25,8 @@ struct PlannedTensor {
   std::vector<ShardWriter> writers;
   std::vector<int64_t> chunk_shape;  // Empty: contiguous.
   int64_t element_size;              // 0 for strings.
+  // ShardMap::LocalShards(), when the buffers are shard_data.
+  std::vector<int64_t> local_shards;
 };
 
 // InvalidArgument for bad keys, paths, layouts or null buffers.
@@ -35,8 +37,8 @@ uint64_t SaveFingerprint(absl::Span<const SaveTensor> tensors);
 // Tensors in key order with their writers and chunk shapes.
 std::vector<PlannedTensor> PlanSave(int num_ranks, absl::Span<const SaveTensor> tensors);
 
-// The buffer of mesh device `device` (one of this rank's).
-const void* DeviceData(const SaveTensor& t, int64_t device);
+// The buffer `w` (a writer on this rank) writes from.
+const void* WriterData(const PlannedTensor& p, const ShardWriter& w);
 // The dataset as created in the data file: shape, chunks, attributes.
 DatasetSpec DatasetSpecOf(const PlannedTensor& p);
 

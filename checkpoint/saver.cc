@@ -361,7 +361,7 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   std::vector<SaveTensor> tensors;
   tensors.reserve(vars_.size());
   for (const auto& [name, v] : vars_) {
-    tensors.push_back({name, "", v->dtype(), v->shape(), v->layout(), v->DeviceData()});
+    tensors.push_back({name, "", v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
   }
   SaveOptions save = options_.io.ToSaveOptions();
   for (const auto& [name, values] : collections_) {

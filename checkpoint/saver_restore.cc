@@ -95,15 +95,14 @@ struct Staging {
 
 // Fills every local shard of `v` from `flat` (the tensor in row-major order).
 void Reslice(const Staging& flat, DVariable* v) {
-  const Mesh& mesh = v->layout().mesh();
   const std::vector<int64_t>& shape = v->shape();
   const int rank = static_cast<int>(shape.size());
   const bool is_str = v->dtype() == DType::kString;
   const int64_t esize = DTypeSize(v->dtype());
-  std::vector<void*> dest = v->MutableDeviceData();
-  const std::vector<int64_t> devices = mesh.local_device_ids();
-  for (size_t i = 0; i < devices.size(); ++i) {
-    const Box box = v->DeviceBox(devices[i]);
+  std::vector<void*> dest = v->MutableShardData();
+  const std::vector<int64_t>& shards = v->local_shards();
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const Box box = v->shard_map().ShardBox(shards[i]);
     if (box.empty()) continue;
     const int64_t row = rank == 0 ? 1 : box.shape()[rank - 1];
     std::vector<int64_t> coord = box.origin();  // Walks the rows of the box.
@@ -166,8 +165,8 @@ absl::Status Saver::Restore(const std::string& save_path) {
       const Item& it = items[i];
       DVariable* v = it.var;
       if (!it.reshaped) {
-        tensors.push_back({*it.key, v->dtype(), v->shape(), v->layout(),
-                           v->MutableDeviceData()});
+        tensors.push_back({*it.key, v->dtype(), v->shape(), v->layout(), {},
+                           v->MutableShardData()});
         continue;
       }
       Staging& s = staging[i - first];

@@ -103,7 +103,7 @@ absl::StatusOr<ImportedStructure> ImportStructure(
   absl::Status local = scope.status();
   if (local.ok() && (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank())) {
     local = absl::InvalidArgumentError(absl::StrCat(
-        "ImportStructure: mesh ", mesh.ToString(), " spans ", mesh.num_ranks(),
+        "ImportStructure: mesh ", mesh.ToShortString(), " spans ", mesh.num_ranks(),
         " ranks seen from rank ", mesh.rank(), ", but this job has ", comm->size(),
         " ranks and this is rank ", comm->rank()));
   }

@@ -19,10 +19,17 @@
 // its devices. Each rank reads only the regions its devices need, verifies
 // the XXH3 checksum of every tile it read, and fills the buffers.
 //
-// Buffers: one per local device of the layout's mesh, in
-// mesh.local_device_ids() order, each holding that device's box
-// (ShardMap::DeviceBox) in row-major order. For DType::kString a buffer is an
-// array of std::string; otherwise raw elements of DTypeSize() bytes.
+// Buffers, in one of two forms per tensor:
+//   - device_data: one per local device of the layout's mesh, in
+//     mesh.local_device_ids() order, each holding that device's box
+//     (ShardMap::DeviceBox); null is allowed where that box is empty.
+//   - shard_data (used when device_data is empty): one per distinct
+//     non-empty shard this rank's devices hold, in ShardMap::LocalShards()
+//     order, each holding ShardBox(shard). Its size follows the shards, not
+//     the devices: use it when a rank has many devices (a 2^24-device mesh
+//     over a small tensor needs a handful of buffers, not 2^24 pointers).
+// Each buffer is row-major. For DType::kString a buffer is an array of
+// std::string; otherwise raw elements of DTypeSize() bytes.
 //
 // Errors are the same on every rank (Communicator::Agree) and name the tensor,
 // the rank and the file: InvalidArgument (bad input), NotFound (no such
@@ -65,6 +72,7 @@ struct SaveTensor {
   std::vector<int64_t> shape;
   Layout layout;
   std::vector<const void*> device_data;
+  std::vector<const void*> shard_data = {};  // When device_data is empty.
 };
 
 struct RestoreTensor {
@@ -73,6 +81,7 @@ struct RestoreTensor {
   std::vector<int64_t> shape;
   Layout layout;
   std::vector<void*> device_data;
+  std::vector<void*> shard_data = {};  // When device_data is empty.
 };
 
 // How ranks move tensor data to and from the data file.

@@ -12,6 +12,7 @@
 #include "io/data_file.h"
 #include "layout/box.h"
 #include "layout/layout.h"
+#include "layout/shard_map.h"
 
 namespace meshckpt::internal {
 
@@ -19,9 +20,41 @@ namespace meshckpt::internal {
 absl::Status ValidateDatasetPath(absl::string_view key, absl::string_view path);
 
 // InvalidArgument unless `layout`'s mesh spans comm.size() ranks and is seen
-// from comm.rank(), and `buffers` has one entry per local device.
+// from comm.rank().
 absl::Status CheckLayoutFitsComm(absl::string_view key, const Layout& layout,
-                                 size_t buffers, const Communicator& comm);
+                                 const Communicator& comm);
+
+// InvalidArgument unless the buffers fit one of the two forms of shard_io.h:
+// `device_data` with one entry per local device (null only for empty
+// boxes), or, when it is empty, `shard_data` with one non-null entry per
+// ShardMap::LocalShards(). Ptr is void* or const void*.
+template <typename Ptr>
+absl::Status CheckBuffers(absl::string_view key, const ShardMap& map,
+                          const std::vector<Ptr>& device_data,
+                          const std::vector<Ptr>& shard_data);
+
+// This rank's buffers of one tensor, one per distinct non-empty shard its
+// devices hold, from either form. With device_data, `copies` are further
+// device buffers of an already listed shard that must receive its values
+// (devices sharing one buffer need none).
+struct LocalBuffers {
+  struct Shard {
+    int64_t shard;
+    Box box;
+    void* data;
+  };
+  struct Copy {
+    size_t from;  // Index into shards.
+    void* to;
+  };
+  std::vector<Shard> shards;  // Ascending by shard.
+  std::vector<Copy> copies;
+};
+// Arguments must have passed CheckBuffers. O(local shards) for shard_data;
+// O(local devices) for device_data, which has that many entries anyway.
+template <typename Ptr>
+LocalBuffers LocalBuffersOf(const ShardMap& map, const std::vector<Ptr>& device_data,
+                            const std::vector<Ptr>& shard_data);
 
 // Collective. InvalidArgument on every rank unless all ranks passed the same
 // fingerprint of their arguments (`what` names them).

@@ -28,8 +28,7 @@ namespace {
 
 absl::Status CheckRequest(const Communicator& comm, const CheckpointIndex& index,
                           const RestoreTensor& t) {
-  MESHCKPT_RETURN_IF_ERROR(
-      internal::CheckLayoutFitsComm(t.key, t.layout, t.device_data.size(), comm));
+  MESHCKPT_RETURN_IF_ERROR(internal::CheckLayoutFitsComm(t.key, t.layout, comm));
   const CheckpointIndex::Tensor* saved = index.Find(t.key);
   if (saved == nullptr) {
     return absl::NotFoundError(absl::StrCat("tensor '", t.key,
@@ -49,15 +48,7 @@ absl::Status CheckRequest(const Communicator& comm, const CheckpointIndex& index
         absl::StrJoin(t.shape, ","), "] (checkpoint '", index.path(), "')"));
   }
   MESHCKPT_ASSIGN_OR_RETURN(ShardMap map, ShardMap::Create(t.layout, t.shape));
-  const Mesh& mesh = t.layout.mesh();
-  for (size_t i = 0; i < t.device_data.size(); ++i) {
-    const int64_t d = mesh.rank() * mesh.devices_per_rank() + i;
-    if (t.device_data[i] == nullptr && !map.DeviceBox(d).empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", t.key, "': the buffer of device ", d, " is null"));
-    }
-  }
-  return absl::OkStatus();
+  return internal::CheckBuffers(t.key, map, t.device_data, t.shard_data);
 }
 
 uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
@@ -69,11 +60,19 @@ uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
 absl::Status ReadAll(const CheckpointIndex& index, internal::DataSource& source,
                      absl::Span<const RestoreTensor> tensors,
                      const RestoreOptions& options, PhaseTrace* trace) {
+  // Per tensor, one read per distinct local shard, then copies to device
+  // buffers that hold the same shard separately: work follows the shards
+  // (and the device buffers the caller passed), not the mesh.
+  std::vector<internal::LocalBuffers> buffers;
+  buffers.reserve(tensors.size());
   int64_t total = 0, done = 0;
   for (const RestoreTensor& t : tensors) {
-    ShardMap map = ShardMap::Create(t.layout, t.shape).value();
-    for (int64_t d : t.layout.mesh().local_device_ids()) {
-      total += map.DeviceBox(d).num_elements() * DTypeSize(t.dtype);
+    ShardMap map = ShardMap::Create(t.layout, t.shape).value();  // Checked.
+    buffers.push_back(internal::LocalBuffersOf(map, t.device_data, t.shard_data));
+    const internal::LocalBuffers& b = buffers.back();
+    for (const auto& s : b.shards) total += s.box.num_elements() * DTypeSize(t.dtype);
+    for (const auto& c : b.copies) {
+      total += b.shards[c.from].box.num_elements() * DTypeSize(t.dtype);
     }
   }
   // Tensors are read in the order their bytes lie in the data file, not the
@@ -82,49 +81,40 @@ absl::Status ReadAll(const CheckpointIndex& index, internal::DataSource& source,
   struct Job {
     int64_t offset;  // Lowest recorded chunk offset; index order after those.
     const CheckpointIndex::Tensor* saved;
-    const RestoreTensor* request;
+    size_t request;
   };
   std::vector<Job> order;
   order.reserve(tensors.size());
-  for (const RestoreTensor& t : tensors) {
-    const CheckpointIndex::Tensor* saved = index.Find(t.key);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const CheckpointIndex::Tensor* saved = index.Find(tensors[i].key);
     int64_t offset = std::numeric_limits<int64_t>::max();
     for (const std::optional<StorageBlock>& b : saved->storage) {
       if (b.has_value()) offset = std::min(offset, b->offset);
     }
-    order.push_back({offset, saved, &t});
+    order.push_back({offset, saved, i});
   }
   std::sort(order.begin(), order.end(), [](const Job& a, const Job& b) {
     return std::tie(a.offset, a.saved->entry) < std::tie(b.offset, b.saved->entry);
   });
   for (const Job& job : order) {
-    const CheckpointIndex::Tensor& saved = *job.saved;
-    const RestoreTensor& t = *job.request;
-    internal::TensorReader reader(source, index, saved, options, trace);
-    ShardMap map = ShardMap::Create(t.layout, t.shape).value();
-    const std::vector<int64_t> local = t.layout.mesh().local_device_ids();
-    for (size_t i = 0; i < local.size(); ++i) {
-      const Box box = map.DeviceBox(local[i]);
-      if (box.empty()) continue;
-      // Devices of this rank holding the same shard copy from the first.
-      size_t same = 0;
-      while (same < i && map.ShardOfDevice(local[same]) != map.ShardOfDevice(local[i])) {
-        ++same;
-      }
-      if (same < i) {
-        // Devices sharing one buffer (DVariable replicas) need no copy.
-        const bool shared = t.device_data[i] == t.device_data[same];
-        if (!shared && t.dtype == DType::kString) {
-          std::copy_n(static_cast<const std::string*>(t.device_data[same]),
-                      box.num_elements(), static_cast<std::string*>(t.device_data[i]));
-        } else if (!shared) {
-          std::memcpy(t.device_data[i], t.device_data[same],
-                      box.num_elements() * DTypeSize(t.dtype));
-        }
+    const RestoreTensor& t = tensors[job.request];
+    const internal::LocalBuffers& b = buffers[job.request];
+    internal::TensorReader reader(source, index, *job.saved, options, trace);
+    for (const internal::LocalBuffers::Shard& s : b.shards) {
+      MESHCKPT_RETURN_IF_ERROR(reader.Fill(s.box, s.data));
+      done += s.box.num_elements() * DTypeSize(t.dtype);
+      if (options.progress) options.progress(done, total);
+    }
+    for (const internal::LocalBuffers::Copy& c : b.copies) {
+      const internal::LocalBuffers::Shard& from = b.shards[c.from];
+      const int64_t n = from.box.num_elements();
+      if (t.dtype == DType::kString) {
+        std::copy_n(static_cast<const std::string*>(from.data), n,
+                    static_cast<std::string*>(c.to));
       } else {
-        MESHCKPT_RETURN_IF_ERROR(reader.Fill(box, t.device_data[i]));
+        std::memcpy(c.to, from.data, n * DTypeSize(t.dtype));
       }
-      done += box.num_elements() * DTypeSize(t.dtype);
+      done += n * DTypeSize(t.dtype);
       if (options.progress) options.progress(done, total);
     }
   }

@@ -33,7 +33,7 @@ absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> ten
   if (options.mesh.has_value() &&
       (options.mesh->num_ranks() != comm.size() || options.mesh->rank() != comm.rank())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "SaveOptions::mesh ", options.mesh->ToString(), " does not span this job's ",
+        "SaveOptions::mesh ", options.mesh->ToShortString(), " does not span this job's ",
         comm.size(), " ranks from rank ", comm.rank()));
   }
   for (const auto& [key, value] : options.user_metadata) {

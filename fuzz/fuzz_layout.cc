@@ -1,6 +1,7 @@
 // libFuzzer target: Layout::FromString (layout/layout.h), then the split
 // rule over a small tensor (layout/shard_map.h). Whatever parses must round
-// trip, and every local device's box must lie inside the tensor.
+// trip, and every local device's box and local shard must lie inside the
+// tensor.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +26,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const meshckpt::Box global = meshckpt::Box::FromShape(shape);
   for (int64_t d : layout->mesh().local_device_ids()) {
     if (!global.Contains(map->DeviceBox(d))) std::abort();
+  }
+  // The distinct non-empty shards of the local devices, without the loop.
+  for (int64_t s : map->LocalShards()) {
+    const meshckpt::Box box = map->ShardBox(s);
+    if (box.empty() || !global.Contains(box)) std::abort();
   }
   return 0;
 }

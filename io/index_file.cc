@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -49,7 +50,8 @@ absl::StatusOr<std::string> ReadIndexFileBytes(const std::string& path) {
 
 std::string EncodeIndexFile(proto::CheckpointIndexProto index) {
   index.mutable_version()->set_producer(kFormatVersion);
-  index.mutable_version()->set_min_consumer(kMinConsumerVersion);
+  index.mutable_version()->set_min_consumer(
+      std::max(kMinConsumerVersion, index.version().min_consumer()));
   std::string out;
   index.SerializeToString(&out);
   const uint64_t h = XXH3_64bits(out.data(), out.size());

@@ -6,7 +6,9 @@
 // every corruption and truncation a DataLoss instead.
 //
 // Format versions: the index records producer and min_consumer; this
-// library reads any index whose min_consumer <= kFormatVersion.
+// library reads any index whose min_consumer <= kFormatVersion. Format 2
+// added the compact form of large meshes (proto MeshProto); an index needs
+// a format-2 reader only when it holds one.
 //
 // Thread-safe (pure functions).
 #ifndef MESHCKPT_IO_INDEX_FILE_H_
@@ -21,8 +23,9 @@
 
 namespace meshckpt {
 
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;
 inline constexpr int kMinConsumerVersion = 1;
+inline constexpr int kCompactMeshVersion = 2;
 inline constexpr char kIndexMagic[] = "MCKPTIX1";
 
 // A protobuf message cannot exceed 2 GiB, so neither can a valid index.
@@ -35,7 +38,8 @@ inline constexpr int64_t kMaxIndexFileBytes = int64_t{0x7fffffff} + 16;
 // or is larger than kMaxIndexFileBytes.
 absl::StatusOr<std::string> ReadIndexFileBytes(const std::string& path);
 
-// Sets the version fields and frames the proto.
+// Sets the version fields and frames the proto. min_consumer is at least
+// kMinConsumerVersion, higher when the caller set it higher.
 std::string EncodeIndexFile(proto::CheckpointIndexProto index);
 // DataLoss for a bad footer or payload, FailedPrecondition for an index that
 // needs a newer reader. `path` is for messages only.

@@ -22,7 +22,7 @@ absl::StatusOr<Layout> Layout::Create(std::vector<std::string> sharding_specs,
     if (!d.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "sharding spec '", spec, "' of tensor dimension ", i,
-          " is neither 'unsharded' nor a dimension of mesh ", mesh.ToString()));
+          " is neither 'unsharded' nor a dimension of mesh ", mesh.ToShortString()));
     }
     if (used_by[*d] >= 0) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -20,9 +20,18 @@
 // Greedy guarantee: for shards every rank holds (replicated tensors), the
 // spread max - min of bytes per rank never exceeds the largest such shard.
 //
+// Cost follows the shards that exist, not the devices: along a dimension
+// only the first ceil(n / b) shards are non-empty, so a tensor of 8
+// elements split over 2^24 devices has 8 non-empty shards, and the
+// functions below enumerate those. The devices holding a shard are a
+// sub-grid of the mesh (fixed on the mesh dimensions the layout names, free
+// on the others); NextDeviceOfShard steps through it without listing it,
+// and WriterAssigner visits one device per rank holding a shard.
+//
 // Example:
 //   ShardMap m = *ShardMap::Create(layout, {10, 6});  // layout {"x", "y"}
 //   Box b = m.DeviceBox(device);                       // what device holds
+//   for (int64_t s : m.LocalShards()) m.ShardBox(s);  // what this rank holds
 //
 // Immutable value types, thread-compatible.
 #ifndef MESHCKPT_LAYOUT_SHARD_MAP_H_
@@ -69,29 +78,73 @@ class ShardMap {
   const std::vector<int64_t>& block_shape() const { return block_; }
   int64_t num_shards() const { return num_shards_; }
 
+  // Non-empty shards along each dimension (the leading ones):
+  // ceil(n_d / block_d), 0 when n_d is 0.
+  const std::vector<int64_t>& nonempty_grid_shape() const { return nonempty_; }
+  int64_t num_nonempty_shards() const { return num_nonempty_; }
+
   Box ShardBox(int64_t shard) const;
   int64_t ShardOfDevice(int64_t device_id) const;
   Box DeviceBox(int64_t device_id) const {
     return ShardBox(ShardOfDevice(device_id));
   }
-  // Devices holding `shard`, ascending.
+  // Devices holding `shard`, ascending. O(devices holding it): for large
+  // meshes use NextDeviceOfShard.
   std::vector<int64_t> DevicesOfShard(int64_t shard) const;
+  // The lowest device >= `from` holding `shard`, or -1 when none does.
+  // O(mesh rank).
+  int64_t NextDeviceOfShard(int64_t shard, int64_t from) const;
+
+  // Calls fn(shard) for every non-empty shard, ascending.
+  template <typename Fn>
+  void ForEachNonEmptyShard(Fn&& fn) const;
+  // The non-empty shards held by at least one device of `devices`,
+  // ascending. O(min(devices, non-empty shards)).
+  std::vector<int64_t> ShardsHeldBy(DeviceRange devices) const;
+  // ... by the local devices of the layout's mesh: one entry per buffer of
+  // SaveTensor/RestoreTensor::shard_data.
+  std::vector<int64_t> LocalShards() const {
+    return ShardsHeldBy(layout_.mesh().local_device_range());
+  }
 
  private:
   ShardMap(Layout layout, Box global_box, std::vector<int64_t> grid,
-           std::vector<int64_t> block, int64_t num_shards)
+           std::vector<int64_t> block, std::vector<int64_t> nonempty,
+           int64_t num_shards, int64_t num_nonempty)
       : layout_(std::move(layout)),
         global_box_(std::move(global_box)),
         grid_(std::move(grid)),
         block_(std::move(block)),
-        num_shards_(num_shards) {}
+        nonempty_(std::move(nonempty)),
+        num_shards_(num_shards),
+        num_nonempty_(num_nonempty) {}
 
   Layout layout_;
   Box global_box_;
   std::vector<int64_t> grid_;
   std::vector<int64_t> block_;
+  std::vector<int64_t> nonempty_;
   int64_t num_shards_;
+  int64_t num_nonempty_;
 };
+
+template <typename Fn>
+void ShardMap::ForEachNonEmptyShard(Fn&& fn) const {
+  if (num_nonempty_ == 0) return;
+  const int r = static_cast<int>(grid_.size());
+  std::vector<int64_t> c(r, 0);  // Odometer over the non-empty grid.
+  while (true) {
+    int64_t shard = 0;
+    for (int d = 0; d < r; ++d) shard = shard * grid_[d] + c[d];
+    fn(shard);
+    int d = r - 1;
+    for (; d >= 0; --d) {
+      if (++c[d] < nonempty_[d]) break;
+      c[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
 
 struct ShardWriter {
   int64_t shard = 0;
@@ -105,7 +158,8 @@ class WriterAssigner {
   explicit WriterAssigner(int num_ranks) : bytes_per_rank_(num_ranks, 0) {}
 
   // Writers for every non-empty shard of `map`, ascending by shard. Call once
-  // per tensor, in the same order on every rank.
+  // per tensor, in the same order on every rank. O(non-empty shards x ranks
+  // holding each), whatever the number of devices.
   std::vector<ShardWriter> Assign(const ShardMap& map,
                                   int64_t bytes_per_element);
 

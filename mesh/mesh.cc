@@ -13,6 +13,17 @@
 #include "base/status_macros.h"
 
 namespace meshckpt {
+namespace mesh_internal {
+
+// A run of consecutive ids [lo, hi] as written in an id list: one id, or a
+// range "lo-hi". `text` is the token, for messages.
+struct IdRun {
+  int64_t lo;
+  int64_t hi;
+  absl::string_view text;
+};
+
+}  // namespace mesh_internal
 namespace {
 
 constexpr absl::string_view kDevicePrefix = "/job:localhost/replica:0/task:0/device:";
@@ -66,26 +77,125 @@ absl::Status ValidateDims(const std::vector<MeshDimension>& dims,
   return absl::OkStatus();
 }
 
-// Parses a comma list of int64s; `what` names the field in errors.
-absl::StatusOr<std::vector<int64_t>> ParseIdList(absl::string_view text,
-                                                 absl::string_view what) {
-  std::vector<int64_t> ids;
-  if (text.empty()) return ids;
-  for (absl::string_view tok : absl::StrSplit(text, ',')) {
-    int64_t v;
-    if (!absl::SimpleAtoi(tok, &v)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mesh ", what, ": '", tok, "' is not an integer"));
-    }
-    ids.push_back(v);
-  }
-  return ids;
+std::string DimsToString(const std::vector<MeshDimension>& dims) {
+  return absl::StrJoin(dims, ",", [](std::string* out, const MeshDimension& d) {
+    absl::StrAppend(out, d.name, "=", d.size);
+  });
 }
 
-// If every name is the generated name of its id for one device type,
-// returns that type.
+using mesh_internal::IdRun;
+
+// Parses a comma list of ids and ranges; `what` names the field in errors.
+// Memory follows the text, never the ids a range spans.
+absl::StatusOr<std::vector<IdRun>> ParseIdList(absl::string_view text,
+                                               absl::string_view what) {
+  std::vector<IdRun> runs;
+  if (text.empty()) return runs;
+  for (absl::string_view tok : absl::StrSplit(text, ',')) {
+    int64_t lo, hi;
+    // A '-' after the first character separates a range; "-2" is a number.
+    const size_t dash = tok.find('-', 1);
+    if (dash == absl::string_view::npos) {
+      if (!absl::SimpleAtoi(tok, &lo)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mesh ", what, ": '", tok, "' is not an integer"));
+      }
+      hi = lo;
+    } else if (!absl::SimpleAtoi(tok.substr(0, dash), &lo) ||
+               !absl::SimpleAtoi(tok.substr(dash + 1), &hi) || lo < 0 ||
+               hi < lo) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mesh ", what, ": '", tok,
+          "' is neither an integer nor a range first-last of ids"));
+    }
+    runs.push_back({lo, hi, tok});
+  }
+  return runs;
+}
+
+std::vector<IdRun> RunsOf(const std::vector<int64_t>& ids) {
+  std::vector<IdRun> runs;
+  runs.reserve(ids.size());
+  for (int64_t id : ids) runs.push_back({id, id, {}});
+  return runs;
+}
+
+// Ids a list of runs spans, capped just above kMaxDevices (more is wrong
+// anyway, and the cap keeps the sum from overflowing).
+int64_t CountIds(const std::vector<IdRun>& runs) {
+  int64_t n = 0;
+  for (const IdRun& r : runs) {
+    // hi - lo cannot overflow: ranges have 0 <= lo <= hi, single ids lo == hi.
+    if (r.hi - r.lo >= Mesh::kMaxDevices) return Mesh::kMaxDevices + 1;
+    n += r.hi - r.lo + 1;
+    if (n > Mesh::kMaxDevices) return Mesh::kMaxDevices + 1;
+  }
+  return n;
+}
+
+std::string CountText(int64_t n) {
+  return n > Mesh::kMaxDevices ? absl::StrCat("more than ", Mesh::kMaxDevices)
+                               : absl::StrCat(n);
+}
+
+// The id a run has where `expected` was due, for messages.
+std::string IdText(const IdRun& r) {
+  return r.text.empty() ? absl::StrCat(r.lo) : std::string(r.text);
+}
+
+// Checks that `global` lists exactly 0..D-1 and `local` one rank's
+// contiguous block; returns that block.
+absl::StatusOr<DeviceRange> CheckIds(const std::vector<MeshDimension>& dims,
+                                     int64_t num_devices,
+                                     const std::vector<IdRun>& global,
+                                     const std::vector<IdRun>& local) {
+  const int64_t num_global = CountIds(global);
+  if (num_global != num_devices) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mesh ", DimsToString(dims), " needs ", num_devices,
+        " global device ids, got ", CountText(num_global)));
+  }
+  int64_t next = 0;
+  for (const IdRun& r : global) {
+    if (r.lo != next) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "global device id '", IdText(r), "' at position ", next,
+          ": global device ids must be 0..", num_devices - 1, " in order"));
+    }
+    next = r.hi + 1;
+  }
+  const int64_t per_rank = CountIds(local);
+  if (per_rank == 0) {
+    return absl::InvalidArgumentError("mesh has no local device ids");
+  }
+  if (per_rank > num_devices || num_devices % per_rank != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mesh has ", num_devices, " devices, which are not divisible among "
+        "ranks of ", CountText(per_rank), " local devices"));
+  }
+  const int64_t first = local[0].lo;
+  if (first < 0 || first % per_rank != 0 || first >= num_devices) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "local device id '", first, "' does not start a rank's block of ",
+        per_rank, " devices"));
+  }
+  next = first;
+  for (const IdRun& r : local) {
+    if (r.lo != next) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "local device id '", IdText(r), "' at position ", next - first,
+          ": local ids must be one rank's contiguous block ", first, "..",
+          first + per_rank - 1));
+    }
+    next = r.hi + 1;
+  }
+  return DeviceRange{first, first + per_rank};
+}
+
+// If every name is the generated name of its id (ids from `first` on) for
+// one device type, returns that type.
 std::optional<std::string> GeneratedType(const std::vector<std::string>& names,
-                                         const std::vector<int64_t>& ids) {
+                                         int64_t first) {
   if (names.empty() || !absl::StartsWith(names[0], kDevicePrefix)) {
     return std::nullopt;
   }
@@ -95,18 +205,52 @@ std::optional<std::string> GeneratedType(const std::vector<std::string>& names,
   std::string type(rest.substr(0, colon));
   if (!IsIdentifier(type)) return std::nullopt;  // "*type" must parse back.
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != GeneratedDeviceName(type, ids[i])) return std::nullopt;
+    if (names[i] != GeneratedDeviceName(type, first + static_cast<int64_t>(i))) {
+      return std::nullopt;
+    }
   }
   return type;
 }
 
-std::string DimsToString(const std::vector<MeshDimension>& dims) {
-  return absl::StrJoin(dims, ",", [](std::string* out, const MeshDimension& d) {
-    absl::StrAppend(out, d.name, "=", d.size);
-  });
+std::string IdsText(int64_t num_listed, DeviceRange ids) {
+  if (num_listed > Mesh::kMaxListedDevices) return DeviceRangeText(ids);
+  std::string out;
+  for (int64_t id = ids.begin; id < ids.end; ++id) {
+    absl::StrAppend(&out, id == ids.begin ? "" : ",", id);
+  }
+  return out;
+}
+
+// The local device names of a mesh: explicit names become a generated type
+// when they are exactly the generated ones, so equal meshes compare equal.
+absl::Status SetLocalNames(std::vector<std::string> names,
+                           absl::string_view device_type, DeviceRange local,
+                           std::string* type_out,
+                           std::vector<std::string>* names_out) {
+  if (names.empty()) {
+    *type_out = std::string(device_type);
+    return absl::OkStatus();
+  }
+  if (static_cast<int64_t>(names.size()) != local.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mesh has ", local.size(), " local device ids but ", names.size(),
+        " local device names"));
+  }
+  if (std::optional<std::string> type = GeneratedType(names, local.begin)) {
+    *type_out = *std::move(type);
+  } else {
+    *names_out = std::move(names);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
+
+std::string DeviceRangeText(DeviceRange range) {
+  if (range.empty()) return "";
+  if (range.size() == 1) return absl::StrCat(range.begin);
+  return absl::StrCat(range.begin, "-", range.end - 1);
+}
 
 std::string GeneratedDeviceName(absl::string_view device_type, int64_t id) {
   return absl::StrCat(kDevicePrefix, device_type, ":", id);
@@ -137,9 +281,39 @@ absl::StatusOr<Mesh> Mesh::Create(std::vector<MeshDimension> dims, int rank,
   mesh.num_devices_ = num_devices;
   mesh.rank_ = rank;
   mesh.num_ranks_ = num_ranks;
-  for (int64_t id : mesh.local_device_ids()) {
-    mesh.local_devices_.push_back(GeneratedDeviceName(device_type, id));
+  mesh.device_type_ = std::string(device_type);
+  return mesh;
+}
+
+absl::StatusOr<Mesh> Mesh::Build(std::string name,
+                                 std::vector<MeshDimension> dims,
+                                 const std::vector<IdRun>& global_ids,
+                                 const std::vector<IdRun>& local_ids,
+                                 std::vector<std::string> local_devices,
+                                 absl::string_view device_type,
+                                 std::vector<std::string> global_devices) {
+  MESHCKPT_RETURN_IF_ERROR(ValidateName(name));
+  int64_t num_devices = 0;
+  MESHCKPT_RETURN_IF_ERROR(ValidateDims(dims, &num_devices));
+  MESHCKPT_ASSIGN_OR_RETURN(
+      DeviceRange local,
+      CheckIds(dims, num_devices, global_ids, local_ids));
+  Mesh mesh;
+  MESHCKPT_RETURN_IF_ERROR(SetLocalNames(std::move(local_devices), device_type,
+                                         local, &mesh.device_type_,
+                                         &mesh.local_devices_));
+  if (!global_devices.empty() &&
+      static_cast<int64_t>(global_devices.size()) != num_devices) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mesh has ", num_devices, " devices but ", global_devices.size(),
+        " global device names"));
   }
+  mesh.name_ = std::move(name);
+  mesh.dims_ = std::move(dims);
+  mesh.num_devices_ = num_devices;
+  mesh.num_ranks_ = static_cast<int>(num_devices / local.size());
+  mesh.rank_ = static_cast<int>(local.begin / local.size());
+  mesh.global_devices_ = std::move(global_devices);
   return mesh;
 }
 
@@ -149,69 +323,30 @@ absl::StatusOr<Mesh> Mesh::CreateFromParts(
     std::vector<int64_t> local_device_ids,
     std::vector<std::string> local_devices,
     std::vector<std::string> global_devices) {
-  MESHCKPT_RETURN_IF_ERROR(ValidateName(name));
-  int64_t num_devices = 0;
-  MESHCKPT_RETURN_IF_ERROR(ValidateDims(dims, &num_devices));
-  if (static_cast<int64_t>(global_device_ids.size()) != num_devices) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh ", DimsToString(dims), " needs ", num_devices,
-        " global device ids, got ", global_device_ids.size()));
+  const std::vector<IdRun> global = RunsOf(global_device_ids);
+  const std::vector<IdRun> local = RunsOf(local_device_ids);
+  return Build(std::move(name), std::move(dims), global, local,
+               std::move(local_devices), "CPU", std::move(global_devices));
+}
+
+absl::StatusOr<Mesh> Mesh::CreateFromRanges(
+    std::string name, std::vector<MeshDimension> dims, DeviceRange global_ids,
+    DeviceRange local_ids, std::vector<std::string> local_devices,
+    absl::string_view device_type, std::vector<std::string> global_devices) {
+  if (!IsIdentifier(device_type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device type '", device_type, "' is not an identifier"));
   }
-  for (int64_t i = 0; i < num_devices; ++i) {
-    if (global_device_ids[i] != i) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "global device id '", global_device_ids[i], "' at position ", i,
-          ": global device ids must be 0..", num_devices - 1, " in order"));
-    }
+  std::vector<IdRun> global, local;
+  // A range with begin > end is as wrong as a list out of order.
+  if (global_ids.end > global_ids.begin) {
+    global.push_back({global_ids.begin, global_ids.end - 1, {}});
   }
-  const int64_t per_rank = static_cast<int64_t>(local_device_ids.size());
-  if (per_rank == 0) {
-    return absl::InvalidArgumentError("mesh has no local device ids");
+  if (local_ids.end > local_ids.begin) {
+    local.push_back({local_ids.begin, local_ids.end - 1, {}});
   }
-  if (num_devices % per_rank != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh has ", num_devices, " devices, which are not divisible among "
-        "ranks of ", per_rank, " local devices"));
-  }
-  const int64_t first = local_device_ids[0];
-  if (first < 0 || first % per_rank != 0 || first >= num_devices) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "local device id '", first, "' does not start a rank's block of ",
-        per_rank, " devices"));
-  }
-  for (int64_t i = 0; i < per_rank; ++i) {
-    if (local_device_ids[i] != first + i) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "local device id '", local_device_ids[i], "' at position ", i,
-          ": local ids must be one rank's contiguous block ", first, "..",
-          first + per_rank - 1));
-    }
-  }
-  if (local_devices.empty()) {
-    for (int64_t id : local_device_ids) {
-      local_devices.push_back(GeneratedDeviceName("CPU", id));
-    }
-  }
-  if (static_cast<int64_t>(local_devices.size()) != per_rank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh has ", per_rank, " local device ids but ", local_devices.size(),
-        " local device names"));
-  }
-  if (!global_devices.empty() &&
-      static_cast<int64_t>(global_devices.size()) != num_devices) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh has ", num_devices, " devices but ", global_devices.size(),
-        " global device names"));
-  }
-  Mesh mesh;
-  mesh.name_ = std::move(name);
-  mesh.dims_ = std::move(dims);
-  mesh.num_devices_ = num_devices;
-  mesh.num_ranks_ = static_cast<int>(num_devices / per_rank);
-  mesh.rank_ = static_cast<int>(first / per_rank);
-  mesh.local_devices_ = std::move(local_devices);
-  mesh.global_devices_ = std::move(global_devices);
-  return mesh;
+  return Build(std::move(name), std::move(dims), global, local,
+               std::move(local_devices), device_type, std::move(global_devices));
 }
 
 absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
@@ -238,20 +373,18 @@ absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
       dims.push_back({std::string(kv.first), size});
     }
   }
-  MESHCKPT_ASSIGN_OR_RETURN(std::vector<int64_t> global_ids,
+  MESHCKPT_ASSIGN_OR_RETURN(std::vector<IdRun> global,
                             ParseIdList(parts[2], "global device ids"));
-  MESHCKPT_ASSIGN_OR_RETURN(std::vector<int64_t> local_ids,
+  MESHCKPT_ASSIGN_OR_RETURN(std::vector<IdRun> local,
                             ParseIdList(parts[3], "local device ids"));
   std::vector<std::string> local_devices;
+  std::string device_type = "CPU";
   absl::string_view devs = parts[4];
   if (absl::StartsWith(devs, "*")) {
-    absl::string_view type = devs.substr(1);
-    if (!IsIdentifier(type)) {
+    device_type = std::string(devs.substr(1));
+    if (!IsIdentifier(device_type)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "device shorthand '", devs, "' must be '*' and a device type"));
-    }
-    for (int64_t id : local_ids) {
-      local_devices.push_back(GeneratedDeviceName(type, id));
     }
   } else if (!devs.empty()) {
     local_devices = absl::StrSplit(devs, ',');
@@ -262,27 +395,27 @@ absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
   if (parts.size() == 6 && !parts[5].empty()) {
     global_devices = absl::StrSplit(parts[5], ',');
   }
-  return CreateFromParts(std::string(parts[0]), std::move(dims),
-                         std::move(global_ids), std::move(local_ids),
-                         std::move(local_devices), std::move(global_devices));
+  return Build(std::string(parts[0]), std::move(dims), global, local,
+               std::move(local_devices), device_type, std::move(global_devices));
 }
 
-std::string Mesh::ToString() const {
-  std::vector<int64_t> global(num_devices_);
-  for (int64_t i = 0; i < num_devices_; ++i) global[i] = i;
-  std::vector<int64_t> local = local_device_ids();
-  std::string devices;
-  if (std::optional<std::string> type = GeneratedType(local_devices_, local)) {
-    devices = absl::StrCat("*", *type);
-  } else {
-    devices = absl::StrJoin(local_devices_, ",");
-  }
-  std::string out = absl::StrCat(name_, "|", DimsToString(dims_), "|",
-                                 absl::StrJoin(global, ","), "|",
-                                 absl::StrJoin(local, ","), "|", devices);
-  if (!global_devices_.empty()) {
-    absl::StrAppend(&out, "|", absl::StrJoin(global_devices_, ","));
-  }
+std::string Mesh::ToString() const { return ToShortString(-1); }
+
+std::string Mesh::ToShortString(int64_t max_names) const {
+  auto names = [max_names](const std::vector<std::string>& list) {
+    const int64_t n = static_cast<int64_t>(list.size());
+    if (max_names < 0 || n <= max_names) return absl::StrJoin(list, ",");
+    return absl::StrCat(
+        absl::StrJoin(list.begin(), list.begin() + max_names, ","), ",... (",
+        n - max_names, " more)");
+  };
+  const std::string devices = device_type_.empty() ? names(local_devices_)
+                                                   : absl::StrCat("*", device_type_);
+  std::string out = absl::StrCat(
+      name_, "|", DimsToString(dims_), "|",
+      IdsText(num_devices_, {0, num_devices_}), "|",
+      IdsText(num_devices_, local_device_range()), "|", devices);
+  if (!global_devices_.empty()) absl::StrAppend(&out, "|", names(global_devices_));
   return out;
 }
 
@@ -298,10 +431,25 @@ std::vector<int64_t> Mesh::local_device_ids() const {
 }
 
 std::vector<int64_t> Mesh::DeviceIdsOfRank(int rank) const {
-  const int64_t per_rank = devices_per_rank();
-  std::vector<int64_t> ids(per_rank);
-  for (int64_t i = 0; i < per_rank; ++i) ids[i] = rank * per_rank + i;
+  const DeviceRange r = DeviceRangeOfRank(rank);
+  std::vector<int64_t> ids(r.size());
+  for (int64_t i = 0; i < r.size(); ++i) ids[i] = r.begin + i;
   return ids;
+}
+
+std::string Mesh::LocalDeviceName(int64_t i) const {
+  if (device_type_.empty()) return local_devices_[i];
+  return GeneratedDeviceName(device_type_, local_device_range().begin + i);
+}
+
+std::vector<std::string> Mesh::local_devices() const {
+  if (device_type_.empty()) return local_devices_;
+  std::vector<std::string> names;
+  names.reserve(devices_per_rank());
+  for (int64_t i = 0; i < devices_per_rank(); ++i) {
+    names.push_back(LocalDeviceName(i));
+  }
+  return names;
 }
 
 int Mesh::RankOfDevice(int64_t device_id) const {
@@ -331,9 +479,7 @@ absl::StatusOr<Mesh> Mesh::ForRank(int rank) const {
   Mesh mesh = *this;
   mesh.rank_ = rank;
   mesh.local_devices_.clear();
-  for (int64_t id : mesh.local_device_ids()) {
-    mesh.local_devices_.push_back(GeneratedDeviceName("CPU", id));
-  }
+  mesh.device_type_ = "CPU";
   return mesh;
 }
 
@@ -343,7 +489,8 @@ bool Mesh::SameGridAs(const Mesh& other) const {
 
 bool operator==(const Mesh& a, const Mesh& b) {
   return a.name_ == b.name_ && a.dims_ == b.dims_ && a.rank_ == b.rank_ &&
-         a.num_ranks_ == b.num_ranks_ && a.local_devices_ == b.local_devices_ &&
+         a.num_ranks_ == b.num_ranks_ && a.device_type_ == b.device_type_ &&
+         a.local_devices_ == b.local_devices_ &&
          a.global_devices_ == b.global_devices_;
 }
 

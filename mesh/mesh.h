@@ -14,16 +14,23 @@
 // where <local devices> is a comma list of device names or the shorthand
 // `*CPU`, meaning `/job:localhost/replica:0/task:0/device:CPU:<id>` for each
 // local id. Differences from DTensor: global ids must be exactly 0..D-1 in
-// order, and the local ids must be one rank's contiguous block.
+// order, and the local ids must be one rank's contiguous block. An id list
+// may also hold ranges `first-last` (`|x=4096|0-4095|0-2047|*CPU`); ToString
+// writes ranges once a mesh has more than kMaxListedDevices devices, so the
+// text of a mesh of 2^24 devices stays short (DTensor would not parse it).
+//
+// Memory and time follow the mesh's dimensions, not its device count: ids
+// are ranges and generated device names are made on demand. Only the calls
+// marked O(devices per rank) build per-device lists.
 //
 // Example:
 //   absl::StatusOr<Mesh> mesh = Mesh::Create({{"batch", 2}, {"model", 4}},
 //                                            /*rank=*/1, /*num_ranks=*/2);
-//   // mesh->local_device_ids() == {4, 5, 6, 7}
+//   // mesh->local_device_range() == {4, 8}
 //   // mesh->DeviceCoords(6) == {1, 2}
 //
 // Mesh is an immutable value type; it is thread-compatible and cheap to copy
-// for small meshes.
+// unless it was given explicit device names.
 #ifndef MESHCKPT_MESH_MESH_H_
 #define MESHCKPT_MESH_MESH_H_
 
@@ -37,6 +44,29 @@
 #include "absl/types/span.h"
 
 namespace meshckpt {
+
+// Device ids [begin, end).
+struct DeviceRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+
+  int64_t size() const { return end - begin; }
+  bool empty() const { return end <= begin; }
+  bool contains(int64_t id) const { return begin <= id && id < end; }
+  friend bool operator==(const DeviceRange& a, const DeviceRange& b) {
+    return a.begin == b.begin && a.end == b.end;
+  }
+  friend bool operator!=(const DeviceRange& a, const DeviceRange& b) {
+    return !(a == b);
+  }
+};
+
+// "4-7" for [4, 8), "4" for [4, 5), "" when empty.
+std::string DeviceRangeText(DeviceRange range);
+
+namespace mesh_internal {
+struct IdRun;  // A run of ids as parsed; see mesh.cc.
+}  // namespace mesh_internal
 
 struct MeshDimension {
   std::string name;
@@ -54,6 +84,9 @@ class Mesh {
  public:
   // Largest mesh we accept; keeps every product of sizes far from overflow.
   static constexpr int64_t kMaxDevices = int64_t{1} << 24;
+  // Meshes up to this size print their ids one by one (DTensor's form) in
+  // ToString and the checkpoint index; larger ones print ranges.
+  static constexpr int64_t kMaxListedDevices = 1024;
 
   // The common case: D devices spread evenly over `num_ranks` ranks, viewed
   // from `rank`, with generated device names of `device_type`.
@@ -71,6 +104,14 @@ class Mesh {
       std::vector<int64_t> local_device_ids,
       std::vector<std::string> local_devices,
       std::vector<std::string> global_devices = {});
+  // As CreateFromParts with the ids as ranges: `global_ids` must be [0, D)
+  // and `local_ids` one rank's block. Empty `local_devices` means names
+  // generated for `device_type`. Builds no per-device list.
+  static absl::StatusOr<Mesh> CreateFromRanges(
+      std::string name, std::vector<MeshDimension> dims, DeviceRange global_ids,
+      DeviceRange local_ids, std::vector<std::string> local_devices,
+      absl::string_view device_type = "CPU",
+      std::vector<std::string> global_devices = {});
 
   // Parses the DTensor text form. Errors are InvalidArgument naming the bad
   // token; never throws.
@@ -78,6 +119,10 @@ class Mesh {
   // The DTensor text form. Uses the `*TYPE` shorthand when the local device
   // names are exactly the generated ones, so FromString(ToString()) == *this.
   std::string ToString() const;
+  // ToString for messages and display: explicit device name lists longer
+  // than `max_names` are cut to their first names and a count, so the text
+  // stays short whatever the mesh. Does not parse back when cut.
+  std::string ToShortString(int64_t max_names = 8) const;
 
   const std::string& name() const { return name_; }
   const std::vector<MeshDimension>& dims() const { return dims_; }
@@ -89,16 +134,26 @@ class Mesh {
   int rank() const { return rank_; }
   int num_ranks() const { return num_ranks_; }
   int64_t devices_per_rank() const { return num_devices_ / num_ranks_; }
-  // Local device ids of this mesh's rank, ascending.
-  std::vector<int64_t> local_device_ids() const;
-  const std::vector<std::string>& local_devices() const {
-    return local_devices_;
+  // The device ids of this mesh's rank, and of any rank
+  // (0 <= rank < num_ranks()).
+  DeviceRange local_device_range() const { return DeviceRangeOfRank(rank_); }
+  DeviceRange DeviceRangeOfRank(int rank) const {
+    return {rank * devices_per_rank(), (rank + 1) * devices_per_rank()};
   }
+  // The same as lists, ascending. O(devices per rank): prefer the ranges.
+  std::vector<int64_t> local_device_ids() const;
+  std::vector<int64_t> DeviceIdsOfRank(int rank) const;
+
+  // Name of the i-th local device (0 <= i < devices_per_rank()).
+  std::string LocalDeviceName(int64_t i) const;
+  // Every local device name. O(devices per rank).
+  std::vector<std::string> local_devices() const;
+  // The device type when the local names are the generated ones (printed as
+  // `*TYPE`); empty when they were given explicitly.
+  const std::string& generated_device_type() const { return device_type_; }
   const std::vector<std::string>& global_devices() const {
     return global_devices_;
   }
-  // Local device ids of any rank (0 <= rank < num_ranks()).
-  std::vector<int64_t> DeviceIdsOfRank(int rank) const;
   // The rank that holds `device_id` (0 <= device_id < num_devices()).
   int RankOfDevice(int64_t device_id) const;
 
@@ -119,12 +174,22 @@ class Mesh {
 
  private:
   Mesh() = default;
+  // What every factory but Create ends in: validates and normalizes.
+  static absl::StatusOr<Mesh> Build(
+      std::string name, std::vector<MeshDimension> dims,
+      const std::vector<mesh_internal::IdRun>& global_ids,
+      const std::vector<mesh_internal::IdRun>& local_ids,
+      std::vector<std::string> local_devices, absl::string_view device_type,
+      std::vector<std::string> global_devices);
 
   std::string name_;
   std::vector<MeshDimension> dims_;
   int64_t num_devices_ = 0;
   int rank_ = 0;
   int num_ranks_ = 1;
+  // Exactly one is set: generated names of a type, or explicit names (only
+  // when they are not the generated ones, so == can compare these fields).
+  std::string device_type_;
   std::vector<std::string> local_devices_;
   std::vector<std::string> global_devices_;
 };

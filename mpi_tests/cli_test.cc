@@ -30,6 +30,7 @@
 namespace meshckpt {
 namespace {
 
+using ::meshckpt::cli_test::CliReshardTest;
 using ::meshckpt::cli_test::CliTest;
 using ::meshckpt::cli_test::Numeric;
 using ::meshckpt::cli_test::Quote;
@@ -360,28 +361,6 @@ TEST_F(CliTest, DiffReportsDifferences) {
   EXPECT_EQ(missing.code, 3);
   EXPECT_THAT(missing.err, StartsWith("meshckpt diff: "));
 }
-
-// `meshckpt reshard` under mpiexec with 2 ranks.
-class CliReshardTest : public CliTest {
- protected:
-  void SetUp() override {
-    CliTest::SetUp();
-    const char* mpiexec = std::getenv("MESHCKPT_MPIEXEC");
-    if (mpiexec == nullptr) GTEST_SKIP() << "MESHCKPT_MPIEXEC not set";
-    const char* np_flag = std::getenv("MESHCKPT_MPIEXEC_NUMPROC_FLAG");
-    const char* pre = std::getenv("MESHCKPT_MPIEXEC_PREFLAGS");
-    const char* post = std::getenv("MESHCKPT_MPIEXEC_POSTFLAGS");
-    launcher_ = absl::StrCat(Quote(mpiexec), " ", np_flag ? np_flag : "-n",
-                             " 2 --oversubscribe --mca mpi_yield_when_idle 1 --timeout 60 ",
-                             pre ? pre : "", " ", Quote(bin_), " ", post ? post : "");
-  }
-  Result MpiRun(const std::vector<std::string>& args) {
-    std::string cmd = launcher_;
-    for (const std::string& a : args) absl::StrAppend(&cmd, " ", Quote(a));
-    return Shell(cmd);
-  }
-  std::string launcher_;
-};
 
 std::vector<std::string> SpecsOf(const VariableInfo& v) {
   return Layout::FromString(v.layout).value().sharding_specs();

@@ -16,11 +16,30 @@ proto::MeshProto MeshToProto(const Mesh& mesh) {
     dp->set_name(d.name);
     dp->set_size(d.size);
   }
-  for (int64_t i = 0; i < mesh.num_devices(); ++i) p.add_global_device_ids(i);
-  for (int64_t id : mesh.local_device_ids()) p.add_local_device_ids(id);
-  for (const std::string& d : mesh.local_devices()) p.add_local_devices(d);
+  const DeviceRange local = mesh.local_device_range();
+  if (mesh.num_devices() <= Mesh::kMaxListedDevices) {
+    // Format 1, readable by every meshckpt.
+    for (int64_t i = 0; i < mesh.num_devices(); ++i) p.add_global_device_ids(i);
+    for (int64_t id = local.begin; id < local.end; ++id) p.add_local_device_ids(id);
+    for (const std::string& d : mesh.local_devices()) p.add_local_devices(d);
+  } else {
+    p.mutable_global_device_range()->set_begin(0);
+    p.mutable_global_device_range()->set_end(mesh.num_devices());
+    p.mutable_local_device_range()->set_begin(local.begin);
+    p.mutable_local_device_range()->set_end(local.end);
+    if (!mesh.generated_device_type().empty()) {
+      p.set_generated_device_type(mesh.generated_device_type());
+    } else {
+      for (const std::string& d : mesh.local_devices()) p.add_local_devices(d);
+    }
+  }
   for (const std::string& d : mesh.global_devices()) p.add_global_devices(d);
   return p;
+}
+
+bool IsCompactMeshProto(const proto::MeshProto& p) {
+  return p.has_global_device_range() || p.has_local_device_range() ||
+         !p.generated_device_type().empty();
 }
 
 absl::StatusOr<Mesh> MeshFromProto(const proto::MeshProto& p) {
@@ -28,11 +47,27 @@ absl::StatusOr<Mesh> MeshFromProto(const proto::MeshProto& p) {
   for (const proto::MeshDimensionProto& d : p.dimensions()) {
     dims.push_back({d.name(), d.size()});
   }
-  return Mesh::CreateFromParts(
-      p.name(), std::move(dims),
-      {p.global_device_ids().begin(), p.global_device_ids().end()},
-      {p.local_device_ids().begin(), p.local_device_ids().end()},
+  if (!IsCompactMeshProto(p)) {
+    return Mesh::CreateFromParts(
+        p.name(), std::move(dims),
+        {p.global_device_ids().begin(), p.global_device_ids().end()},
+        {p.local_device_ids().begin(), p.local_device_ids().end()},
+        {p.local_devices().begin(), p.local_devices().end()},
+        {p.global_devices().begin(), p.global_devices().end()});
+  }
+  if (p.global_device_ids_size() > 0 || p.local_device_ids_size() > 0 ||
+      (!p.generated_device_type().empty() && p.local_devices_size() > 0)) {
+    return absl::InvalidArgumentError(
+        "mesh proto mixes device id ranges with id or name lists");
+  }
+  const DeviceRange global{p.global_device_range().begin(),
+                           p.global_device_range().end()};
+  const DeviceRange local{p.local_device_range().begin(),
+                          p.local_device_range().end()};
+  return Mesh::CreateFromRanges(
+      p.name(), std::move(dims), global, local,
       {p.local_devices().begin(), p.local_devices().end()},
+      p.generated_device_type().empty() ? "CPU" : p.generated_device_type(),
       {p.global_devices().begin(), p.global_devices().end()});
 }
 

@@ -17,8 +17,12 @@
 
 namespace meshckpt {
 
+// Meshes above Mesh::kMaxListedDevices devices get the compact form (id
+// ranges, device type), which needs a format-2 reader.
 proto::MeshProto MeshToProto(const Mesh& mesh);
 absl::StatusOr<Mesh> MeshFromProto(const proto::MeshProto& proto);
+// True for the compact form.
+bool IsCompactMeshProto(const proto::MeshProto& proto);
 
 // With `include_mesh` false the mesh is left out (an index stores it once).
 proto::LayoutProto LayoutToProto(const Layout& layout, bool include_mesh = true);

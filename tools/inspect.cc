@@ -198,7 +198,7 @@ Summary Summarize(const CheckpointReader& reader, const std::vector<VariableInfo
   absl::StatusOr<int64_t> size = FileSize(DataFilePath(reader.prefix()));
   if (size.ok()) s.data_file_bytes = *size;
   absl::StatusOr<Mesh> mesh = MeshFromProto(reader.index().mesh());
-  s.mesh = mesh.ok() ? mesh->ToString() : "?";
+  s.mesh = mesh.ok() ? mesh->ToShortString() : "?";
   return s;
 }
 

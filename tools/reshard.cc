@@ -8,10 +8,11 @@
 // user metadata, save_counter and step.
 //
 // Memory limit: all tensors are held at once. Each rank holds every
-// distinct shard its devices need (local devices holding the same shard
-// share one buffer), so a rank needs about the model size divided by the
-// number of distinct shards it holds; fully replicated tensors are held
-// whole on every rank.
+// distinct non-empty shard its devices need, one buffer per shard however
+// many local devices hold it (shard_data of shard_io.h), so a rank needs
+// about the model size divided by the number of distinct shards it holds;
+// fully replicated tensors are held whole on every rank. Nothing is
+// allocated or printed per device: --mesh x=16777216 costs what x=8 does.
 #include <iostream>
 #include <map>
 #include <string>
@@ -93,34 +94,23 @@ absl::StatusOr<Layout> TargetLayout(
   return Layout::Create(specs, mesh);
 }
 
-// Buffers of one tensor: one per distinct shard among this rank's devices.
+// Buffers of one tensor: one per distinct non-empty shard among this rank's
+// devices (ShardMap::LocalShards order).
 struct Buffers {
   std::vector<std::vector<char>> bytes;
   std::vector<std::vector<std::string>> strings;
-  std::vector<void*> device_data;  // Per local device.
+  std::vector<void*> shard_data;
 };
 
 Buffers Allocate(const ShardMap& map, DType dtype) {
   Buffers b;
-  const std::vector<int64_t> local = map.layout().mesh().local_device_ids();
-  std::map<int64_t, size_t> slot_of_shard;
-  for (int64_t d : local) {
-    const int64_t shard = map.ShardOfDevice(d);
-    if (!slot_of_shard.count(shard)) {
-      const int64_t n = map.ShardBox(shard).num_elements();
-      slot_of_shard[shard] = dtype == DType::kString ? b.strings.size() : b.bytes.size();
-      if (dtype == DType::kString) {
-        b.strings.emplace_back(n);
-      } else {
-        b.bytes.emplace_back(std::max<int64_t>(n * DTypeSize(dtype), 1));
-      }
+  for (int64_t shard : map.LocalShards()) {
+    const int64_t n = map.ShardBox(shard).num_elements();
+    if (dtype == DType::kString) {
+      b.shard_data.push_back(b.strings.emplace_back(n).data());
+    } else {
+      b.shard_data.push_back(b.bytes.emplace_back(n * DTypeSize(dtype)).data());
     }
-  }
-  for (int64_t d : local) {
-    const size_t slot = slot_of_shard[map.ShardOfDevice(d)];
-    b.device_data.push_back(dtype == DType::kString
-                                ? static_cast<void*>(b.strings[slot].data())
-                                : static_cast<void*>(b.bytes[slot].data()));
   }
   return b;
 }
@@ -190,9 +180,9 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   }
   for (size_t i = 0; i < index->tensors().size(); ++i) {
     const CheckpointIndex::Tensor& t = index->tensors()[i];
-    restores.push_back({t.key, t.dtype, t.shape, layouts[i], buffers[i].device_data});
-    saves.push_back({t.key, t.dataset, t.dtype, t.shape, layouts[i],
-                     {buffers[i].device_data.begin(), buffers[i].device_data.end()}});
+    restores.push_back({t.key, t.dtype, t.shape, layouts[i], {}, buffers[i].shard_data});
+    saves.push_back({t.key, t.dataset, t.dtype, t.shape, layouts[i], {},
+                     {buffers[i].shard_data.begin(), buffers[i].shard_data.end()}});
   }
 
   const bool tty = root && cli::StderrIsTerminal();
@@ -215,8 +205,8 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   if (root) {
     std::cout << "resharded " << saves.size() << " tensor(s), "
               << cli::HumanBytes(total_bytes) << ", from " << src << " (mesh "
-              << index->mesh().ToString() << ") to " << dst << " (mesh "
-              << mesh->ToString() << ") on " << comm.size() << " rank(s)\n";
+              << index->mesh().ToShortString() << ") to " << dst << " (mesh "
+              << mesh->ToShortString() << ") on " << comm.size() << " rank(s)\n";
   }
   return cli::kExitOk;
 }

@@ -88,6 +88,60 @@ TEST(MeshProto, NoLocalNamesMeansGeneratedCpu) {
   EXPECT_EQ(*back, mesh);
 }
 
+// Above Mesh::kMaxListedDevices the proto holds ranges and a device type,
+// so a mesh of 2^24 devices costs a few bytes, not one entry per device.
+TEST(MeshProto, LargeMeshesAreCompact) {
+  Mesh listed = Mesh::Create({{"x", Mesh::kMaxListedDevices}}, 0, 1).value();
+  EXPECT_FALSE(IsCompactMeshProto(MeshToProto(listed)));
+  for (const Mesh& mesh :
+       {Mesh::Create({{"x", Mesh::kMaxDevices}}, 0, 1).value(),
+        Mesh::Create({{"x", 4096}, {"y", 4096}}, 1, 2, "TPU", "big").value()}) {
+    proto::MeshProto p = MeshToProto(mesh);
+    EXPECT_TRUE(IsCompactMeshProto(p));
+    EXPECT_EQ(p.global_device_ids_size(), 0);
+    EXPECT_EQ(p.local_device_ids_size(), 0);
+    EXPECT_EQ(p.local_devices_size(), 0);
+    EXPECT_LT(p.ByteSizeLong(), 100u);
+    proto::MeshProto parsed;
+    ASSERT_TRUE(parsed.ParseFromString(p.SerializeAsString()));
+    absl::StatusOr<Mesh> back = MeshFromProto(parsed);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, mesh);
+  }
+  // Explicit local names stay explicit in the compact form.
+  std::vector<std::string> names;
+  for (int i = 0; i < 1024; ++i) names.push_back("dev" + std::to_string(i));
+  Mesh named =
+      Mesh::CreateFromRanges("", {{"x", 2048}}, {0, 2048}, {1024, 2048}, names).value();
+  proto::MeshProto p = MeshToProto(named);
+  EXPECT_TRUE(IsCompactMeshProto(p));
+  EXPECT_EQ(p.local_devices_size(), 1024);
+  EXPECT_EQ(MeshFromProto(p).value(), named);
+}
+
+TEST(MeshProto, InvalidCompactProtos) {
+  const proto::MeshProto good = MeshToProto(Mesh::Create({{"x", 4096}}, 1, 2).value());
+  ASSERT_TRUE(MeshFromProto(good).ok());
+  const std::vector<std::pair<std::string, std::function<void(proto::MeshProto*)>>> cases = {
+      {"ranges and a list", [](proto::MeshProto* p) { p->add_global_device_ids(0); }},
+      {"ranges and local ids", [](proto::MeshProto* p) { p->add_local_device_ids(2048); }},
+      {"type and names", [](proto::MeshProto* p) { p->add_local_devices("a"); }},
+      {"global range short", [](proto::MeshProto* p) { p->mutable_global_device_range()->set_end(4095); }},
+      {"global range shifted", [](proto::MeshProto* p) { p->mutable_global_device_range()->set_begin(1); }},
+      {"local range not a block", [](proto::MeshProto* p) { p->mutable_local_device_range()->set_begin(1); }},
+      {"local range reversed", [](proto::MeshProto* p) { p->mutable_local_device_range()->set_end(0); }},
+      {"no global range", [](proto::MeshProto* p) { p->clear_global_device_range(); }},
+      {"bad device type", [](proto::MeshProto* p) { p->set_generated_device_type("C-PU"); }},
+  };
+  for (const auto& [what, mutate] : cases) {
+    proto::MeshProto p = good;
+    mutate(&p);
+    absl::StatusOr<Mesh> mesh = MeshFromProto(p);
+    ASSERT_FALSE(mesh.ok()) << what;
+    EXPECT_EQ(mesh.status().code(), absl::StatusCode::kInvalidArgument) << what;
+  }
+}
+
 TEST(MeshProto, InvalidProtos) {
   const proto::MeshProto good =
       MeshToProto(Mesh::Create({{"x", 2}, {"y", 2}}, 0, 2).value());

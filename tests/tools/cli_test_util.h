@@ -1,8 +1,9 @@
 // Helpers for the integration tests of the `meshckpt` tool
-// (mpi_tests/cli_test.cc): whole tensors saved with SaveTensors on a
-// SerialCommunicator over a multi-device mesh, shell-quoted runs of the
-// binary with captured output, and a fixture with a fresh work directory
-// (under MESHCKPT_CLI_WORK, TEST_TMPDIR or /tmp; kept when a test fails).
+// (mpi_tests/cli_test.cc, cli_scale_test.cc): whole tensors saved with
+// SaveTensors on a SerialCommunicator over a multi-device mesh, shell-quoted
+// runs of the binary with captured output, a fixture with a fresh work
+// directory (under MESHCKPT_CLI_WORK, TEST_TMPDIR or /tmp; kept when a test
+// fails) and one that also runs the binary under mpiexec with 2 ranks.
 #ifndef MESHCKPT_TESTS_TOOLS_CLI_TEST_UTIL_H_
 #define MESHCKPT_TESTS_TOOLS_CLI_TEST_UTIL_H_
 
@@ -152,6 +153,29 @@ class CliTest : public ::testing::Test {
 
   std::string bin_;
   std::string dir_;
+};
+
+// `meshckpt reshard` under mpiexec with 2 ranks (skipped unless
+// MESHCKPT_MPIEXEC is set, as mpi_tests/CMakeLists.txt does).
+class CliReshardTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    const char* mpiexec = std::getenv("MESHCKPT_MPIEXEC");
+    if (mpiexec == nullptr) GTEST_SKIP() << "MESHCKPT_MPIEXEC not set";
+    const char* np_flag = std::getenv("MESHCKPT_MPIEXEC_NUMPROC_FLAG");
+    const char* pre = std::getenv("MESHCKPT_MPIEXEC_PREFLAGS");
+    const char* post = std::getenv("MESHCKPT_MPIEXEC_POSTFLAGS");
+    launcher_ = absl::StrCat(Quote(mpiexec), " ", np_flag ? np_flag : "-n",
+                             " 2 --oversubscribe --mca mpi_yield_when_idle 1 --timeout 60 ",
+                             pre ? pre : "", " ", Quote(bin_), " ", post ? post : "");
+  }
+  Result MpiRun(const std::vector<std::string>& args) {
+    std::string cmd = launcher_;
+    for (const std::string& a : args) absl::StrAppend(&cmd, " ", Quote(a));
+    return Shell(cmd);
+  }
+  std::string launcher_;
 };
 
 }  // namespace cli_test
