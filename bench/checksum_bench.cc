@@ -17,9 +17,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "io/checksum.h"
-#include "io/data_file.h"
-#include "io/fs.h"
+#include "io/format/checksum.h"
+#include "io/transfer/data_file.h"
+#include "io/fs/fs.h"
 
 #include <xxhash.h>
 

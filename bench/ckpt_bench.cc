@@ -24,9 +24,9 @@
 #include "bench/bench_util.h"
 #include "bench/report.h"
 #include "bench/workload.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "comm/mpi_communicator.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 
 namespace meshckpt::bench {
 namespace {

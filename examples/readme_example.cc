@@ -1,8 +1,8 @@
 // The API example of README.md, compiled and run by ctest so the README
 // cannot drift from the code. Keep the two in sync.
-#include "checkpoint/checkpoint_manager.h"
-#include "checkpoint/dtensor_checkpoint.h"
-#include "checkpoint/dvariable.h"
+#include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
+#include "checkpoint/object/dvariable.h"
 #include "comm/mpi_communicator.h"
 
 using namespace meshckpt;

@@ -39,11 +39,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
-#include "checkpoint/checkpoint_manager.h"
-#include "checkpoint/dtensor_checkpoint.h"
-#include "checkpoint/dvariable.h"
+#include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
+#include "checkpoint/object/dvariable.h"
 #include "comm/mpi_communicator.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -1,4 +1,4 @@
-// libFuzzer target: the index file decoder (io/index_file.h) and the index
+// libFuzzer target: the index file decoder (io/format/index_file.h) and the index
 // validation every reader runs (CheckpointIndex::FromProto), then what a
 // restore does with a validated index (reshard planning, tile grids).
 //
@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <string>
 
-#include "checkpoint/checkpoint_index.h"
-#include "io/checksum.h"
-#include "io/index_file.h"
+#include "checkpoint/engine/checkpoint_index.h"
+#include "io/format/checksum.h"
+#include "io/format/index_file.h"
 #include "layout/reshard_plan.h"
 
 namespace {

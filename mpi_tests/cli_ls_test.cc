@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/checkpoint_state.h"
+#include "checkpoint/manager/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/index_file.h"
+#include "io/format/index_file.h"
 #include "tests/tools/cli_test_util.h"
 #include "tests/tools/mini_json.h"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/cli_test_util.h"

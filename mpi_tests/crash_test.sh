@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crash-during-save tests: kills one rank with SIGKILL at each fault point of
-# a CheckpointManager save (checkpoint/fault_injection.h), under mpiexec, and
+# a CheckpointManager save (checkpoint/engine/fault_injection.h), under mpiexec, and
 # checks on ANOTHER rank count what a restarted job finds (crash_test.cc
 # --phase=verify): the state file's and LatestCheckpoint's checkpoint restore
 # bit-exactly, nothing partial is committed, a new manager sweeps leftovers.

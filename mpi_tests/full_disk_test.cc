@@ -15,11 +15,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/checkpoint_manager.h"
-#include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/checkpoint_state.h"
+#include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/manager/checkpoint_state.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 #include "mpi_tests/full_disk_util.h"
 #include "mpi_tests/mpi_test_env.h"
 

@@ -22,12 +22,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/dtensor_checkpoint.h"
-#include "checkpoint/dvariable.h"
-#include "checkpoint/tracked_value.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
+#include "checkpoint/object/dvariable.h"
+#include "checkpoint/object/tracked_value.h"
 #include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 #include "mpi_tests/test_tensors.h"
 
 namespace meshckpt::test {

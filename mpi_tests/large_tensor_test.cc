@@ -10,9 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 #include "layout/shard_map.h"
 #include "mpi_tests/mpi_test_env.h"
 

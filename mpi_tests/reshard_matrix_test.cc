@@ -39,7 +39,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/dtype.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
 #include "layout/layout.h"
 #include "layout/shard_map.h"

@@ -21,7 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/dtype.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
 #include "layout/layout.h"
 #include "layout/shard_map.h"

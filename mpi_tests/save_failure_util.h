@@ -25,7 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
 #include "gtest/gtest.h"
 #include "layout/layout.h"

@@ -40,7 +40,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "base/dtype.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
 #include "layout/box.h"
 #include "layout/layout.h"

@@ -190,7 +190,7 @@ absl::StatusOr<std::vector<TableEntry>> Parser::Run() {
       return absl::InvalidArgumentError(absl::StrCat(
           "'", filename_, "' is an HDF5 file (a meshckpt checkpoint?), not a TensorBundle index"));
     }
-    // meshckpt's own index ends in this magic (io/index_file.h); named here
+    // meshckpt's own index ends in this magic (io/format/index_file.h); named here
     // rather than included, to keep tfbundle a leaf.
     if (file_.size() >= 8 && std::memcmp(file_.data() + file_.size() - 8, "MCKPTIX1", 8) == 0) {
       return absl::InvalidArgumentError(absl::StrCat(

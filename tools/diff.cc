@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "layout/box.h"
 #include "tools/cli.h"
 #include "tools/commands.h"

@@ -39,7 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "tools/float_format.h"
 
 namespace meshckpt {

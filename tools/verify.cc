@@ -8,7 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/checkpoint_reader.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
-#include "io/index_file.h"
+#include "io/fs/fs.h"
+#include "io/format/index_file.h"
 #include "mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
@@ -34,7 +34,7 @@ using test::TensorSpec;
 
 constexpr int64_t kBig = int64_t{1} << 40;
 
-// The index file format of io/index_file.h, without touching the version.
+// The index file format of io/format/index_file.h, without touching the version.
 std::string FrameIndex(const proto::CheckpointIndexProto& index) {
   std::string out;
   index.SerializeToString(&out);

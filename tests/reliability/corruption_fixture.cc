@@ -12,9 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
-#include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/shard_io.h"
-#include "io/fs.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/engine/shard_io.h"
+#include "io/fs/fs.h"
 
 namespace meshckpt {
 namespace corruption_test {

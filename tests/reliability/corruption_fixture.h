@@ -5,7 +5,7 @@
 //
 // CorruptionFixture saves a small checkpoint once per process (5 tensors:
 // float32 in chunked HDF5 storage, int64, float64 and bfloat16 in contiguous
-// storage, strings as one byte blob, io/string_blob.h) with 256-byte
+// storage, strings as one byte blob, io/format/string_blob.h) with 256-byte
 // checksum tiles and keeps its bytes. A trial writes a damaged copy as the
 // trial checkpoint and reads it back with RestoreAll (RestoreTensors),
 // Inspect (CheckpointReader) and, when the CLI is built, CliVerify

@@ -24,11 +24,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/checkpoint_state.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
-#include "io/index_file.h"
+#include "io/format/index_file.h"
 #include "tests/reliability/corruption_fixture.h"
 
 namespace meshckpt {
@@ -44,7 +44,7 @@ using CorruptionTest = CorruptionFixture;
 // A string tensor's stored lengths claiming more bytes than there are: a
 // clear DataLoss naming the tensor. (Strings were HDF5 variable-length
 // strings once; HDF5 1.10.8 loops forever on a damaged global heap object
-// size, so they are now a byte blob we split ourselves, io/string_blob.h.)
+// size, so they are now a byte blob we split ourselves, io/format/string_blob.h.)
 TEST_F(CorruptionTest, DamagedStringLengthIsDataLossNotAHang) {
   const auto names = std::find_if(extents_->begin(), extents_->end(),
                                   [](const Extent& e) { return e.key == "model/names"; });

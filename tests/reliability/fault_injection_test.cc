@@ -1,10 +1,10 @@
-// The test-only fault hook (checkpoint/fault_injection.h) in one process:
+// The test-only fault hook (checkpoint/engine/fault_injection.h) in one process:
 // MESHCKPT_FAULT parsing, the order in which a CheckpointManager save
 // reaches the fault points, and a crash (SIGKILL in a forked child) at every
 // point followed by what a restarted job sees: the latest checkpoint restores
 // bit-exactly, nothing partial is committed, a new manager sweeps the
 // leftovers. The multi-rank version under mpiexec is mpi_tests/crash_test.sh.
-#include "checkpoint/fault_injection.h"
+#include "checkpoint/engine/fault_injection.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -18,14 +18,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/checkpoint_manager.h"
-#include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/checkpoint_state.h"
-#include "checkpoint/dvariable.h"
+#include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -11,16 +11,16 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/checkpoint_manager.h"
-#include "checkpoint/checkpoint_reader.h"
-#include "checkpoint/checkpoint_state.h"
-#include "checkpoint/dtensor_checkpoint.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
+#include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
-#include "io/index_file.h"
+#include "io/fs/fs.h"
+#include "io/format/index_file.h"
 #include "mesh/mesh.h"
 #include "tests/file_bytes.h"
 

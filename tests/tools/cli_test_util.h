@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/shard_io.h"
+#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
-#include "io/fs.h"
+#include "io/fs/fs.h"
 #include "layout/shard_map.h"
 #include "tests/file_bytes.h"
 

@@ -1,0 +1,136 @@
+// SaveTensors: the commit protocol around save_data.h's two write paths.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "base/phase_trace.h"
+#include "base/status_macros.h"
+#include "base/utf8.h"
+#include "checkpoint/engine/fault_injection.h"
+#include "checkpoint/engine/save_commit.h"
+#include "checkpoint/engine/save_data.h"
+#include "checkpoint/engine/save_plan.h"
+#include "checkpoint/engine/shard_io.h"
+#include "checkpoint/engine/shard_io_internal.h"
+#include "io/fs/fs.h"
+
+namespace meshckpt {
+namespace {
+
+using internal::PlannedTensor;
+
+absl::Status WithContext(const absl::Status& s, const std::string& file) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("saving '", file, "': ", s.message()));
+}
+
+absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> tensors,
+                            const SaveOptions& options) {
+  MESHCKPT_RETURN_IF_ERROR(internal::ValidateSaveInputs(comm, tensors));
+  if (options.mesh.has_value() &&
+      (options.mesh->num_ranks() != comm.size() || options.mesh->rank() != comm.rank())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SaveOptions::mesh ", options.mesh->ToShortString(), " does not span this job's ",
+        comm.size(), " ranks from rank ", comm.rank()));
+  }
+  for (const auto& [key, value] : options.user_metadata) {
+    if (!IsValidUtf8(key)) {  // Protobuf map keys must be.
+      return absl::InvalidArgumentError(
+          absl::StrCat("user metadata key '", absl::CHexEscape(key), "' is not valid UTF-8"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
+                         absl::Span<const SaveTensor> tensors,
+                         const SaveOptions& options) {
+  PhaseTrace trace("save", comm.rank());
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckArguments(comm, tensors, options)));
+  MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
+      comm, internal::SaveFingerprint(tensors), "tensor lists to SaveTensors"));
+  trace.Mark("validate");
+  const std::vector<PlannedTensor> plan = internal::PlanSave(comm.size(), tensors);
+  trace.Mark("plan");
+  const Mesh mesh = options.mesh.has_value() ? *options.mesh
+                    : tensors.empty()
+                        ? Mesh::Create({{"ranks", comm.size()}}, comm.rank(), comm.size()).value()
+                        : tensors[0].layout.mesh();
+  absl::Status local;
+  if (comm.rank() == 0) {
+    const size_t slash = prefix.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : prefix.substr(0, slash + 1);
+    if (!FileExists(dir)) {
+      local = absl::NotFoundError(absl::StrCat("cannot save '", prefix, "': directory '",
+                                               dir, "' does not exist"));
+    }
+  }
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
+  std::string id = comm.rank() == 0 ? RandomId() : "";
+  comm.Broadcast(&id, 0);
+  const std::string partial = absl::StrCat(DataFilePath(prefix), ".partial-", id);
+  auto cleanup = [&](const absl::Status& s) {
+    if (comm.rank() == 0) (void)RemoveFileIfExists(partial);
+    return s;
+  };
+
+  // 1. Data into the temporary file.
+  internal::RankReport report;
+  internal::StorageTable storage;
+  if (options.transfer_mode == TransferMode::kDirect) {
+    absl::StatusOr<internal::StorageTable> table =
+        internal::CreateDataFileDirect(comm, partial, plan);
+    if (!table.ok()) return cleanup(WithContext(table.status(), partial));
+    storage = *std::move(table);
+    trace.Mark("create");
+    local = internal::WriteShardsDirect(comm, partial, plan, storage, options, &report);
+    trace.Mark("write");
+  } else {
+    std::vector<int> datasets;
+    absl::StatusOr<std::unique_ptr<DataFileWriter>> writer =
+        internal::CreateDataFileMpiIo(comm, partial, plan, options, &datasets);
+    if (!writer.ok()) return cleanup(WithContext(writer.status(), partial));
+    trace.Mark("create");
+    local = internal::WriteShardsMpiIo(comm, **writer, datasets, plan, options, &report);
+    trace.Mark("write");
+  }
+  const std::vector<std::string> chunk_reports =
+      comm.Gather(report.chunks.SerializeAsString(), 0);
+  const std::vector<std::string> string_reports = comm.Gather(report.strings, 0);
+  trace.Mark("gather");
+  if (local.ok() && comm.rank() == 0) {
+    local = internal::WriteStrings(partial, plan, string_reports);
+  }
+  trace.Mark("strings");
+  // 2. Every rank makes its own writes durable (needed on parallel
+  // filesystems).
+  if (local.ok()) local = SyncFile(partial);
+  trace.Mark("fsync");
+  MESHCKPT_FAULT_POINT("after_flush", comm.rank());
+  // 3. Agree.
+  if (absl::Status s = comm.Agree(WithContext(local, partial)); !s.ok()) {
+    return cleanup(s);
+  }
+  MESHCKPT_FAULT_POINT("after_agree", comm.rank());
+  trace.Mark("agree");
+
+  // 4, 5. Rank 0 commits.
+  local = absl::OkStatus();
+  if (comm.rank() == 0) {
+    local = internal::Commit(
+        prefix, partial, internal::BuildIndex(mesh, plan, chunk_reports, storage, options));
+  }
+  trace.Mark("commit");
+  if (absl::Status s = comm.Agree(WithContext(local, IndexFilePath(prefix))); !s.ok()) {
+    return cleanup(s);
+  }
+  trace.Mark("agree_commit");
+  return absl::OkStatus();
+}
+
+}  // namespace meshckpt

@@ -1,0 +1,411 @@
+// CheckpointManager (checkpoint_manager.h).
+//
+// Rank 0 does every file operation on the directory and tells the others
+// what it found (Broadcast) or how it went (Agree); the retention decisions
+// are computed identically on every rank from values rank 0 broadcast (its
+// clock, its step counter), so checkpoints() is the same everywhere and no
+// rank can wander off into a collective the others skip. Not thread-safe.
+//
+//   auto m = *CheckpointManager::Create(ckpt.get(), "/ckpt/run");
+//   std::optional<std::string> p = *m->Save();   // "/ckpt/run/ckpt-1"
+#include "checkpoint/manager/checkpoint_manager.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <utility>
+#include <variant>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "base/status_macros.h"
+#include "checkpoint/engine/fault_injection.h"
+#include "checkpoint/object/load_status.h"
+
+namespace meshckpt {
+namespace {
+
+std::string JoinDir(const std::string& dir, absl::string_view name) {
+  return dir == "/" ? absl::StrCat("/", name) : absl::StrCat(dir, "/", name);
+}
+
+std::string BaseName(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
+
+double RealClock() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
+
+// Lexically normalized absolute form of `dir` (cwd of the calling rank).
+absl::StatusOr<std::string> AbsoluteDirectory(const std::string& dir) {
+  std::string base;
+  if (!absl::StartsWith(dir, "/")) {
+    char buf[4096];
+    if (::getcwd(buf, sizeof(buf)) == nullptr) {
+      return absl::InternalError(absl::StrCat(
+          "cannot resolve checkpoint directory '", dir, "': ", std::strerror(errno)));
+    }
+    base = buf;
+  }
+  std::string out;
+  for (absl::string_view part :
+       absl::StrSplit(absl::StrCat(base, "/", dir), '/', absl::SkipEmpty())) {
+    if (part != ".") absl::StrAppend(&out, "/", part);
+  }
+  return out.empty() ? "/" : out;
+}
+
+// mkdir -p for an absolute, normalized path.
+absl::Status CreateDirectories(const std::string& dir) {
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    const std::string sub = dir.substr(0, pos);
+    if (::mkdir(sub.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::Status(errno == EACCES ? absl::StatusCode::kPermissionDenied
+                                          : absl::StatusCode::kInternal,
+                          absl::StrCat("cannot create checkpoint directory '", sub,
+                                       "': ", std::strerror(errno)));
+    }
+  }
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint directory '", dir, "' is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFileName(absl::string_view what, const std::string& name) {
+  if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos || absl::StrContains(name, ".tmp-") ||
+      absl::StrContains(name, ".partial-") || absl::EndsWith(name, ".h5") ||
+      absl::EndsWith(name, ".index")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid ", what, " '", name,
+        "': must be a plain file name, not starting with '.', without "
+        "\".tmp-\" or \".partial-\" and not ending in \".h5\" or \".index\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptions(const std::string& directory,
+                             const CheckpointManagerOptions& o) {
+  if (directory.empty()) {
+    return absl::InvalidArgumentError("CheckpointManager needs a directory");
+  }
+  if (o.max_to_keep.has_value() && *o.max_to_keep <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_to_keep must be positive or nullopt (keep all), got ", *o.max_to_keep));
+  }
+  if (!std::isfinite(o.keep_checkpoint_every_n_hours) ||
+      o.keep_checkpoint_every_n_hours < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_checkpoint_every_n_hours must be >= 0, got ",
+                     o.keep_checkpoint_every_n_hours));
+  }
+  if (o.checkpoint_interval.has_value()) {
+    if (o.step_counter == nullptr) {
+      return absl::InvalidArgumentError(
+          "checkpoint_interval needs a step_counter to count steps with");
+    }
+    if (*o.checkpoint_interval < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint_interval must be >= 0, got ", *o.checkpoint_interval));
+    }
+  }
+  if (o.step_counter != nullptr &&
+      !std::holds_alternative<int64_t>(o.step_counter->value())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "step_counter must hold an int64, not ", DTypeName(o.step_counter->dtype())));
+  }
+  MESHCKPT_RETURN_IF_ERROR(ValidateFileName("checkpoint_name", o.checkpoint_name));
+  return ValidateFileName("latest_filename", o.latest_filename);
+}
+
+// True when `name` is `<checkpoint_name>-<digits>`.
+bool IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
+  if (!absl::ConsumePrefix(&name, checkpoint_name) || !absl::ConsumePrefix(&name, "-")) {
+    return false;
+  }
+  return !name.empty() && std::all_of(name.begin(), name.end(), absl::ascii_isdigit);
+}
+
+// What rank 0 found in the directory, to be broadcast (all but the lock).
+struct Recovered {
+  std::string directory;
+  proto::CheckpointState state;  // Absolute paths; model path = latest or "".
+  std::optional<DirectoryLock> lock;
+};
+
+// Rank 0: create the directory, sweep, read what earlier runs left.
+absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
+                                         const CheckpointManagerOptions& o) {
+  Recovered r;
+  MESHCKPT_ASSIGN_OR_RETURN(r.directory, AbsoluteDirectory(directory));
+  const std::string& dir = r.directory;
+  MESHCKPT_RETURN_IF_ERROR(CreateDirectories(dir));
+  // The lock comes before the sweep: what looks stale may be another live
+  // job's save in progress.
+  MESHCKPT_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir, o.directory_lock));
+  if (!lock.warning().empty()) std::fprintf(stderr, "meshckpt: warning: %s\n", lock.warning().c_str());
+  r.lock.emplace(std::move(lock));
+  MESHCKPT_RETURN_IF_ERROR(SweepStaleTemporaries(dir).status());
+
+  const double now = o.clock();
+  absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir, o.latest_filename);
+  // Every checkpoint directly in `dir` that the state file names, managed
+  // or not (preserved, or older than the last preserved one).
+  absl::flat_hash_set<std::string> named;
+  if (state.ok()) {
+    // As TF: a clock that went backwards clamps the bookkeeping; checkpoints
+    // at or before the last preserved one were preserved or deleted already.
+    double last_preserved = std::min(state->last_preserved_timestamp(), now);
+    r.state.set_last_preserved_timestamp(last_preserved);
+    const auto& paths = state->all_model_checkpoint_paths();
+    const auto& stamps = state->all_model_checkpoint_timestamps();
+    for (int i = 0; i < paths.size(); ++i) {
+      // Only checkpoints directly in the directory: a hostile state file
+      // must not make this manager delete files elsewhere.
+      const std::string prefix = ResolveCheckpointPath(dir, paths[i]);
+      const std::string rel = RelativeCheckpointPath(dir, prefix);
+      if (rel.empty() || rel == "." || rel == ".." || rel.find('/') != std::string::npos ||
+          rel.find('\0') != std::string::npos) {
+        continue;
+      }
+      const std::string abs = JoinDir(dir, rel);
+      named.insert(abs);
+      const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
+      if (!(t > last_preserved) || !CheckpointExists(prefix)) continue;
+      const auto& seen = r.state.all_model_checkpoint_paths();
+      if (std::find(seen.begin(), seen.end(), abs) != seen.end()) continue;
+      r.state.add_all_model_checkpoint_paths(abs);
+      r.state.add_all_model_checkpoint_timestamps(t);
+    }
+  } else if (absl::IsNotFound(state.status()) || absl::IsDataLoss(state.status())) {
+    // TF sets the clock back a little so that a manager re-created at once
+    // still sees its checkpoints as newer than the last preserved one.
+    r.state.set_last_preserved_timestamp(now - 1);
+  } else {
+    return state.status();
+  }
+  // Committed checkpoints under our name that the state file does not name
+  // become managed too, so retention keeps working and the next Save records
+  // them: all of them when there is no usable state file; otherwise those
+  // committed after everything it names (a job that died after the index
+  // but before the state file, or whose state-file write failed). Commit
+  // times come from the indexes on both sides, so the manager's clock option
+  // does not enter the comparison.
+  const std::vector<std::pair<double, std::string>> committed =
+      ListCommittedCheckpointsWithTimes(dir);
+  double newest_named = -std::numeric_limits<double>::infinity();
+  for (const auto& [t, prefix] : committed) {
+    if (named.contains(prefix)) newest_named = std::max(newest_named, t);
+  }
+  for (const auto& [t, prefix] : committed) {
+    if ((!state.ok() || t > newest_named) && !named.contains(prefix) &&
+        IsManagedName(BaseName(prefix), o.checkpoint_name)) {
+      r.state.add_all_model_checkpoint_paths(prefix);
+      r.state.add_all_model_checkpoint_timestamps(now);
+    }
+  }
+  absl::StatusOr<std::string> latest = LatestCheckpoint(dir, o.latest_filename);
+  if (latest.ok()) {
+    r.state.set_model_checkpoint_path(*latest);
+  } else if (!absl::IsNotFound(latest.status())) {
+    return latest.status();
+  }
+  return r;
+}
+
+// Rank 0's value of the step counter, on every rank.
+int64_t BroadcastStep(Communicator& comm, const TrackedValue& step_counter) {
+  return BroadcastValue(comm, comm.rank() == 0 ? step_counter.int64() : int64_t{0}, 0);
+}
+
+}  // namespace
+
+CheckpointManager::CheckpointManager(DTensorCheckpoint* checkpoint,
+                                     std::string directory,
+                                     CheckpointManagerOptions options)
+    : checkpoint_(checkpoint),
+      directory_(std::move(directory)),
+      options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
+    DTensorCheckpoint* checkpoint, std::string directory,
+    CheckpointManagerOptions options) {
+  if (checkpoint == nullptr) {
+    return absl::InvalidArgumentError("CheckpointManager needs a checkpoint object");
+  }
+  Communicator& comm = checkpoint->comm();
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(ValidateOptions(directory, options)));
+  if (!options.clock) options.clock = RealClock;
+
+  std::string abs_dir, state_bytes;
+  absl::Status local;
+  std::optional<DirectoryLock> lock;
+  if (comm.rank() == 0) {
+    absl::StatusOr<Recovered> r = RecoverOnRank0(directory, options);
+    if (r.ok()) {
+      abs_dir = r->directory;
+      state_bytes = r->state.SerializeAsString();
+      lock = std::move(r->lock);
+    } else {
+      local = absl::Status(r.status().code(),
+                           absl::StrCat("creating CheckpointManager for '", directory,
+                                        "': ", r.status().message()));
+    }
+  }
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
+  comm.Broadcast(&abs_dir, 0);
+  comm.Broadcast(&state_bytes, 0);
+  proto::CheckpointState state;
+  if (!state.ParseFromString(state_bytes)) {
+    return absl::InternalError("CheckpointManager: corrupt broadcast of recovered state");
+  }
+
+  std::unique_ptr<CheckpointManager> m(
+      new CheckpointManager(checkpoint, std::move(abs_dir), std::move(options)));
+  if (!state.model_checkpoint_path().empty()) m->latest_ = state.model_checkpoint_path();
+  m->checkpoints_.assign(state.all_model_checkpoint_paths().begin(),
+                         state.all_model_checkpoint_paths().end());
+  m->timestamps_.assign(state.all_model_checkpoint_timestamps().begin(),
+                        state.all_model_checkpoint_timestamps().end());
+  m->last_preserved_timestamp_ = state.last_preserved_timestamp();
+  m->lock_ = std::move(lock);
+  return m;
+}
+
+absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
+    std::optional<int64_t> checkpoint_number, bool check_interval) {
+  if (checkpoint_number.has_value() && *checkpoint_number < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint_number must be >= 0, got ", *checkpoint_number, " (directory '",
+        directory_, "')"));
+  }
+  Communicator& comm = checkpoint_->comm();
+  std::optional<int64_t> step;
+  if (options_.step_counter != nullptr) step = BroadcastStep(comm, *options_.step_counter);
+  if (options_.checkpoint_interval.has_value() && last_checkpoint_step_.has_value()) {
+    if (*step == *last_checkpoint_step_) return std::nullopt;
+    if (check_interval && *step < *last_checkpoint_step_ + *options_.checkpoint_interval) {
+      return std::nullopt;
+    }
+  }
+
+  TrackedValue& counter = checkpoint_->mutable_save_counter();
+  const int64_t previous = counter.int64();
+  int64_t number = 0;
+  if (checkpoint_number.has_value()) {
+    number = *checkpoint_number;
+  } else {
+    // Never the name of a checkpoint already there (e.g. after resuming from
+    // an older one): rank 0 looks, everyone takes its answer.
+    absl::StatusOr<int64_t> next = int64_t{0};
+    if (comm.rank() == 0) {
+      next = NextCheckpointNumber(directory_, options_.checkpoint_name, previous + 1);
+    }
+    MESHCKPT_RETURN_IF_ERROR(comm.Agree(next.status()));
+    number = BroadcastValue(comm, *next, 0);
+  }
+  (void)counter.set(previous + 1);  // Same type: cannot fail.
+  const std::string prefix =
+      JoinDir(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
+  if (step.has_value()) checkpoint_->SetStep(*step);
+  absl::StatusOr<std::string> written =
+      checkpoint_->Write(prefix, options_.io ? &*options_.io : nullptr);
+  if (!written.ok()) {
+    (void)counter.set(previous);
+    return written.status();
+  }
+  if (step.has_value()) last_checkpoint_step_ = step;
+  MESHCKPT_FAULT_POINT("after_index", comm.rank());
+
+  const double timestamp = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
+
+  // An overwritten checkpoint moves to the end of the queue.
+  for (size_t i = 0; i < checkpoints_.size(); ++i) {
+    if (checkpoints_[i] == prefix) {
+      checkpoints_.erase(checkpoints_.begin() + i);
+      timestamps_.erase(timestamps_.begin() + i);
+      break;
+    }
+  }
+  checkpoints_.push_back(prefix);
+  timestamps_.push_back(timestamp);
+  latest_ = prefix;
+
+  // TF's sweep: oldest first, until max_to_keep remain; a leaving checkpoint
+  // at least n hours after the last preserved one is preserved instead.
+  std::vector<std::string> doomed;
+  if (options_.max_to_keep.has_value()) {
+    const size_t keep = static_cast<size_t>(*options_.max_to_keep);
+    const double every = options_.keep_checkpoint_every_n_hours * 3600.0;
+    size_t leaving = 0;
+    while (checkpoints_.size() - leaving > keep) {
+      const double t = timestamps_[leaving];
+      if (every > 0 && t - every >= last_preserved_timestamp_) {
+        last_preserved_timestamp_ = t;
+      } else {
+        doomed.push_back(checkpoints_[leaving]);
+      }
+      ++leaving;
+    }
+    checkpoints_.erase(checkpoints_.begin(), checkpoints_.begin() + leaving);
+    timestamps_.erase(timestamps_.begin(), timestamps_.begin() + leaving);
+  }
+
+  // The state file first: a crash while deleting leaves a state file that
+  // names the new checkpoint and nothing deleted.
+  absl::Status local;
+  if (comm.rank() == 0) {
+    local = RecordState();
+    MESHCKPT_FAULT_POINT("after_state_file", 0);
+    for (size_t i = 0; local.ok() && i < doomed.size(); ++i) {
+      MESHCKPT_FAULT_POINT("during_sweep", 0);
+      local = DeleteCheckpoint(doomed[i]);
+    }
+    if (!local.ok()) {
+      local = absl::Status(local.code(), absl::StrCat("saved '", prefix,
+                                                      "', then: ", local.message()));
+    }
+  }
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
+  return std::optional<std::string>(prefix);
+}
+
+absl::Status CheckpointManager::RecordState() const {
+  proto::CheckpointState state;
+  state.set_model_checkpoint_path(RelativeCheckpointPath(directory_, *latest_));
+  for (size_t i = 0; i < checkpoints_.size(); ++i) {
+    state.add_all_model_checkpoint_paths(RelativeCheckpointPath(directory_, checkpoints_[i]));
+    state.add_all_model_checkpoint_timestamps(timestamps_[i]);
+  }
+  state.set_last_preserved_timestamp(last_preserved_timestamp_);
+  return WriteCheckpointState(directory_, state, options_.latest_filename);
+}
+
+absl::StatusOr<std::optional<std::string>> CheckpointManager::RestoreOrInitialize() {
+  if (!latest_.has_value()) return std::optional<std::string>();
+  absl::StatusOr<LoadStatus> status =
+      checkpoint_->Restore(*latest_, options_.io ? &*options_.io : nullptr);
+  if (!status.ok()) return status.status();
+  if (options_.checkpoint_interval.has_value()) {
+    last_checkpoint_step_ = BroadcastStep(checkpoint_->comm(), *options_.step_counter);
+  }
+  return latest_;
+}
+
+}  // namespace meshckpt

@@ -1,0 +1,158 @@
+// CheckpointManager: numbered checkpoints in one directory with a retention
+// policy, after tf.train.CheckpointManager.
+//
+// Save() writes `<directory>/<checkpoint_name>-<N>` through
+// DTensorCheckpoint::Write, records it in the `checkpoint` state file (TF's
+// CheckpointState, paths relative to the directory), and only then deletes
+// what the policy no longer keeps:
+//   - max_to_keep: the newest N checkpoints stay "managed"; older ones leave
+//     the managed set oldest first and are deleted, unless
+//   - keep_checkpoint_every_n_hours: a checkpoint leaving the managed set is
+//     preserved (kept on disk, no longer listed) when its timestamp is at
+//     least n hours after the last preserved one's, and becomes the new last
+//     preserved one.
+// The state file lists exactly the managed checkpoints still on disk, so it
+// never names a deleted one; the newest checkpoint is never deleted.
+//
+// A new manager over the same directory picks up the managed checkpoints of
+// earlier runs from the state file (those still committed and inside the
+// directory; timestamps newer than last_preserved_timestamp, as TF does),
+// plus any committed `<checkpoint_name>-<N>` newer than all of those (a job
+// that died between committing a checkpoint and writing the state file), and
+// removes leftovers of crashed saves (SweepStaleTemporaries). The next Save
+// rewrites the state file to match. Save numbers never reuse the name of a
+// checkpoint that exists in the directory.
+//
+// One job per directory: rank 0 holds the directory's DirectoryLock for the
+// manager's lifetime (see io/fs/directory_lock.h), taken before anything in the
+// directory is swept, so a second job fails in Create instead of mixing its
+// checkpoints with this one's.
+//
+// Every call except the accessors is collective over checkpoint->comm();
+// every rank must make the same calls with the same arguments and gets the
+// same result. File operations on the directory are done by rank 0. Not
+// thread-safe.
+//
+//   auto ckpt = *DTensorCheckpoint::Create(comm, mesh, {{"model", &model}});
+//   CheckpointManagerOptions o;
+//   o.max_to_keep = 3;
+//   o.step_counter = step;            // an int64 TrackedValue
+//   o.checkpoint_interval = 1000;     // Save() skips until 1000 steps passed
+//   auto manager = *CheckpointManager::Create(ckpt.get(), "/ckpt/run", o);
+//   std::optional<std::string> from = *manager->RestoreOrInitialize();
+//   for (...) {
+//     ...train, step->set(step->int64() + 1)...
+//     absl::StatusOr<std::optional<std::string>> saved = manager->Save();
+//   }
+#ifndef MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_MANAGER_H_
+#define MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
+#include "checkpoint/object/tracked_value.h"
+#include "io/fs/directory_lock.h"
+
+namespace meshckpt {
+
+struct CheckpointManagerOptions {
+  // How many checkpoints stay managed; nullopt keeps every checkpoint (and
+  // preserves nothing by age). Must be positive when set.
+  std::optional<int> max_to_keep = 5;
+  // 0 turns preservation by age off. Must be >= 0.
+  double keep_checkpoint_every_n_hours = 0;
+  // Checkpoints are `<checkpoint_name>-<N>`: a plain file name, not starting
+  // with '.', without the temporary markers ".tmp-" and ".partial-".
+  std::string checkpoint_name = "ckpt";
+  // An int64 TrackedValue holding the training step. When set, each save
+  // records it as the checkpoint's step.
+  TrackedValue* step_counter = nullptr;
+  // Minimum number of steps between two saves (needs step_counter; >= 0).
+  std::optional<int64_t> checkpoint_interval;
+  // Seconds since the epoch; default: the real time. Only rank 0's is used.
+  std::function<double()> clock;
+  std::string latest_filename = kDefaultLatestFilename;
+  // I/O options for the manager's saves and restores; default: the
+  // checkpoint's own (given to DTensorCheckpoint::Create).
+  std::optional<CheckpointOptions> io;
+  // What to do where the filesystem cannot lock the directory.
+  DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
+};
+
+class CheckpointManager {
+ public:
+  // Collective. Creates `directory` if needed, sweeps stale temporaries and
+  // recovers the managed checkpoints of earlier runs. `checkpoint` must
+  // outlive the manager. InvalidArgument for a null checkpoint, an empty
+  // directory, max_to_keep <= 0, a negative or non-finite
+  // keep_checkpoint_every_n_hours, checkpoint_interval without step_counter
+  // (or negative), a step_counter that is not an int64, bad file names.
+  // An unparsable state file does not fail Create: the committed
+  // `<checkpoint_name>-<N>` checkpoints in the directory are managed instead.
+  // FailedPrecondition naming the holder when another job holds the
+  // directory's lock.
+  static absl::StatusOr<std::unique_ptr<CheckpointManager>> Create(
+      DTensorCheckpoint* checkpoint, std::string directory,
+      CheckpointManagerOptions options = {});
+
+  // Collective. Saves a checkpoint and applies the retention policy; returns
+  // its prefix. With checkpoint_interval set, returns nullopt and saves
+  // nothing when a checkpoint was already saved at the current step, or,
+  // when `check_interval`, when fewer than checkpoint_interval steps passed
+  // since the last save (as TF does).
+  //
+  // N is `checkpoint_number` when given (>= 0), else save_counter + 1, or the
+  // next number after it that no checkpoint in the directory has; the save
+  // counter is bumped either way (and restored if the write fails).
+  // An error after the checkpoint was written (state file, deletion) is
+  // returned, but checkpoints() and latest_checkpoint() already include the
+  // new checkpoint.
+  absl::StatusOr<std::optional<std::string>> Save(
+      std::optional<int64_t> checkpoint_number = std::nullopt,
+      bool check_interval = true);
+
+  // Collective. Restores latest_checkpoint() when there is one and returns
+  // its prefix; otherwise returns nullopt and leaves the values as they are.
+  // The LoadStatus is not returned; call DTensorCheckpoint::Restore directly
+  // to assert on it.
+  absl::StatusOr<std::optional<std::string>> RestoreOrInitialize();
+
+  // The newest committed checkpoint: the last one saved, or at creation what
+  // LatestCheckpoint(directory) found (which may be one the manager does not
+  // manage, e.g. a preserved one).
+  std::optional<std::string> latest_checkpoint() const { return latest_; }
+  // Managed checkpoints, oldest first, as absolute prefixes. Preserved ones
+  // are not listed.
+  const std::vector<std::string>& checkpoints() const { return checkpoints_; }
+  // Absolute, lexically normalized.
+  const std::string& directory() const { return directory_; }
+  DTensorCheckpoint* checkpoint() const { return checkpoint_; }
+
+ private:
+  CheckpointManager(DTensorCheckpoint* checkpoint, std::string directory,
+                    CheckpointManagerOptions options);
+
+  // Rank 0: the state file for the current managed set.
+  absl::Status RecordState() const;
+
+  DTensorCheckpoint* checkpoint_;
+  std::string directory_;
+  CheckpointManagerOptions options_;
+  std::optional<std::string> latest_;
+  std::vector<std::string> checkpoints_;  // Parallel to timestamps_.
+  std::vector<double> timestamps_;
+  double last_preserved_timestamp_ = 0;
+  std::optional<int64_t> last_checkpoint_step_;
+  std::optional<DirectoryLock> lock_;  // Rank 0's; released with the manager.
+};
+
+}  // namespace meshckpt
+
+#endif  // MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_MANAGER_H_

@@ -1,0 +1,378 @@
+// The `checkpoint` state file and finding the newest checkpoint: the
+// implementation of checkpoint_state.h.
+//
+// Path handling is lexical (no symlink resolution): "a//b/./c" is "a/b/c",
+// and ".." components are kept as written, which is what makes them
+// detectable. Directory listings use opendir/readdir; every function is a
+// sequence of independent POSIX calls and keeps no state (thread-compatible).
+//
+//   proto::CheckpointState s;
+//   s.set_model_checkpoint_path("ckpt-3");
+//   s.add_all_model_checkpoint_paths("ckpt-3");
+//   absl::Status st = WriteCheckpointState("/ckpt/run", s);
+//   absl::StatusOr<std::string> latest = LatestCheckpoint("/ckpt/run");
+#include "checkpoint/manager/checkpoint_state.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "base/status_macros.h"
+#include "checkpoint/engine/shard_io.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "io/fs/fs.h"
+#include "io/format/index_file.h"
+
+namespace meshckpt {
+namespace {
+
+constexpr absl::string_view kIndexSuffix = ".index";
+constexpr absl::string_view kDataSuffix = ".h5";
+
+std::string JoinPath(const std::string& dir, absl::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return absl::StrCat(dir, name);
+  return absl::StrCat(dir, "/", name);
+}
+
+// Collapses repeated slashes and "." components; keeps "..". "" stays "",
+// "/" stays "/", a trailing slash is dropped.
+std::string NormalizeLexically(absl::string_view path) {
+  const bool absolute = absl::StartsWith(path, "/");
+  std::vector<absl::string_view> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (part != ".") parts.push_back(part);
+  }
+  std::string joined = absl::StrJoin(parts, "/");
+  if (absolute) return absl::StrCat("/", joined);
+  return joined.empty() && !path.empty() ? "." : joined;
+}
+
+bool HasDotDotComponent(absl::string_view path) {
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") return true;
+  }
+  return false;
+}
+
+std::string AbsoluteDir(const std::string& dir) {
+  if (absl::StartsWith(dir, "/")) return NormalizeLexically(dir);
+  char buf[4096];
+  if (::getcwd(buf, sizeof(buf)) == nullptr) return "";
+  return NormalizeLexically(JoinPath(buf, dir.empty() ? "." : dir));
+}
+
+}  // namespace
+
+// A state file is input like any other: a hostile or stale one must not make
+// us report (and a manager later delete) files elsewhere. So relative paths
+// may not contain ".." components, and absolute ones must lie lexically
+// under `dir`. Symlinks inside `dir` are trusted: planting one needs write
+// access to the directory, which already allows anything.
+bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path) {
+  if (path.empty() || path.find('\0') != std::string::npos) return false;
+  if (HasDotDotComponent(path)) return false;
+  if (!absl::StartsWith(path, "/")) return true;
+  const std::string abs_dir = AbsoluteDir(dir);
+  if (abs_dir.empty()) return false;
+  const std::string p = NormalizeLexically(path);
+  if (abs_dir == "/") return p.size() > 1;
+  return absl::StartsWith(p, abs_dir + "/");
+}
+
+namespace {
+
+absl::Status ValidateLatestFilename(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." ||
+      name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid checkpoint state file name '", name,
+        "': must be a plain file name inside the directory"));
+  }
+  return absl::OkStatus();
+}
+
+// Collects text-format parse errors instead of letting protobuf log them.
+class ErrorRecorder : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (first_.empty()) {
+      first_ = absl::StrCat("line ", line + 1, " column ", column + 1, ": ", message);
+    }
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+// True for `<anything>.<marker><id>` where id is non-empty and has no '.'
+// or '/', i.e. the temporaries WriteFileAtomically (".tmp-") and SaveTensors
+// (".h5.partial-") create with RandomId(). A checkpoint whose prefix merely
+// contains the marker ("run.tmp-3.index") does not match.
+bool EndsWithTemporaryMarker(absl::string_view name, absl::string_view marker) {
+  const size_t at = name.rfind(marker);
+  if (at == absl::string_view::npos) return false;
+  absl::string_view id = name.substr(at + marker.size());
+  return !id.empty() && id.find('.') == absl::string_view::npos;
+}
+
+// Names of the regular files in `dir`.
+absl::StatusOr<std::vector<std::string>> ListRegularFiles(const std::string& dir) {
+  const std::string d = dir.empty() ? "." : dir;
+  DIR* handle = ::opendir(d.c_str());
+  if (handle == nullptr) {
+    const int err = errno;
+    std::string msg = absl::StrCat("cannot list checkpoint directory '", d,
+                                   "': ", std::strerror(err));
+    return err == ENOENT || err == ENOTDIR ? absl::NotFoundError(msg)
+                                           : absl::InternalError(msg);
+  }
+  std::vector<std::string> names;
+  while (const dirent* entry = ::readdir(handle)) {
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::stat(JoinPath(d, name).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      names.push_back(name);
+    }
+  }
+  ::closedir(handle);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
+    const std::string& dir, const std::string& latest_filename) {
+  MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
+  const std::string path = JoinPath(dir, latest_filename);
+  absl::StatusOr<std::string> text = ReadFileToString(path, kMaxStateFileBytes);
+  if (!text.ok()) {
+    if (absl::IsNotFound(text.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("no checkpoint state file '", path, "'"));
+    }
+    return text.status();
+  }
+  proto::CheckpointState state;
+  ErrorRecorder errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(*text, &state)) {
+    return absl::DataLossError(absl::StrCat(
+        "cannot parse checkpoint state file '", path, "': ",
+        errors.first().empty() ? "not a CheckpointState text proto" : errors.first()));
+  }
+  return state;
+}
+
+absl::Status WriteCheckpointState(const std::string& dir,
+                                  const proto::CheckpointState& state,
+                                  const std::string& latest_filename) {
+  MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(state, &text)) {
+    return absl::InternalError(absl::StrCat(
+        "cannot format checkpoint state for '", JoinPath(dir, latest_filename), "'"));
+  }
+  return WriteFileAtomically(JoinPath(dir, latest_filename), text);
+}
+
+std::string ResolveCheckpointPath(const std::string& dir, const std::string& path) {
+  if (absl::StartsWith(path, "/")) return path;
+  return JoinPath(dir, path);
+}
+
+std::string RelativeCheckpointPath(const std::string& dir, const std::string& prefix) {
+  if (dir.empty()) return prefix;
+  if (absl::StartsWith(dir, "/") != absl::StartsWith(prefix, "/")) return prefix;
+  const std::string d = NormalizeLexically(dir);
+  const std::string p = NormalizeLexically(prefix);
+  if (HasDotDotComponent(p)) return prefix;
+  if (d == ".") return p.empty() ? prefix : p;
+  const std::string head = d == "/" ? d : d + "/";
+  if (!absl::StartsWith(p, head) || p.size() == head.size()) return prefix;
+  return p.substr(head.size());
+}
+
+bool CheckpointExists(const std::string& prefix) {
+  return FileExists(IndexFilePath(prefix));
+}
+
+namespace {
+
+// The decoded index of `prefix` when its data file has the committed size.
+absl::StatusOr<proto::CheckpointIndexProto> IntactIndex(const std::string& prefix) {
+  const std::string path = IndexFilePath(prefix);
+  MESHCKPT_ASSIGN_OR_RETURN(std::string bytes, ReadIndexFileBytes(path));
+  MESHCKPT_ASSIGN_OR_RETURN(proto::CheckpointIndexProto index, DecodeIndexFile(bytes, path));
+  MESHCKPT_ASSIGN_OR_RETURN(int64_t size, FileSize(DataFilePath(prefix)));
+  if (size != index.data_file_size()) {
+    return absl::DataLossError(absl::StrCat("data file of '", prefix, "' has the wrong size"));
+  }
+  return index;
+}
+
+}  // namespace
+
+bool CheckpointIsIntact(const std::string& prefix) { return IntactIndex(prefix).ok(); }
+
+namespace {
+
+// (index timestamp, stem) of every intact checkpoint directly in `dir`.
+std::vector<std::pair<double, std::string>> CommittedInDir(const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = ListRegularFiles(dir);
+  if (!names.ok()) return {};
+  std::vector<std::pair<double, std::string>> found;
+  for (const std::string& name : *names) {
+    if (!absl::EndsWith(name, kIndexSuffix) || name.size() == kIndexSuffix.size() ||
+        absl::StrContains(name, ".tmp-")) {
+      continue;
+    }
+    const std::string stem = name.substr(0, name.size() - kIndexSuffix.size());
+    absl::StatusOr<proto::CheckpointIndexProto> index =
+        IntactIndex(JoinPath(dir.empty() ? "." : dir, stem));
+    if (!index.ok()) continue;  // Corrupt, too new or lost data: not usable.
+    found.emplace_back(index->timestamp(), stem);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
+                                             const std::string& latest_filename) {
+  absl::StatusOr<proto::CheckpointState> state =
+      ReadCheckpointState(dir, latest_filename);
+  if (!state.ok() && absl::IsInvalidArgument(state.status())) return state.status();
+  // The newest intact checkpoint by commit time, whether the state file names
+  // it or not: a job that died between committing a checkpoint and updating
+  // the state file must not have its newest checkpoint rolled back. The
+  // state file's entries come first, so on equal timestamps its spelling of
+  // a path (and its choice of latest) wins.
+  std::optional<std::pair<double, std::string>> best;
+  absl::flat_hash_set<std::string> seen;
+  auto consider = [&](const std::string& prefix, double timestamp) {
+    if (!best.has_value() || timestamp > best->first) best.emplace(timestamp, prefix);
+  };
+  if (state.ok()) {
+    std::vector<const std::string*> named = {&state->model_checkpoint_path()};
+    const auto& all = state->all_model_checkpoint_paths();
+    for (auto it = all.rbegin(); it != all.rend(); ++it) named.push_back(&*it);
+    for (const std::string* p : named) {
+      // Entries that escape `dir` are skipped, as are entries that are not
+      // intact (index gone or damaged, data lost).
+      if (!IsCheckpointPathInsideDir(dir, *p)) continue;
+      const std::string prefix = ResolveCheckpointPath(dir, *p);
+      if (!seen.insert(NormalizeLexically(prefix)).second) continue;
+      absl::StatusOr<proto::CheckpointIndexProto> index = IntactIndex(prefix);
+      if (index.ok()) consider(prefix, index->timestamp());
+    }
+  }
+  for (const auto& [timestamp, stem] : CommittedInDir(dir)) {
+    const std::string prefix = ResolveCheckpointPath(dir, stem);
+    if (!seen.contains(NormalizeLexically(prefix))) consider(prefix, timestamp);
+  }
+  if (!best.has_value()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no committed checkpoint in '", dir.empty() ? "." : dir, "'"));
+  }
+  return best->second;
+}
+
+std::vector<std::pair<double, std::string>> ListCommittedCheckpointsWithTimes(
+    const std::string& dir) {
+  std::vector<std::pair<double, std::string>> out = CommittedInDir(dir);
+  for (auto& [timestamp, stem] : out) stem = ResolveCheckpointPath(dir, stem);
+  return out;
+}
+
+std::vector<std::string> ListCommittedCheckpoints(const std::string& dir) {
+  std::vector<std::string> out;
+  for (auto& [timestamp, prefix] : ListCommittedCheckpointsWithTimes(dir)) {
+    out.push_back(std::move(prefix));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> NextCheckpointNumber(const std::string& dir,
+                                             absl::string_view name, int64_t at_least) {
+  MESHCKPT_ASSIGN_OR_RETURN(std::vector<std::string> files, ListRegularFiles(dir));
+  absl::flat_hash_set<int64_t> taken;
+  for (absl::string_view file : files) {
+    // `<name>-<N>` followed by ".index", ".h5" or a temporary's suffix.
+    if (!absl::ConsumePrefix(&file, name) || !absl::ConsumePrefix(&file, "-")) continue;
+    const size_t digits = file.find_first_not_of("0123456789");
+    int64_t n;
+    if (digits == 0 || digits == absl::string_view::npos ||
+        !absl::SimpleAtoi(file.substr(0, digits), &n)) {
+      continue;
+    }
+    const absl::string_view rest = file.substr(digits);
+    if (absl::StartsWith(rest, kIndexSuffix) || absl::StartsWith(rest, kDataSuffix)) {
+      taken.insert(n);
+    }
+  }
+  int64_t next = at_least;
+  while (taken.contains(next)) ++next;
+  return next;
+}
+
+absl::Status DeleteCheckpoint(const std::string& prefix) {
+  const std::string index = IndexFilePath(prefix);
+  if (absl::Status s = RemoveFileIfExists(index); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("deleting checkpoint '", prefix,
+                                               "': ", s.message()));
+  }
+  if (absl::Status s = RemoveFileIfExists(DataFilePath(prefix)); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("deleting checkpoint '", prefix,
+                                               "' (its index is gone): ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> SweepStaleTemporaries(const std::string& dir) {
+  MESHCKPT_ASSIGN_OR_RETURN(std::vector<std::string> names, ListRegularFiles(dir));
+  const std::string d = dir.empty() ? "." : dir;
+  int removed = 0;
+  absl::Status first_error;
+  for (const std::string& name : names) {
+    bool stale = EndsWithTemporaryMarker(name, ".h5.partial-") ||
+                 EndsWithTemporaryMarker(name, ".tmp-");
+    if (!stale && absl::EndsWith(name, kDataSuffix) && name.size() > kDataSuffix.size()) {
+      const std::string stem = name.substr(0, name.size() - kDataSuffix.size());
+      stale = !FileExists(JoinPath(d, absl::StrCat(stem, kIndexSuffix)));
+    }
+    if (!stale) continue;
+    absl::Status s = RemoveFileIfExists(JoinPath(d, name));
+    if (s.ok()) {
+      ++removed;
+    } else if (first_error.ok()) {
+      first_error = absl::Status(
+          s.code(), absl::StrCat("sweeping stale files in '", d, "': ", s.message()));
+    }
+  }
+  if (!first_error.ok()) return first_error;
+  return removed;
+}
+
+}  // namespace meshckpt

@@ -1,0 +1,95 @@
+// The `checkpoint` state file and finding the newest checkpoint.
+//
+// The state file is TensorFlow's CheckpointState in protobuf text format,
+// kept in the checkpoints' directory and replaced atomically (temp file,
+// fsync, rename, directory fsync). Paths in it are relative to the directory
+// by default; absolute paths are accepted when reading.
+//
+// LatestCheckpoint returns the newest checkpoint (by the commit time its
+// index records) that is committed and intact (index decodes, data file
+// present with its committed size), among those the state file names inside
+// the directory and those whose index lies directly in it. So a checkpoint
+// committed by a job that died before updating the state file still wins,
+// and a damaged newest one falls back to the newest intact one.
+//
+//   absl::StatusOr<std::string> p = LatestCheckpoint("/ckpt/run");
+//   if (absl::IsNotFound(p.status())) { /* start from scratch */ }
+//
+// Pure file operations (no communicator): callers decide which rank calls
+// them. Thread-compatible.
+#ifndef MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
+#define MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/checkpoint_state.pb.h"
+
+namespace meshckpt {
+
+inline constexpr char kDefaultLatestFilename[] = "checkpoint";
+// A state file lists a few paths; anything this large is not one (and is
+// refused rather than read into memory).
+inline constexpr int64_t kMaxStateFileBytes = int64_t{16} << 20;
+
+// NotFound when missing; DataLoss when it does not parse. Paths are returned
+// as written in the file.
+absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
+    const std::string& dir,
+    const std::string& latest_filename = kDefaultLatestFilename);
+
+absl::Status WriteCheckpointState(
+    const std::string& dir, const proto::CheckpointState& state,
+    const std::string& latest_filename = kDefaultLatestFilename);
+
+// Whether `path`, as a state file names it, lies inside `dir`: relative
+// without ".." components, or absolute and lexically under `dir`. Entries
+// that do not are ignored by every reader of the state file.
+bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path);
+
+// `path` resolved against `dir` when relative.
+std::string ResolveCheckpointPath(const std::string& dir, const std::string& path);
+// `prefix` relative to `dir` when it lies inside it, else unchanged.
+std::string RelativeCheckpointPath(const std::string& dir, const std::string& prefix);
+
+// True when `<prefix>.index` exists.
+bool CheckpointExists(const std::string& prefix);
+// True when `<prefix>.index` decodes and `<prefix>.h5` has the size it was
+// committed with. Cheap (no tensor data is read); checksums catch the rest.
+bool CheckpointIsIntact(const std::string& prefix);
+
+// The newest committed and intact checkpoint prefix (absolute or as given
+// by `dir`); NotFound when there is none. Reads every index in `dir`.
+absl::StatusOr<std::string> LatestCheckpoint(
+    const std::string& dir,
+    const std::string& latest_filename = kDefaultLatestFilename);
+
+// Every intact checkpoint prefix in `dir`, oldest first by index timestamp.
+std::vector<std::string> ListCommittedCheckpoints(const std::string& dir);
+// The same, each with the commit time its index records.
+std::vector<std::pair<double, std::string>> ListCommittedCheckpointsWithTimes(
+    const std::string& dir);
+
+// The smallest number >= `at_least` that no `<name>-<N>` checkpoint in `dir`
+// has (committed or not, so that a new save never reuses the name of one
+// that exists, even a damaged one).
+absl::StatusOr<int64_t> NextCheckpointNumber(const std::string& dir,
+                                             absl::string_view name, int64_t at_least);
+
+// Removes both files of a checkpoint, index first (so it stops existing
+// before its data goes).
+absl::Status DeleteCheckpoint(const std::string& prefix);
+
+// Removes leftovers of crashed saves in `dir`: `*.h5.partial-*` files and
+// `*.tmp-*` temporaries, and data files whose index is missing. Returns how
+// many files were removed.
+absl::StatusOr<int> SweepStaleTemporaries(const std::string& dir);
+
+}  // namespace meshckpt
+
+#endif  // MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_

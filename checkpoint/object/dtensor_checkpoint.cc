@@ -1,0 +1,187 @@
+#include "checkpoint/object/dtensor_checkpoint.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/object/dvariable.h"
+#include "checkpoint/object/object_graph.h"
+#include "checkpoint/object/restore_session.h"
+
+namespace meshckpt {
+namespace {
+
+constexpr char kSaveCounter[] = "save_counter";
+
+std::string DirOf(const std::string& prefix) {
+  const size_t slash = prefix.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : prefix.substr(0, slash);
+}
+
+// Rank 0 records `prefix` as the newest checkpoint of its directory.
+absl::Status RecordInStateFile(const std::string& prefix) {
+  const std::string dir = DirOf(prefix);
+  proto::CheckpointState state;
+  absl::StatusOr<proto::CheckpointState> old = ReadCheckpointState(dir);
+  if (old.ok()) state = *std::move(old);  // A missing or broken one is replaced.
+  const std::string rel = RelativeCheckpointPath(dir, prefix);
+  proto::CheckpointState next;
+  // Keep entries still on disk; timestamps stay parallel to paths even when
+  // an older writer left fewer of them.
+  for (int i = 0; i < state.all_model_checkpoint_paths_size(); ++i) {
+    const std::string& p = state.all_model_checkpoint_paths(i);
+    if (p == rel || !CheckpointExists(ResolveCheckpointPath(dir, p))) continue;
+    next.add_all_model_checkpoint_paths(p);
+    next.add_all_model_checkpoint_timestamps(
+        i < state.all_model_checkpoint_timestamps_size() ? state.all_model_checkpoint_timestamps(i)
+                                                         : 0.0);
+  }
+  next.set_model_checkpoint_path(rel);
+  next.add_all_model_checkpoint_paths(rel);
+  next.add_all_model_checkpoint_timestamps(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  next.set_last_preserved_timestamp(state.last_preserved_timestamp());
+  return WriteCheckpointState(dir, next);
+}
+
+}  // namespace
+
+DTensorCheckpoint::DTensorCheckpoint(Communicator* comm, Mesh mesh,
+                                     CheckpointOptions options)
+    : comm_(comm), mesh_(std::move(mesh)), graph_root_(this),
+      options_(std::move(options)), save_counter_(TrackedValue::Create(int64_t{0})) {}
+
+absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
+    Communicator* comm, Mesh mesh, Children children, Trackable* root,
+    CheckpointOptions options) {
+  if (comm == nullptr) return absl::InvalidArgumentError("communicator is null");
+  if (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mesh ", mesh.ToShortString(), " spans ", mesh.num_ranks(), " ranks seen from rank ",
+        mesh.rank(), ", but this job has ", comm->size(), " ranks and this is rank ",
+        comm->rank()));
+  }
+  std::unique_ptr<DTensorCheckpoint> ckpt(
+      new DTensorCheckpoint(comm, std::move(mesh), std::move(options)));
+  if (root == nullptr) {
+    for (auto& [name, child] : children) {
+      if (name == kSaveCounter) {
+        return absl::InvalidArgumentError("'save_counter' is reserved for the checkpoint");
+      }
+      MESHCKPT_RETURN_IF_ERROR(ckpt->TrackChild(name, child));
+    }
+    MESHCKPT_RETURN_IF_ERROR(ckpt->TrackChild(kSaveCounter, ckpt->save_counter_.get()));
+    return ckpt;
+  }
+  ckpt->graph_root_ = root;
+  if (root->FindChild(kSaveCounter) != nullptr) {
+    return absl::InvalidArgumentError("the root already has a child named 'save_counter'");
+  }
+  for (auto& [name, child] : children) {
+    MESHCKPT_RETURN_IF_ERROR(Trackable::ValidateChildName(name));
+    if (name == kSaveCounter) {
+      return absl::InvalidArgumentError("'save_counter' is reserved for the checkpoint");
+    }
+    if (child == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("child '", name, "' is null, not a trackable object"));
+    }
+    if (Trackable* existing = root->FindChild(name)) {
+      if (existing == child) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "child '", name, "' is given both by the root and as a keyword, as "
+          "different objects"));
+    }
+    for (const auto& [n, c] : ckpt->attached_) {
+      if (n == name) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a child named '", name, "' is given twice"));
+      }
+    }
+    ckpt->attached_.emplace_back(name, child);
+  }
+  ckpt->attached_.emplace_back(kSaveCounter, ckpt->save_counter_.get());
+  return ckpt;
+}
+
+void DTensorCheckpoint::SetMetadata(std::string key, std::string value) {
+  metadata_[std::move(key)] = std::move(value);
+}
+
+proto::ObjectGraphProto DTensorCheckpoint::ObjectGraph() const {
+  return internal::ObjectGraphToProto(internal::WalkObjectGraph(graph_root_, attached_));
+}
+
+absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
+                                              const CheckpointOptions& options) {
+  const std::vector<internal::GraphNode> nodes =
+      internal::WalkObjectGraph(graph_root_, attached_);
+  std::vector<SaveTensor> tensors;
+  for (const internal::GraphNode& n : nodes) {
+    const std::string key = internal::ValueKey(n.path);
+    if (const auto* v = dynamic_cast<const DVariable*>(n.object)) {
+      tensors.push_back({key, n.path, v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
+    } else if (const auto* t = dynamic_cast<const TrackedValue*>(n.object)) {
+      const bool per_rank = t->scope() == TrackedValue::Scope::kPerRank;
+      const void* data = std::visit([](const auto& x) { return static_cast<const void*>(&x); },
+                                    t->value());
+      tensors.push_back({key, n.path, t->dtype(),
+                         per_rank ? std::vector<int64_t>{comm_->size()} : std::vector<int64_t>{},
+                         internal::ValueLayout(*comm_, per_rank), {data}});
+    }
+  }
+  SaveOptions save = options.ToSaveOptions();
+  save.mesh = mesh_;
+  save.object_graph = internal::ObjectGraphToProto(nodes);
+  save.user_metadata = metadata_;
+  save.save_counter = save_counter();
+  save.step = step_;
+  return SaveTensors(*comm_, prefix, tensors, save);
+}
+
+absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_prefix,
+                                                     const CheckpointOptions* options) {
+  MESHCKPT_RETURN_IF_ERROR(WriteInternal(file_prefix, options ? *options : options_));
+  return file_prefix;
+}
+
+absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
+                                                    const CheckpointOptions* options) {
+  const int64_t previous = save_counter();
+  const std::string dir = DirOf(file_prefix);
+  // Rank 0 locks the directory and picks a number no existing checkpoint
+  // has; everyone takes its answer.
+  absl::StatusOr<int64_t> number = int64_t{0};
+  if (comm_->rank() == 0) {
+    absl::Status locked = locks_.Hold(dir, DirectoryLockPolicy::kIfSupported);
+    number = locked.ok() ? NextCheckpointNumber(
+                               dir, file_prefix.substr(file_prefix.rfind('/') + 1), previous + 1)
+                         : locked;
+  }
+  MESHCKPT_RETURN_IF_ERROR(comm_->Agree(number.status()));
+  const std::string path = absl::StrCat(file_prefix, "-", BroadcastValue(*comm_, *number, 0));
+  (void)save_counter_->set(previous + 1);
+  if (absl::Status s = WriteInternal(path, options ? *options : options_); !s.ok()) {
+    (void)save_counter_->set(previous);
+    return s;
+  }
+  absl::Status local;
+  if (comm_->rank() == 0) local = RecordInStateFile(path);
+  MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
+  return path;
+}
+
+absl::StatusOr<LoadStatus> DTensorCheckpoint::Restore(const std::string& save_path,
+                                                      const CheckpointOptions* options) {
+  MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(*comm_, save_path));
+  auto session = std::make_shared<internal::RestoreSession>(
+      comm_, save_path, std::move(index), (options ? *options : options_).ToRestoreOptions(),
+      graph_root_, attached_,
+      warning_sink_);
+  MESHCKPT_RETURN_IF_ERROR(session->Restore(graph_root_, 0));
+  return LoadStatus(std::move(session));
+}
+
+}  // namespace meshckpt

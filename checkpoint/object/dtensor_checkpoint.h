@@ -1,0 +1,119 @@
+// DTensorCheckpoint: object-based, mesh-aware checkpointing of a tree of
+// Trackables, after tf.experimental.dtensor.DTensorCheckpoint.
+//
+// The checkpoint object is the root of the tree: its children are the
+// objects given at construction (and a `save_counter`). All calls are
+// collective over the communicator; errors are the same on every rank.
+//
+//   Save("/ckpt/run/ckpt")  -> "/ckpt/run/ckpt-3": numbers with save_counter
+//                              (itself saved), then updates the
+//                              `/ckpt/run/checkpoint` state file.
+//   Write("/ckpt/x")        -> "/ckpt/x": exactly that prefix, no numbering,
+//                              no state file. Read(path) is its partner.
+//   Restore(path)           -> LoadStatus. Each variable is read in its own
+//                              current layout, whatever mesh saved it.
+//
+// Example (4 ranks save, any rank count restores):
+//   auto comm = *MpiCommunicator::World();
+//   Mesh mesh = *Mesh::Create({{"batch", 2}, {"model", 2}}, comm->rank(), comm->size());
+//   Module model;
+//   DVariable* w = *model.AddVariable("kernel", DType::kFloat32, {512, 512},
+//                                     *Layout::Create({"unsharded", "model"}, mesh));
+//   auto ckpt = *DTensorCheckpoint::Create(comm.get(), mesh, {{"model", &model}});
+//   absl::StatusOr<std::string> path = ckpt->Save("/ckpt/run/ckpt");
+//   ...
+//   absl::StatusOr<LoadStatus> status = ckpt->Restore(*path);
+//
+// The communicator and every tracked object must outlive the checkpoint
+// object and any deferred restoration it leaves behind.
+#ifndef MESHCKPT_CHECKPOINT_OBJECT_DTENSOR_CHECKPOINT_H_
+#define MESHCKPT_CHECKPOINT_OBJECT_DTENSOR_CHECKPOINT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "checkpoint/engine/checkpoint_options.h"
+#include "checkpoint/object/load_status.h"
+#include "checkpoint/object/trackable.h"
+#include "checkpoint/object/tracked_value.h"
+#include "comm/communicator.h"
+#include "io/fs/directory_lock.h"
+#include "mesh/mesh.h"
+#include "proto/meshckpt.pb.h"
+
+namespace meshckpt {
+
+class DTensorCheckpoint : public Trackable {
+ public:
+  using Children = std::vector<std::pair<std::string, Trackable*>>;
+
+  // `root`, when given, is the root of the saved graph (like
+  // tf.train.Checkpoint(root=...)): its children are saved, values for
+  // children it does not have yet are deferred onto it, and `children` and
+  // the save counter are attached to it without becoming its own. Errors
+  // (InvalidArgument): null child, bad or duplicate name, a child named like
+  // one of root's but a different object, `save_counter` taken, a mesh whose
+  // rank count differs from the communicator's.
+  static absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> Create(
+      Communicator* comm, Mesh mesh, Children children,
+      Trackable* root = nullptr, CheckpointOptions options = {});
+
+  // Each call takes the options given at Create unless `options` is set.
+  // Save writes `<file_prefix>-<N>`, N = save_counter + 1, or the next number
+  // after it that no `<file_prefix>-<M>` already has, and records it in the directory's
+  // state file; rank 0 locks the directory at the first Save into it and
+  // keeps the lock for this object's lifetime (FailedPrecondition when
+  // another job holds it; io/fs/directory_lock.h).
+  absl::StatusOr<std::string> Save(const std::string& file_prefix,
+                                   const CheckpointOptions* options = nullptr);
+  absl::StatusOr<std::string> Write(const std::string& file_prefix,
+                                    const CheckpointOptions* options = nullptr);
+  // NotFound when there is no committed checkpoint at `save_path`.
+  absl::StatusOr<LoadStatus> Restore(const std::string& save_path,
+                                     const CheckpointOptions* options = nullptr);
+  absl::StatusOr<LoadStatus> Read(const std::string& save_path,
+                                  const CheckpointOptions* options = nullptr) {
+    return Restore(save_path, options);
+  }
+
+  int64_t save_counter() const { return save_counter_->int64(); }
+  // CheckpointManager numbers checkpoints itself and bumps this.
+  TrackedValue& mutable_save_counter() { return *save_counter_; }
+  const Mesh& mesh() const { return mesh_; }
+  Communicator& comm() const { return *comm_; }
+  const CheckpointOptions& options() const { return options_; }
+
+  // Metadata written into the index of later saves (e.g. the step).
+  void SetMetadata(std::string key, std::string value);
+  void SetStep(int64_t step) { step_ = step; }
+  // Where unused-value reports go (default: stderr on rank 0).
+  void SetWarningSink(std::function<void(const std::string&)> sink) {
+    warning_sink_ = std::move(sink);
+  }
+
+  // The object graph as it would be saved now (node 0 is this object).
+  proto::ObjectGraphProto ObjectGraph() const;
+
+ private:
+  DTensorCheckpoint(Communicator* comm, Mesh mesh, CheckpointOptions options);
+  absl::Status WriteInternal(const std::string& prefix, const CheckpointOptions& options);
+
+  Communicator* comm_;
+  Mesh mesh_;
+  Trackable* graph_root_;  // `root`, or this checkpoint.
+  std::vector<std::pair<std::string, Trackable*>> attached_;
+  CheckpointOptions options_;
+  std::unique_ptr<TrackedValue> save_counter_;
+  std::map<std::string, std::string> metadata_;
+  int64_t step_ = 0;
+  std::function<void(const std::string&)> warning_sink_;
+  DirectoryLockSet locks_;  // Rank 0's, of the directories Save wrote into.
+};
+
+}  // namespace meshckpt
+
+#endif  // MESHCKPT_CHECKPOINT_OBJECT_DTENSOR_CHECKPOINT_H_

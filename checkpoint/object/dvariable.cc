@@ -1,0 +1,95 @@
+#include "checkpoint/object/dvariable.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace meshckpt {
+
+absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Create(
+    std::string name, DType dtype, std::vector<int64_t> shape, Layout layout) {
+  if (name.empty()) return absl::InvalidArgumentError("variable name is empty");
+  absl::StatusOr<ShardMap> map = ShardMap::Create(std::move(layout), std::move(shape));
+  if (!map.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("variable '", name, "': ", map.status().message()));
+  }
+  return std::unique_ptr<DVariable>(
+      new DVariable(std::move(name), dtype, *std::move(map)));
+}
+
+DVariable::DVariable(std::string name, DType dtype, ShardMap map)
+    : name_(std::move(name)),
+      dtype_(dtype),
+      map_(std::move(map)),
+      local_shards_(map_.LocalShards()) {
+  for (int64_t shard : local_shards_) {
+    const int64_t n = map_.ShardBox(shard).num_elements();
+    if (dtype_ == DType::kString) {
+      strings_.emplace_back(n);
+    } else {
+      data_.emplace_back(n * DTypeSize(dtype_), 0);
+    }
+  }
+}
+
+int DVariable::Slot(int64_t device_id) const {
+  assert(map_.layout().mesh().local_device_range().contains(device_id));
+  const int64_t shard = map_.ShardOfDevice(device_id);
+  const auto it = std::lower_bound(local_shards_.begin(), local_shards_.end(), shard);
+  if (it == local_shards_.end() || *it != shard) return -1;  // An empty shard.
+  return static_cast<int>(it - local_shards_.begin());
+}
+
+void* DVariable::SlotData(int slot) const {
+  if (slot < 0) return nullptr;
+  return dtype_ == DType::kString
+             ? static_cast<void*>(const_cast<std::string*>(strings_[slot].data()))
+             : static_cast<void*>(const_cast<char*>(data_[slot].data()));
+}
+
+absl::Span<char> DVariable::mutable_bytes(int64_t device_id) {
+  assert(dtype_ != DType::kString);
+  const int slot = Slot(device_id);
+  return slot < 0 ? absl::Span<char>() : absl::MakeSpan(data_[slot]);
+}
+
+absl::Span<const char> DVariable::bytes(int64_t device_id) const {
+  assert(dtype_ != DType::kString);
+  const int slot = Slot(device_id);
+  return slot < 0 ? absl::Span<const char>() : absl::MakeConstSpan(data_[slot]);
+}
+
+absl::Span<std::string> DVariable::strings(int64_t device_id) {
+  assert(dtype_ == DType::kString);
+  const int slot = Slot(device_id);
+  return slot < 0 ? absl::Span<std::string>() : absl::MakeSpan(strings_[slot]);
+}
+
+std::vector<const void*> DVariable::ShardData() const {
+  std::vector<const void*> out;
+  for (size_t i = 0; i < local_shards_.size(); ++i) out.push_back(SlotData(static_cast<int>(i)));
+  return out;
+}
+
+std::vector<void*> DVariable::MutableShardData() {
+  std::vector<void*> out;
+  for (size_t i = 0; i < local_shards_.size(); ++i) out.push_back(SlotData(static_cast<int>(i)));
+  return out;
+}
+
+std::vector<const void*> DVariable::DeviceData() const {
+  std::vector<const void*> out;
+  for (int64_t d : map_.layout().mesh().local_device_ids()) out.push_back(SlotData(Slot(d)));
+  return out;
+}
+
+std::vector<void*> DVariable::MutableDeviceData() {
+  std::vector<void*> out;
+  for (int64_t d : map_.layout().mesh().local_device_ids()) out.push_back(SlotData(Slot(d)));
+  return out;
+}
+
+}  // namespace meshckpt

@@ -1,0 +1,24 @@
+#include "checkpoint/object/load_status.h"
+
+#include "checkpoint/object/restore_session.h"
+
+namespace meshckpt {
+
+absl::Status LoadStatus::AssertConsumed() const { return session_->AssertConsumed(); }
+
+absl::Status LoadStatus::AssertExistingObjectsMatched() const {
+  return session_->AssertExistingObjectsMatched();
+}
+
+absl::Status LoadStatus::AssertNontrivialMatch() const {
+  return session_->AssertNontrivialMatch();
+}
+
+LoadStatus& LoadStatus::ExpectPartial() {
+  session_->ExpectPartial();
+  return *this;
+}
+
+std::vector<std::string> LoadStatus::UnusedKeys() const { return session_->UnusedKeys(); }
+
+}  // namespace meshckpt

@@ -1,0 +1,32 @@
+// Pieces shared by saver.cc, saver_restore.cc and saver_structure.cc.
+// Internal to the Saver; thread-compatible.
+//
+//   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(comm, path, "paths"));
+#ifndef MESHCKPT_CHECKPOINT_SAVER_SAVER_INTERNAL_H_
+#define MESHCKPT_CHECKPOINT_SAVER_SAVER_INTERNAL_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "base/utf8.h"
+#include "comm/communicator.h"
+
+namespace meshckpt::internal {
+
+// Collective. InvalidArgument on every rank unless every rank passed the
+// same `text` as rank 0 (`what` names it in the message).
+absl::Status AgreeOnArguments(Communicator& comm, const std::string& text,
+                              absl::string_view what);
+
+
+// The directory part of a prefix: "." when it has none, "/" at the root.
+std::string DirOf(const std::string& prefix);
+
+// `path` made absolute with the working directory and lexically normalized
+// ("a//./b" -> "/cwd/a/b"; ".." is kept).
+std::string AbsolutePath(const std::string& path);
+
+}  // namespace meshckpt::internal
+
+#endif  // MESHCKPT_CHECKPOINT_SAVER_SAVER_INTERNAL_H_
