@@ -389,9 +389,9 @@ class Bench {
   }
 
   absl::Status RunReshard() {
-    MESHCKPT_ASSIGN_OR_RETURN(proto::CheckpointIndexProto index,
+    MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index,
                               ReadCheckpointIndex(comm_, c_.from));
-    const auto& meta = index.user_metadata();
+    const auto& meta = index.user_metadata;
     Result r;
     r.mode = "reshard";
     r.op = "restore";

@@ -27,11 +27,12 @@ std::string Frame(const char* data, size_t size) {
 }
 
 void Exercise(const std::string& file) {
-  absl::StatusOr<meshckpt::proto::CheckpointIndexProto> proto =
+  absl::StatusOr<meshckpt::IndexRecord> record =
       meshckpt::DecodeIndexFile(file, "fuzz.index");
-  if (!proto.ok()) return;
+  if (!record.ok()) return;
+  (void)meshckpt::EncodeIndexFile(*record);  // Whatever decodes must encode.
   absl::StatusOr<meshckpt::CheckpointIndex> index =
-      meshckpt::CheckpointIndex::FromProto(*std::move(proto), "fuzz.index");
+      meshckpt::CheckpointIndex::FromRecord(*std::move(record), "fuzz.index");
   if (!index.ok()) return;
   for (const meshckpt::CheckpointIndex::Tensor& t : index->tensors()) {
     (void)index->Find(t.key);
@@ -41,9 +42,7 @@ void Exercise(const std::string& file) {
       (void)meshckpt::PlanReshard(t.chunks, meshckpt::Box::FromShape(t.shape));
     }
     for (int c = 0; c < static_cast<int>(t.chunks.size()) && c < 16; ++c) {
-      const meshckpt::proto::ChunkProto& cp = index->chunk(t, c);
-      meshckpt::TileGrid grid(t.chunks[c].shape(),
-                              {cp.tile_shape().begin(), cp.tile_shape().end()});
+      meshckpt::TileGrid grid(t.chunks[c].shape(), index->chunk(t, c).tile_shape);
       if (grid.num_tiles() > 0 && grid.num_tiles() <= 1024) {
         (void)grid.TileBox(grid.num_tiles() - 1);
         (void)grid.Expand(meshckpt::Box::FromShape(t.chunks[c].shape()));

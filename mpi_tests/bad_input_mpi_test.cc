@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/format/index_proto.h"
 #include "mpi_tests/mpi_test_env.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
@@ -131,9 +132,9 @@ class SavedTest : public ::testing::Test {
   void RewriteIndex(const std::function<void(proto::CheckpointIndexProto*)>& edit) {
     if (world_.rank() == 0) {
       proto::CheckpointIndexProto p =
-          DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
+          DecodeIndexProto(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
       edit(&p);
-      WriteFileBytes(IndexFilePath(prefix_), EncodeIndexFile(p));
+      WriteFileBytes(IndexFilePath(prefix_), EncodeIndexProto(p));
     }
     world_.Barrier();
   }

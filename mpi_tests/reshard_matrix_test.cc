@@ -282,37 +282,32 @@ void SaveOne(Communicator& world, const Config& c) {
 
   // The index: every tensor with its dtype, shape and saved layout; chunks
   // are distinct shards of that layout, disjoint, covering the tensor once.
-  absl::StatusOr<proto::CheckpointIndexProto> index =
-      ReadCheckpointIndex(world, prefix);
+  absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(world, prefix);
   ASSERT_TRUE(index.ok()) << prefix << ": " << index.status();
-  EXPECT_EQ(index->step(), opts.step);
-  EXPECT_EQ(index->user_metadata().count("config") ? index->user_metadata().at("config") : "",
+  EXPECT_EQ(index->step, opts.step);
+  EXPECT_EQ(index->user_metadata.count("config") ? index->user_metadata.at("config") : "",
             c.name);
-  ASSERT_EQ(index->mesh().dimensions_size(), static_cast<int>(c.dims.size()));
-  for (int d = 0; d < index->mesh().dimensions_size(); ++d) {
-    EXPECT_EQ(index->mesh().dimensions(d).name(), c.dims[d].name);
-    EXPECT_EQ(index->mesh().dimensions(d).size(), c.dims[d].size);
+  ASSERT_EQ(index->mesh.dims().size(), c.dims.size());
+  for (size_t d = 0; d < index->mesh.dims().size(); ++d) {
+    EXPECT_EQ(index->mesh.dims()[d].name, c.dims[d].name);
+    EXPECT_EQ(index->mesh.dims()[d].size, c.dims[d].size);
   }
-  EXPECT_EQ(index->tensors_size(), static_cast<int>(Tensors().size()));
+  EXPECT_EQ(index->tensors.size(), Tensors().size());
   std::vector<int64_t> chunks_per_rank(np, 0);
   for (int i = 0; i < static_cast<int>(Tensors().size()); ++i) {
     const TensorSpec& t = Tensors()[i];
-    const proto::TensorEntryProto* e = nullptr;
-    for (const auto& entry : index->tensors()) {
-      if (entry.key() == t.key) e = &entry;
+    const TensorRecord* e = nullptr;
+    for (const TensorRecord& entry : index->tensors) {
+      if (entry.key == t.key) e = &entry;
     }
     if (e == nullptr) {
       ADD_FAILURE() << prefix << ": index has no tensor " << t.key;
       continue;
     }
-    EXPECT_EQ(static_cast<int>(e->dtype()), static_cast<int>(t.dtype)) << t.key;
-    EXPECT_EQ(std::vector<int64_t>(e->shape().begin(), e->shape().end()), t.shape)
-        << t.key;
+    EXPECT_EQ(e->dtype, t.dtype) << t.key;
+    EXPECT_EQ(e->shape, t.shape) << t.key;
     const Layout layout = LayoutOf(c, mesh, i);
-    EXPECT_EQ(std::vector<std::string>(e->layout().sharding_specs().begin(),
-                                       e->layout().sharding_specs().end()),
-              layout.sharding_specs())
-        << t.key;
+    EXPECT_EQ(e->layout.sharding_specs(), layout.sharding_specs()) << t.key;
     const ShardMap map = ShardMap::Create(layout, t.shape).value();
     std::set<std::string> shard_boxes;
     int64_t non_empty_shards = 0;
@@ -323,11 +318,9 @@ void SaveOne(Communicator& world, const Config& c) {
     }
     std::vector<Box> boxes;
     int64_t covered = 0;
-    for (const proto::ChunkProto& ch : e->chunks()) {
-      absl::StatusOr<Box> b = Box::Create(
-          std::vector<int64_t>(ch.origin().begin(), ch.origin().end()),
-          std::vector<int64_t>(ch.shape().begin(), ch.shape().end()));
-      if (!b.ok() || b->rank() != static_cast<int>(t.shape.size())) {
+    for (const ChunkRecord& ch : e->chunks) {
+      const Box* b = &ch.box;
+      if (b->rank() != static_cast<int>(t.shape.size())) {
         ADD_FAILURE() << t.key << ": bad chunk box";
         continue;
       }
@@ -338,10 +331,10 @@ void SaveOne(Communicator& world, const Config& c) {
         EXPECT_TRUE(Intersect(o, *b).empty())
             << t.key << ": chunks " << o << " and " << *b << " overlap";
       }
-      EXPECT_GE(ch.writer_rank(), 0);
-      EXPECT_LT(ch.writer_rank(), np);
-      if (ch.writer_rank() >= 0 && ch.writer_rank() < np) {
-        ++chunks_per_rank[ch.writer_rank()];
+      EXPECT_GE(ch.writer_rank, 0);
+      EXPECT_LT(ch.writer_rank, np);
+      if (ch.writer_rank >= 0 && ch.writer_rank < np) {
+        ++chunks_per_rank[ch.writer_rank];
       }
       covered += b->num_elements();
       boxes.push_back(*b);
@@ -488,11 +481,11 @@ TEST(ReshardMatrix, RestoreSavesOfOtherJobs) {
   for (const auto& [np, config] : saved) {
     if (PhaseAll() && np == world.size()) continue;  // Done above.
     // A checkpoint from an older build of this test holds other tensors.
-    const absl::StatusOr<proto::CheckpointIndexProto> index =
+    const absl::StatusOr<IndexRecord> index =
         ReadCheckpointIndex(world, SavedPrefix(np, config));
     ASSERT_TRUE(index.ok()) << SavedPrefix(np, config) << ": " << index.status();
-    const auto it = index->user_metadata().find("tensor_set");
-    if (it == index->user_metadata().end() || it->second != TensorSetFingerprint()) {
+    const auto it = index->user_metadata.find("tensor_set");
+    if (it == index->user_metadata.end() || it->second != TensorSetFingerprint()) {
       Log(world, absl::StrCat("skipping stale ", SavedPrefix(np, config)));
       EXPECT_FALSE(PhaseRestore())
           << SavedPrefix(np, config) << " was saved by another build of this "
@@ -616,7 +609,7 @@ TEST(ReshardMatrix, RestoreErrorsAreTheSameOnEveryRank) {
   }
   (void)attempt((fs::path(Options().dir) / "no-such-checkpoint").string(), k,
           absl::StatusCode::kNotFound, "missing prefix");
-  const absl::StatusOr<proto::CheckpointIndexProto> idx = ReadCheckpointIndex(
+  const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(
       world, (fs::path(Options().dir) / "no-such-checkpoint").string());
   EXPECT_EQ(idx.status().code(), absl::StatusCode::kNotFound) << idx.status();
   EXPECT_EQ(test::DescribeStatusDisagreement(world, idx.status()), "");

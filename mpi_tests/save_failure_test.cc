@@ -74,14 +74,14 @@ TEST(SaveFailure, GoodSaveRestoresAndIsPlainHdf5) {
   ExpectRestoresExactly(world, a, "good save");
 
   // The index names the dataset of each tensor.
-  const absl::StatusOr<proto::CheckpointIndexProto> idx = ReadCheckpointIndex(world, a);
+  const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(world, a);
   ASSERT_TRUE(idx.ok()) << idx.status();
   for (const Entry& e : Entries()) {
     bool found = false;
-    for (const auto& t : idx->tensors()) {
-      if (t.key() != e.spec.key) continue;
+    for (const TensorRecord& t : idx->tensors) {
+      if (t.key != e.spec.key) continue;
       found = true;
-      EXPECT_EQ(t.dataset(), e.dataset.empty() ? e.spec.key : e.dataset);
+      EXPECT_EQ(t.dataset, e.dataset.empty() ? e.spec.key : e.dataset);
     }
     EXPECT_TRUE(found) << e.spec.key;
   }
@@ -374,10 +374,10 @@ TEST(SaveFailure, SuccessfulOverwriteReplacesCheckpoint) {
       world, a, {test::MakeSaveTensor(renamed, l, buf.ConstPtrs())}, SaveOptions());
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "");
-  const absl::StatusOr<proto::CheckpointIndexProto> idx = ReadCheckpointIndex(world, a);
+  const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(world, a);
   ASSERT_TRUE(idx.ok()) << idx.status();
-  ASSERT_EQ(idx->tensors_size(), 1);
-  EXPECT_EQ(idx->tensors(0).key(), renamed.key);
+  ASSERT_EQ(idx->tensors.size(), 1u);
+  EXPECT_EQ(idx->tensors[0].key, renamed.key);
   const Mesh mesh =
       Mesh::Create({{"z", world.size()}}, world.rank(), world.size()).value();
   const Layout rl = Layout::Create({std::string(kUnsharded), "z"}, mesh).value();

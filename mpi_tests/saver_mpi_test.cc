@@ -250,14 +250,14 @@ std::vector<std::pair<int, std::string>> Present(Communicator& world) {
   // Only checkpoints of this build's tensor set.
   std::vector<std::pair<int, std::string>> fresh;
   for (const auto& [k, prefix] : out) {
-    absl::StatusOr<proto::CheckpointIndexProto> index = ReadCheckpointIndex(world, prefix);
+    absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(world, prefix);
     if (!index.ok()) continue;
-    const auto it = index->user_metadata().find("collection:tensor_set");
+    const auto it = index->user_metadata.find("collection:tensor_set");
     absl::StatusOr<std::vector<std::string>> set =
-        it == index->user_metadata().end() ? absl::NotFoundError("")
+        it == index->user_metadata.end() ? absl::NotFoundError("")
                                            : DecodeCollection(it->second);
     if (set.ok() && *set == std::vector<std::string>{TensorSetFingerprint()} &&
-        index->step() == kLastStep) {
+        index->step == kLastStep) {
       fresh.push_back({k, prefix});
     } else {
       Log(world, absl::StrCat("skipping stale ", prefix));

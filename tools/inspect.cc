@@ -13,7 +13,6 @@
 #include "checkpoint/engine/shard_io.h"
 #include "io/fs/fs.h"
 #include "layout/layout.h"
-#include "proto/convert.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/format.h"
@@ -73,13 +72,15 @@ std::vector<std::string> SpecsOf(const VariableInfo& v) {
 
 // "[x,unsharded]", plus the tensor's own mesh when it is not the
 // checkpoint's (e.g. values saved per rank): "[ranks] (mesh ranks=3)".
-std::string SpecsText(const VariableInfo& v, const proto::MeshProto& checkpoint_mesh) {
+std::string SpecsText(const VariableInfo& v, const Mesh& checkpoint_mesh) {
   std::string text = absl::StrCat("[", absl::StrJoin(SpecsOf(v), ","), "]");
   absl::StatusOr<Layout> layout = Layout::FromString(v.layout);
   if (!layout.ok()) return text;
   std::vector<std::string> dims, index_dims;
   for (const MeshDimension& d : layout->mesh().dims()) dims.push_back(absl::StrCat(d.name, "=", d.size));
-  for (const auto& d : checkpoint_mesh.dimensions()) index_dims.push_back(absl::StrCat(d.name(), "=", d.size()));
+  for (const MeshDimension& d : checkpoint_mesh.dims()) {
+    index_dims.push_back(absl::StrCat(d.name, "=", d.size));
+  }
   if (dims != index_dims) absl::StrAppend(&text, " (mesh ", absl::StrJoin(dims, ","), ")");
   return text;
 }
@@ -153,7 +154,7 @@ absl::StatusOr<TensorData> ReadDisplayed(const CheckpointReader& reader,
   return out;
 }
 
-void PrintTable(const std::vector<VariableInfo>& vars, const proto::MeshProto& mesh) {
+void PrintTable(const std::vector<VariableInfo>& vars, const Mesh& mesh) {
   bool show_dataset = false;
   std::vector<std::vector<std::string>> rows = {
       {"KEY", "DTYPE", "SHAPE", "SHARDING", "BYTES", "DATASET"}};
@@ -197,21 +198,20 @@ Summary Summarize(const CheckpointReader& reader, const std::vector<VariableInfo
   }
   absl::StatusOr<int64_t> size = FileSize(DataFilePath(reader.prefix()));
   if (size.ok()) s.data_file_bytes = *size;
-  absl::StatusOr<Mesh> mesh = MeshFromProto(reader.index().mesh());
-  s.mesh = mesh.ok() ? mesh->ToShortString() : "?";
+  s.mesh = reader.index().mesh.ToShortString();
   return s;
 }
 
 void PrintMetadata(const CheckpointReader& reader, const std::vector<VariableInfo>& vars) {
-  const proto::CheckpointIndexProto& ix = reader.index();
+  const IndexRecord& ix = reader.index();
   const Summary s = Summarize(reader, vars);
   std::cout << "checkpoint:       " << reader.prefix() << "\n"
-            << "step:             " << ix.step() << "\n"
-            << "save_counter:     " << ix.save_counter() << "\n"
-            << "time:             " << cli::IsoTimeUtc(ix.timestamp()) << "\n"
-            << "library version:  " << ix.library_version() << "\n"
-            << "format version:   producer " << ix.version().producer()
-            << ", min_consumer " << ix.version().min_consumer() << "\n"
+            << "step:             " << ix.step << "\n"
+            << "save_counter:     " << ix.save_counter << "\n"
+            << "time:             " << cli::IsoTimeUtc(ix.timestamp) << "\n"
+            << "library version:  " << ix.library_version << "\n"
+            << "format version:   producer " << ix.version.producer
+            << ", min_consumer " << ix.version.min_consumer << "\n"
             << "mesh:             " << s.mesh << "\n"
             << "tensors:          " << vars.size() << "\n"
             << "total bytes:      " << s.total_bytes << " ("
@@ -222,15 +222,13 @@ void PrintMetadata(const CheckpointReader& reader, const std::vector<VariableInf
     std::cout << "data file:        " << s.data_file_bytes << " bytes ("
               << cli::HumanBytes(s.data_file_bytes) << ")\n";
   }
-  std::cout << "object graph:     " << ix.object_graph().nodes_size() << " node(s)\n";
-  if (!ix.user_metadata().empty()) {
+  std::cout << "object graph:     " << static_cast<int64_t>(ix.object_graph.nodes.size()) << " node(s)\n";
+  if (!ix.user_metadata.empty()) {
     std::cout << "user metadata:\n";
-    std::map<std::string, std::string> sorted(ix.user_metadata().begin(),
-                                              ix.user_metadata().end());
-    for (const auto& [k, val] : sorted) std::cout << "  " << k << ": " << val << "\n";
+    for (const auto& [k, val] : ix.user_metadata) std::cout << "  " << k << ": " << val << "\n";
   }
   std::cout << "\n";
-  PrintTable(vars, ix.mesh());
+  PrintTable(vars, ix.mesh);
 }
 
 absl::Status PrintValuesText(const CheckpointReader& reader,
@@ -244,7 +242,7 @@ absl::Status PrintValuesText(const CheckpointReader& reader,
     first = false;
     std::cout << "tensor_name:  " << v.key << "\n"
               << "dtype: " << DTypeName(v.dtype) << "  shape: " << cli::ShapeText(v.shape)
-              << "  sharding: " << SpecsText(v, reader.index().mesh()) << "\n"
+              << "  sharding: " << SpecsText(v, reader.index().mesh) << "\n"
               << text << "\n";
   }
   return absl::OkStatus();
@@ -252,32 +250,31 @@ absl::Status PrintValuesText(const CheckpointReader& reader,
 
 absl::Status PrintJson(const CheckpointReader& reader, const std::vector<VariableInfo>& vars,
                        const std::vector<VariableInfo>& listed, bool with_values) {
-  const proto::CheckpointIndexProto& ix = reader.index();
+  const IndexRecord& ix = reader.index();
   const Summary s = Summarize(reader, vars);
   JsonWriter w;
   w.BeginObject();
   w.Key("checkpoint").String(reader.prefix());
-  w.Key("step").Int(ix.step());
-  w.Key("save_counter").Int(ix.save_counter());
-  w.Key("timestamp").Double(ix.timestamp());
-  w.Key("time").String(cli::IsoTimeUtc(ix.timestamp()));
-  w.Key("library_version").String(ix.library_version());
-  w.Key("format_version").BeginObject().Key("producer").Int(ix.version().producer());
-  w.Key("min_consumer").Int(ix.version().min_consumer()).EndObject();
+  w.Key("step").Int(ix.step);
+  w.Key("save_counter").Int(ix.save_counter);
+  w.Key("timestamp").Double(ix.timestamp);
+  w.Key("time").String(cli::IsoTimeUtc(ix.timestamp));
+  w.Key("library_version").String(ix.library_version);
+  w.Key("format_version").BeginObject().Key("producer").Int(ix.version.producer);
+  w.Key("min_consumer").Int(ix.version.min_consumer).EndObject();
   w.Key("mesh").String(s.mesh);
   w.Key("mesh_dims").BeginArray();
-  for (const auto& d : ix.mesh().dimensions()) {
-    w.BeginObject().Key("name").String(d.name()).Key("size").Int(d.size()).EndObject();
+  for (const MeshDimension& d : ix.mesh.dims()) {
+    w.BeginObject().Key("name").String(d.name).Key("size").Int(d.size).EndObject();
   }
   w.EndArray();
   w.Key("num_tensors").Int(static_cast<int64_t>(vars.size()));
   w.Key("total_bytes").Int(s.total_bytes);
   w.Key("num_string_tensors").Int(s.num_strings);
   if (s.data_file_bytes >= 0) w.Key("data_file_bytes").Int(s.data_file_bytes);
-  w.Key("object_graph_nodes").Int(ix.object_graph().nodes_size());
+  w.Key("object_graph_nodes").Int(static_cast<int64_t>(ix.object_graph.nodes.size()));
   w.Key("user_metadata").BeginObject();
-  std::map<std::string, std::string> sorted(ix.user_metadata().begin(), ix.user_metadata().end());
-  for (const auto& [k, val] : sorted) w.Key(k).String(val);
+  for (const auto& [k, val] : ix.user_metadata) w.Key(k).String(val);
   w.EndObject();
   w.Key("tensors").BeginArray();
   for (const VariableInfo& v : listed) {

@@ -109,18 +109,19 @@ void Examine(Entry* e) {
     return;
   }
   absl::StatusOr<std::string> bytes = ReadIndexFileBytes(index_path);
-  absl::StatusOr<proto::CheckpointIndexProto> proto =
+  absl::StatusOr<IndexRecord> record =
       bytes.ok() ? DecodeIndexFile(*bytes, index_path)
-                 : absl::StatusOr<proto::CheckpointIndexProto>(bytes.status());
-  if (!proto.ok()) {
+                 : absl::StatusOr<IndexRecord>(bytes.status());
+  if (!record.ok()) {
     e->status = "corrupt";
-    e->detail = std::string(proto.status().message());
+    e->detail = std::string(record.status().message());
     return;
   }
-  e->timestamp = proto->timestamp();
+  e->timestamp = record->timestamp;
   e->has_step = true;
-  e->step = proto->step();
-  absl::StatusOr<CheckpointIndex> index = CheckpointIndex::FromProto(*proto, index_path);
+  e->step = record->step;
+  absl::StatusOr<CheckpointIndex> index =
+      CheckpointIndex::FromRecord(*std::move(record), index_path);
   if (!index.ok()) {
     e->status = "corrupt";
     e->detail = std::string(index.status().message());
@@ -129,10 +130,10 @@ void Examine(Entry* e) {
   if (!data_size.ok()) {
     e->status = "incomplete";
     e->detail = "data file missing";
-  } else if (*data_size != proto->data_file_size()) {
+  } else if (*data_size != index->record().data_file_size) {
     e->status = "incomplete";
     e->detail = absl::StrCat("data file has ", *data_size, " bytes, committed ",
-                             proto->data_file_size());
+                             index->record().data_file_size);
   }
 }
 

@@ -191,13 +191,13 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   ropts.progress = [&](int64_t done, int64_t total) { read_progress.Update(done, total); };
   if (absl::Status s = RestoreTensors(comm, src, restores, ropts); !s.ok()) return fail(s);
 
-  const proto::CheckpointIndexProto& ix = index->proto();
+  const IndexRecord& ix = index->record();
   cli::ProgressPrinter write_progress("writing (rank 0)", tty);
   SaveOptions sopts;
-  sopts.object_graph = ix.object_graph();
-  sopts.user_metadata.insert(ix.user_metadata().begin(), ix.user_metadata().end());
-  sopts.save_counter = ix.save_counter();
-  sopts.step = ix.step();
+  sopts.object_graph = ix.object_graph;
+  sopts.user_metadata = ix.user_metadata;
+  sopts.save_counter = ix.save_counter;
+  sopts.step = ix.step;
   sopts.mesh = *mesh;  // Recorded in the index even when SRC has no tensors.
   sopts.progress = [&](int64_t done, int64_t total) { write_progress.Update(done, total); };
   if (absl::Status s = SaveTensors(comm, dst, saves, sopts); !s.ok()) return fail(s);

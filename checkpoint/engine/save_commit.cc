@@ -1,3 +1,4 @@
+// The end of a save: rank reports, string datasets, the index, the commit.
 #include "checkpoint/engine/save_commit.h"
 
 #include <algorithm>
@@ -15,7 +16,6 @@
 #include "io/transfer/data_file.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
-#include "proto/convert.h"
 
 namespace meshckpt::internal {
 namespace {
@@ -35,16 +35,57 @@ uint64_t ReadU64(absl::string_view* in) {
 
 }  // namespace
 
-proto::ChunkProto* AddChunk(RankReport* report, const PlannedTensor& p,
-                            const Box& box, int rank) {
-  proto::CheckpointIndexProto& r = report->chunks;
-  if (r.tensors_size() == 0 || r.tensors(r.tensors_size() - 1).key() != p.tensor->key) {
-    r.add_tensors()->set_key(p.tensor->key);
+ChunkRecord* AddChunk(RankReport* report, size_t tensor, const Box& box, int rank) {
+  ChunkRecord& c = report->chunks.emplace_back(RankReport::Chunk{tensor, {}}).record;
+  c.box = box;
+  c.writer_rank = rank;
+  return &c;
+}
+
+// Per chunk: tensor, writer rank, rank of the box, origin, shape, tile
+// shape, number of checksums, checksums. Offsets are added by rank 0.
+std::string EncodeReportChunks(const RankReport& report) {
+  std::string out;
+  for (const RankReport::Chunk& c : report.chunks) {
+    const ChunkRecord& r = c.record;
+    AppendU64(&out, c.tensor);
+    AppendU64(&out, static_cast<uint64_t>(r.writer_rank));
+    AppendU64(&out, r.box.rank());
+    for (int64_t v : r.box.origin()) AppendU64(&out, v);
+    for (int64_t v : r.box.shape()) AppendU64(&out, v);
+    for (int64_t v : r.tile_shape) AppendU64(&out, v);
+    AppendU64(&out, r.tile_checksums.size());
+    for (uint64_t v : r.tile_checksums) AppendU64(&out, v);
   }
-  proto::ChunkProto* c = r.mutable_tensors(r.tensors_size() - 1)->add_chunks();
-  ChunkBoxToProto(box, c);
-  c->set_writer_rank(rank);
-  return c;
+  return out;
+}
+
+absl::StatusOr<std::vector<RankReport::Chunk>> DecodeReportChunks(absl::string_view in,
+                                                                  size_t plan_size) {
+  std::vector<RankReport::Chunk> chunks;
+  auto bad = [] { return absl::InternalError("malformed chunk report from a rank"); };
+  while (!in.empty()) {
+    if (in.size() < 24) return bad();
+    RankReport::Chunk& c = chunks.emplace_back();
+    c.tensor = ReadU64(&in);
+    c.record.writer_rank = static_cast<int>(ReadU64(&in));
+    const uint64_t rank = ReadU64(&in);
+    if (c.tensor >= plan_size || rank > in.size() / 24) return bad();
+    std::vector<int64_t> origin(rank), shape(rank);
+    for (int64_t& v : origin) v = static_cast<int64_t>(ReadU64(&in));
+    for (int64_t& v : shape) v = static_cast<int64_t>(ReadU64(&in));
+    absl::StatusOr<Box> box = Box::Create(std::move(origin), std::move(shape));
+    if (!box.ok()) return bad();
+    c.record.box = *std::move(box);
+    c.record.tile_shape.resize(rank);
+    for (int64_t& v : c.record.tile_shape) v = static_cast<int64_t>(ReadU64(&in));
+    if (in.size() < 8) return bad();
+    const uint64_t n = ReadU64(&in);
+    if (n > in.size() / 8) return bad();
+    c.record.tile_checksums.resize(n);
+    for (uint64_t& v : c.record.tile_checksums) v = ReadU64(&in);
+  }
+  return chunks;
 }
 
 // Payload: [tensor index][shard][count] then count x ([len][bytes]).
@@ -52,9 +93,9 @@ void AddStringChunk(RankReport* report, size_t tensor, const PlannedTensor& p,
                     const ShardWriter& w, int rank) {
   const auto* strings = static_cast<const std::string*>(WriterData(p, w));
   const int64_t n = w.box.num_elements();
-  proto::ChunkProto* c = AddChunk(report, p, w.box, rank);
-  for (int64_t s : w.box.shape()) c->add_tile_shape(s);
-  c->add_tile_checksums(HashStrings(strings, n));
+  ChunkRecord* c = AddChunk(report, tensor, w.box, rank);
+  c->tile_shape = w.box.shape();
+  c->tile_checksums.push_back(HashStrings(strings, n));
   std::string* out = &report->strings;
   AppendU64(out, tensor);
   AppendU64(out, w.shard);
@@ -76,14 +117,11 @@ RankReport BuildReport(int rank, const std::vector<PlannedTensor>& plan,
         AddStringChunk(&report, i, p, w, rank);
         continue;
       }
-      proto::ChunkProto* c = AddChunk(&report, p, w.box, rank);
-      std::vector<int64_t> tile =
-          ChooseTileShape(w.box.shape(), p.element_size, tile_bytes);
-      for (int64_t s : tile) c->add_tile_shape(s);
-      for (uint64_t h : TileChecksums(WriterData(p, w),
-                                      TileGrid(w.box.shape(), tile), p.element_size)) {
-        c->add_tile_checksums(h);
-      }
+      ChunkRecord* c = AddChunk(&report, i, w.box, rank);
+      c->tile_shape = ChooseTileShape(w.box.shape(), p.element_size, tile_bytes);
+      c->tile_checksums =
+          TileChecksums(WriterData(p, w), TileGrid(w.box.shape(), c->tile_shape),
+                        p.element_size);
     }
   }
   return report;
@@ -158,68 +196,53 @@ absl::StatusOr<StorageTable> DecodeStorageTable(absl::string_view in, size_t ent
   return table;
 }
 
-proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
+absl::StatusOr<IndexRecord> BuildIndex(const Mesh& mesh,
                                        const std::vector<PlannedTensor>& plan,
                                        const std::vector<std::string>& chunk_reports,
                                        const StorageTable& storage,
                                        const SaveOptions& options) {
-  proto::CheckpointIndexProto index;
-  *index.mutable_mesh() = MeshToProto(mesh);
-  bool compact = IsCompactMeshProto(index.mesh());
-  absl::flat_hash_map<std::string, proto::TensorEntryProto*> by_key;
+  IndexRecord index(mesh);
+  index.tensors.reserve(plan.size());
   for (const PlannedTensor& p : plan) {
-    proto::TensorEntryProto* e = index.add_tensors();
-    e->set_key(p.tensor->key);
-    e->set_dataset(p.dataset);
-    e->set_dtype(DTypeToProto(p.tensor->dtype));
-    for (int64_t s : p.tensor->shape) e->add_shape(s);
-    const bool own_mesh = !p.tensor->layout.mesh().SameGridAs(mesh);
-    *e->mutable_layout() = LayoutToProto(p.tensor->layout, own_mesh);
-    compact |= own_mesh && IsCompactMeshProto(e->layout().mesh());
-    by_key[p.tensor->key] = e;
+    index.tensors.emplace_back(p.tensor->key, p.dataset, p.tensor->dtype, p.tensor->shape,
+                               p.tensor->layout);
   }
-  // Older readers would take a compact mesh for a damaged one.
-  if (compact) index.mutable_version()->set_min_consumer(kCompactMeshVersion);
   for (const std::string& r : chunk_reports) {
-    proto::CheckpointIndexProto part;
-    part.ParseFromString(r);
-    for (proto::TensorEntryProto& t : *part.mutable_tensors()) {
-      proto::TensorEntryProto* e = by_key[t.key()];
-      for (proto::ChunkProto& c : *t.mutable_chunks()) *e->add_chunks() = std::move(c);
+    MESHCKPT_ASSIGN_OR_RETURN(std::vector<RankReport::Chunk> chunks,
+                              DecodeReportChunks(r, plan.size()));
+    for (RankReport::Chunk& c : chunks) {
+      index.tensors[c.tensor].chunks.push_back(std::move(c.record));
     }
   }
-  for (int i = 0; i < index.tensors_size(); ++i) {
-    proto::TensorEntryProto& e = *index.mutable_tensors(i);
-    std::sort(e.mutable_chunks()->begin(), e.mutable_chunks()->end(),
-              [](const proto::ChunkProto& a, const proto::ChunkProto& b) {
-                return std::lexicographical_compare(a.origin().begin(), a.origin().end(),
-                                                    b.origin().begin(), b.origin().end());
-              });
-    if (static_cast<size_t>(i) >= storage.size() || storage[i].empty()) continue;
-    for (proto::ChunkProto& c : *e.mutable_chunks()) {
-      const Box box = ChunkBoxFromProto(c).value();  // Made by AddChunk.
+  for (size_t i = 0; i < index.tensors.size(); ++i) {
+    std::vector<ChunkRecord>& chunks = index.tensors[i].chunks;
+    std::sort(chunks.begin(), chunks.end(), [](const ChunkRecord& a, const ChunkRecord& b) {
+      return a.box.origin() < b.box.origin();
+    });
+    if (i >= storage.size() || storage[i].empty()) continue;
+    for (ChunkRecord& c : chunks) {
       if (std::optional<StorageBlock> s =
-              BlockHolding(storage[i], box, plan[i].element_size)) {
-        c.set_file_offset(s->offset);
-        for (int64_t v : s->shape) c.add_storage_shape(v);
+              BlockHolding(storage[i], c.box, plan[i].element_size)) {
+        c.file_offset = s->offset;
+        c.storage_shape = s->shape;
       }
     }
   }
-  *index.mutable_object_graph() = options.object_graph;
-  for (const auto& [k, v] : options.user_metadata) (*index.mutable_user_metadata())[k] = v;
-  index.set_save_counter(options.save_counter);
-  index.set_step(options.step);
-  index.set_timestamp(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
-  index.set_library_version(kLibraryVersion);
+  index.object_graph = options.object_graph;
+  index.user_metadata = options.user_metadata;
+  index.save_counter = options.save_counter;
+  index.step = options.step;
+  index.timestamp = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  index.library_version = kLibraryVersion;
   return index;
 }
 
 absl::Status Commit(const std::string& prefix, const std::string& partial,
-                    proto::CheckpointIndexProto index) {
+                    IndexRecord index) {
   const std::string data = DataFilePath(prefix), index_path = IndexFilePath(prefix);
   MESHCKPT_ASSIGN_OR_RETURN(int64_t size, FileSize(partial));
-  index.set_data_file(data.substr(data.rfind('/') + 1));
-  index.set_data_file_size(size);
+  index.data_file = data.substr(data.rfind('/') + 1);
+  index.data_file_size = size;
   // An older checkpoint at this prefix stops existing before its data file is
   // replaced, so a crash cannot pair its index with the new data.
   if (FileExists(index_path)) {
@@ -229,7 +252,7 @@ absl::Status Commit(const std::string& prefix, const std::string& partial,
   MESHCKPT_RETURN_IF_ERROR(RenameFile(partial, data));
   MESHCKPT_RETURN_IF_ERROR(SyncParentDir(data));
   MESHCKPT_FAULT_POINT("after_data_rename", 0);  // Commit runs on rank 0.
-  return WriteFileAtomically(index_path, EncodeIndexFile(std::move(index)));
+  return WriteFileAtomically(index_path, EncodeIndexFile(index));
 }
 
 }  // namespace meshckpt::internal

@@ -11,19 +11,28 @@
 #include "absl/status/status.h"
 #include "checkpoint/engine/save_plan.h"
 #include "io/transfer/direct_file.h"
-#include "proto/meshckpt.pb.h"
+#include "io/format/index.h"
 
 namespace meshckpt::internal {
 
 // This rank's chunk records and string payloads, as sent to rank 0.
 struct RankReport {
-  proto::CheckpointIndexProto chunks;  // Only key and chunks are set.
-  std::string strings;                 // See AddStringChunk.
+  struct Chunk {
+    size_t tensor;  // Index into the plan.
+    ChunkRecord record;
+  };
+  std::vector<Chunk> chunks;
+  std::string strings;  // See AddStringChunk.
 };
+// The chunk records as bytes for Communicator::Gather, and back (Internal
+// when malformed: the bytes come from our own ranks).
+std::string EncodeReportChunks(const RankReport& report);
+absl::StatusOr<std::vector<RankReport::Chunk>> DecodeReportChunks(absl::string_view bytes,
+                                                                  size_t plan_size);
 
-// Appends a chunk record for `box` written by `rank` to the report.
-proto::ChunkProto* AddChunk(RankReport* report, const PlannedTensor& p,
-                            const Box& box, int rank);
+// Appends a chunk record for `box` of plan entry `tensor`, written by
+// `rank`, to the report.
+ChunkRecord* AddChunk(RankReport* report, size_t tensor, const Box& box, int rank);
 // Records the strings of a shard (checksum and payload for rank 0).
 void AddStringChunk(RankReport* report, size_t tensor, const PlannedTensor& p,
                     const ShardWriter& w, int rank);
@@ -46,7 +55,7 @@ absl::StatusOr<StorageTable> DecodeStorageTable(absl::string_view bytes,
 
 // Rank 0: the index from every rank's chunk report; chunk file locations
 // come from `storage` when it has them.
-proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
+absl::StatusOr<IndexRecord> BuildIndex(const Mesh& mesh,
                                        const std::vector<PlannedTensor>& plan,
                                        const std::vector<std::string>& chunk_reports,
                                        const StorageTable& storage,
@@ -54,7 +63,7 @@ proto::CheckpointIndexProto BuildIndex(const Mesh& mesh,
 
 // Rank 0: makes the checkpoint exist (steps 4 and 5 of the protocol).
 absl::Status Commit(const std::string& prefix, const std::string& partial,
-                    proto::CheckpointIndexProto index);
+                    IndexRecord index);
 
 }  // namespace meshckpt::internal
 

@@ -142,19 +142,18 @@ absl::Status WriteShardsDirect(const Communicator& comm, const std::string& part
         AddStringChunk(report, i, p, w, me);
         continue;
       }
-      proto::ChunkProto* c = AddChunk(report, p, w.box, me);
-      const std::vector<int64_t> tile =
+      ChunkRecord* c = AddChunk(report, i, w.box, me);
+      c->tile_shape =
           ChooseTileShape(w.box.shape(), p.element_size, options.checksum_tile_bytes);
-      for (int64_t s : tile) c->add_tile_shape(s);
-      const TileGrid grid(w.box.shape(), tile);
-      c->mutable_tile_checksums()->Resize(static_cast<int>(grid.num_tiles()), 0);
+      const TileGrid grid(w.box.shape(), c->tile_shape);
+      c->tile_checksums.assign(grid.num_tiles(), 0);
       if (w.box.empty()) continue;
       if (file == nullptr) {
         MESHCKPT_ASSIGN_OR_RETURN(
             file, DirectFile::Open(partial, DirectFile::kWrite, /*start_writeback=*/true));
       }
       absl::Status s = WriteShard(*file, p, storage[i], w, grid,
-                                  c->mutable_tile_checksums()->mutable_data(), &scratch);
+                                  c->tile_checksums.data(), &scratch);
       if (!s.ok()) {
         return absl::Status(s.code(), absl::StrCat("tensor '", p.tensor->key, "', chunk ",
                                                    w.box.ToString(), ": ", s.message()));

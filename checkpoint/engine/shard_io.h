@@ -59,7 +59,7 @@
 #include "base/dtype.h"
 #include "comm/communicator.h"
 #include "layout/layout.h"
-#include "proto/meshckpt.pb.h"
+#include "io/format/index.h"
 
 namespace meshckpt {
 
@@ -113,7 +113,7 @@ struct SaveOptions {
   // carry their own); default: the first tensor's. Must span comm.size()
   // ranks.
   std::optional<Mesh> mesh;
-  proto::ObjectGraphProto object_graph;
+  ObjectGraph object_graph;
   std::map<std::string, std::string> user_metadata;
   int64_t save_counter = 0;
   int64_t step = 0;
@@ -144,8 +144,8 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
 
 // The index of a committed checkpoint, validated (version, mesh, layouts,
 // chunk cover). Collective: rank 0 reads, everyone gets the same answer.
-absl::StatusOr<proto::CheckpointIndexProto> ReadCheckpointIndex(
-    Communicator& comm, const std::string& prefix);
+absl::StatusOr<IndexRecord> ReadCheckpointIndex(Communicator& comm,
+                                                const std::string& prefix);
 
 }  // namespace meshckpt
 

@@ -149,10 +149,10 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
                                                      "' of committed checkpoint '",
                                                      prefix, "' is missing"))
                   : size.status();
-    } else if (*size != index.proto().data_file_size()) {
+    } else if (*size != index.record().data_file_size) {
       local = absl::DataLossError(absl::StrCat(
           "data file '", data, "' has ", *size, " bytes but was committed with ",
-          index.proto().data_file_size(), " (truncated or replaced)"));
+          index.record().data_file_size, " (truncated or replaced)"));
     }
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
@@ -199,10 +199,10 @@ absl::Status internal::ReadRegion(DataSource& source, const CheckpointIndex& ind
   return reader.Fill(box, out);
 }
 
-absl::StatusOr<proto::CheckpointIndexProto> ReadCheckpointIndex(
-    Communicator& comm, const std::string& prefix) {
+absl::StatusOr<IndexRecord> ReadCheckpointIndex(Communicator& comm,
+                                                const std::string& prefix) {
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(comm, prefix));
-  return index.proto();
+  return index.record();
 }
 
 }  // namespace meshckpt

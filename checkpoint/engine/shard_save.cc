@@ -100,7 +100,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
     trace.Mark("write");
   }
   const std::vector<std::string> chunk_reports =
-      comm.Gather(report.chunks.SerializeAsString(), 0);
+      comm.Gather(internal::EncodeReportChunks(report), 0);
   const std::vector<std::string> string_reports = comm.Gather(report.strings, 0);
   trace.Mark("gather");
   if (local.ok() && comm.rank() == 0) {
@@ -122,8 +122,9 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   // 4, 5. Rank 0 commits.
   local = absl::OkStatus();
   if (comm.rank() == 0) {
-    local = internal::Commit(
-        prefix, partial, internal::BuildIndex(mesh, plan, chunk_reports, storage, options));
+    absl::StatusOr<IndexRecord> index =
+        internal::BuildIndex(mesh, plan, chunk_reports, storage, options);
+    local = index.ok() ? internal::Commit(prefix, partial, *std::move(index)) : index.status();
   }
   trace.Mark("commit");
   if (absl::Status s = comm.Agree(WithContext(local, IndexFilePath(prefix))); !s.ok()) {

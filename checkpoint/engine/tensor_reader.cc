@@ -132,8 +132,8 @@ absl::Status TensorReader::ReadChunkBox(int c, const std::optional<StorageBlock>
 absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_box,
                                      void* target) {
   const Box& chunk = saved_.chunks[p.chunk];
-  const proto::ChunkProto& cp = index_.chunk(saved_, p.chunk);
-  const TileGrid grid(chunk.shape(), {cp.tile_shape().begin(), cp.tile_shape().end()});
+  const ChunkRecord& record = index_.chunk(saved_, p.chunk);
+  const TileGrid grid(chunk.shape(), record.tile_shape);
   const Box& region = p.in_chunk;
   const Box expanded = options_.verify_checksums ? grid.Expand(region) : region;
   MESHCKPT_ASSIGN_OR_RETURN(std::optional<StorageBlock> block,
@@ -170,7 +170,7 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
                target_box.shape(), Box::Unchecked(into, wanted.shape()), esize_);
   }
   for (int64_t t : grid.TilesIn(expanded)) {
-    if (sums_[t] != cp.tile_checksums(t)) return Mismatch(chunk, t);
+    if (sums_[t] != record.tile_checksums[t]) return Mismatch(chunk, t);
   }
   if (buffer_.capacity() > static_cast<size_t>(4 * kReadPieceBytes)) {
     std::vector<char>().swap(buffer_);
@@ -208,9 +208,9 @@ absl::Status TensorReader::FillInPlace(int c, const std::optional<StorageBlock>&
     }
   }
   if (!verify) return absl::OkStatus();
-  const proto::ChunkProto& cp = index_.chunk(saved_, c);
+  const std::vector<uint64_t>& expected = index_.chunk(saved_, c).tile_checksums;
   for (int64_t t : grid.TilesIn(region)) {
-    if (sums_[t] != cp.tile_checksums(t)) return Mismatch(chunk, t);
+    if (sums_[t] != expected[t]) return Mismatch(chunk, t);
   }
   return absl::OkStatus();
 }
@@ -227,7 +227,7 @@ absl::Status TensorReader::FillStrings(const ReshardPiece& p, const Box& target_
   }
   if (options_.verify_checksums &&
       HashStrings(all.data(), chunk.num_elements()) !=
-          index_.chunk(saved_, p.chunk).tile_checksums(0)) {
+          index_.chunk(saved_, p.chunk).tile_checksums[0]) {
     return Mismatch(chunk, 0);
   }
   CopyRegionOf(all.data(), chunk.shape(), p.in_chunk, static_cast<std::string*>(target),

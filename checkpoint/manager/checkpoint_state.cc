@@ -220,12 +220,12 @@ bool CheckpointExists(const std::string& prefix) {
 namespace {
 
 // The decoded index of `prefix` when its data file has the committed size.
-absl::StatusOr<proto::CheckpointIndexProto> IntactIndex(const std::string& prefix) {
+absl::StatusOr<IndexRecord> IntactIndex(const std::string& prefix) {
   const std::string path = IndexFilePath(prefix);
   MESHCKPT_ASSIGN_OR_RETURN(std::string bytes, ReadIndexFileBytes(path));
-  MESHCKPT_ASSIGN_OR_RETURN(proto::CheckpointIndexProto index, DecodeIndexFile(bytes, path));
+  MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index, DecodeIndexFile(bytes, path));
   MESHCKPT_ASSIGN_OR_RETURN(int64_t size, FileSize(DataFilePath(prefix)));
-  if (size != index.data_file_size()) {
+  if (size != index.data_file_size) {
     return absl::DataLossError(absl::StrCat("data file of '", prefix, "' has the wrong size"));
   }
   return index;
@@ -248,10 +248,10 @@ std::vector<std::pair<double, std::string>> CommittedInDir(const std::string& di
       continue;
     }
     const std::string stem = name.substr(0, name.size() - kIndexSuffix.size());
-    absl::StatusOr<proto::CheckpointIndexProto> index =
+    absl::StatusOr<IndexRecord> index =
         IntactIndex(JoinPath(dir.empty() ? "." : dir, stem));
     if (!index.ok()) continue;  // Corrupt, too new or lost data: not usable.
-    found.emplace_back(index->timestamp(), stem);
+    found.emplace_back(index->timestamp, stem);
   }
   std::sort(found.begin(), found.end());
   return found;
@@ -284,8 +284,8 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
       if (!IsCheckpointPathInsideDir(dir, *p)) continue;
       const std::string prefix = ResolveCheckpointPath(dir, *p);
       if (!seen.insert(NormalizeLexically(prefix)).second) continue;
-      absl::StatusOr<proto::CheckpointIndexProto> index = IntactIndex(prefix);
-      if (index.ok()) consider(prefix, index->timestamp());
+      absl::StatusOr<IndexRecord> index = IntactIndex(prefix);
+      if (index.ok()) consider(prefix, index->timestamp);
     }
   }
   for (const auto& [timestamp, stem] : CommittedInDir(dir)) {

@@ -110,8 +110,8 @@ void DTensorCheckpoint::SetMetadata(std::string key, std::string value) {
   metadata_[std::move(key)] = std::move(value);
 }
 
-proto::ObjectGraphProto DTensorCheckpoint::ObjectGraph() const {
-  return internal::ObjectGraphToProto(internal::WalkObjectGraph(graph_root_, attached_));
+ObjectGraph DTensorCheckpoint::ObjectGraph() const {
+  return internal::ObjectGraphOf(internal::WalkObjectGraph(graph_root_, attached_));
 }
 
 absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
@@ -134,7 +134,7 @@ absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
   }
   SaveOptions save = options.ToSaveOptions();
   save.mesh = mesh_;
-  save.object_graph = internal::ObjectGraphToProto(nodes);
+  save.object_graph = internal::ObjectGraphOf(nodes);
   save.user_metadata = metadata_;
   save.save_counter = save_counter();
   save.step = step_;

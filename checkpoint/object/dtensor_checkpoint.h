@@ -43,7 +43,7 @@
 #include "comm/communicator.h"
 #include "io/fs/directory_lock.h"
 #include "mesh/mesh.h"
-#include "proto/meshckpt.pb.h"
+#include "io/format/index.h"
 
 namespace meshckpt {
 
@@ -96,7 +96,7 @@ class DTensorCheckpoint : public Trackable {
   }
 
   // The object graph as it would be saved now (node 0 is this object).
-  proto::ObjectGraphProto ObjectGraph() const;
+  ::meshckpt::ObjectGraph ObjectGraph() const;
 
  private:
   DTensorCheckpoint(Communicator* comm, Mesh mesh, CheckpointOptions options);

@@ -40,20 +40,13 @@ std::vector<GraphNode> WalkObjectGraph(Trackable* root, const AttachedChildren& 
   return nodes;
 }
 
-proto::ObjectGraphProto ObjectGraphToProto(const std::vector<GraphNode>& nodes) {
-  proto::ObjectGraphProto graph;
+ObjectGraph ObjectGraphOf(const std::vector<GraphNode>& nodes) {
+  ObjectGraph graph;
+  graph.nodes.reserve(nodes.size());
   for (const GraphNode& n : nodes) {
-    proto::ObjectGraphProto::Node* p = graph.add_nodes();
-    for (const auto& [name, child] : n.children) {
-      auto* c = p->add_children();
-      c->set_local_name(name);
-      c->set_node_id(child);
-    }
-    if (IsLeaf(n.object)) {
-      auto* a = p->add_attributes();
-      a->set_name(kValueAttribute);
-      a->set_checkpoint_key(ValueKey(n.path));
-    }
+    ObjectGraph::Node& p = graph.nodes.emplace_back();
+    for (const auto& [name, child] : n.children) p.children.push_back({child, name});
+    if (IsLeaf(n.object)) p.attributes.push_back({kValueAttribute, ValueKey(n.path)});
   }
   return graph;
 }
@@ -67,25 +60,24 @@ bool IsLeaf(const Trackable* object) {
          dynamic_cast<const TrackedValue*>(object) != nullptr;
 }
 
-std::vector<std::string> SavedNodePaths(const proto::ObjectGraphProto& graph) {
-  std::vector<std::string> paths(graph.nodes_size());
-  std::vector<bool> seen(graph.nodes_size(), false);
+std::vector<std::string> SavedNodePaths(const ObjectGraph& graph) {
+  const int num_nodes = static_cast<int>(graph.nodes.size());
+  std::vector<std::string> paths(num_nodes);
+  std::vector<bool> seen(num_nodes, false);
   std::deque<int> queue;
-  if (graph.nodes_size() > 0) {
+  if (num_nodes > 0) {
     seen[0] = true;
     queue.push_back(0);
   }
   while (!queue.empty()) {
     const int n = queue.front();
     queue.pop_front();
-    for (const auto& c : graph.nodes(n).children()) {
-      if (c.node_id() < 0 || c.node_id() >= graph.nodes_size() || seen[c.node_id()]) {
-        continue;
-      }
-      seen[c.node_id()] = true;
-      paths[c.node_id()] = paths[n].empty() ? c.local_name()
-                                            : absl::StrCat(paths[n], "/", c.local_name());
-      queue.push_back(c.node_id());
+    for (const ObjectGraph::Child& c : graph.nodes[n].children) {
+      if (c.node_id < 0 || c.node_id >= num_nodes || seen[c.node_id]) continue;
+      seen[c.node_id] = true;
+      paths[c.node_id] = paths[n].empty() ? c.local_name
+                                          : absl::StrCat(paths[n], "/", c.local_name);
+      queue.push_back(c.node_id);
     }
   }
   return paths;

@@ -14,7 +14,7 @@
 
 #include "absl/strings/string_view.h"
 #include "checkpoint/object/trackable.h"
-#include "proto/meshckpt.pb.h"
+#include "io/format/index.h"
 
 namespace meshckpt::internal {
 
@@ -35,14 +35,15 @@ std::vector<GraphNode> WalkObjectGraph(Trackable* root,
 // The child `name` of `object`, looking at `attached` too when it is `root`.
 Trackable* FindLiveChild(Trackable* object, absl::string_view name, Trackable* root,
                          const AttachedChildren& attached);
-proto::ObjectGraphProto ObjectGraphToProto(const std::vector<GraphNode>& nodes);
+// The graph a checkpoint records.
+ObjectGraph ObjectGraphOf(const std::vector<GraphNode>& nodes);
 // "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"
 std::string ValueKey(absl::string_view path);
 // True for objects that hold a value (DVariable, TrackedValue).
 bool IsLeaf(const Trackable* object);
 // Paths of the nodes of a saved graph, by node id ("" for the root and for
 // nodes not reachable from it).
-std::vector<std::string> SavedNodePaths(const proto::ObjectGraphProto& graph);
+std::vector<std::string> SavedNodePaths(const ObjectGraph& graph);
 
 }  // namespace meshckpt::internal
 

@@ -60,8 +60,8 @@ RestoreSession::RestoreSession(Communicator* comm, std::string prefix,
       root_(root),
       attached_(std::move(attached)),
       warning_sink_(std::move(warning_sink)) {
-  node_paths_ = SavedNodePaths(index_.proto().object_graph());
-  node_matched_.assign(index_.proto().object_graph().nodes_size(), false);
+  node_paths_ = SavedNodePaths(index_.record().object_graph);
+  node_matched_.assign(index_.record().object_graph.nodes.size(), false);
 }
 
 RestoreSession::~RestoreSession() {
@@ -90,17 +90,17 @@ void RestoreSession::Match(Trackable* object, int node, std::vector<Leaf>* leave
     return;
   }
   node_matched_[node] = true;
-  const proto::ObjectGraphProto::Node& n = index_.proto().object_graph().nodes(node);
+  const ObjectGraph::Node& n = index_.record().object_graph.nodes[node];
   const bool leaf = IsLeaf(object);
   if (!leaf) matched_.insert(object);
-  for (const auto& a : n.attributes()) {
-    if (leaf && a.name() == kValueAttribute) leaves->push_back({object, a.checkpoint_key()});
+  for (const ObjectGraph::Attribute& a : n.attributes) {
+    if (leaf && a.name == kValueAttribute) leaves->push_back({object, a.checkpoint_key});
   }
-  for (const auto& c : n.children()) {
-    if (Trackable* live = FindLiveChild(object, c.local_name(), root_, attached_)) {
-      Match(live, c.node_id(), leaves);
+  for (const ObjectGraph::Child& c : n.children) {
+    if (Trackable* live = FindLiveChild(object, c.local_name, root_, attached_)) {
+      Match(live, c.node_id, leaves);
     } else {
-      object->pending_[c.local_name()] = {shared_from_this(), c.node_id()};
+      object->pending_[c.local_name] = {shared_from_this(), c.node_id};
     }
   }
 }

@@ -87,10 +87,10 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> CheckpointReader::Open(
     }
     return size.status();
   }
-  if (*size != index.proto().data_file_size()) {
+  if (*size != index.record().data_file_size) {
     return absl::DataLossError(absl::StrCat(
         "data file '", data, "' of checkpoint '", prefix, "' has ", *size,
-        " bytes but was committed with ", index.proto().data_file_size(),
+        " bytes but was committed with ", index.record().data_file_size,
         " (truncated or replaced)"));
   }
   absl::StatusOr<std::unique_ptr<internal::DataSource>> file =
@@ -279,9 +279,7 @@ absl::Status CheckpointReader::VerifyTensor(
       (void)ok;
       continue;
     }
-    const proto::ChunkProto& cp = index_.chunk(t, static_cast<int>(c));
-    const TileGrid grid(chunk.shape(),
-                        {cp.tile_shape().begin(), cp.tile_shape().end()});
+    const TileGrid grid(chunk.shape(), index_.chunk(t, static_cast<int>(c)).tile_shape);
     // Slabs of whole tile rows along dim 0, about kVerifyStagingBytes each.
     int64_t row_bytes = esize;
     for (int d = 1; d < chunk.rank(); ++d) row_bytes *= chunk.shape()[d];

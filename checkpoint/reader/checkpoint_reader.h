@@ -57,7 +57,6 @@
 #include "checkpoint/object/tracked_value.h"
 #include "comm/communicator.h"
 #include "layout/box.h"
-#include "proto/meshckpt.pb.h"
 
 namespace meshckpt {
 namespace internal {
@@ -158,7 +157,7 @@ class CheckpointReader {
 
   // Metadata: step, timestamp, save_counter, user_metadata, object graph,
   // library version, the saving mesh.
-  const proto::CheckpointIndexProto& index() const { return index_.proto(); }
+  const IndexRecord& index() const { return index_.record(); }
   const std::string& prefix() const { return prefix_; }
 
   // Re-reads every chunk of every tensor and checks every checksum. Returns

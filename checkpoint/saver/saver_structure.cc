@@ -111,7 +111,7 @@ absl::StatusOr<ImportedStructure> ImportStructure(
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(*comm, save_path));
 
   ImportedStructure out;
-  for (const auto& [key, value] : index.proto().user_metadata()) {
+  for (const auto& [key, value] : index.record().user_metadata) {
     absl::string_view name = key;
     if (!absl::ConsumePrefix(&name, kCollectionKeyPrefix)) continue;
     absl::StatusOr<std::vector<std::string>> values = DecodeCollection(value);

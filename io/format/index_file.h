@@ -1,6 +1,7 @@
 // The `<prefix>.index` file: the commit record of a checkpoint.
 //
-// Layout: the serialized CheckpointIndexProto, then a 16-byte footer of the
+// Layout: the serialized CheckpointIndexProto (proto/meshckpt.proto) of an
+// IndexRecord (io/format/index.h), then a 16-byte footer of the
 // payload's XXH3-64 (little-endian) and the magic "MCKPTIX1". A protobuf alone
 // can silently accept a flipped byte with a different value; the footer makes
 // every corruption and truncation a DataLoss instead.
@@ -19,7 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "proto/meshckpt.pb.h"
+#include "io/format/index.h"
 
 namespace meshckpt {
 
@@ -38,13 +39,16 @@ inline constexpr int64_t kMaxIndexFileBytes = int64_t{0x7fffffff} + 16;
 // or is larger than kMaxIndexFileBytes.
 absl::StatusOr<std::string> ReadIndexFileBytes(const std::string& path);
 
-// Sets the version fields and frames the proto. min_consumer is at least
-// kMinConsumerVersion, higher when the caller set it higher.
-std::string EncodeIndexFile(proto::CheckpointIndexProto index);
-// DataLoss for a bad footer or payload, FailedPrecondition for an index that
-// needs a newer reader. `path` is for messages only.
-absl::StatusOr<proto::CheckpointIndexProto> DecodeIndexFile(
-    absl::string_view bytes, const std::string& path);
+// The bytes of the index file. Sets the version: producer kFormatVersion,
+// min_consumer at least kMinConsumerVersion, kCompactMeshVersion when a
+// mesh needs the compact form, higher when the record asks for more.
+std::string EncodeIndexFile(const IndexRecord& index);
+// DataLoss for a bad footer or payload, or a value that cannot exist (bad
+// mesh, layout, dtype or chunk box; the message names the tensor);
+// FailedPrecondition for an index that needs a newer reader. `path` is for
+// messages only.
+absl::StatusOr<IndexRecord> DecodeIndexFile(absl::string_view bytes,
+                                            const std::string& path);
 
 }  // namespace meshckpt
 

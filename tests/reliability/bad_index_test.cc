@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/format/index_proto.h"
 #include "mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
@@ -66,7 +67,7 @@ class SavedCheckpointTest : public ::testing::Test {
     SaveOptions o;
     o.checksum_tile_bytes = 64;
     ASSERT_TRUE(SaveTensors(*comm_, prefix_, save, o).ok());
-    index_ = DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
+    index_ = DecodeIndexProto(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
   }
   void TearDown() override {
     std::error_code ec;
@@ -80,7 +81,7 @@ class SavedCheckpointTest : public ::testing::Test {
   // Writes `index` (with a valid footer) over the checkpoint's index and
   // returns what the reader and a full restore make of it.
   std::pair<absl::Status, absl::Status> WithIndex(const proto::CheckpointIndexProto& index) {
-    WriteFileBytes(IndexFilePath(prefix_), EncodeIndexFile(index));
+    WriteFileBytes(IndexFilePath(prefix_), EncodeIndexProto(index));
     absl::Status open = CheckpointReader::Open(prefix_).status();
     std::vector<DeviceBuffers> bufs;
     std::vector<RestoreTensor> want;

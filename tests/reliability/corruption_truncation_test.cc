@@ -29,6 +29,7 @@
 #include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
 #include "io/format/index_file.h"
+#include "io/format/index_proto.h"
 #include "tests/reliability/corruption_fixture.h"
 
 namespace meshckpt {
@@ -98,7 +99,7 @@ TEST_F(CorruptionTest, TruncatedIndexIsDataLoss) {
 // size check passes, so HDF5 and the checksums must catch it.
 TEST_F(CorruptionTest, TruncatedDataFileBehindAMatchingIndexIsAnError) {
   std::mt19937_64 rng(Seed() + 5);
-  absl::StatusOr<proto::CheckpointIndexProto> index = DecodeIndexFile(*index_, "orig");
+  absl::StatusOr<proto::CheckpointIndexProto> index = DecodeIndexProto(*index_, "orig");
   ASSERT_TRUE(index.ok()) << index.status();
   Counts c;
   const int trials = std::max(Trials() / 5, 10);
@@ -106,7 +107,7 @@ TEST_F(CorruptionTest, TruncatedDataFileBehindAMatchingIndexIsAnError) {
     const size_t len = rng() % data_->size();
     proto::CheckpointIndexProto p = *index;
     p.set_data_file_size(static_cast<int64_t>(len));
-    WriteTrial(data_->substr(0, len), EncodeIndexFile(p));
+    WriteTrial(data_->substr(0, len), EncodeIndexProto(p));
     c.Add("truncations");
     const Restored r = RestoreAll();
     if (!r.status.ok()) {
@@ -133,9 +134,9 @@ void MakeThreeCheckpoints(const std::string& dir, const std::string& data,
   for (int n = 1; n <= 3; ++n) {
     const std::string p = absl::StrCat(dir, "/ckpt-", n);
     WriteFileBytes(DataFilePath(p), data);
-    proto::CheckpointIndexProto idx = DecodeIndexFile(index, "orig").value();
+    proto::CheckpointIndexProto idx = DecodeIndexProto(index, "orig").value();
     idx.set_timestamp(idx.timestamp() + n);  // The directory scan sorts by it.
-    WriteFileBytes(IndexFilePath(p), EncodeIndexFile(idx));
+    WriteFileBytes(IndexFilePath(p), EncodeIndexProto(idx));
   }
   if (with_state) {
     proto::CheckpointState s;

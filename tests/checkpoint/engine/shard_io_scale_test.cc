@@ -108,7 +108,7 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
   absl::StatusOr<CheckpointIndex> index = CheckpointIndex::Read(*comm_, prefix);
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->mesh(), big);
-  EXPECT_EQ(index->proto().version().min_consumer(), kCompactMeshVersion);
+  EXPECT_EQ(index->record().version.min_consumer, kCompactMeshVersion);
   EXPECT_EQ(index->Find("vec")->chunks.size(), 8u);
 
   const Mesh grid = Mesh::Create({{"x", 4096}, {"y", 4096}}, 0, 1).value();

@@ -12,6 +12,7 @@
 #include "tests/file_bytes.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/format/index_proto.h"
 #include "layout/shard_map.h"
 
 namespace meshckpt {
@@ -170,9 +171,9 @@ TEST_F(ShardIoSerial, KeysAndMetadataNeedNotBeUtf8) {
   const std::string prefix = TempPrefix("utf8");
   ASSERT_TRUE(SaveTensors(*comm_, prefix, {{key, "", DType::kFloat32, {4}, l, {v.data()}}}, opts)
                   .ok());
-  absl::StatusOr<proto::CheckpointIndexProto> index = ReadCheckpointIndex(*comm_, prefix);
+  absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(*comm_, prefix);
   ASSERT_TRUE(index.ok()) << index.status();
-  EXPECT_EQ(index->user_metadata().at("note"), opts.user_metadata["note"]);
+  EXPECT_EQ(index->user_metadata.at("note"), opts.user_metadata["note"]);
   ASSERT_TRUE(RestoreTensors(*comm_, prefix, {{key, DType::kFloat32, {4}, l, {back.data()}}}, {})
                   .ok());
   EXPECT_EQ(back, v);
@@ -226,11 +227,11 @@ void ExpectRestores(Communicator& comm, const std::string& prefix,
 }
 
 proto::CheckpointIndexProto ReadIndex(const std::string& prefix) {
-  return DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix)), prefix).value();
+  return DecodeIndexProto(ReadFileBytes(IndexFilePath(prefix)), prefix).value();
 }
 
 void WriteIndex(const std::string& prefix, proto::CheckpointIndexProto index) {
-  ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix), EncodeIndexFile(std::move(index))).ok());
+  ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix), EncodeIndexProto(std::move(index))).ok());
 }
 
 TEST_F(ShardIoSerial, DirectSavesRecordWhereEveryChunkIs) {

@@ -183,8 +183,8 @@ TEST_F(CheckpointManagerTest, CheckpointIntervalSkipsSaves) {
   EXPECT_EQ(run->ckpt->save_counter(), 4);  // Skips do not count.
   EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts({1, 2, 3, 4})));
   // The step is recorded in the index.
-  EXPECT_EQ(ReadCheckpointIndex(*comm_, Ckpt(3)).value().step(), 12);
-  EXPECT_EQ(ReadCheckpointIndex(*comm_, Ckpt(4)).value().step(), 22);
+  EXPECT_EQ(ReadCheckpointIndex(*comm_, Ckpt(3)).value().step, 12);
+  EXPECT_EQ(ReadCheckpointIndex(*comm_, Ckpt(4)).value().step, 22);
 
   // After a restore the restored step counts as saved.
   auto run2 = NewJob();

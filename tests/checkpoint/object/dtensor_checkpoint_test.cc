@@ -100,8 +100,8 @@ TEST_F(DTensorCheckpointTest, SaveNumbersAndRestoresOntoAnotherLayout) {
   EXPECT_EQ(ckpt->save_counter(), 2);
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
   // The index records the checkpoint's mesh, not an internal values mesh.
-  proto::CheckpointIndexProto index = ReadCheckpointIndex(*comm_, *second).value();
-  EXPECT_EQ(MeshFromProto(index.mesh()).value().dims(), mesh_.dims());
+  IndexRecord index = ReadCheckpointIndex(*comm_, *second).value();
+  EXPECT_EQ(index.mesh.dims(), mesh_.dims());
   proto::CheckpointState state = ReadCheckpointState(dir_).value();
   EXPECT_EQ(state.model_checkpoint_path(), "ckpt-2");
   EXPECT_EQ(state.all_model_checkpoint_paths_size(), 2);

@@ -22,6 +22,7 @@
 #include "tests/file_bytes.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/format/index_proto.h"
 #include "layout/shard_map.h"
 
 namespace meshckpt {
@@ -250,11 +251,11 @@ TEST_F(CheckpointReaderTest, MetadataAndPrefix) {
   auto r = OpenOrDie();
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->prefix(), prefix_);
-  EXPECT_EQ(r->index().step(), 42);
-  EXPECT_EQ(r->index().save_counter(), 3);
-  EXPECT_EQ(r->index().user_metadata().at("note"), "hello");
-  EXPECT_GT(r->index().timestamp(), 0);
-  EXPECT_EQ(r->index().tensors_size(), 15);
+  EXPECT_EQ(r->index().step, 42);
+  EXPECT_EQ(r->index().save_counter, 3);
+  EXPECT_EQ(r->index().user_metadata.at("note"), "hello");
+  EXPECT_GT(r->index().timestamp, 0);
+  EXPECT_EQ(r->index().tensors.size(), 15u);
 }
 
 TEST_F(CheckpointReaderTest, ReadsWholeTensorsBitExactly) {
@@ -450,7 +451,7 @@ TEST_F(CheckpointReaderTest, TruncatedIndexIsDataLoss) {
 
 TEST_F(CheckpointReaderTest, NewerFormatIsFailedPrecondition) {
   proto::CheckpointIndexProto index =
-      DecodeIndexFile(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
+      DecodeIndexProto(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
   index.mutable_version()->set_producer(kFormatVersion + 1);
   index.mutable_version()->set_min_consumer(kFormatVersion + 1);
   // Frame by hand: EncodeIndexFile would stamp our own version.
