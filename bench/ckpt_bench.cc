@@ -47,7 +47,7 @@ flags: --reps=N (3)  --devices=D (ranks)  --mesh=1d|2d (2d: data=--data=K (2)
   x model=D/K)  --dir=DIR (/tmp/meshckpt_bench)  --csv=FILE (append rows,
   schema in bench/report.h)  --suite=LABEL  --tensor-layout=replicated|split
   --cache=auto|warm  --quick (tiny model, 1 rep, 200 tensors)
-  --restore-transfer=direct|independent (RestoreOptions::transfer_mode)
+  --restore-transfer=direct|independent (IoOptions::transfer_mode)
 )";
 
 struct Config {
@@ -303,10 +303,10 @@ class Bench {
     const std::vector<SaveTensor> saves = w.SaveList();
     const std::vector<ConstSegment> writes = w.WriteSegments();
     int64_t reported = -1;  // This rank's bytes as SaveTensors counts them.
-    SaveOptions options;
+    IoOptions options;
     options.progress = [&](int64_t, int64_t total) { reported = total; };
     Op ours{[&] { return RemoveCheckpoint(prefix); },
-            [&] { return SaveTensors(comm_, prefix, saves, options); }};
+            [&] { return SaveTensors(comm_, prefix, saves, {}, options); }};
     Op raw{[&] { return RemoveFileIfExists(raw_w); }, [&] { return RawWrite(raw_w, writes); }};
     Result save;
     save.mode = mode;
@@ -343,7 +343,7 @@ class Bench {
                 return absl::OkStatus();
               },
               [this, restores, prefix] {
-                RestoreOptions options;
+                IoOptions options;
                 options.transfer_mode = c_.restore_transfer;
                 return RestoreTensors(comm_, prefix, *restores, options);
               },
@@ -371,7 +371,7 @@ class Bench {
 
   absl::Status RunSaveOnly() {
     MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
-    SaveOptions options;
+    CheckpointContents options;
     options.user_metadata = {{"bench.model", model_.name},
                              {"bench.ranks", absl::StrCat(comm_.size())},
                              {"bench.mesh", MeshText(mesh_)}};
@@ -379,7 +379,7 @@ class Bench {
     DropCaches();
     comm_.Barrier();
     const double t0 = NowSeconds();
-    MESHCKPT_RETURN_IF_ERROR(SaveTensors(comm_, c_.keep, w.SaveList(), options));
+    MESHCKPT_RETURN_IF_ERROR(SaveTensors(comm_, c_.keep, w.SaveList(), options, {}));
     if (root()) {
       std::printf("  save-only %.3f GB of %s to %s in %.3f s (not a comparison)\n",
                   w.model_bytes() / 1e9, model_.name.c_str(), c_.keep.c_str(),

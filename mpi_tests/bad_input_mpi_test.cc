@@ -94,9 +94,9 @@ class SavedTest : public ::testing::Test {
       save.push_back(test::MakeSaveTensor(specs_[i].first, specs_[i].second,
                                           data[i].ConstPtrs()));
     }
-    SaveOptions o;
+    IoOptions o;
     o.checksum_tile_bytes = 64;
-    ASSERT_TRUE(SaveTensors(world_, prefix_, save, o).ok());
+    ASSERT_TRUE(SaveTensors(world_, prefix_, save, {}, o).ok());
   }
 
   // Restores both tensors as saved, with `edit` applied to this rank's
@@ -118,7 +118,7 @@ class SavedTest : public ::testing::Test {
                                 : Layout::Replicated(mesh_, specs[i].shape.size());
       want.push_back(test::MakeRestoreTensor(specs[i], layout, bufs[i].Ptrs()));
     }
-    absl::Status s = RestoreTensors(world_, prefix_, want, RestoreOptions());
+    absl::Status s = RestoreTensors(world_, prefix_, want, IoOptions());
     if (s.ok()) {
       std::string report;
       int64_t bad = 0;
@@ -250,7 +250,7 @@ TEST(BadSaveInput, LayoutThatDoesNotFitOnOneRankFailsEverywhere) {
                             ? Layout::Create({"x"}, mesh).value()
                             : good;
   const absl::Status s = SaveTensors(
-      world, dir + "/ckpt", {test::MakeSaveTensor(spec, layout, b.ConstPtrs())}, {});
+      world, dir + "/ckpt", {test::MakeSaveTensor(spec, layout, b.ConstPtrs())}, {}, {});
   EXPECT_SAME_ON_ALL_RANKS(world, s, absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(CheckpointExists(dir + "/ckpt"));
 }
@@ -263,7 +263,7 @@ TEST(BadSaveInput, OverflowingDimensionsFailEverywhere) {
   std::vector<const void*> none(mesh.local_device_ids().size(), nullptr);
   const int64_t big = int64_t{1} << 40;
   const SaveTensor t{"huge", "", DType::kFloat32, {big, big}, l, none};
-  EXPECT_SAME_ON_ALL_RANKS(world, SaveTensors(world, dir + "/ckpt", {t}, {}),
+  EXPECT_SAME_ON_ALL_RANKS(world, SaveTensors(world, dir + "/ckpt", {t}, {}, {}),
                            absl::StatusCode::kInvalidArgument);
 }
 

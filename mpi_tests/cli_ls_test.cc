@@ -44,10 +44,10 @@ TEST_F(CliTest, LsNeverCallsACheckpointOutsideDirComplete) {
   const std::string run = Path("run"), elsewhere = Path("elsewhere");
   std::filesystem::create_directories(run);
   std::filesystem::create_directories(elsewhere);
-  ASSERT_TRUE(Save(run + "/ckpt-1", Small(), SaveOptions(), {{"x", 2}}).ok());
+  ASSERT_TRUE(Save(run + "/ckpt-1", Small(), CheckpointContents(), {{"x", 2}}).ok());
   // Complete checkpoints, but not in DIR, and newer than ckpt-1.
-  ASSERT_TRUE(Save(elsewhere + "/ckpt-3", Small(), SaveOptions(), {{"x", 2}}).ok());
-  ASSERT_TRUE(Save(elsewhere + "/ckpt-4", Small(), SaveOptions(), {{"x", 2}}).ok());
+  ASSERT_TRUE(Save(elsewhere + "/ckpt-3", Small(), CheckpointContents(), {{"x", 2}}).ok());
+  ASSERT_TRUE(Save(elsewhere + "/ckpt-4", Small(), CheckpointContents(), {{"x", 2}}).ok());
   proto::CheckpointState state;
   state.set_model_checkpoint_path(elsewhere + "/ckpt-4");
   for (const std::string& p : {std::string("ckpt-1"), std::string("../elsewhere/ckpt-3"),
@@ -89,7 +89,7 @@ TEST_F(CliTest, LsNeverCallsACheckpointOutsideDirComplete) {
 TEST_F(CliTest, LsIsLinearInStateFileEntries) {
   const std::string run = Path("run");
   std::filesystem::create_directories(run);
-  ASSERT_TRUE(Save(run + "/ckpt-0", Small(), SaveOptions(), {{"x", 2}}).ok());
+  ASSERT_TRUE(Save(run + "/ckpt-0", Small(), CheckpointContents(), {{"x", 2}}).ok());
   constexpr int kEntries = 100000;  // About 9 MB of state file, under its cap.
   proto::CheckpointState state;
   state.set_model_checkpoint_path("ckpt-0");
@@ -108,7 +108,7 @@ TEST_F(CliTest, FifosAreRefusedNotWaitedOn) {
   const std::string run = Path("run");
   std::filesystem::create_directories(run);
   const std::string prefix = run + "/ckpt-1";
-  ASSERT_TRUE(Save(prefix, Small(), SaveOptions(), {{"x", 2}}).ok());
+  ASSERT_TRUE(Save(prefix, Small(), CheckpointContents(), {{"x", 2}}).ok());
   ASSERT_TRUE(RemoveFileIfExists(IndexFilePath(prefix)).ok());
   ASSERT_EQ(::mkfifo(IndexFilePath(prefix).c_str(), 0644), 0);
   ASSERT_EQ(::mkfifo((run + "/checkpoint").c_str(), 0644), 0);

@@ -66,7 +66,7 @@ void ExpectShort(const Result& r) {
 }
 
 TEST_F(CliTest, ReshardOntoSixteenMillionDevices) {
-  ASSERT_TRUE(Save(Path("src"), SmallModel(), SaveOptions()).ok());
+  ASSERT_TRUE(Save(Path("src"), SmallModel(), CheckpointContents()).ok());
   Result r = Run({"reshard", Path("src"), Path("big"), "--mesh", "x=16777216", "--layout",
                   "kernel=x,unsharded", "--layout", "bias=x"});
   ASSERT_EQ(r.code, 0) << r.err.substr(0, 2000);
@@ -99,7 +99,7 @@ TEST_F(CliTest, ReshardOntoSixteenMillionDevices) {
 }
 
 TEST_F(CliReshardTest, SixteenMillionDevicesOnTwoRanks) {
-  ASSERT_TRUE(Save(Path("src"), SmallModel(), SaveOptions()).ok());
+  ASSERT_TRUE(Save(Path("src"), SmallModel(), CheckpointContents()).ok());
   Result r = MpiRun({"reshard", Path("src"), Path("big"), "--mesh", "x=16777216", "--layout",
                      "kernel=unsharded,x"});
   ASSERT_EQ(r.code, 0) << r.err.substr(0, 2000);

@@ -68,8 +68,8 @@ std::vector<TestTensor> Model(float bias_delta = 0) {
   return m;
 }
 
-SaveOptions ModelOptions(int64_t step = 42) {
-  SaveOptions o;
+CheckpointContents ModelOptions(int64_t step = 42) {
+  CheckpointContents o;
   o.step = step;
   o.save_counter = 3;
   o.user_metadata = {{"run", "cli-test"}};

@@ -82,7 +82,7 @@ TEST_P(FullDiskEdgeTest, EveryAmountOfFreeSpaceFailsCleanlyOrSaves) {
   const std::string dir = mnt + "/run";
   auto m = test::BuildDiskModel(world_, kRows, kRngBytes);
   CheckpointManagerOptions o;
-  o.io = CheckpointOptions();
+  o.io = IoOptions();
   o.io->transfer_mode = GetParam();
   o.max_to_keep = std::nullopt;
   o.step_counter = m->step;

@@ -58,7 +58,7 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   const int64_t rows = std::get<0>(GetParam());
   auto m = test::BuildDiskModel(world_, rows);
   CheckpointManagerOptions o;
-  o.io = CheckpointOptions();
+  o.io = IoOptions();
   o.io->transfer_mode = std::get<1>(GetParam());
   o.max_to_keep = std::nullopt;  // Keep everything: the disk fills.
   o.step_counter = m->step;

@@ -48,7 +48,7 @@ TEST(LargeTensor, MoreThan4GiBSurvivesResharding) {
     for (int64_t i = 0; i < box.num_elements(); ++i) data[i] = ValueAt(base + i);
     absl::Status s = SaveTensors(world, prefix,
                                  {{"big", "", DType::kUint8, {kRows, kCols}, rows, {data.data()}}},
-                                 {});
+                                 {}, {});
     ASSERT_TRUE(s.ok()) << s;
   }
   Layout cols = Layout::Create({"unsharded", "x"}, mesh).value();

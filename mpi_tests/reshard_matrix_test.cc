@@ -265,14 +265,15 @@ void SaveOne(Communicator& world, const Config& c) {
     bufs.push_back(DeviceBuffers::Filled(t, layout));
     tensors.push_back(test::MakeSaveTensor(t, layout, bufs.back().ConstPtrs()));
   }
-  SaveOptions opts;
+  IoOptions opts;
   opts.checksum_tile_bytes = c.tile_bytes;
   opts.transfer_mode = c.mode;
-  opts.step = 100 * np + 7;
-  opts.user_metadata = {{"config", c.name},
-                        {"np", absl::StrCat(np)},
-                        {"tensor_set", TensorSetFingerprint()}};
-  const absl::Status s = SaveTensors(world, prefix, tensors, opts);
+  CheckpointContents contents;
+  contents.step = 100 * np + 7;
+  contents.user_metadata = {{"config", c.name},
+                            {"np", absl::StrCat(np)},
+                            {"tensor_set", TensorSetFingerprint()}};
+  const absl::Status s = SaveTensors(world, prefix, tensors, contents, opts);
   EXPECT_TRUE(s.ok()) << "save " << prefix << ": " << s;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "") << "save " << prefix;
   world.Barrier();
@@ -284,7 +285,7 @@ void SaveOne(Communicator& world, const Config& c) {
   // are distinct shards of that layout, disjoint, covering the tensor once.
   absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(world, prefix);
   ASSERT_TRUE(index.ok()) << prefix << ": " << index.status();
-  EXPECT_EQ(index->step, opts.step);
+  EXPECT_EQ(index->step, contents.step);
   EXPECT_EQ(index->user_metadata.count("config") ? index->user_metadata.at("config") : "",
             c.name);
   ASSERT_EQ(index->mesh.dims().size(), c.dims.size());
@@ -409,7 +410,7 @@ int64_t RestoreAndCheck(Communicator& world, const std::string& prefix,
     const TensorSpec& t = Tensors()[i];
     tensors.push_back(test::MakeRestoreTensor(t, LayoutOf(c, mesh, i), bufs[i].Ptrs()));
   }
-  RestoreOptions opts;
+  IoOptions opts;
   opts.transfer_mode = c.mode;
   const absl::Status s = RestoreTensors(world, prefix, tensors, opts);
   EXPECT_TRUE(s.ok()) << label << ": " << s;
@@ -573,7 +574,7 @@ TEST(ReshardMatrix, RestoreErrorsAreTheSameOnEveryRank) {
     DeviceBuffers buf = DeviceBuffers::Sentinel(spec, layout);
     const absl::Status s = RestoreTensors(
         world, prefix, {test::MakeRestoreTensor(spec, layout, buf.Ptrs())},
-        RestoreOptions());
+        IoOptions());
     EXPECT_EQ(s.code(), want) << what << " (" << prefix << "): " << s;
     EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "") << what;
     std::string report;

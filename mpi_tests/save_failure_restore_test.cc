@@ -69,7 +69,7 @@ TEST(SaveFailure, OneRankWithBadRestoreFailsEverywhere) {
     std::vector<void*> ptrs = buf.Ptrs();
     if (me && c.null_buffer) ptrs[0] = nullptr;
     const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(spec, l, ptrs)}, RestoreOptions());
+        world, a, {test::MakeRestoreTensor(spec, l, ptrs)}, IoOptions());
     ExpectSameFailure(world, s, c.want,
                       absl::StrCat("restore with ", c.name, " on rank ", last));
   }
@@ -93,7 +93,7 @@ TEST(SaveFailure, RankWantingNothingDoesNotHangRestore) {
   DeviceBuffers buf = DeviceBuffers::Sentinel(e.spec, l);
   std::vector<RestoreTensor> tensors;
   if (!me) tensors.push_back(test::MakeRestoreTensor(e.spec, l, buf.Ptrs()));
-  const absl::Status s = RestoreTensors(world, a, tensors, RestoreOptions());
+  const absl::Status s = RestoreTensors(world, a, tensors, IoOptions());
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "");
   if (world.rank() == 0) {
     std::printf("[save_failure] last rank restores nothing -> %s\n",
@@ -130,7 +130,7 @@ TEST(SaveFailure, TruncatedDataFileIsDataLossEverywhere) {
     bufs.push_back(DeviceBuffers::Sentinel(e.spec, l));
     tensors.push_back(test::MakeRestoreTensor(e.spec, l, bufs.back().Ptrs()));
   }
-  const absl::Status s = RestoreTensors(world, a, tensors, RestoreOptions());
+  const absl::Status s = RestoreTensors(world, a, tensors, IoOptions());
   ExpectSameFailure(world, s, absl::StatusCode::kDataLoss, "truncated data file");
 }
 
@@ -205,7 +205,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
     const absl::Status s = RestoreTensors(
         world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        RestoreOptions());
+        IoOptions());
     ExpectSameFailure(world, s, absl::StatusCode::kDataLoss,
                       "flipped byte, replicated restore");
     EXPECT_TRUE(absl::StrContains(s.message(), kernel.spec.key)) << s;
@@ -216,7 +216,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
     const absl::Status s = RestoreTensors(
         world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        RestoreOptions());
+        IoOptions());
     ExpectSameFailure(world, s, absl::StatusCode::kDataLoss,
                       "flipped byte, sharded restore");
   }
@@ -225,7 +225,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
   {
     const Layout l = Layout::Replicated(mesh, 2);
     DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
-    RestoreOptions no_verify;
+    IoOptions no_verify;
     no_verify.verify_checksums = false;
     const absl::Status s = RestoreTensors(
         world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
@@ -242,7 +242,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     DeviceBuffers buf = DeviceBuffers::Sentinel(ids.spec, l);
     const absl::Status s = RestoreTensors(
         world, a, {test::MakeRestoreTensor(ids.spec, l, buf.Ptrs())},
-        RestoreOptions());
+        IoOptions());
     EXPECT_TRUE(s.ok()) << s;
     std::string report;
     EXPECT_EQ(buf.Check(true, world.rank(), &report), 0) << report;

@@ -236,7 +236,7 @@ TEST(SaveFailure, OneRankWithBadInputFailsEverywhere) {
           absl::StrCat(c.name, " on rank ", last, onto_a ? " (save onto A)" : "");
       Prepared p = Prepare(world);
       if (me) c.spoil(world, p);
-      const absl::Status s = SaveTensors(world, prefix, p.tensors, SaveOptions());
+      const absl::Status s = SaveTensors(world, prefix, p.tensors, {}, {});
       ExpectSameFailure(world, s, c.want, what);
       if (world.size() > 1 && !s.ok()) {
         EXPECT_TRUE(absl::StrContains(s.message(), absl::StrCat("rank ", last)))
@@ -281,7 +281,7 @@ TEST(SaveFailure, BadInputOnEveryRankFailsEverywhere) {
         c.prefix.empty() ? (fs::path(dir) / absl::StrCat("B", n++)).string() : c.prefix;
     Prepared p = Prepare(world);
     c.spoil(world, p);
-    const absl::Status s = SaveTensors(world, prefix, p.tensors, SaveOptions());
+    const absl::Status s = SaveTensors(world, prefix, p.tensors, {}, {});
     ExpectSameFailure(world, s, c.want, c.name);
     ExpectNoCheckpoint(world, prefix, c.name);
   }
@@ -351,7 +351,7 @@ TEST(SaveFailure, DifferentTensorListsFailEverywhere) {
     const std::string what = absl::StrCat(c.name, " on rank ", last);
     Prepared p = Prepare(world);
     if (me) c.spoil(world, p);
-    const absl::Status s = SaveTensors(world, prefix, p.tensors, SaveOptions());
+    const absl::Status s = SaveTensors(world, prefix, p.tensors, {}, {});
     ExpectSameFailure(world, s, absl::StatusCode::kInvalidArgument, what);
     ExpectNoCheckpoint(world, prefix, what);
   }
@@ -371,7 +371,7 @@ TEST(SaveFailure, SuccessfulOverwriteReplacesCheckpoint) {
   const Layout l = SaveLayout(world, e);
   DeviceBuffers buf = DeviceBuffers::Filled(renamed, l);
   const absl::Status s = SaveTensors(
-      world, a, {test::MakeSaveTensor(renamed, l, buf.ConstPtrs())}, SaveOptions());
+      world, a, {test::MakeSaveTensor(renamed, l, buf.ConstPtrs())}, {}, {});
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "");
   const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(world, a);
@@ -383,13 +383,13 @@ TEST(SaveFailure, SuccessfulOverwriteReplacesCheckpoint) {
   const Layout rl = Layout::Create({std::string(kUnsharded), "z"}, mesh).value();
   DeviceBuffers got = DeviceBuffers::Sentinel(renamed, rl);
   const absl::Status r = RestoreTensors(
-      world, a, {test::MakeRestoreTensor(renamed, rl, got.Ptrs())}, RestoreOptions());
+      world, a, {test::MakeRestoreTensor(renamed, rl, got.Ptrs())}, IoOptions());
   ASSERT_TRUE(r.ok()) << r;
   std::string report;
   EXPECT_EQ(got.Check(true, world.rank(), &report), 0) << report;
   DeviceBuffers old = DeviceBuffers::Sentinel(e.spec, rl);
   const absl::Status gone = RestoreTensors(
-      world, a, {test::MakeRestoreTensor(e.spec, rl, old.Ptrs())}, RestoreOptions());
+      world, a, {test::MakeRestoreTensor(e.spec, rl, old.Ptrs())}, IoOptions());
   EXPECT_EQ(gone.code(), absl::StatusCode::kNotFound) << gone;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, gone), "");
 }

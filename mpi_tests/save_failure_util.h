@@ -120,7 +120,7 @@ inline Prepared Prepare(Communicator& world) {
 
 inline absl::Status SaveGood(Communicator& world, const std::string& prefix) {
   Prepared p = Prepare(world);
-  return SaveTensors(world, prefix, p.tensors, SaveOptions());
+  return SaveTensors(world, prefix, p.tensors, {}, {});
 }
 
 // Restores every entry from `prefix` onto a different mesh and layout
@@ -141,7 +141,7 @@ inline void ExpectRestoresExactly(Communicator& world, const std::string& prefix
     bufs.push_back(test::DeviceBuffers::Sentinel(e.spec, layout));
     tensors.push_back(test::MakeRestoreTensor(e.spec, layout, bufs.back().Ptrs()));
   }
-  const absl::Status s = RestoreTensors(world, prefix, tensors, RestoreOptions());
+  const absl::Status s = RestoreTensors(world, prefix, tensors, IoOptions());
   ASSERT_TRUE(s.ok()) << what << ": restore " << prefix << ": " << s;
   std::string report;
   int64_t bad = 0;

@@ -187,20 +187,21 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
 
   const bool tty = root && cli::StderrIsTerminal();
   cli::ProgressPrinter read_progress("reading (rank 0)", tty);
-  RestoreOptions ropts;
+  IoOptions ropts;
   ropts.progress = [&](int64_t done, int64_t total) { read_progress.Update(done, total); };
   if (absl::Status s = RestoreTensors(comm, src, restores, ropts); !s.ok()) return fail(s);
 
   const IndexRecord& ix = index->record();
   cli::ProgressPrinter write_progress("writing (rank 0)", tty);
-  SaveOptions sopts;
-  sopts.object_graph = ix.object_graph;
-  sopts.user_metadata = ix.user_metadata;
-  sopts.save_counter = ix.save_counter;
-  sopts.step = ix.step;
-  sopts.mesh = *mesh;  // Recorded in the index even when SRC has no tensors.
+  CheckpointContents contents;
+  contents.object_graph = ix.object_graph;
+  contents.user_metadata = ix.user_metadata;
+  contents.save_counter = ix.save_counter;
+  contents.step = ix.step;
+  contents.mesh = *mesh;  // Recorded in the index even when SRC has no tensors.
+  IoOptions sopts;
   sopts.progress = [&](int64_t done, int64_t total) { write_progress.Update(done, total); };
-  if (absl::Status s = SaveTensors(comm, dst, saves, sopts); !s.ok()) return fail(s);
+  if (absl::Status s = SaveTensors(comm, dst, saves, contents, sopts); !s.ok()) return fail(s);
 
   if (root) {
     std::cout << "resharded " << saves.size() << " tensor(s), "

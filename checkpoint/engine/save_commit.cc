@@ -200,7 +200,7 @@ absl::StatusOr<IndexRecord> BuildIndex(const Mesh& mesh,
                                        const std::vector<PlannedTensor>& plan,
                                        const std::vector<std::string>& chunk_reports,
                                        const StorageTable& storage,
-                                       const SaveOptions& options) {
+                                       const CheckpointContents& contents) {
   IndexRecord index(mesh);
   index.tensors.reserve(plan.size());
   for (const PlannedTensor& p : plan) {
@@ -228,10 +228,10 @@ absl::StatusOr<IndexRecord> BuildIndex(const Mesh& mesh,
       }
     }
   }
-  index.object_graph = options.object_graph;
-  index.user_metadata = options.user_metadata;
-  index.save_counter = options.save_counter;
-  index.step = options.step;
+  index.object_graph = contents.object_graph;
+  index.user_metadata = contents.user_metadata;
+  index.save_counter = contents.save_counter;
+  index.step = contents.step;
   index.timestamp = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   index.library_version = kLibraryVersion;
   return index;

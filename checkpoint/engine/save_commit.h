@@ -59,7 +59,7 @@ absl::StatusOr<IndexRecord> BuildIndex(const Mesh& mesh,
                                        const std::vector<PlannedTensor>& plan,
                                        const std::vector<std::string>& chunk_reports,
                                        const StorageTable& storage,
-                                       const SaveOptions& options);
+                                       const CheckpointContents& contents);
 
 // Rank 0: makes the checkpoint exist (steps 4 and 5 of the protocol).
 absl::Status Commit(const std::string& prefix, const std::string& partial,

@@ -127,7 +127,7 @@ absl::StatusOr<StorageTable> CreateDataFileDirect(Communicator& comm,
 
 absl::Status WriteShardsDirect(const Communicator& comm, const std::string& partial,
                                const std::vector<PlannedTensor>& plan,
-                               const StorageTable& storage, const SaveOptions& options,
+                               const StorageTable& storage, const IoOptions& options,
                                RankReport* report) {
   const int me = comm.rank();
   const int64_t total = TotalBytes(me, plan);
@@ -168,7 +168,7 @@ absl::Status WriteShardsDirect(const Communicator& comm, const std::string& part
 
 absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
     Communicator& comm, const std::string& partial,
-    const std::vector<PlannedTensor>& plan, const SaveOptions& options,
+    const std::vector<PlannedTensor>& plan, const IoOptions& options,
     std::vector<int>* datasets) {
   // HDF5 cannot get out of a collective call whose writes failed on only
   // some ranks: it hangs. So rank 0 creates the file serially, where a full
@@ -199,7 +199,7 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
 absl::Status WriteShardsMpiIo(const Communicator& comm, DataFileWriter& writer,
                               const std::vector<int>& datasets,
                               const std::vector<PlannedTensor>& plan,
-                              const SaveOptions& options, RankReport* report) {
+                              const IoOptions& options, RankReport* report) {
   // Checksums are a pure function of the caller's buffers and touch no
   // HDF5 or MPI state, so they are computed while the data is written.
   std::thread hasher(

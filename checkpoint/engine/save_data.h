@@ -41,14 +41,14 @@ absl::StatusOr<StorageTable> CreateDataFileDirect(Communicator& comm,
 // collective; the data is not yet durable.
 absl::Status WriteShardsDirect(const Communicator& comm, const std::string& partial,
                                const std::vector<PlannedTensor>& plan,
-                               const StorageTable& storage, const SaveOptions& options,
+                               const StorageTable& storage, const IoOptions& options,
                                RankReport* report);
 
 // Collective: creates `partial` and its numeric datasets on rank 0 and
 // opens them on every rank through MPI-IO. Same status on every rank.
 absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
     Communicator& comm, const std::string& partial,
-    const std::vector<PlannedTensor>& plan, const SaveOptions& options,
+    const std::vector<PlannedTensor>& plan, const IoOptions& options,
     std::vector<int>* datasets);
 
 // Collective: writes this rank's shards with H5Dwrite (hashing on a second
@@ -56,7 +56,7 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> CreateDataFileMpiIo(
 absl::Status WriteShardsMpiIo(const Communicator& comm, DataFileWriter& writer,
                               const std::vector<int>& datasets,
                               const std::vector<PlannedTensor>& plan,
-                              const SaveOptions& options, RankReport* report);
+                              const IoOptions& options, RankReport* report);
 
 }  // namespace meshckpt::internal
 

@@ -4,8 +4,9 @@
 // Save: every rank passes the same list of tensors (key, dtype, global shape,
 // layout) with the buffers of its own devices. Each distinct shard is written
 // once, by the rank WriterAssigner picks, into one HDF5 file shared by all
-// ranks; then the commit protocol of design.md runs:
-//   1. data goes to `<prefix>.h5.partial-<id>` (see TransferMode);
+// ranks; then the commit protocol runs:
+//   1. data goes to `<prefix>.h5.partial-<id>` (see TransferMode in
+//      io/transfer/io_options.h);
 //   2. the file is closed collectively and every rank fsyncs it;
 //   3. ranks agree on success;
 //   4. rank 0 renames the data file to `<prefix>.h5`, writes the index to a
@@ -42,7 +43,12 @@
 //   Layout rows = *Layout::Create({"x", "unsharded"}, mesh);
 //   std::vector<float> mine(512 * 512);
 //   SaveTensor t{"model/w", "", DType::kFloat32, {1024, 512}, rows, {mine.data()}};
-//   absl::Status s = SaveTensors(comm, "/ckpt/step-10", {t}, SaveOptions());
+//   absl::Status s = SaveTensors(comm, "/ckpt/step-10", {t}, CheckpointContents(),
+//                                IoOptions());
+//
+// What a save stores besides the tensors (CheckpointContents) is separate
+// from how bytes move (IoOptions, io/transfer/io_options.h), which saves and
+// restores share.
 #ifndef MESHCKPT_CHECKPOINT_ENGINE_SHARD_IO_H_
 #define MESHCKPT_CHECKPOINT_ENGINE_SHARD_IO_H_
 
@@ -60,6 +66,7 @@
 #include "comm/communicator.h"
 #include "layout/layout.h"
 #include "io/format/index.h"
+#include "io/transfer/io_options.h"
 
 namespace meshckpt {
 
@@ -84,31 +91,8 @@ struct RestoreTensor {
   std::vector<void*> shard_data = {};  // When device_data is empty.
 };
 
-// How ranks move tensor data to and from the data file.
-//   kDirect: HDF5 (on rank 0 when saving) creates the file and its datasets
-//     and says where their storage is; each rank then moves its chunks with
-//     POSIX pwrite/pread at those offsets. Fastest on local and POSIX
-//     parallel filesystems; the default.
-//   kIndependent: HDF5 on rank 0 creates the file and its datasets, as for
-//     kDirect (so a full disk is met serially, never inside a collective
-//     call); every data transfer then goes through parallel HDF5 and MPI-IO,
-//     independent per rank; honours mpi_hints, except those MPI-IO applies
-//     only when it creates a file (e.g. Lustre striping).
-//   kCollective: as kIndependent, with collective writes (MPI-IO collective
-//     buffering); restores read independently.
-enum class TransferMode { kDirect, kIndependent, kCollective };
-
-struct SaveOptions {
-  TransferMode transfer_mode = TransferMode::kDirect;
-  // MPI-IO hints (MPI_Info key/value), e.g. {"cb_buffer_size", "16777216"};
-  // used by the MPI-IO transfer modes.
-  std::map<std::string, std::string> mpi_hints;
-  // Target bytes per checksum tile; tiles are what a restore must read
-  // around the region it wants, so smaller tiles mean less extra reading.
-  int64_t checksum_tile_bytes = int64_t{1} << 20;
-  // Called on every rank with (bytes written by this rank, its total).
-  std::function<void(int64_t, int64_t)> progress;
-  // Stored in the index.
+// What a save records in the index besides the tensors.
+struct CheckpointContents {
   // The checkpoint's mesh as recorded in the index (tensors on other meshes
   // carry their own); default: the first tensor's. Must span comm.size()
   // ranks.
@@ -119,13 +103,8 @@ struct SaveOptions {
   int64_t step = 0;
 };
 
-struct RestoreOptions {
-  TransferMode transfer_mode = TransferMode::kDirect;
-  std::map<std::string, std::string> mpi_hints;
-  // Verify XXH3 checksums of everything read (on by default).
-  bool verify_checksums = true;
-  std::function<void(int64_t, int64_t)> progress;
-};
+// The restore side's name for IoOptions, until it takes IoOptions itself.
+using RestoreOptions = IoOptions;
 
 // Names of the files of a checkpoint.
 std::string DataFilePath(absl::string_view prefix);   // <prefix>.h5
@@ -135,12 +114,12 @@ std::string IndexFilePath(absl::string_view prefix);  // <prefix>.index
 // be viewed from comm.rank().
 absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
                          absl::Span<const SaveTensor> tensors,
-                         const SaveOptions& options);
+                         const CheckpointContents& contents, const IoOptions& io);
 
 // Collective over `comm`. Tensors not asked for are not read.
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
                             absl::Span<const RestoreTensor> tensors,
-                            const RestoreOptions& options);
+                            const IoOptions& io);
 
 // The index of a committed checkpoint, validated (version, mesh, layouts,
 // chunk cover). Collective: rank 0 reads, everyone gets the same answer.

@@ -69,7 +69,7 @@ DataFileOptions FileOptions(bool collective,
 
 namespace meshckpt {
 class CheckpointIndex;
-struct RestoreOptions;
+struct IoOptions;
 namespace internal {
 class DataSource;
 
@@ -79,7 +79,7 @@ class DataSource;
 // unknown key.
 absl::Status ReadRegion(DataSource& source, const CheckpointIndex& index,
                         const std::string& key, const Box& box, void* out,
-                        const RestoreOptions& options);
+                        const IoOptions& options);
 
 }  // namespace internal
 }  // namespace meshckpt

@@ -28,15 +28,15 @@ absl::Status WithContext(const absl::Status& s, const std::string& file) {
 }
 
 absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> tensors,
-                            const SaveOptions& options) {
+                            const CheckpointContents& contents) {
   MESHCKPT_RETURN_IF_ERROR(internal::ValidateSaveInputs(comm, tensors));
-  if (options.mesh.has_value() &&
-      (options.mesh->num_ranks() != comm.size() || options.mesh->rank() != comm.rank())) {
+  if (contents.mesh.has_value() &&
+      (contents.mesh->num_ranks() != comm.size() || contents.mesh->rank() != comm.rank())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "SaveOptions::mesh ", options.mesh->ToShortString(), " does not span this job's ",
-        comm.size(), " ranks from rank ", comm.rank()));
+        "CheckpointContents::mesh ", contents.mesh->ToShortString(),
+        " does not span this job's ", comm.size(), " ranks from rank ", comm.rank()));
   }
-  for (const auto& [key, value] : options.user_metadata) {
+  for (const auto& [key, value] : contents.user_metadata) {
     if (!IsValidUtf8(key)) {  // Protobuf map keys must be.
       return absl::InvalidArgumentError(
           absl::StrCat("user metadata key '", absl::CHexEscape(key), "' is not valid UTF-8"));
@@ -49,15 +49,15 @@ absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> ten
 
 absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
                          absl::Span<const SaveTensor> tensors,
-                         const SaveOptions& options) {
+                         const CheckpointContents& contents, const IoOptions& io) {
   PhaseTrace trace("save", comm.rank());
-  MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckArguments(comm, tensors, options)));
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckArguments(comm, tensors, contents)));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
       comm, internal::SaveFingerprint(tensors), "tensor lists to SaveTensors"));
   trace.Mark("validate");
   const std::vector<PlannedTensor> plan = internal::PlanSave(comm.size(), tensors);
   trace.Mark("plan");
-  const Mesh mesh = options.mesh.has_value() ? *options.mesh
+  const Mesh mesh = contents.mesh.has_value() ? *contents.mesh
                     : tensors.empty()
                         ? Mesh::Create({{"ranks", comm.size()}}, comm.rank(), comm.size()).value()
                         : tensors[0].layout.mesh();
@@ -82,21 +82,21 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   // 1. Data into the temporary file.
   internal::RankReport report;
   internal::StorageTable storage;
-  if (options.transfer_mode == TransferMode::kDirect) {
+  if (io.transfer_mode == TransferMode::kDirect) {
     absl::StatusOr<internal::StorageTable> table =
         internal::CreateDataFileDirect(comm, partial, plan);
     if (!table.ok()) return cleanup(WithContext(table.status(), partial));
     storage = *std::move(table);
     trace.Mark("create");
-    local = internal::WriteShardsDirect(comm, partial, plan, storage, options, &report);
+    local = internal::WriteShardsDirect(comm, partial, plan, storage, io, &report);
     trace.Mark("write");
   } else {
     std::vector<int> datasets;
     absl::StatusOr<std::unique_ptr<DataFileWriter>> writer =
-        internal::CreateDataFileMpiIo(comm, partial, plan, options, &datasets);
+        internal::CreateDataFileMpiIo(comm, partial, plan, io, &datasets);
     if (!writer.ok()) return cleanup(WithContext(writer.status(), partial));
     trace.Mark("create");
-    local = internal::WriteShardsMpiIo(comm, **writer, datasets, plan, options, &report);
+    local = internal::WriteShardsMpiIo(comm, **writer, datasets, plan, io, &report);
     trace.Mark("write");
   }
   const std::vector<std::string> chunk_reports =
@@ -123,7 +123,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   local = absl::OkStatus();
   if (comm.rank() == 0) {
     absl::StatusOr<IndexRecord> index =
-        internal::BuildIndex(mesh, plan, chunk_reports, storage, options);
+        internal::BuildIndex(mesh, plan, chunk_reports, storage, contents);
     local = index.ok() ? internal::Commit(prefix, partial, *std::move(index)) : index.status();
   }
   trace.Mark("commit");

@@ -81,7 +81,7 @@ struct CheckpointManagerOptions {
   std::string latest_filename = kDefaultLatestFilename;
   // I/O options for the manager's saves and restores; default: the
   // checkpoint's own (given to DTensorCheckpoint::Create).
-  std::optional<CheckpointOptions> io;
+  std::optional<IoOptions> io;
   // What to do where the filesystem cannot lock the directory.
   DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
 };

@@ -49,13 +49,13 @@ absl::Status RecordInStateFile(const std::string& prefix) {
 }  // namespace
 
 DTensorCheckpoint::DTensorCheckpoint(Communicator* comm, Mesh mesh,
-                                     CheckpointOptions options)
+                                     IoOptions options)
     : comm_(comm), mesh_(std::move(mesh)), graph_root_(this),
       options_(std::move(options)), save_counter_(TrackedValue::Create(int64_t{0})) {}
 
 absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
     Communicator* comm, Mesh mesh, Children children, Trackable* root,
-    CheckpointOptions options) {
+    IoOptions options) {
   if (comm == nullptr) return absl::InvalidArgumentError("communicator is null");
   if (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -115,7 +115,7 @@ ObjectGraph DTensorCheckpoint::ObjectGraph() const {
 }
 
 absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
-                                              const CheckpointOptions& options) {
+                                              const IoOptions& options) {
   const std::vector<internal::GraphNode> nodes =
       internal::WalkObjectGraph(graph_root_, attached_);
   std::vector<SaveTensor> tensors;
@@ -132,23 +132,23 @@ absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
                          internal::ValueLayout(*comm_, per_rank), {data}});
     }
   }
-  SaveOptions save = options.ToSaveOptions();
-  save.mesh = mesh_;
-  save.object_graph = internal::ObjectGraphOf(nodes);
-  save.user_metadata = metadata_;
-  save.save_counter = save_counter();
-  save.step = step_;
-  return SaveTensors(*comm_, prefix, tensors, save);
+  CheckpointContents contents;
+  contents.mesh = mesh_;
+  contents.object_graph = internal::ObjectGraphOf(nodes);
+  contents.user_metadata = metadata_;
+  contents.save_counter = save_counter();
+  contents.step = step_;
+  return SaveTensors(*comm_, prefix, tensors, contents, options);
 }
 
 absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_prefix,
-                                                     const CheckpointOptions* options) {
+                                                     const IoOptions* options) {
   MESHCKPT_RETURN_IF_ERROR(WriteInternal(file_prefix, options ? *options : options_));
   return file_prefix;
 }
 
 absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
-                                                    const CheckpointOptions* options) {
+                                                    const IoOptions* options) {
   const int64_t previous = save_counter();
   const std::string dir = DirOf(file_prefix);
   // Rank 0 locks the directory and picks a number no existing checkpoint
@@ -174,10 +174,10 @@ absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_pref
 }
 
 absl::StatusOr<LoadStatus> DTensorCheckpoint::Restore(const std::string& save_path,
-                                                      const CheckpointOptions* options) {
+                                                      const IoOptions* options) {
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(*comm_, save_path));
   auto session = std::make_shared<internal::RestoreSession>(
-      comm_, save_path, std::move(index), (options ? *options : options_).ToRestoreOptions(),
+      comm_, save_path, std::move(index), options ? *options : options_,
       graph_root_, attached_,
       warning_sink_);
   MESHCKPT_RETURN_IF_ERROR(session->Restore(graph_root_, 0));

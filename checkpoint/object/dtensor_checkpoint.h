@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "checkpoint/engine/checkpoint_options.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/object/load_status.h"
 #include "checkpoint/object/trackable.h"
 #include "checkpoint/object/tracked_value.h"
@@ -60,7 +60,7 @@ class DTensorCheckpoint : public Trackable {
   // rank count differs from the communicator's.
   static absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> Create(
       Communicator* comm, Mesh mesh, Children children,
-      Trackable* root = nullptr, CheckpointOptions options = {});
+      Trackable* root = nullptr, IoOptions options = {});
 
   // Each call takes the options given at Create unless `options` is set.
   // Save writes `<file_prefix>-<N>`, N = save_counter + 1, or the next number
@@ -69,14 +69,14 @@ class DTensorCheckpoint : public Trackable {
   // keeps the lock for this object's lifetime (FailedPrecondition when
   // another job holds it; io/fs/directory_lock.h).
   absl::StatusOr<std::string> Save(const std::string& file_prefix,
-                                   const CheckpointOptions* options = nullptr);
+                                   const IoOptions* options = nullptr);
   absl::StatusOr<std::string> Write(const std::string& file_prefix,
-                                    const CheckpointOptions* options = nullptr);
+                                    const IoOptions* options = nullptr);
   // NotFound when there is no committed checkpoint at `save_path`.
   absl::StatusOr<LoadStatus> Restore(const std::string& save_path,
-                                     const CheckpointOptions* options = nullptr);
+                                     const IoOptions* options = nullptr);
   absl::StatusOr<LoadStatus> Read(const std::string& save_path,
-                                  const CheckpointOptions* options = nullptr) {
+                                  const IoOptions* options = nullptr) {
     return Restore(save_path, options);
   }
 
@@ -85,7 +85,7 @@ class DTensorCheckpoint : public Trackable {
   TrackedValue& mutable_save_counter() { return *save_counter_; }
   const Mesh& mesh() const { return mesh_; }
   Communicator& comm() const { return *comm_; }
-  const CheckpointOptions& options() const { return options_; }
+  const IoOptions& options() const { return options_; }
 
   // Metadata written into the index of later saves (e.g. the step).
   void SetMetadata(std::string key, std::string value);
@@ -99,14 +99,14 @@ class DTensorCheckpoint : public Trackable {
   ::meshckpt::ObjectGraph ObjectGraph() const;
 
  private:
-  DTensorCheckpoint(Communicator* comm, Mesh mesh, CheckpointOptions options);
-  absl::Status WriteInternal(const std::string& prefix, const CheckpointOptions& options);
+  DTensorCheckpoint(Communicator* comm, Mesh mesh, IoOptions options);
+  absl::Status WriteInternal(const std::string& prefix, const IoOptions& options);
 
   Communicator* comm_;
   Mesh mesh_;
   Trackable* graph_root_;  // `root`, or this checkpoint.
   std::vector<std::pair<std::string, Trackable*>> attached_;
-  CheckpointOptions options_;
+  IoOptions options_;
   std::unique_ptr<TrackedValue> save_counter_;
   std::map<std::string, std::string> metadata_;
   int64_t step_ = 0;

@@ -49,7 +49,7 @@ Layout ValueLayout(const Communicator& comm, bool per_rank) {
 }
 
 RestoreSession::RestoreSession(Communicator* comm, std::string prefix,
-                               CheckpointIndex index, RestoreOptions options,
+                               CheckpointIndex index, IoOptions options,
                                Trackable* root,
                                std::vector<std::pair<std::string, Trackable*>> attached,
                                std::function<void(const std::string&)> warning_sink)

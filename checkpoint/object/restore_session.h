@@ -36,7 +36,7 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   // `root` matches node 0; `attached` are children of the root that the
   // root object itself does not track.
   RestoreSession(Communicator* comm, std::string prefix, CheckpointIndex index,
-                 RestoreOptions options, Trackable* root,
+                 IoOptions options, Trackable* root,
                  std::vector<std::pair<std::string, Trackable*>> attached,
                  std::function<void(const std::string&)> warning_sink);
   ~RestoreSession();
@@ -66,7 +66,7 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   Communicator* comm_;
   std::string prefix_;
   CheckpointIndex index_;
-  RestoreOptions options_;
+  IoOptions options_;
   Trackable* root_;
   std::vector<std::pair<std::string, Trackable*>> attached_;
   std::function<void(const std::string&)> warning_sink_;

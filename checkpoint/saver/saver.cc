@@ -363,12 +363,12 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   for (const auto& [name, v] : vars_) {
     tensors.push_back({name, "", v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
   }
-  SaveOptions save = options_.io.ToSaveOptions();
+  CheckpointContents contents;
   for (const auto& [name, values] : collections_) {
-    save.user_metadata[absl::StrCat(kCollectionKeyPrefix, name)] = EncodeCollection(values);
+    contents.user_metadata[absl::StrCat(kCollectionKeyPrefix, name)] = EncodeCollection(values);
   }
-  save.step = global_step.value_or(0);
-  MESHCKPT_RETURN_IF_ERROR(SaveTensors(*comm_, path, tensors, save));
+  contents.step = global_step.value_or(0);
+  MESHCKPT_RETURN_IF_ERROR(SaveTensors(*comm_, path, tensors, contents, options_.io));
   if (!write_state) return path;
 
   const double timestamp = Now();

@@ -74,7 +74,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "checkpoint/engine/checkpoint_options.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/manager/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
@@ -109,7 +109,7 @@ struct SaverOptions {
   // Seconds since the epoch; default: the real time. Only rank 0's is used.
   std::function<double()> clock;
   // Transfer mode, MPI-IO hints, checksum verification, progress.
-  CheckpointOptions io;
+  IoOptions io;
 };
 
 class Saver {

@@ -155,7 +155,7 @@ absl::Status Saver::Restore(const std::string& save_path) {
 
   const Mesh stage_mesh =
       Mesh::Create({{"ranks", comm_->size()}}, comm_->rank(), comm_->size()).value();
-  const RestoreOptions restore = options_.io.ToRestoreOptions();
+  const IoOptions& restore = options_.io;
   const size_t batch = options_.restore_sequentially ? 1 : items.size();
   for (size_t first = 0; first < items.size(); first += batch) {
     const size_t last = std::min(items.size(), first + batch);

@@ -64,9 +64,9 @@ class SavedCheckpointTest : public ::testing::Test {
       save.push_back(test::MakeSaveTensor(specs_[i].first, specs_[i].second,
                                           data[i].ConstPtrs()));
     }
-    SaveOptions o;
+    IoOptions o;
     o.checksum_tile_bytes = 64;
-    ASSERT_TRUE(SaveTensors(*comm_, prefix_, save, o).ok());
+    ASSERT_TRUE(SaveTensors(*comm_, prefix_, save, {}, o).ok());
     index_ = DecodeIndexProto(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
   }
   void TearDown() override {
@@ -75,7 +75,7 @@ class SavedCheckpointTest : public ::testing::Test {
   }
 
   absl::Status Restore(std::vector<RestoreTensor> want) {
-    return RestoreTensors(*comm_, prefix_, want, RestoreOptions());
+    return RestoreTensors(*comm_, prefix_, want, IoOptions());
   }
 
   // Writes `index` (with a valid footer) over the checkpoint's index and

@@ -124,18 +124,18 @@ TEST(LayoutsThatDoNotFit, AreInvalidArgument) {
   std::vector<float> buf(64);
   std::vector<const void*> ptrs(4, buf.data());
   const SaveTensor t{"w", "", DType::kFloat32, {8}, rank2, ptrs};
-  absl::Status s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {t}, {});
+  absl::Status s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {t}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "'w'")) << s;
   // A layout on a mesh for another rank count.
   const Mesh two_ranks = Mesh::Create({{"x", 2}}, 0, 2).value();
   const SaveTensor u{"u", "", DType::kFloat32, {8},
                      Layout::Create({"x"}, two_ranks).value(), {buf.data()}};
-  s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {u}, {});
+  s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {u}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   // Too few device buffers.
   const SaveTensor few{"few", "", DType::kFloat32, {8, 8}, rank2, {buf.data()}};
-  s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {few}, {});
+  s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {few}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
 }
 
@@ -158,7 +158,7 @@ TEST(OverflowingDimensions, AreInvalidArgument) {
 
   std::unique_ptr<Communicator> comm = SerialCommunicator();
   const SaveTensor t{"huge", "", DType::kFloat32, {kBig, kBig}, l2, {nullptr}};
-  absl::Status s = SaveTensors(*comm, "/tmp/meshckpt_overflow_" + RandomId(), {t}, {});
+  absl::Status s = SaveTensors(*comm, "/tmp/meshckpt_overflow_" + RandomId(), {t}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "'huge'")) << s;
 }

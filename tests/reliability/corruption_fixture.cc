@@ -109,10 +109,10 @@ void CorruptionFixture::SetUpTestSuite() {
     save.push_back(test::MakeSaveTensor(spec, Layout::Create(layout, *mesh_).value(),
                                         data[i].ConstPtrs()));
   }
-  SaveOptions options;
+  IoOptions options;
   options.checksum_tile_bytes = 256;
   const std::string prefix = *root_ + "/orig/ckpt";
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, save, options).ok());
+  ASSERT_TRUE(SaveTensors(*comm_, prefix, save, {}, options).ok());
   data_ = new std::string(ReadFileBytes(DataFilePath(prefix)));
   index_ = new std::string(ReadFileBytes(IndexFilePath(prefix)));
   extents_ = new std::vector<Extent>();
@@ -159,7 +159,7 @@ CorruptionFixture::Restored CorruptionFixture::RestoreAll(const std::string& ski
                                            bufs[b++].Ptrs()));
   }
   Restored r;
-  r.status = RestoreTensors(*comm_, TrialPrefix(), want, RestoreOptions());
+  r.status = RestoreTensors(*comm_, TrialPrefix(), want, IoOptions());
   if (r.status.ok()) {
     int64_t bad = 0;
     for (const DeviceBuffers& d : bufs) bad += d.Check(true, 0, &r.report);

@@ -173,7 +173,7 @@ TEST_F(CorruptionTest, CheckpointWithoutDataFileIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "missing")) << r.status();
   std::vector<RestoreTensor> none;
-  absl::Status s = RestoreTensors(*comm_, dir + "/ckpt-3", none, RestoreOptions());
+  absl::Status s = RestoreTensors(*comm_, dir + "/ckpt-3", none, IoOptions());
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
 }
 

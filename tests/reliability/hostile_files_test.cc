@@ -47,7 +47,7 @@ class HostileFilesTest : public ::testing::Test {
     Mesh mesh = Mesh::Create({{"x", 1}}, 0, 1).value();
     std::vector<float> values = {1, 2, 3, 4};
     SaveTensor t{"w", "", DType::kFloat32, {4}, Layout::Replicated(mesh, 1), {values.data()}};
-    ASSERT_TRUE(SaveTensors(*comm_, prefix, {t}, SaveOptions()).ok());
+    ASSERT_TRUE(SaveTensors(*comm_, prefix, {t}, {}, {}).ok());
   }
   void MakeFifo(const std::string& path) {
     fs::remove(path);
@@ -122,7 +122,7 @@ TEST_F(HostileFilesTest, DataFileThatIsAFifo) {
   std::vector<float> out(4);
   RestoreTensor t{"w", DType::kFloat32, {4}, Layout::Replicated(mesh, 1), {out.data()}};
   for (TransferMode mode : {TransferMode::kDirect, TransferMode::kIndependent}) {
-    RestoreOptions o;
+    IoOptions o;
     o.transfer_mode = mode;
     absl::Status s = RestoreTensors(*comm_, prefix_, {t}, o);
     EXPECT_FALSE(s.ok());

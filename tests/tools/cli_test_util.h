@@ -62,7 +62,7 @@ inline int64_t GlobalIndex(const Box& box, const std::vector<int64_t>& shape, in
 
 // Saves `tensors` on one rank holding every device of the mesh `dims`.
 inline absl::Status Save(const std::string& prefix, const std::vector<TestTensor>& tensors,
-                  const SaveOptions& options,
+                  const CheckpointContents& contents,
                   std::vector<MeshDimension> dims = {{"x", 2}, {"y", 3}}) {
   std::unique_ptr<Communicator> comm = SerialCommunicator();
   absl::StatusOr<Mesh> mesh = Mesh::Create(dims, 0, 1);
@@ -95,7 +95,7 @@ inline absl::Status Save(const std::string& prefix, const std::vector<TestTensor
     }
     saves.push_back(std::move(s));
   }
-  return SaveTensors(*comm, prefix, saves, options);
+  return SaveTensors(*comm, prefix, saves, contents, {});
 }
 
 inline std::string Quote(const std::string& s) {

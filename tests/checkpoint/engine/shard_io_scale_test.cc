@@ -92,7 +92,7 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
   std::vector<std::vector<std::string>> words = {{"a"}, {"bb"}, {""}};
   ShardMap str = ShardMap::Create(Layout::Create({"x"}, big).value(), {3}).value();
   const std::string prefix = Prefix("save");
-  SaveOptions opts;
+  CheckpointContents opts;
   opts.step = 9;
   ASSERT_TRUE(SaveTensors(*comm_, prefix,
                           {{"vec", "", DType::kInt32, {8}, vec.layout(), {},
@@ -101,7 +101,7 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
                             Pointers<const void*>(mat_data)},
                            {"str", "", DType::kString, {3}, str.layout(), {},
                             Pointers<const void*>(words)}},
-                          opts)
+                          opts, {})
                   .ok());
 
   // The index records the big mesh compactly and asks for a format-2 reader.
@@ -126,7 +126,7 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
       {{"vec", DType::kInt32, {8}, vec2.layout(), {}, Pointers<void*>(vec_out)},
        {"mat", DType::kInt32, {3, 5}, mat2.layout(), {}, Pointers<void*>(mat_out)},
        {"str", DType::kString, {3}, str2.layout(), {}, Pointers<void*>(str_out)}},
-      RestoreOptions());
+      IoOptions());
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(vec_out, ShardBuffers(vec2));
   EXPECT_EQ(mat_out, ShardBuffers(mat2));
@@ -138,7 +138,7 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
   std::vector<int32_t> top(10), bottom(5);
   s = RestoreTensors(*comm_, prefix,
                      {{"mat", DType::kInt32, {3, 5}, rows, {top.data(), bottom.data()}}},
-                     RestoreOptions());
+                     IoOptions());
   ASSERT_TRUE(s.ok()) << s;
   for (int64_t g = 0; g < 10; ++g) EXPECT_EQ(top[g], Value(g));
   for (int64_t g = 0; g < 5; ++g) EXPECT_EQ(bottom[g], Value(10 + g));
@@ -167,13 +167,13 @@ TEST_F(ShardIoScale, BufferFormsAreChecked) {
         SaveTensor{"v", "", DType::kInt32, {2}, split, {}, {one.data(), nullptr}},
         SaveTensor{"v", "", DType::kInt32, {1}, Layout::Replicated(Mesh::Create({{"x", 2}}, 0, 1).value(), 1),
                    {one.data(), one.data()}, {one.data()}}}) {
-    absl::Status s = SaveTensors(*comm_, prefix, {t}, SaveOptions());
+    absl::Status s = SaveTensors(*comm_, prefix, {t}, {}, {});
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   }
   EXPECT_FALSE(FileExists(IndexFilePath(prefix)));
   // A tensor with no elements has no shards, so no buffers.
   EXPECT_TRUE(SaveTensors(*comm_, prefix, {{"v", "", DType::kInt32, {0}, split, {}, {}}},
-                          SaveOptions())
+                          {}, {})
                   .ok());
 }
 

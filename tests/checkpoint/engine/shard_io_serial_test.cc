@@ -79,10 +79,10 @@ TEST_F(ShardIoSerial, ReshardsBetweenMeshesAndLayouts) {
   std::vector<const void*> ptrs;
   for (auto& b : saved) ptrs.push_back(b.data());
   const std::string prefix = TempPrefix("reshard");
-  SaveOptions opts;
+  IoOptions opts;
   opts.checksum_tile_bytes = 64;  // Many small tiles: exercises slab reads.
   ASSERT_TRUE(SaveTensors(*comm_, prefix,
-                          {{"w", "", DType::kFloat64, shape, save_layout, ptrs}}, opts)
+                          {{"w", "", DType::kFloat64, shape, save_layout, ptrs}}, {}, opts)
                   .ok());
 
   for (auto specs : std::vector<std::vector<std::string>>{
@@ -112,7 +112,7 @@ TEST_F(ShardIoSerial, DetectsFlippedDataByte) {
   ASSERT_TRUE(SaveTensors(*comm_, prefix,
                           {{"w", "", DType::kFloat64, shape, layout,
                             {saved[0].data(), saved[1].data()}}},
-                          {})
+                          {}, {})
                   .ok());
   // Find the first float of the data in the file and flip a bit of it.
   std::string bytes = ReadFileBytes(DataFilePath(prefix));
@@ -146,7 +146,7 @@ TEST_F(ShardIoSerial, StringsScalarsAndEmptyTensors) {
       {{"names", "", DType::kString, {5}, vec, {s0.data(), s1.data(), s2.data()}},
        {"pi", "", DType::kFloat64, {}, scalar, {&pi, &pi, &pi}},
        {"nothing", "", DType::kFloat32, {0, 4}, empty, {nullptr, nullptr, nullptr}}},
-      {});
+      {}, {});
   ASSERT_TRUE(s.ok()) << s;
   Mesh one = Mesh::Create({{"y", 1}}, 0, 1).value();
   std::vector<std::string> all(5);
@@ -166,10 +166,11 @@ TEST_F(ShardIoSerial, KeysAndMetadataNeedNotBeUtf8) {
   Layout l = Layout::Replicated(mesh, 1);
   std::vector<float> v = {1, 2, 3, 4}, back(4);
   const std::string key = "w\xff\xfe";
-  SaveOptions opts;
+  CheckpointContents opts;
   opts.user_metadata["note"] = "\xff\x00\xc3";
   const std::string prefix = TempPrefix("utf8");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, {{key, "", DType::kFloat32, {4}, l, {v.data()}}}, opts)
+  ASSERT_TRUE(SaveTensors(*comm_, prefix, {{key, "", DType::kFloat32, {4}, l, {v.data()}}}, opts,
+                          {})
                   .ok());
   absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(*comm_, prefix);
   ASSERT_TRUE(index.ok()) << index.status();
@@ -178,10 +179,10 @@ TEST_F(ShardIoSerial, KeysAndMetadataNeedNotBeUtf8) {
                   .ok());
   EXPECT_EQ(back, v);
   // Metadata keys are protobuf map keys: they must be UTF-8.
-  SaveOptions bad;
+  CheckpointContents bad;
   bad.user_metadata["\xff"] = "x";
   absl::Status s = SaveTensors(*comm_, prefix + "b", {{"v", "", DType::kFloat32, {4}, l, {v.data()}}},
-                               bad);
+                               bad, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 }
 
@@ -196,10 +197,10 @@ std::string SaveUneven(Communicator& comm, const std::string& name, TransferMode
   std::vector<const void*> ptrs;
   for (auto& b : saved) ptrs.push_back(b.data());
   const std::string prefix = TempPrefix(name);
-  SaveOptions opts;
+  IoOptions opts;
   opts.checksum_tile_bytes = 64;
   opts.transfer_mode = mode;
-  EXPECT_TRUE(SaveTensors(comm, prefix, {{"w", "", DType::kFloat64, shape, layout, ptrs}},
+  EXPECT_TRUE(SaveTensors(comm, prefix, {{"w", "", DType::kFloat64, shape, layout, ptrs}}, {},
                           opts)
                   .ok());
   return prefix;
@@ -218,7 +219,7 @@ void ExpectRestores(Communicator& comm, const std::string& prefix,
     got[i].assign(want[i].size(), -1);
     out.push_back(got[i].data());
   }
-  RestoreOptions opts;
+  IoOptions opts;
   opts.transfer_mode = mode;
   absl::Status s = RestoreTensors(comm, prefix, {{"w", DType::kFloat64, shape, layout, out}},
                                   opts);
@@ -303,7 +304,7 @@ TEST_F(ShardIoSerial, MismatchErrors) {
   Layout l = Layout::Replicated(mesh, 1);
   std::vector<float> v(4, 1.0f);
   const std::string prefix = TempPrefix("errors");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, {{"v", "", DType::kFloat32, {4}, l, {v.data()}}}, {}).ok());
+  ASSERT_TRUE(SaveTensors(*comm_, prefix, {{"v", "", DType::kFloat32, {4}, l, {v.data()}}}, {}, {}).ok());
   std::vector<int32_t> i(4);
   absl::Status s = RestoreTensors(*comm_, prefix, {{"v", DType::kInt32, {4}, l, {i.data()}}}, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);

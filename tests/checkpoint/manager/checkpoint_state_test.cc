@@ -66,7 +66,7 @@ class CheckpointStateTest : public ::testing::Test {
     Layout layout = Layout::Replicated(mesh, 1);
     std::vector<float> data = {1.5f, -2.f, 3.25f};
     SaveTensor t{"w", "", DType::kFloat32, {3}, layout, {data.data()}};
-    absl::Status s = SaveTensors(*comm_, prefix, {t}, SaveOptions());
+    absl::Status s = SaveTensors(*comm_, prefix, {t}, {}, {});
     ASSERT_TRUE(s.ok()) << s;
     ASSERT_TRUE(CheckpointExists(prefix));
   }

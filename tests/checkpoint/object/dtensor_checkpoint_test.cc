@@ -121,7 +121,7 @@ TEST_F(DTensorCheckpointTest, PerCallOptionsReachTheIo) {
   auto m = MakeModel(L({"x", "y"}));
   auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   int64_t last_done = -1, last_total = -1;
-  CheckpointOptions o;
+  IoOptions o;
   o.transfer_mode = TransferMode::kCollective;
   o.progress = [&](int64_t done, int64_t total) {
     EXPECT_LE(done, total);

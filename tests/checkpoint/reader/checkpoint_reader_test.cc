@@ -165,10 +165,11 @@ class CheckpointReaderTest : public ::testing::Test {
                                     [](int64_t) { return 2.0f; });
 
     prefix_ = TempPrefix("main");
-    SaveOptions options;
-    options.step = 42;
-    options.save_counter = 3;
-    options.user_metadata = {{"note", "hello"}};
+    CheckpointContents contents;
+    contents.step = 42;
+    contents.save_counter = 3;
+    contents.user_metadata = {{"note", "hello"}};
+    IoOptions options;
     options.checksum_tile_bytes = 16;  // Several tiles per chunk.
     absl::Status s = SaveTensors(
         *comm_, prefix_,
@@ -176,7 +177,7 @@ class CheckpointReaderTest : public ::testing::Test {
          str_.ToSave(), f64_scalar_.ToSave(), empty_.ToSave(), step_.ToSave(),
          lr_.ToSave(), blob_.ToSave(), rng_.ToSave(), pos_.ToSave(), frac_.ToSave(),
          f32_scalar_.ToSave()},
-        options);
+        contents, options);
     ASSERT_TRUE(s.ok()) << s;
   }
 
@@ -496,9 +497,9 @@ class CheckpointReaderCorruptTest : public ::testing::Test {
                               Layout::Create({"x"}, mesh).value(),
                               [](int64_t g) { return static_cast<int32_t>(g + 100000); });
     prefix_ = TempPrefix("corrupt");
-    SaveOptions options;
+    IoOptions options;
     options.checksum_tile_bytes = 64;  // 8 doubles per tile.
-    absl::Status s = SaveTensors(*comm_, prefix_, {w_.ToSave(), ok_.ToSave()}, options);
+    absl::Status s = SaveTensors(*comm_, prefix_, {w_.ToSave(), ok_.ToSave()}, {}, options);
     ASSERT_TRUE(s.ok()) << s;
   }
   void TearDown() override { RemoveCheckpoint(prefix_); }
@@ -580,7 +581,7 @@ TEST_F(CheckpointReaderCorruptTest, VerifyAllReportsDamagedStrings) {
       "s", DType::kString, {4}, Layout::Create({"x"}, mesh).value(),
       [](int64_t g) { return "unique-string-" + std::to_string(g); });
   const std::string prefix = TempPrefix("strings");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, {s.ToSave()}, {}).ok());
+  ASSERT_TRUE(SaveTensors(*comm_, prefix, {s.ToSave()}, {}, {}).ok());
   std::string bytes = ReadFileBytes(DataFilePath(prefix));
   const size_t at = bytes.find("unique-string-3");
   ASSERT_NE(at, std::string::npos);
