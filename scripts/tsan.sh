@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ThreadSanitizer over the tests whose code starts threads or shares state
-# between them: saves through the MPI-IO transfer modes (save_data.cc hashes
-# on a second thread while the first writes), the directory lock's
+# between them: saves through the MPI-IO transfer modes (mpiio_sink.cc
+# hashes on a second thread while the first writes), the directory lock's
 # process-wide registry, and the manager, Saver and DTensorCheckpoint paths
 # that use both. Built with g++ -fsanitize=thread (CMake option
 # MESHCKPT_TSAN) in $TSAN_BUILD_DIR (default build-tsan); any report fails.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${TSAN_BUILD_DIR:-build-tsan}
-TESTS=(shard_io_serial_test dtensor_checkpoint_test checkpoint_manager_test
+TESTS=(shard_io_serial_test chunk_sink_test dtensor_checkpoint_test checkpoint_manager_test
        manager_recovery_test saver_test hostile_files_test)
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHCKPT_TSAN=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target "${TESTS[@]}"

@@ -1,4 +1,4 @@
-// SaveTensors: the commit protocol around save_data.h's two write paths.
+// SaveTensors: the commit protocol around the chunk sink's writes.
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,6 +16,7 @@
 #include "checkpoint/engine/shard_io.h"
 #include "checkpoint/engine/shard_io_internal.h"
 #include "io/fs/fs.h"
+#include "io/transfer/chunk_sink.h"
 
 namespace meshckpt {
 namespace {
@@ -80,33 +81,20 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   };
 
   // 1. Data into the temporary file.
+  absl::StatusOr<std::unique_ptr<ChunkSink>> sink =
+      ChunkSink::Create(comm, partial, internal::SinkDatasetsOf(comm.rank(), plan), io);
+  if (!sink.ok()) return cleanup(WithContext(sink.status(), partial));
+  trace.Mark("create");
+  local = internal::WriteMyChunks(comm.rank(), plan, **sink, io);
+  absl::StatusOr<std::vector<WrittenChunk>> written = (*sink)->Close();
+  sink->reset();
+  if (local.ok()) local = written.status();
+  trace.Mark("write");
   internal::RankReport report;
-  internal::StorageTable storage;
-  if (io.transfer_mode == TransferMode::kDirect) {
-    absl::StatusOr<internal::StorageTable> table =
-        internal::CreateDataFileDirect(comm, partial, plan);
-    if (!table.ok()) return cleanup(WithContext(table.status(), partial));
-    storage = *std::move(table);
-    trace.Mark("create");
-    local = internal::WriteShardsDirect(comm, partial, plan, storage, io, &report);
-    trace.Mark("write");
-  } else {
-    std::vector<int> datasets;
-    absl::StatusOr<std::unique_ptr<DataFileWriter>> writer =
-        internal::CreateDataFileMpiIo(comm, partial, plan, io, &datasets);
-    if (!writer.ok()) return cleanup(WithContext(writer.status(), partial));
-    trace.Mark("create");
-    local = internal::WriteShardsMpiIo(comm, **writer, datasets, plan, io, &report);
-    trace.Mark("write");
-  }
+  if (written.ok()) report.chunks = *std::move(written);
   const std::vector<std::string> chunk_reports =
       comm.Gather(internal::EncodeReportChunks(report), 0);
-  const std::vector<std::string> string_reports = comm.Gather(report.strings, 0);
   trace.Mark("gather");
-  if (local.ok() && comm.rank() == 0) {
-    local = internal::WriteStrings(partial, plan, string_reports);
-  }
-  trace.Mark("strings");
   // 2. Every rank makes its own writes durable (needed on parallel
   // filesystems).
   if (local.ok()) local = SyncFile(partial);
@@ -123,7 +111,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   local = absl::OkStatus();
   if (comm.rank() == 0) {
     absl::StatusOr<IndexRecord> index =
-        internal::BuildIndex(mesh, plan, chunk_reports, storage, contents);
+        internal::BuildIndex(mesh, plan, chunk_reports, contents);
     local = index.ok() ? internal::Commit(prefix, partial, *std::move(index)) : index.status();
   }
   trace.Mark("commit");

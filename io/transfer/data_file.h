@@ -2,13 +2,11 @@
 // a small interface. Only io/*.cc include <hdf5.h>.
 //
 // A writer made with a Communicator that has MPI behind it opens the file
-// through MPI-IO on all its ranks; CreateDataset, OpenDataset and Close are
-// then collective (same calls, same arguments, same order on every rank),
-// while Write is independent unless `collective` is set, in which case every
-// rank calls Write or WriteNothing the same number of times per dataset.
-// String datasets are one byte blob each (io/format/string_blob.h), created and
-// written by a serial writer (OpenSerialForAppend) when it closes, after the
-// parallel phase.
+// through MPI-IO on all its ranks; CreateDataset and Close are then
+// collective (same calls, same arguments, same order on every rank), while
+// Write is independent. Checkpoints are written through
+// io/transfer/chunk_sink.h, which also stores string tensors (as byte blobs,
+// io/format/string_blob.h); this writer takes numeric datasets only.
 //
 // Datasets hold the tensor's global shape; `chunk_shape` chooses HDF5's
 // chunked layout (empty: contiguous). Fill values are never written and
@@ -67,39 +65,11 @@ class DataFileWriter {
   static absl::StatusOr<std::unique_ptr<DataFileWriter>> Create(
       Communicator& comm, const std::string& path,
       const DataFileOptions& options);
-  // Opens an existing file to write into the datasets it has (OpenDataset);
-  // collective when comm has MPI behind it. When the file was made by a
-  // serial writer that reserved its space (ReserveSpace) and closed it,
-  // nothing written through this writer needs a new block of disk.
-  static absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenForWrite(
-      Communicator& comm, const std::string& path, const DataFileOptions& options);
-  // One process appends datasets (e.g. strings) to an existing file.
-  static absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenSerialForAppend(
-      const std::string& path);
 
+  // InvalidArgument for DType::kString.
   virtual absl::StatusOr<int> CreateDataset(const DatasetSpec& spec) = 0;
-  // A dataset the file already has, created with `spec`.
-  virtual absl::StatusOr<int> OpenDataset(const DatasetSpec& spec) = 0;
   // Writes `box` of the dataset from `data`, row-major over the box.
   virtual absl::Status Write(int dataset, const Box& box, const void* data) = 0;
-  // Collective mode: this rank's turn in a collective write with no data.
-  virtual absl::Status WriteNothing(int dataset) = 0;
-  // Reserves disk space for all the file holds so far (a dataset's data is
-  // allocated when it is created). A full disk then fails here, before the
-  // collective writes and close: HDF5 cannot get out of those when a write
-  // fails on only some ranks, and hangs. Not collective: one rank calls it.
-  virtual absl::Status ReserveSpace() = 0;
-  // Where the dataset's elements are in the file, for DirectFile (see
-  // LocateStorage in io/transfer/hdf5_common.h): empty when they cannot be moved
-  // directly. Serial writers only (FailedPrecondition otherwise); with
-  // early allocation this is known right after CreateDataset.
-  virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
-  // Closes the dataset's handle early (e.g. after Locate, when its data is
-  // written some other way); the dataset may not be used afterwards.
-  virtual absl::Status ReleaseDataset(int dataset) = 0;
-  // Serial writers only.
-  virtual absl::Status WriteStrings(int dataset, const Box& box,
-                                    const std::string* data) = 0;
   // Closes datasets and the file (collective for MPI-IO).
   virtual absl::Status Close() = 0;
 };
@@ -130,7 +100,9 @@ class DataFileReader {
   virtual absl::StatusOr<int> OpenDataset(const std::string& path, DType dtype,
                                           const std::vector<int64_t>& shape) = 0;
   virtual absl::Status Read(int dataset, const Box& box, void* data) = 0;
-  // As DataFileWriter::Locate; any reader.
+  // Where the dataset's elements are in the file, for DirectFile (see
+  // LocateStorage in io/transfer/hdf5_common.h): empty when they cannot be
+  // moved directly.
   virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
   virtual absl::Status ReadStrings(int dataset, const Box& box,
                                    std::string* out) = 0;

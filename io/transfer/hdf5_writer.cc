@@ -1,4 +1,4 @@
-// The HDF5 implementation of DataFileWriter.
+// The HDF5 implementation of DataFileWriter and Hdf5FileWriter.
 //
 // Serial writers use the recording driver (io/transfer/hdf5_posix_driver.h): HDF5
 // never sees one of their writes fail, so closing their file always
@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <map>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -18,13 +17,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "io/transfer/data_file.h"
+#include "io/transfer/hdf5_writer.h"
 #include "io/fs/disk_space.h"
 #include "io/fs/fs.h"
 #include "io/transfer/hdf5_common.h"
 #include "io/transfer/hdf5_posix_driver.h"
 #include "io/transfer/io_pieces.h"
-#include "io/format/string_blob.h"
-#include "layout/region.h"
 
 namespace meshckpt {
 namespace {
@@ -45,7 +43,7 @@ bool MentionsNoSpace(absl::string_view text) {
   return false;
 }
 
-class Hdf5Writer final : public DataFileWriter {
+class Hdf5Writer final : public Hdf5FileWriter {
  public:
   // `failure`: what the recording driver found (serial writers), else null.
   Hdf5Writer(hid_t file, std::string path, bool parallel, bool collective,
@@ -62,16 +60,9 @@ class Hdf5Writer final : public DataFileWriter {
 
   absl::StatusOr<int> CreateDataset(const DatasetSpec& spec) override {
     if (spec.dtype == DType::kString) {
-      if (parallel_) {
-        return absl::InternalError(absl::StrCat(
-            "string dataset '", spec.path, "' must be written serially"));
-      }
-      // Created at Close, once every element is known (io/format/string_blob.h).
-      strings_[static_cast<int>(datasets_.size())].resize(
-          Box::FromShape(spec.shape).num_elements());
-      datasets_.push_back(-1);
-      specs_.push_back(spec);
-      return static_cast<int>(datasets_.size() - 1);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dataset '", spec.path, "' of '", path_,
+          "': string tensors are stored as byte blobs (io/transfer/chunk_sink.h)"));
     }
     Closer type(h5::TypeFor(spec.dtype));
     absl::StatusOr<hid_t> d = Create(spec, type.get(), spec.shape, spec.chunk_shape);
@@ -131,7 +122,6 @@ class Hdf5Writer final : public DataFileWriter {
       return absl::FailedPreconditionError(absl::StrCat(
           "dataset storage of '", path_, "' is located by serial writers only"));
     }
-    if (specs_[dataset].dtype == DType::kString) return std::vector<StorageBlock>();
     absl::StatusOr<std::vector<StorageBlock>> blocks =
         h5::LocateStorage(datasets_[dataset], DTypeSize(specs_[dataset].dtype));
     if (!blocks.ok() && failure_ != nullptr && failure_->failed()) return IoStatus();
@@ -148,21 +138,8 @@ class Hdf5Writer final : public DataFileWriter {
     return absl::OkStatus();
   }
 
-  absl::Status WriteStrings(int dataset, const Box& box,
-                            const std::string* data) override {
-    std::vector<std::string>& all = strings_.at(dataset);
-    if (box.rank() == 0) {
-      all.at(0) = data[0];
-    } else {
-      CopyRegionOf(data, box.shape(), Box::FromShape(box.shape()), all.data(),
-                   specs_[dataset].shape, box);
-    }
-    return absl::OkStatus();
-  }
-
   absl::Status Close() override {
     if (file_ < 0) return absl::OkStatus();
-    absl::Status s = WriteStringBlobs();
     bool ok = true;
     for (hid_t d : datasets_) ok &= d < 0 || H5Dclose(d) >= 0;
     datasets_.clear();
@@ -174,7 +151,6 @@ class Hdf5Writer final : public DataFileWriter {
     ok &= H5Fclose(file_) >= 0;
     file_ = -1;
     if (absl::Status io = IoStatus(); !io.ok()) return io;  // The cause.
-    if (!s.ok()) return s;
     if (!ok) return Failed(absl::StatusCode::kInternal, "cannot close");
     return absl::OkStatus();
   }
@@ -231,31 +207,6 @@ class Hdf5Writer final : public DataFileWriter {
     return s;
   }
 
-  // The string datasets, each one uint8 blob (io/format/string_blob.h).
-  absl::Status WriteStringBlobs() {
-    for (auto& entry : strings_) {
-      const int dataset = entry.first;  // Not a structured binding: clang 14
-                                        // cannot capture those in lambdas.
-      const std::string blob = EncodeStringBlob(entry.second);
-      entry.second.clear();
-      DatasetSpec spec = specs_[dataset];
-      spec.attributes.emplace_back(
-          "string_encoding", "uint64le length of each element, then their bytes");
-      const int64_t size = static_cast<int64_t>(blob.size());
-      absl::StatusOr<hid_t> d = Create(spec, H5T_STD_U8LE, {size}, {});
-      if (!d.ok()) return d.status();
-      datasets_[dataset] = *d;
-      if (size == 0) continue;
-      absl::Status s = ForEachIoPiece(
-          Box::FromShape({size}), 1, [&](const Box& piece, int64_t offset) {
-            return WritePiece(dataset, *d, H5T_NATIVE_UINT8, piece, blob.data() + offset);
-          });
-      if (!s.ok()) return s;
-    }
-    strings_.clear();
-    return absl::OkStatus();
-  }
-
   absl::Status WriteError(int dataset, const Box& box) {
     return Failed(absl::StatusCode::kInternal,
                   absl::StrCat("cannot write ", box.ToString(), " of dataset '",
@@ -305,13 +256,12 @@ class Hdf5Writer final : public DataFileWriter {
   bool parallel_;
   Closer dxpl_;
   int64_t size_ = 0;  // Largest Size() seen, for after the close.
-  std::vector<hid_t> datasets_;  // -1: a string dataset, created at Close.
+  std::vector<hid_t> datasets_;  // -1: released.
   std::vector<DatasetSpec> specs_;
-  std::map<int, std::vector<std::string>> strings_;  // Row-major elements.
 };
 
 // Opens (`create`: creates, truncating) `path` for writing.
-absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenWriter(
+absl::StatusOr<std::unique_ptr<Hdf5FileWriter>> OpenWriter(
     Communicator& comm, const std::string& path, const DataFileOptions& options,
     bool create) {
   h5::SilenceErrorPrinting();
@@ -333,7 +283,7 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenWriter(
     return absl::InternalError(
         absl::StrCat(create ? "cannot create '" : "cannot open '", path, "': ", stack));
   }
-  return std::unique_ptr<DataFileWriter>(new Hdf5Writer(
+  return std::unique_ptr<Hdf5FileWriter>(new Hdf5Writer(
       file, path, parallel, parallel && options.collective, std::move(failure)));
 }
 
@@ -341,20 +291,20 @@ absl::StatusOr<std::unique_ptr<DataFileWriter>> OpenWriter(
 
 absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFileWriter::Create(
     Communicator& comm, const std::string& path, const DataFileOptions& options) {
+  absl::StatusOr<std::unique_ptr<Hdf5FileWriter>> w =
+      OpenWriter(comm, path, options, /*create=*/true);
+  if (!w.ok()) return w.status();
+  return std::unique_ptr<DataFileWriter>(*std::move(w));
+}
+
+absl::StatusOr<std::unique_ptr<Hdf5FileWriter>> Hdf5FileWriter::Create(
+    Communicator& comm, const std::string& path, const DataFileOptions& options) {
   return OpenWriter(comm, path, options, /*create=*/true);
 }
 
-absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFileWriter::OpenForWrite(
+absl::StatusOr<std::unique_ptr<Hdf5FileWriter>> Hdf5FileWriter::OpenForWrite(
     Communicator& comm, const std::string& path, const DataFileOptions& options) {
   return OpenWriter(comm, path, options, /*create=*/false);
-}
-
-absl::StatusOr<std::unique_ptr<DataFileWriter>>
-DataFileWriter::OpenSerialForAppend(const std::string& path) {
-  std::unique_ptr<Communicator> serial = SerialCommunicator();
-  DataFileOptions options;
-  options.alignment = 0;  // As before: appended string blobs are not aligned.
-  return OpenWriter(*serial, path, options, /*create=*/false);
 }
 
 }  // namespace meshckpt

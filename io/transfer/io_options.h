@@ -29,6 +29,8 @@ namespace meshckpt {
 //     only when it creates a file (e.g. Lustre striping).
 //   kCollective: as kIndependent, with collective writes (MPI-IO collective
 //     buffering); restores read independently.
+// String tensors are written by rank 0 when it creates the file, in every
+// mode (io/transfer/chunk_sink.h).
 enum class TransferMode { kDirect, kIndependent, kCollective };
 
 struct IoOptions {

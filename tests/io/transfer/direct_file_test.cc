@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/transfer/data_file.h"
+#include "io/transfer/hdf5_writer.h"
 #include "io/fs/fs.h"
 
 namespace meshckpt {
@@ -46,7 +47,7 @@ class DirectFileTest : public ::testing::Test {
     path_ = TempPath(::testing::UnitTest::GetInstance()->current_test_info()->name());
     shape_ = {rows, cols};
     auto comm = SerialCommunicator();
-    auto w = DataFileWriter::Create(*comm, path_, {});
+    auto w = Hdf5FileWriter::Create(*comm, path_, {});
     EXPECT_TRUE(w.ok()) << w.status();
     auto d = (*w)->CreateDataset({"g/t", DType::kInt32, shape_, chunk, {{"dtype", "int32"}}});
     EXPECT_TRUE(d.ok()) << d.status();
@@ -239,7 +240,7 @@ TEST_F(DirectFileTest, MissingFileIsNotFound) {
 TEST_F(DirectFileTest, FilteredDatasetsCannotBeLocated) {
   path_ = TempPath("filtered");
   auto comm = SerialCommunicator();
-  auto w = DataFileWriter::Create(*comm, path_, {});
+  auto w = Hdf5FileWriter::Create(*comm, path_, {});
   ASSERT_TRUE(w.ok());
   DatasetSpec spec{"t", DType::kInt32, {8, 8}, {4, 4}, {}};
   spec.fletcher32 = true;

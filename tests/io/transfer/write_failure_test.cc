@@ -17,7 +17,9 @@
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "io/transfer/chunk_sink.h"
 #include "io/transfer/data_file.h"
+#include "io/transfer/hdf5_writer.h"
 #include "io/fs/fs.h"
 
 namespace meshckpt {
@@ -82,7 +84,7 @@ TEST_F(WriteFailureTest, NoWriteAtAllStillClosesAndSaysWhy) {
 
 TEST_F(WriteFailureTest, ReservingPastTheLimitFailsThenClosesCleanly) {
   FileSizeLimit limit(64 << 10);
-  auto w = DataFileWriter::Create(*serial_, path_, {});
+  auto w = Hdf5FileWriter::Create(*serial_, path_, {});
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_TRUE((*w)->CreateDataset(Big()).ok());
   absl::Status reserved = (*w)->ReserveSpace();
@@ -92,26 +94,18 @@ TEST_F(WriteFailureTest, ReservingPastTheLimitFailsThenClosesCleanly) {
   EXPECT_EQ(CountOpenHdf5Objects().total(), 0);
 }
 
-TEST_F(WriteFailureTest, StringBlobPastTheLimitFailsAtCloseNamingTheFile) {
-  {
-    auto w = DataFileWriter::Create(*serial_, path_, {});
-    ASSERT_TRUE(w.ok()) << w.status();
-    ASSERT_TRUE((*w)->CreateDataset({"g/x", DType::kInt32, {4}, {}, {}}).ok());
-    ASSERT_TRUE((*w)->Close().ok());
-  }
-  const int64_t size = FileSize(path_).value();
-  FileSizeLimit limit(size + 100);
-  auto w = DataFileWriter::OpenSerialForAppend(path_);
-  ASSERT_TRUE(w.ok()) << w.status();
-  auto d = (*w)->CreateDataset({"g/s", DType::kString, {2}, {}, {}});
-  ASSERT_TRUE(d.ok()) << d.status();
-  const std::vector<std::string> values = {std::string(40000, 'a'), "b"};
-  ASSERT_TRUE((*w)->WriteStrings(*d, Box::FromShape({2}), values.data()).ok());
-  absl::Status closed = (*w)->Close();  // Creates and writes the blob.
-  EXPECT_FALSE(closed.ok());
-  EXPECT_THAT(closed.message(), HasSubstr("cannot write "));
-  EXPECT_THAT(closed.message(), HasSubstr("'" + path_ + "'"));
-  EXPECT_THAT(closed.message(), HasSubstr("File too large"));
+// String tensors are written while the sink creates the file (after it
+// reserved their space, which is what fails here).
+TEST_F(WriteFailureTest, StringTensorPastTheLimitFailsAtCreateNamingTheFile) {
+  const std::vector<std::string> values = {std::string(200000, 'a'), "b"};
+  std::vector<SinkDataset> datasets(1);
+  datasets[0].spec = {"g/s", DType::kString, {2}, {}, {}};
+  datasets[0].chunks.push_back({0, Box::FromShape({2}), values.data()});
+  FileSizeLimit limit(64 << 10);
+  auto sink = ChunkSink::Create(*serial_, path_, datasets, IoOptions());
+  ASSERT_FALSE(sink.ok());
+  EXPECT_THAT(sink.status().message(), HasSubstr("'" + path_ + "'"));
+  EXPECT_THAT(sink.status().message(), HasSubstr("File too large"));
   EXPECT_EQ(CountOpenHdf5Objects().total(), 0);
 }
 
