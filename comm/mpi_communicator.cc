@@ -1,3 +1,4 @@
+// Communicator over an MPI communicator.
 #include "comm/mpi_communicator.h"
 
 #include <mpi.h>

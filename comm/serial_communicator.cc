@@ -1,3 +1,4 @@
+// Communicator for a single process, without MPI.
 #include <memory>
 
 #include "comm/communicator.h"

@@ -1,3 +1,4 @@
+// The data half of a save: creating the data file and writing every rank's shards.
 #include "checkpoint/engine/save_data.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Filling a box of a saved tensor from its chunks, every tile verified.
 #include "checkpoint/engine/tensor_reader.h"
 
 #include <algorithm>

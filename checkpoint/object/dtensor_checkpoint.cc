@@ -1,3 +1,4 @@
+// DTensorCheckpoint: object-based save and restore of a tracked graph.
 #include "checkpoint/object/dtensor_checkpoint.h"
 
 #include <utility>

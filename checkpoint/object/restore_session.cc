@@ -1,3 +1,4 @@
+// RestoreSession: matching a saved object graph to live objects, now and later.
 #include "checkpoint/object/restore_session.h"
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// CheckpointReader: inspect and read any part of a checkpoint from one process.
 #include "checkpoint/reader/checkpoint_reader.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The byte blob string datasets are stored as.
 #include "io/format/string_blob.h"
 
 #include <cstring>

@@ -1,3 +1,4 @@
+// Free space on the filesystem under a path, for full-disk messages.
 #include "io/fs/disk_space.h"
 
 #include <sys/stat.h>

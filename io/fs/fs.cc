@@ -1,3 +1,4 @@
+// Small POSIX file helpers: bounded reads, atomic writes, fsync of files and directories.
 #include "io/fs/fs.h"
 
 #include <fcntl.h>

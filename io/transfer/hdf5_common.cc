@@ -1,3 +1,4 @@
+// HDF5 pieces shared by the writer and the reader: types, errors, storage lookup.
 #include "io/transfer/hdf5_common.h"
 
 #include <hdf5.h>

@@ -1,3 +1,4 @@
+// Tests of ShardMap.
 #include "layout/shard_map.h"
 
 #include <algorithm>

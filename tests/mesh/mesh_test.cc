@@ -1,3 +1,4 @@
+// Tests of Mesh.
 #include "mesh/mesh.h"
 
 #include <random>
