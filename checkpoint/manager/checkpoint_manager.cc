@@ -11,7 +11,6 @@
 #include "checkpoint/manager/checkpoint_manager.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,9 +26,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/engine/fault_injection.h"
 #include "checkpoint/object/load_status.h"
@@ -37,34 +37,7 @@
 namespace meshckpt {
 namespace {
 
-std::string JoinDir(const std::string& dir, absl::string_view name) {
-  return dir == "/" ? absl::StrCat("/", name) : absl::StrCat(dir, "/", name);
-}
-
-std::string BaseName(const std::string& path) {
-  return path.substr(path.rfind('/') + 1);
-}
-
 double RealClock() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
-
-// Lexically normalized absolute form of `dir` (cwd of the calling rank).
-absl::StatusOr<std::string> AbsoluteDirectory(const std::string& dir) {
-  std::string base;
-  if (!absl::StartsWith(dir, "/")) {
-    char buf[4096];
-    if (::getcwd(buf, sizeof(buf)) == nullptr) {
-      return absl::InternalError(absl::StrCat(
-          "cannot resolve checkpoint directory '", dir, "': ", std::strerror(errno)));
-    }
-    base = buf;
-  }
-  std::string out;
-  for (absl::string_view part :
-       absl::StrSplit(absl::StrCat(base, "/", dir), '/', absl::SkipEmpty())) {
-    if (part != ".") absl::StrAppend(&out, "/", part);
-  }
-  return out.empty() ? "/" : out;
-}
 
 // mkdir -p for an absolute, normalized path.
 absl::Status CreateDirectories(const std::string& dir) {
@@ -153,7 +126,8 @@ struct Recovered {
 absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
                                          const CheckpointManagerOptions& o) {
   Recovered r;
-  MESHCKPT_ASSIGN_OR_RETURN(r.directory, AbsoluteDirectory(directory));
+  // Lexically, with rank 0's working directory.
+  MESHCKPT_ASSIGN_OR_RETURN(r.directory, MakeAbsolute(directory));
   const std::string& dir = r.directory;
   MESHCKPT_RETURN_IF_ERROR(CreateDirectories(dir));
   // The lock comes before the sweep: what looks stale may be another live
@@ -184,7 +158,7 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
           rel.find('\0') != std::string::npos) {
         continue;
       }
-      const std::string abs = JoinDir(dir, rel);
+      const std::string abs = JoinPath(dir, rel);
       named.insert(abs);
       const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
       if (!(t > last_preserved) || !CheckpointExists(prefix)) continue;
@@ -215,7 +189,7 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   }
   for (const auto& [t, prefix] : committed) {
     if ((!state.ok() || t > newest_named) && !named.contains(prefix) &&
-        IsManagedName(BaseName(prefix), o.checkpoint_name)) {
+        IsManagedName(Basename(prefix), o.checkpoint_name)) {
       r.state.add_all_model_checkpoint_paths(prefix);
       r.state.add_all_model_checkpoint_timestamps(now);
     }
@@ -322,7 +296,7 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   }
   (void)counter.set(previous + 1);  // Same type: cannot fail.
   const std::string prefix =
-      JoinDir(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
+      JoinPath(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
   if (step.has_value()) checkpoint_->SetStep(*step);
   absl::StatusOr<std::string> written =
       checkpoint_->Write(prefix, options_.io ? &*options_.io : nullptr);

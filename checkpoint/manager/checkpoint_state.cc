@@ -1,9 +1,9 @@
 // The `checkpoint` state file and finding the newest checkpoint: the
 // implementation of checkpoint_state.h.
 //
-// Path handling is lexical (no symlink resolution): "a//b/./c" is "a/b/c",
-// and ".." components are kept as written, which is what makes them
-// detectable. Directory listings use opendir/readdir; every function is a
+// Path handling is lexical (base/path.h, no symlink resolution): "a//b/./c"
+// is "a/b/c", and ".." components are kept as written, which is what makes
+// them detectable. Directory listings use opendir/readdir; every function is a
 // sequence of independent POSIX calls and keeps no state (thread-compatible).
 //
 //   proto::CheckpointState s;
@@ -15,7 +15,6 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,9 +26,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/engine/shard_io.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -43,39 +42,6 @@ namespace {
 constexpr absl::string_view kIndexSuffix = ".index";
 constexpr absl::string_view kDataSuffix = ".h5";
 
-std::string JoinPath(const std::string& dir, absl::string_view name) {
-  if (dir.empty()) return std::string(name);
-  if (dir.back() == '/') return absl::StrCat(dir, name);
-  return absl::StrCat(dir, "/", name);
-}
-
-// Collapses repeated slashes and "." components; keeps "..". "" stays "",
-// "/" stays "/", a trailing slash is dropped.
-std::string NormalizeLexically(absl::string_view path) {
-  const bool absolute = absl::StartsWith(path, "/");
-  std::vector<absl::string_view> parts;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    if (part != ".") parts.push_back(part);
-  }
-  std::string joined = absl::StrJoin(parts, "/");
-  if (absolute) return absl::StrCat("/", joined);
-  return joined.empty() && !path.empty() ? "." : joined;
-}
-
-bool HasDotDotComponent(absl::string_view path) {
-  for (absl::string_view part : absl::StrSplit(path, '/')) {
-    if (part == "..") return true;
-  }
-  return false;
-}
-
-std::string AbsoluteDir(const std::string& dir) {
-  if (absl::StartsWith(dir, "/")) return NormalizeLexically(dir);
-  char buf[4096];
-  if (::getcwd(buf, sizeof(buf)) == nullptr) return "";
-  return NormalizeLexically(JoinPath(buf, dir.empty() ? "." : dir));
-}
-
 }  // namespace
 
 // A state file is input like any other: a hostile or stale one must not make
@@ -86,12 +52,10 @@ std::string AbsoluteDir(const std::string& dir) {
 bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path) {
   if (path.empty() || path.find('\0') != std::string::npos) return false;
   if (HasDotDotComponent(path)) return false;
-  if (!absl::StartsWith(path, "/")) return true;
-  const std::string abs_dir = AbsoluteDir(dir);
-  if (abs_dir.empty()) return false;
-  const std::string p = NormalizeLexically(path);
-  if (abs_dir == "/") return p.size() > 1;
-  return absl::StartsWith(p, abs_dir + "/");
+  if (!IsAbsolutePath(path)) return true;
+  const absl::StatusOr<std::string> abs_dir = MakeAbsolute(dir);
+  if (!abs_dir.ok()) return false;
+  return RelativePathUnder(*abs_dir, path).has_value();
 }
 
 namespace {
@@ -197,20 +161,12 @@ absl::Status WriteCheckpointState(const std::string& dir,
 }
 
 std::string ResolveCheckpointPath(const std::string& dir, const std::string& path) {
-  if (absl::StartsWith(path, "/")) return path;
+  if (IsAbsolutePath(path)) return path;
   return JoinPath(dir, path);
 }
 
 std::string RelativeCheckpointPath(const std::string& dir, const std::string& prefix) {
-  if (dir.empty()) return prefix;
-  if (absl::StartsWith(dir, "/") != absl::StartsWith(prefix, "/")) return prefix;
-  const std::string d = NormalizeLexically(dir);
-  const std::string p = NormalizeLexically(prefix);
-  if (HasDotDotComponent(p)) return prefix;
-  if (d == ".") return p.empty() ? prefix : p;
-  const std::string head = d == "/" ? d : d + "/";
-  if (!absl::StartsWith(p, head) || p.size() == head.size()) return prefix;
-  return p.substr(head.size());
+  return RelativePathUnder(dir, prefix).value_or(prefix);
 }
 
 bool CheckpointExists(const std::string& prefix) {
@@ -283,14 +239,14 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
       // intact (index gone or damaged, data lost).
       if (!IsCheckpointPathInsideDir(dir, *p)) continue;
       const std::string prefix = ResolveCheckpointPath(dir, *p);
-      if (!seen.insert(NormalizeLexically(prefix)).second) continue;
+      if (!seen.insert(NormalizePath(prefix)).second) continue;
       absl::StatusOr<proto::CheckpointIndexProto> index = IntactIndex(prefix);
       if (index.ok()) consider(prefix, index->timestamp());
     }
   }
   for (const auto& [timestamp, stem] : CommittedInDir(dir)) {
     const std::string prefix = ResolveCheckpointPath(dir, stem);
-    if (!seen.contains(NormalizeLexically(prefix))) consider(prefix, timestamp);
+    if (!seen.contains(NormalizePath(prefix))) consider(prefix, timestamp);
   }
   if (!best.has_value()) {
     return absl::NotFoundError(absl::StrCat(

@@ -1,9 +1,11 @@
+// DTensorCheckpoint (dtensor_checkpoint.h): creation, Save and Write, Restore.
 #include "checkpoint/object/dtensor_checkpoint.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/manager/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
@@ -15,15 +17,9 @@ namespace {
 
 constexpr char kSaveCounter[] = "save_counter";
 
-std::string DirOf(const std::string& prefix) {
-  const size_t slash = prefix.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : prefix.substr(0, slash);
-}
-
 // Rank 0 records `prefix` as the newest checkpoint of its directory.
 absl::Status RecordInStateFile(const std::string& prefix) {
-  const std::string dir = DirOf(prefix);
+  const std::string dir = Dirname(prefix);
   proto::CheckpointState state;
   absl::StatusOr<proto::CheckpointState> old = ReadCheckpointState(dir);
   if (old.ok()) state = *std::move(old);  // A missing or broken one is replaced.
@@ -150,14 +146,13 @@ absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_pre
 absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
                                                     const CheckpointOptions* options) {
   const int64_t previous = save_counter();
-  const std::string dir = DirOf(file_prefix);
+  const std::string dir = Dirname(file_prefix);
   // Rank 0 locks the directory and picks a number no existing checkpoint
   // has; everyone takes its answer.
   absl::StatusOr<int64_t> number = int64_t{0};
   if (comm_->rank() == 0) {
     absl::Status locked = locks_.Hold(dir, DirectoryLockPolicy::kIfSupported);
-    number = locked.ok() ? NextCheckpointNumber(
-                               dir, file_prefix.substr(file_prefix.rfind('/') + 1), previous + 1)
+    number = locked.ok() ? NextCheckpointNumber(dir, Basename(file_prefix), previous + 1)
                          : locked;
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(number.status()));

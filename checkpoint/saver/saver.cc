@@ -29,6 +29,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "checkpoint/saver/saver_internal.h"
@@ -49,32 +50,9 @@ absl::Status AgreeOnArguments(Communicator& comm, const std::string& text,
   return comm.Agree(local);
 }
 
-std::string DirOf(const std::string& prefix) {
-  const size_t slash = prefix.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : prefix.substr(0, slash);
-}
-
-std::string AbsolutePath(const std::string& path) {
-  std::string base;
-  if (!absl::StartsWith(path, "/")) {
-    char buf[4096];
-    if (::getcwd(buf, sizeof(buf)) != nullptr) base = buf;
-  }
-  std::string out;
-  for (absl::string_view part :
-       absl::StrSplit(absl::StrCat(base, "/", path), '/', absl::SkipEmpty())) {
-    if (part != ".") absl::StrAppend(&out, "/", part);
-  }
-  return out.empty() ? "/" : out;
-}
-
 }  // namespace internal
 
 namespace {
-
-using internal::AbsolutePath;
-using internal::DirOf;
 
 double RealClock() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
@@ -173,10 +151,12 @@ std::string Describe(const std::map<std::string, DVariable*>& vars) {
 }
 
 // How `prefix` is written in the state file of `dir`.
-std::string StatePath(const std::string& dir, const std::string& prefix,
-                      bool relative) {
-  const std::string abs = AbsolutePath(prefix);
-  return relative ? RelativeCheckpointPath(AbsolutePath(dir), abs) : abs;
+absl::StatusOr<std::string> StatePath(const std::string& dir, const std::string& prefix,
+                                      bool relative) {
+  MESHCKPT_ASSIGN_OR_RETURN(std::string abs, MakeAbsolute(prefix));
+  if (!relative) return abs;
+  MESHCKPT_ASSIGN_OR_RETURN(std::string abs_dir, MakeAbsolute(dir));
+  return RelativeCheckpointPath(abs_dir, abs);
 }
 
 }  // namespace
@@ -308,12 +288,12 @@ absl::Status Saver::RecordAndSweep(
   }
   if (comm_->rank() != 0) return absl::OkStatus();
 
-  const std::string dir = DirOf(latest);
+  const std::string dir = Dirname(latest);
   const bool rel = options_.save_relative_paths;
   proto::CheckpointState state;
-  state.set_model_checkpoint_path(StatePath(dir, latest, rel));
+  MESHCKPT_ASSIGN_OR_RETURN(*state.mutable_model_checkpoint_path(), StatePath(dir, latest, rel));
   for (const auto& [path, time] : last_) {
-    state.add_all_model_checkpoint_paths(StatePath(dir, path, rel));
+    MESHCKPT_ASSIGN_OR_RETURN(*state.add_all_model_checkpoint_paths(), StatePath(dir, path, rel));
     state.add_all_model_checkpoint_timestamps(time);
   }
   // As TF: the latest is always listed last (with max_to_keep == 0 alone).
@@ -324,9 +304,10 @@ absl::Status Saver::RecordAndSweep(
   }
   MESHCKPT_RETURN_IF_ERROR(WriteCheckpointState(dir, state, options_.latest_filename));
   // Only now, with the state file no longer naming them, delete.
-  const std::string latest_abs = AbsolutePath(latest);
+  MESHCKPT_ASSIGN_OR_RETURN(const std::string latest_abs, MakeAbsolute(latest));
   for (const std::string& path : doomed) {
-    if (AbsolutePath(path) == latest_abs) continue;  // Same files, other spelling.
+    MESHCKPT_ASSIGN_OR_RETURN(const std::string abs, MakeAbsolute(path));
+    if (abs == latest_abs) continue;  // Same files, other spelling.
     MESHCKPT_RETURN_IF_ERROR(DeleteCheckpoint(path));
   }
   return absl::OkStatus();
@@ -355,7 +336,7 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(
       *comm_, absl::StrCat(path, "|", write_state), "Saver::Save arguments"));
   if (vars_.empty()) return std::string();  // allow_empty: nothing to save.
-  if (comm_->rank() == 0) local = locks_.Hold(DirOf(path), options_.directory_lock);
+  if (comm_->rank() == 0) local = locks_.Hold(Dirname(path), options_.directory_lock);
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
 
   std::vector<SaveTensor> tensors;
