@@ -118,7 +118,7 @@ bool IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
 // What rank 0 found in the directory, to be broadcast (all but the lock).
 struct Recovered {
   std::string directory;
-  proto::CheckpointState state;  // Absolute paths; model path = latest or "".
+  CheckpointState state;  // Absolute paths; model path = latest or "".
   std::optional<DirectoryLock> lock;
 };
 
@@ -138,18 +138,18 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   MESHCKPT_RETURN_IF_ERROR(SweepStaleTemporaries(dir).status());
 
   const double now = o.clock();
-  absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir, o.latest_filename);
+  absl::StatusOr<CheckpointState> state = ReadCheckpointState(dir, o.latest_filename);
   // Every checkpoint directly in `dir` that the state file names, managed
   // or not (preserved, or older than the last preserved one).
   absl::flat_hash_set<std::string> named;
   if (state.ok()) {
     // As TF: a clock that went backwards clamps the bookkeeping; checkpoints
     // at or before the last preserved one were preserved or deleted already.
-    double last_preserved = std::min(state->last_preserved_timestamp(), now);
-    r.state.set_last_preserved_timestamp(last_preserved);
-    const auto& paths = state->all_model_checkpoint_paths();
-    const auto& stamps = state->all_model_checkpoint_timestamps();
-    for (int i = 0; i < paths.size(); ++i) {
+    double last_preserved = std::min(state->last_preserved_timestamp, now);
+    r.state.last_preserved_timestamp = last_preserved;
+    const auto& paths = state->all_model_checkpoint_paths;
+    const auto& stamps = state->all_model_checkpoint_timestamps;
+    for (size_t i = 0; i < paths.size(); ++i) {
       // Only checkpoints directly in the directory: a hostile state file
       // must not make this manager delete files elsewhere.
       const std::string prefix = ResolveCheckpointPath(dir, paths[i]);
@@ -162,15 +162,15 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
       named.insert(abs);
       const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
       if (!(t > last_preserved) || !CheckpointExists(prefix)) continue;
-      const auto& seen = r.state.all_model_checkpoint_paths();
+      const auto& seen = r.state.all_model_checkpoint_paths;
       if (std::find(seen.begin(), seen.end(), abs) != seen.end()) continue;
-      r.state.add_all_model_checkpoint_paths(abs);
-      r.state.add_all_model_checkpoint_timestamps(t);
+      r.state.all_model_checkpoint_paths.push_back(abs);
+      r.state.all_model_checkpoint_timestamps.push_back(t);
     }
   } else if (absl::IsNotFound(state.status()) || absl::IsDataLoss(state.status())) {
     // TF sets the clock back a little so that a manager re-created at once
     // still sees its checkpoints as newer than the last preserved one.
-    r.state.set_last_preserved_timestamp(now - 1);
+    r.state.last_preserved_timestamp = now - 1;
   } else {
     return state.status();
   }
@@ -190,13 +190,13 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   for (const auto& [t, prefix] : committed) {
     if ((!state.ok() || t > newest_named) && !named.contains(prefix) &&
         IsManagedName(Basename(prefix), o.checkpoint_name)) {
-      r.state.add_all_model_checkpoint_paths(prefix);
-      r.state.add_all_model_checkpoint_timestamps(now);
+      r.state.all_model_checkpoint_paths.push_back(prefix);
+      r.state.all_model_checkpoint_timestamps.push_back(now);
     }
   }
   absl::StatusOr<std::string> latest = LatestCheckpoint(dir, o.latest_filename);
   if (latest.ok()) {
-    r.state.set_model_checkpoint_path(*latest);
+    r.state.model_checkpoint_path = *latest;
   } else if (!absl::IsNotFound(latest.status())) {
     return latest.status();
   }
@@ -234,7 +234,7 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     absl::StatusOr<Recovered> r = RecoverOnRank0(directory, options);
     if (r.ok()) {
       abs_dir = r->directory;
-      state_bytes = r->state.SerializeAsString();
+      state_bytes = EncodeCheckpointState(r->state);
       lock = std::move(r->lock);
     } else {
       local = absl::Status(r.status().code(),
@@ -245,19 +245,20 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   comm.Broadcast(&abs_dir, 0);
   comm.Broadcast(&state_bytes, 0);
-  proto::CheckpointState state;
-  if (!state.ParseFromString(state_bytes)) {
+  absl::StatusOr<CheckpointState> decoded = DecodeCheckpointState(state_bytes);
+  if (!decoded.ok()) {
     return absl::InternalError("CheckpointManager: corrupt broadcast of recovered state");
   }
+  const CheckpointState& state = *decoded;
 
   std::unique_ptr<CheckpointManager> m(
       new CheckpointManager(checkpoint, std::move(abs_dir), std::move(options)));
-  if (!state.model_checkpoint_path().empty()) m->latest_ = state.model_checkpoint_path();
-  m->checkpoints_.assign(state.all_model_checkpoint_paths().begin(),
-                         state.all_model_checkpoint_paths().end());
-  m->timestamps_.assign(state.all_model_checkpoint_timestamps().begin(),
-                        state.all_model_checkpoint_timestamps().end());
-  m->last_preserved_timestamp_ = state.last_preserved_timestamp();
+  if (!state.model_checkpoint_path.empty()) m->latest_ = state.model_checkpoint_path;
+  m->checkpoints_.assign(state.all_model_checkpoint_paths.begin(),
+                         state.all_model_checkpoint_paths.end());
+  m->timestamps_.assign(state.all_model_checkpoint_timestamps.begin(),
+                        state.all_model_checkpoint_timestamps.end());
+  m->last_preserved_timestamp_ = state.last_preserved_timestamp;
   m->lock_ = std::move(lock);
   return m;
 }
@@ -361,13 +362,14 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
 }
 
 absl::Status CheckpointManager::RecordState() const {
-  proto::CheckpointState state;
-  state.set_model_checkpoint_path(RelativeCheckpointPath(directory_, *latest_));
+  CheckpointState state;
+  state.model_checkpoint_path = RelativeCheckpointPath(directory_, *latest_);
   for (size_t i = 0; i < checkpoints_.size(); ++i) {
-    state.add_all_model_checkpoint_paths(RelativeCheckpointPath(directory_, checkpoints_[i]));
-    state.add_all_model_checkpoint_timestamps(timestamps_[i]);
+    state.all_model_checkpoint_paths.push_back(
+        RelativeCheckpointPath(directory_, checkpoints_[i]));
+    state.all_model_checkpoint_timestamps.push_back(timestamps_[i]);
   }
-  state.set_last_preserved_timestamp(last_preserved_timestamp_);
+  state.last_preserved_timestamp = last_preserved_timestamp_;
   return WriteCheckpointState(directory_, state, options_.latest_filename);
 }
 

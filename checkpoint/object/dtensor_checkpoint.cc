@@ -20,25 +20,26 @@ constexpr char kSaveCounter[] = "save_counter";
 // Rank 0 records `prefix` as the newest checkpoint of its directory.
 absl::Status RecordInStateFile(const std::string& prefix) {
   const std::string dir = Dirname(prefix);
-  proto::CheckpointState state;
-  absl::StatusOr<proto::CheckpointState> old = ReadCheckpointState(dir);
+  CheckpointState state;
+  absl::StatusOr<CheckpointState> old = ReadCheckpointState(dir);
   if (old.ok()) state = *std::move(old);  // A missing or broken one is replaced.
   const std::string rel = RelativeCheckpointPath(dir, prefix);
-  proto::CheckpointState next;
+  CheckpointState next;
   // Keep entries still on disk; timestamps stay parallel to paths even when
   // an older writer left fewer of them.
-  for (int i = 0; i < state.all_model_checkpoint_paths_size(); ++i) {
-    const std::string& p = state.all_model_checkpoint_paths(i);
+  for (size_t i = 0; i < state.all_model_checkpoint_paths.size(); ++i) {
+    const std::string& p = state.all_model_checkpoint_paths[i];
     if (p == rel || !CheckpointExists(ResolveCheckpointPath(dir, p))) continue;
-    next.add_all_model_checkpoint_paths(p);
-    next.add_all_model_checkpoint_timestamps(
-        i < state.all_model_checkpoint_timestamps_size() ? state.all_model_checkpoint_timestamps(i)
-                                                         : 0.0);
+    next.all_model_checkpoint_paths.push_back(p);
+    next.all_model_checkpoint_timestamps.push_back(
+        i < state.all_model_checkpoint_timestamps.size() ? state.all_model_checkpoint_timestamps[i]
+                                                        : 0.0);
   }
-  next.set_model_checkpoint_path(rel);
-  next.add_all_model_checkpoint_paths(rel);
-  next.add_all_model_checkpoint_timestamps(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
-  next.set_last_preserved_timestamp(state.last_preserved_timestamp());
+  next.model_checkpoint_path = rel;
+  next.all_model_checkpoint_paths.push_back(rel);
+  next.all_model_checkpoint_timestamps.push_back(
+      absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  next.last_preserved_timestamp = state.last_preserved_timestamp;
   return WriteCheckpointState(dir, next);
 }
 

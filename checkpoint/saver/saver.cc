@@ -290,17 +290,18 @@ absl::Status Saver::RecordAndSweep(
 
   const std::string dir = Dirname(latest);
   const bool rel = options_.save_relative_paths;
-  proto::CheckpointState state;
-  MESHCKPT_ASSIGN_OR_RETURN(*state.mutable_model_checkpoint_path(), StatePath(dir, latest, rel));
+  CheckpointState state;
+  MESHCKPT_ASSIGN_OR_RETURN(state.model_checkpoint_path, StatePath(dir, latest, rel));
   for (const auto& [path, time] : last_) {
-    MESHCKPT_ASSIGN_OR_RETURN(*state.add_all_model_checkpoint_paths(), StatePath(dir, path, rel));
-    state.add_all_model_checkpoint_timestamps(time);
+    MESHCKPT_ASSIGN_OR_RETURN(state.all_model_checkpoint_paths.emplace_back(),
+                              StatePath(dir, path, rel));
+    state.all_model_checkpoint_timestamps.push_back(time);
   }
   // As TF: the latest is always listed last (with max_to_keep == 0 alone).
-  if (state.all_model_checkpoint_paths_size() == 0 ||
-      *state.all_model_checkpoint_paths().rbegin() != state.model_checkpoint_path()) {
-    state.add_all_model_checkpoint_paths(state.model_checkpoint_path());
-    state.add_all_model_checkpoint_timestamps(timestamp);
+  if (state.all_model_checkpoint_paths.empty() ||
+      state.all_model_checkpoint_paths.back() != state.model_checkpoint_path) {
+    state.all_model_checkpoint_paths.push_back(state.model_checkpoint_path);
+    state.all_model_checkpoint_timestamps.push_back(timestamp);
   }
   MESHCKPT_RETURN_IF_ERROR(WriteCheckpointState(dir, state, options_.latest_filename));
   // Only now, with the state file no longer naming them, delete.
