@@ -215,7 +215,9 @@ CheckpointManager::CheckpointManager(DTensorCheckpoint* checkpoint,
                                      CheckpointManagerOptions options)
     : checkpoint_(checkpoint),
       directory_(std::move(directory)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      retention_(RetentionPolicy{options_.max_to_keep, options_.keep_checkpoint_every_n_hours,
+                                 PreservationRule::kSinceLastPreserved}) {}
 
 absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     DTensorCheckpoint* checkpoint, std::string directory,
@@ -246,7 +248,8 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   comm.Broadcast(&abs_dir, 0);
   comm.Broadcast(&state_bytes, 0);
   absl::StatusOr<CheckpointState> decoded = DecodeCheckpointState(state_bytes);
-  if (!decoded.ok()) {
+  if (!decoded.ok() || decoded->all_model_checkpoint_paths.size() !=
+                           decoded->all_model_checkpoint_timestamps.size()) {
     return absl::InternalError("CheckpointManager: corrupt broadcast of recovered state");
   }
   const CheckpointState& state = *decoded;
@@ -254,11 +257,14 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   std::unique_ptr<CheckpointManager> m(
       new CheckpointManager(checkpoint, std::move(abs_dir), std::move(options)));
   if (!state.model_checkpoint_path.empty()) m->latest_ = state.model_checkpoint_path;
-  m->checkpoints_.assign(state.all_model_checkpoint_paths.begin(),
-                         state.all_model_checkpoint_paths.end());
-  m->timestamps_.assign(state.all_model_checkpoint_timestamps.begin(),
-                        state.all_model_checkpoint_timestamps.end());
-  m->last_preserved_timestamp_ = state.last_preserved_timestamp;
+  std::vector<RetainedCheckpoint> managed;
+  for (size_t i = 0; i < state.all_model_checkpoint_paths.size(); ++i) {
+    managed.push_back(
+        {state.all_model_checkpoint_paths[i], state.all_model_checkpoint_timestamps[i]});
+  }
+  m->retention_ = RetentionList(m->retention_.policy(), state.last_preserved_timestamp,
+                                std::move(managed));
+  m->checkpoints_ = m->retention_.ListedPrefixes();
   m->lock_ = std::move(lock);
   return m;
 }
@@ -308,69 +314,18 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   if (step.has_value()) last_checkpoint_step_ = step;
   MESHCKPT_FAULT_POINT("after_index", comm.rank());
 
-  const double timestamp = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
-
-  // An overwritten checkpoint moves to the end of the queue.
-  for (size_t i = 0; i < checkpoints_.size(); ++i) {
-    if (checkpoints_[i] == prefix) {
-      checkpoints_.erase(checkpoints_.begin() + i);
-      timestamps_.erase(timestamps_.begin() + i);
-      break;
-    }
-  }
-  checkpoints_.push_back(prefix);
-  timestamps_.push_back(timestamp);
+  const double now = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
+  const RetainedCheckpoint saved{prefix, now};
+  // Decided alike on every rank; rank 0 writes the state file, then deletes.
+  const std::vector<std::string> doomed = retention_.Add(saved.prefix, saved.timestamp);
+  checkpoints_ = retention_.ListedPrefixes();
   latest_ = prefix;
-
-  // TF's sweep: oldest first, until max_to_keep remain; a leaving checkpoint
-  // at least n hours after the last preserved one is preserved instead.
-  std::vector<std::string> doomed;
-  if (options_.max_to_keep.has_value()) {
-    const size_t keep = static_cast<size_t>(*options_.max_to_keep);
-    const double every = options_.keep_checkpoint_every_n_hours * 3600.0;
-    size_t leaving = 0;
-    while (checkpoints_.size() - leaving > keep) {
-      const double t = timestamps_[leaving];
-      if (every > 0 && t - every >= last_preserved_timestamp_) {
-        last_preserved_timestamp_ = t;
-      } else {
-        doomed.push_back(checkpoints_[leaving]);
-      }
-      ++leaving;
-    }
-    checkpoints_.erase(checkpoints_.begin(), checkpoints_.begin() + leaving);
-    timestamps_.erase(timestamps_.begin(), timestamps_.begin() + leaving);
-  }
-
-  // The state file first: a crash while deleting leaves a state file that
-  // names the new checkpoint and nothing deleted.
   absl::Status local;
   if (comm.rank() == 0) {
-    local = RecordState();
-    MESHCKPT_FAULT_POINT("after_state_file", 0);
-    for (size_t i = 0; local.ok() && i < doomed.size(); ++i) {
-      MESHCKPT_FAULT_POINT("during_sweep", 0);
-      local = DeleteCheckpoint(doomed[i]);
-    }
-    if (!local.ok()) {
-      local = absl::Status(local.code(), absl::StrCat("saved '", prefix,
-                                                      "', then: ", local.message()));
-    }
+    local = RecordSave({directory_, options_.latest_filename}, retention_, saved, doomed);
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   return std::optional<std::string>(prefix);
-}
-
-absl::Status CheckpointManager::RecordState() const {
-  CheckpointState state;
-  state.model_checkpoint_path = RelativeCheckpointPath(directory_, *latest_);
-  for (size_t i = 0; i < checkpoints_.size(); ++i) {
-    state.all_model_checkpoint_paths.push_back(
-        RelativeCheckpointPath(directory_, checkpoints_[i]));
-    state.all_model_checkpoint_timestamps.push_back(timestamps_[i]);
-  }
-  state.last_preserved_timestamp = last_preserved_timestamp_;
-  return WriteCheckpointState(directory_, state, options_.latest_filename);
 }
 
 absl::StatusOr<std::optional<std::string>> CheckpointManager::RestoreOrInitialize() {

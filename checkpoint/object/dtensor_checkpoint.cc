@@ -1,13 +1,16 @@
 // DTensorCheckpoint (dtensor_checkpoint.h): creation, Save and Write, Restore.
 #include "checkpoint/object/dtensor_checkpoint.h"
 
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/manager/retention.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/object/object_graph.h"
 #include "checkpoint/object/restore_session.h"
@@ -17,30 +20,21 @@ namespace {
 
 constexpr char kSaveCounter[] = "save_counter";
 
-// Rank 0 records `prefix` as the newest checkpoint of its directory.
+// Rank 0: records `prefix` as the newest checkpoint in the state file of its
+// directory, which keeps listing what it listed that is still there. Deletes
+// nothing: only CheckpointManager and the Saver apply a max_to_keep.
 absl::Status RecordInStateFile(const std::string& prefix) {
-  const std::string dir = Dirname(prefix);
-  CheckpointState state;
-  absl::StatusOr<CheckpointState> old = ReadCheckpointState(dir);
-  if (old.ok()) state = *std::move(old);  // A missing or broken one is replaced.
-  const std::string rel = RelativeCheckpointPath(dir, prefix);
-  CheckpointState next;
-  // Keep entries still on disk; timestamps stay parallel to paths even when
-  // an older writer left fewer of them.
-  for (size_t i = 0; i < state.all_model_checkpoint_paths.size(); ++i) {
-    const std::string& p = state.all_model_checkpoint_paths[i];
-    if (p == rel || !CheckpointExists(ResolveCheckpointPath(dir, p))) continue;
-    next.all_model_checkpoint_paths.push_back(p);
-    next.all_model_checkpoint_timestamps.push_back(
-        i < state.all_model_checkpoint_timestamps.size() ? state.all_model_checkpoint_timestamps[i]
-                                                        : 0.0);
-  }
-  next.model_checkpoint_path = rel;
-  next.all_model_checkpoint_paths.push_back(rel);
-  next.all_model_checkpoint_timestamps.push_back(
-      absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
-  next.last_preserved_timestamp = state.last_preserved_timestamp;
-  return WriteCheckpointState(dir, next);
+  const StateFileLocation where{StateFileDirectory(prefix)};
+  // A missing or broken state file is replaced.
+  const absl::StatusOr<CheckpointState> old = ReadCheckpointState(where.dir);
+  RetentionList keep_all(RetentionPolicy{/*max_to_keep=*/std::nullopt},
+                         old.ok() ? old->last_preserved_timestamp : 0,
+                         old.ok() ? RetainedFromState(where.dir, *old)
+                                  : std::vector<RetainedCheckpoint>());
+  const RetainedCheckpoint saved{prefix,
+                                 absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())};
+  const std::vector<std::string> doomed = keep_all.Add(saved.prefix, saved.timestamp);
+  return RecordSave(where, keep_all, saved, doomed);
 }
 
 }  // namespace
@@ -147,7 +141,7 @@ absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_pre
 absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
                                                     const CheckpointOptions* options) {
   const int64_t previous = save_counter();
-  const std::string dir = Dirname(file_prefix);
+  const std::string dir = StateFileDirectory(file_prefix);
   // Rank 0 locks the directory and picks a number no existing checkpoint
   // has; everyone takes its answer.
   absl::StatusOr<int64_t> number = int64_t{0};
