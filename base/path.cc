@@ -95,7 +95,9 @@ std::optional<std::string> RelativePathUnder(absl::string_view dir, absl::string
     if (!absl::StartsWith(p, head) || p.size() == head.size()) return std::nullopt;
     rest = p.substr(head.size());
   }
-  if (HasDotDotComponent(p)) return std::nullopt;
+  // A ".." inside `dir` itself is fine: `dir` + "/" + rest spells `path`
+  // exactly. Below it, ".." could lead anywhere.
+  if (HasDotDotComponent(rest)) return std::nullopt;
   return rest;
 }
 

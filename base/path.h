@@ -64,8 +64,9 @@ absl::StatusOr<std::string> MakeAbsolute(absl::string_view path);
 
 // `path` relative to `dir` when it lies lexically strictly under it, else
 // nullopt. Both are normalized first and must be both absolute or both
-// relative; `path` may not contain "..". `dir` "." holds every relative
-// path without "..". ("/run", "/run//sub/x") -> "sub/x";
+// relative; the part below `dir` may not contain ".." (a ".." in `dir`
+// itself is kept on both sides). `dir` "." holds every relative path without
+// "..". ("/run", "/run//sub/x") -> "sub/x"; ("../run", "../run/x") -> "x";
 // ("/run", "/run") -> nullopt; ("/run", "/run/../x") -> nullopt.
 std::optional<std::string> RelativePathUnder(absl::string_view dir,
                                              absl::string_view path);

@@ -84,7 +84,8 @@ bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path);
 
 // `path` resolved against `dir` when relative.
 std::string ResolveCheckpointPath(const std::string& dir, const std::string& path);
-// `prefix` relative to `dir` when it lies inside it, else unchanged.
+// `prefix` relative to `dir` when it lies lexically inside it (with no ".."
+// below `dir`; base/path.h RelativePathUnder), else unchanged.
 std::string RelativeCheckpointPath(const std::string& dir, const std::string& prefix);
 
 // True when `<prefix>.index` exists.

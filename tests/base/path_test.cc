@@ -200,6 +200,11 @@ TEST(PathTest, RelativePathUnder) {
   EXPECT_EQ(RelativePathUnder("", "x"), std::nullopt);
   EXPECT_EQ(RelativePathUnder("a/b", "a/b/c"), Opt("c"));
   EXPECT_EQ(RelativePathUnder(".", "."), std::nullopt);
+  // A ".." in the directory is part of its name; below it, never.
+  EXPECT_EQ(RelativePathUnder("../x", "../x/c"), Opt("c"));
+  EXPECT_EQ(RelativePathUnder("/w/../x", "/w/../x//c"), Opt("c"));
+  EXPECT_EQ(RelativePathUnder("/w/../x", "/w/../x/../y/c"), std::nullopt);
+  EXPECT_EQ(RelativePathUnder("/w/../x", "/x/c"), std::nullopt);  // Lexically elsewhere.
 }
 
 }  // namespace

@@ -179,5 +179,27 @@ TEST_F(StateFileLocationTest, CheckpointManager) {
   ExpectStateNames(jail, "ckpt-1");
 }
 
+// A ".." in the directory part is part of the directory's name, not a way
+// out of it: the state file names the checkpoint relative to it, so the
+// readers (which refuse entries with "..") use the entry.
+TEST_F(StateFileLocationTest, DirectoryThroughDotDot) {
+  const std::string a = Dir("a"), b = Dir("b"), c = Dir("c");
+  ChangeDir(Dir("other"));
+  EXPECT_EQ(ckpt_->Save("../a/ckpt").value(), "../a/ckpt-1");
+  ExpectStateNames(a, "ckpt-1");
+  EXPECT_EQ(saver_->Save("../b/model", 2).value(), "../b/model-2");
+  ExpectStateNames(b, "model-2");
+
+  auto m = CheckpointManager::Create(ckpt_.get(), "../c").value();
+  const std::string saved = m->Save().value().value_or("");
+  EXPECT_EQ(saved, m->directory() + "/ckpt-2");  // The save counter is at 1.
+  ExpectStateNames(c, "ckpt-2");
+  m.reset();
+  // A new manager finds its checkpoints through the state file.
+  auto again = CheckpointManager::Create(ckpt_.get(), "../c").value();
+  EXPECT_THAT(again->checkpoints(), ElementsAre(saved));
+  EXPECT_EQ(LatestCheckpoint("../c").value(), "../c/ckpt-2");
+}
+
 }  // namespace
 }  // namespace meshckpt
