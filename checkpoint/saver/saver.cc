@@ -1,5 +1,6 @@
-// Saver (saver.h): creation, Save, the state file and retention.
-// Restore is in saver_restore.cc, ImportStructure in saver_structure.cc.
+// Saver (saver.h): creation and Save; the retention and state file it
+// applies are checkpoint/manager/retention.h's. Restore is in
+// saver_restore.cc, ImportStructure in saver_structure.cc.
 //
 // Every decision that shapes later collectives (which checkpoints leave the
 // list, which are preserved) is computed identically on every rank from

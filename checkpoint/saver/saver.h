@@ -90,8 +90,10 @@ struct SaverOptions {
   // Checkpoints tracked in last_checkpoints() and kept on disk; 0 keeps all
   // on disk and lists only the latest in the state file. Must be >= 0.
   int max_to_keep = 5;
-  // A checkpoint leaving last_checkpoints() stays on disk when it is this
-  // many hours past the previously preserved one (or the Saver's creation).
+  // A checkpoint leaving last_checkpoints() stays on disk when its
+  // timestamp is later than the next preservation time: the Saver's
+  // creation plus this many hours, advanced by as much at each preservation
+  // (TF's rule; not counted from the preserved checkpoint's own time).
   // Must be > 0 (+infinity: never preserve).
   double keep_checkpoint_every_n_hours = 10000.0;
   // "model-00001000" (at least 8 digits) instead of "model-1000".
