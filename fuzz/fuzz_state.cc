@@ -36,12 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(dir + "/checkpoint", std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
-  absl::StatusOr<meshckpt::proto::CheckpointState> state =
+  absl::StatusOr<meshckpt::CheckpointState> state =
       meshckpt::ReadCheckpointState(dir);
   if (state.ok()) {
-    (void)meshckpt::ResolveCheckpointPath(dir, state->model_checkpoint_path());
-    (void)meshckpt::RelativeCheckpointPath(dir, state->model_checkpoint_path());
-    for (const std::string& p : state->all_model_checkpoint_paths()) {
+    (void)meshckpt::ResolveCheckpointPath(dir, state->model_checkpoint_path);
+    (void)meshckpt::RelativeCheckpointPath(dir, state->model_checkpoint_path);
+    for (const std::string& p : state->all_model_checkpoint_paths) {
       (void)meshckpt::ResolveCheckpointPath(dir, p);
       (void)meshckpt::RelativeCheckpointPath(dir, p);
       (void)meshckpt::RelativeCheckpointPath(p, dir);

@@ -338,7 +338,7 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
   int64_t committed = 0, leftovers = 0;
   if (comm.rank() == 0) {
     absl::StatusOr<std::string> l = LatestCheckpoint(a.dir);
-    absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(a.dir);
+    absl::StatusOr<CheckpointState> state = ReadCheckpointState(a.dir);
     if (!l.ok()) {
       absl::StrAppend(&problems, "LatestCheckpoint: ", l.status().ToString(), "; ");
     } else {
@@ -347,10 +347,10 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
     if (!state.ok()) {
       absl::StrAppend(&problems, "state file: ", state.status().ToString(), "; ");
     } else if (!CheckpointIsIntact(
-                   ResolveCheckpointPath(a.dir, state->model_checkpoint_path()))) {
+                   ResolveCheckpointPath(a.dir, state->model_checkpoint_path))) {
       // It may lag behind LatestCheckpoint (a kill after the index, before
       // the state file), but never names what is not there.
-      absl::StrAppend(&problems, "state file names '", state->model_checkpoint_path(),
+      absl::StrAppend(&problems, "state file names '", state->model_checkpoint_path,
                       "', which is not an intact checkpoint; ");
     }
     // No partial checkpoint: whatever is committed is complete.
@@ -403,8 +403,8 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
                                 **saved, "'"));
       if (comm.rank() == 0) {
         // The save repaired the state file: it names the new checkpoint.
-        absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(a.dir);
-        check.Expect(state.ok() && ResolveCheckpointPath(a.dir, state->model_checkpoint_path()) ==
+        absl::StatusOr<CheckpointState> state = ReadCheckpointState(a.dir);
+        check.Expect(state.ok() && ResolveCheckpointPath(a.dir, state->model_checkpoint_path) ==
                                        **saved,
                      "after the save, the state file names the new checkpoint");
         std::printf("saved step=%lld\n", static_cast<long long>(step + 1));

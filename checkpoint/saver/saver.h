@@ -9,12 +9,14 @@
 //
 // Save(save_path, step) writes `<save_path>-<step>` ("model-1000", or with
 // pad_step_number "model-00001000"; exactly `save_path` without a step)
-// through SaveTensors, so the commit protocol of design.md applies. With
-// write_state it then, as TF does:
+// through SaveTensors, so the commit protocol of checkpoint/engine/shard_io.h
+// applies. With write_state it then, as TF does (the retention of
+// checkpoint/manager/retention.h, shared with CheckpointManager):
 //   1. appends the checkpoint to last_checkpoints() (moving it to the end if
-//      the path was saved before); when more than max_to_keep are listed the
-//      oldest leave the list;
-//   2. writes the state file (`latest_filename` in save_path's directory):
+//      the path, lexically normalized, was saved before); when more than
+//      max_to_keep are listed the oldest leave the list;
+//   2. writes the state file (`latest_filename` in the directory holding the
+//      checkpoint's files: "." for "model", "/" for "/model"):
 //      model_checkpoint_path = the new checkpoint, all_model_checkpoint_paths
 //      = last_checkpoints() (with max_to_keep == 0: only the new one), with
 //      their timestamps; relative to the directory when save_relative_paths,
@@ -76,6 +78,7 @@
 #include "absl/strings/string_view.h"
 #include "checkpoint/engine/checkpoint_options.h"
 #include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/manager/retention.h"
 #include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "io/fs/directory_lock.h"
@@ -87,8 +90,10 @@ struct SaverOptions {
   // Checkpoints tracked in last_checkpoints() and kept on disk; 0 keeps all
   // on disk and lists only the latest in the state file. Must be >= 0.
   int max_to_keep = 5;
-  // A checkpoint leaving last_checkpoints() stays on disk when it is this
-  // many hours past the previously preserved one (or the Saver's creation).
+  // A checkpoint leaving last_checkpoints() stays on disk when its
+  // timestamp is later than the next preservation time: the Saver's
+  // creation plus this many hours, advanced by as much at each preservation
+  // (TF's rule; not counted from the preserved checkpoint's own time).
   // Must be > 0 (+infinity: never preserve).
   double keep_checkpoint_every_n_hours = 10000.0;
   // "model-00001000" (at least 8 digits) instead of "model-1000".
@@ -173,26 +178,22 @@ class Saver {
 
  private:
   Saver(Communicator* comm, std::map<std::string, DVariable*> vars,
-        SaverOptions options)
-      : comm_(comm), vars_(std::move(vars)), options_(std::move(options)) {}
+        SaverOptions options, double created)
+      : comm_(comm),
+        vars_(std::move(vars)),
+        options_(std::move(options)),
+        retention_(RetentionPolicy{options_.max_to_keep, options_.keep_checkpoint_every_n_hours,
+                                   PreservationRule::kFixedPeriods},
+                   created) {}
 
   // Rank 0's clock() on every rank.
   double Now();
-  // Appends `path` and returns those leaving the list (TF _RecordLastCheckpoint).
-  std::vector<std::pair<std::string, double>> RecordLastCheckpoint(
-      const std::string& path, double timestamp);
-  // Rank 0: the state file for `latest`, then deletes `leaving` unless
-  // preserved (updates next_preserve_time_ identically on every rank).
-  absl::Status RecordAndSweep(const std::string& latest, double timestamp,
-                              const std::vector<std::pair<std::string, double>>& leaving);
-  void SyncPaths();
 
   Communicator* comm_;
   std::map<std::string, DVariable*> vars_;
   SaverOptions options_;
-  std::vector<std::pair<std::string, double>> last_;  // Oldest first.
-  std::vector<std::string> paths_;                    // last_'s paths.
-  double next_preserve_time_ = 0;
+  RetentionList retention_;         // last_checkpoints() with their times.
+  std::vector<std::string> paths_;  // retention_'s prefixes.
   std::map<std::string, std::vector<std::string>> collections_;
   DirectoryLockSet locks_;  // Rank 0's, of every directory saved into.
 };

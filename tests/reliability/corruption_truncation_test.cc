@@ -139,9 +139,9 @@ void MakeThreeCheckpoints(const std::string& dir, const std::string& data,
     WriteFileBytes(IndexFilePath(p), EncodeIndexProto(idx));
   }
   if (with_state) {
-    proto::CheckpointState s;
-    s.set_model_checkpoint_path("ckpt-3");
-    for (int n = 1; n <= 3; ++n) s.add_all_model_checkpoint_paths(absl::StrCat("ckpt-", n));
+    CheckpointState s;
+    s.model_checkpoint_path = "ckpt-3";
+    for (int n = 1; n <= 3; ++n) s.all_model_checkpoint_paths.push_back(absl::StrCat("ckpt-", n));
     ASSERT_TRUE(WriteCheckpointState(dir, s).ok());
   }
   ASSERT_EQ(LatestCheckpoint(dir).value_or(""), dir + "/ckpt-3");

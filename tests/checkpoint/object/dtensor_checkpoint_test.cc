@@ -102,9 +102,9 @@ TEST_F(DTensorCheckpointTest, SaveNumbersAndRestoresOntoAnotherLayout) {
   // The index records the checkpoint's mesh, not an internal values mesh.
   IndexRecord index = ReadCheckpointIndex(*comm_, *second).value();
   EXPECT_EQ(index.mesh.dims(), mesh_.dims());
-  proto::CheckpointState state = ReadCheckpointState(dir_).value();
-  EXPECT_EQ(state.model_checkpoint_path(), "ckpt-2");
-  EXPECT_EQ(state.all_model_checkpoint_paths_size(), 2);
+  CheckpointState state = ReadCheckpointState(dir_).value();
+  EXPECT_EQ(state.model_checkpoint_path, "ckpt-2");
+  EXPECT_EQ(state.all_model_checkpoint_paths.size(), 2);
 
   auto m2 = MakeModel(L({"unsharded", "x"}));
   auto ckpt2 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m2->root}}).value();
