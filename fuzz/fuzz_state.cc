@@ -1,4 +1,4 @@
-// libFuzzer target: the `checkpoint` state file (checkpoint/manager/checkpoint_state.h):
+// libFuzzer target: the `checkpoint` state file (checkpoint/state/checkpoint_state.h):
 // ReadCheckpointState parses it (protobuf text format), LatestCheckpoint
 // resolves and confines its paths to the directory, and the path helpers
 // run on every path it names. The input is written to a state file in a
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <string>
 
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 
 namespace {
 

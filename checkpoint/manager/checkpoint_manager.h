@@ -4,7 +4,7 @@
 // Save() writes `<directory>/<checkpoint_name>-<N>` through
 // DTensorCheckpoint::Write, records it in the `checkpoint` state file (TF's
 // CheckpointState, paths relative to the directory), and only then deletes
-// what the policy no longer keeps (checkpoint/manager/retention.h, the
+// what the policy no longer keeps (checkpoint/state/retention.h, the
 // retention the Saver and DTensorCheckpoint::Save share):
 //   - max_to_keep: the newest N checkpoints stay "managed"; older ones leave
 //     the managed set oldest first and are deleted, unless
@@ -56,8 +56,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "checkpoint/manager/checkpoint_state.h"
-#include "checkpoint/manager/retention.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/tracked_value.h"
 #include "io/fs/directory_lock.h"

@@ -1,5 +1,5 @@
 // Saver (saver.h): creation and Save; the retention and state file it
-// applies are checkpoint/manager/retention.h's. Restore is in
+// applies are checkpoint/state/retention.h's. Restore is in
 // saver_restore.cc, ImportStructure in saver_structure.cc.
 //
 // Every decision that shapes later collectives (which checkpoints leave the
@@ -29,7 +29,7 @@
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "checkpoint/engine/shard_io.h"
-#include "checkpoint/manager/retention.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/saver/saver_internal.h"
 
 namespace meshckpt {

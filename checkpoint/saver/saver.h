@@ -11,7 +11,7 @@
 // pad_step_number "model-00001000"; exactly `save_path` without a step)
 // through SaveTensors, so the commit protocol of checkpoint/engine/shard_io.h
 // applies. With write_state it then, as TF does (the retention of
-// checkpoint/manager/retention.h, shared with CheckpointManager):
+// checkpoint/state/retention.h, shared with CheckpointManager):
 //   1. appends the checkpoint to last_checkpoints() (moving it to the end if
 //      the path, lexically normalized, was saved before); when more than
 //      max_to_keep are listed the oldest leave the list;
@@ -77,8 +77,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "checkpoint/engine/checkpoint_options.h"
-#include "checkpoint/manager/checkpoint_state.h"
-#include "checkpoint/manager/retention.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "io/fs/directory_lock.h"

@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"

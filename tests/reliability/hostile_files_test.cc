@@ -13,7 +13,7 @@
 
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"

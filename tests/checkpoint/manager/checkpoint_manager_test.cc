@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
 #include "checkpoint/object/tracked_value.h"

@@ -13,7 +13,7 @@
 //   s.all_model_checkpoint_paths = {"ckpt-3"};
 //   absl::Status st = WriteCheckpointState("/ckpt/run", s);
 //   absl::StatusOr<std::string> latest = LatestCheckpoint("/ckpt/run");
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 
 #include <dirent.h>
 #include <sys/stat.h>

@@ -18,8 +18,8 @@
 
 #include "base/path.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/manager/checkpoint_state.h"
-#include "checkpoint/manager/retention.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/saver/saver.h"

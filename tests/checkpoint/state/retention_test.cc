@@ -1,7 +1,7 @@
-// Tests of the shared retention (checkpoint/manager/retention.h): both
+// Tests of the shared retention (checkpoint/state/retention.h): both
 // preservation rules, max_to_keep 0 / n / all, the state file's content and
 // directory, write-then-delete and its errors, and reading a list back.
-#include "checkpoint/manager/retention.h"
+#include "checkpoint/state/retention.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -33,8 +33,8 @@
 //
 // Thread-compatible. RecordSave and RetainedFromState touch files; the rest
 // is computation (StateFilePath and StateAfterSave may ask getcwd).
-#ifndef MESHCKPT_CHECKPOINT_MANAGER_RETENTION_H_
-#define MESHCKPT_CHECKPOINT_MANAGER_RETENTION_H_
+#ifndef MESHCKPT_CHECKPOINT_STATE_RETENTION_H_
+#define MESHCKPT_CHECKPOINT_STATE_RETENTION_H_
 
 #include <optional>
 #include <string>
@@ -43,7 +43,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "comm/communicator.h"
 
 namespace meshckpt {
@@ -156,4 +156,4 @@ absl::Status BroadcastRetained(Communicator& comm, std::vector<RetainedCheckpoin
 
 }  // namespace meshckpt
 
-#endif  // MESHCKPT_CHECKPOINT_MANAGER_RETENTION_H_
+#endif  // MESHCKPT_CHECKPOINT_STATE_RETENTION_H_

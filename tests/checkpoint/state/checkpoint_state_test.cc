@@ -1,7 +1,7 @@
 // Tests of the `checkpoint` state file, LatestCheckpoint and the directory
-// sweeps (checkpoint/manager/checkpoint_state.h). Real committed checkpoints are made
+// sweeps (checkpoint/state/checkpoint_state.h). Real committed checkpoints are made
 // with SaveTensors on a SerialCommunicator and a one-device mesh.
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 
 #include <dirent.h>
 #include <sys/stat.h>

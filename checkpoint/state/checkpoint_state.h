@@ -5,7 +5,7 @@
 // kept in the checkpoints' directory and replaced atomically (temp file,
 // fsync, rename, directory fsync). Paths in it are relative to the directory
 // by default; absolute paths are accepted when reading. Which checkpoints it
-// lists after a save is decided in checkpoint/manager/retention.h.
+// lists after a save is decided in checkpoint/state/retention.h.
 //
 // LatestCheckpoint returns the newest checkpoint (by the commit time its
 // index records) that is committed and intact (index decodes, data file
@@ -19,8 +19,8 @@
 //
 // Pure file operations (no communicator): callers decide which rank calls
 // them. Thread-compatible.
-#ifndef MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
-#define MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
+#ifndef MESHCKPT_CHECKPOINT_STATE_CHECKPOINT_STATE_H_
+#define MESHCKPT_CHECKPOINT_STATE_CHECKPOINT_STATE_H_
 
 #include <cstdint>
 #include <string>
@@ -123,4 +123,4 @@ absl::StatusOr<int> SweepStaleTemporaries(const std::string& dir);
 
 }  // namespace meshckpt
 
-#endif  // MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
+#endif  // MESHCKPT_CHECKPOINT_STATE_CHECKPOINT_STATE_H_

@@ -1,6 +1,6 @@
 // Retention and the state file after a save (retention.h): the list, the
 // preservation rules, the state file's content, and write-then-delete.
-#include "checkpoint/manager/retention.h"
+#include "checkpoint/state/retention.h"
 
 #include <algorithm>
 #include <utility>
