@@ -77,6 +77,13 @@ class CheckpointIndex {
   absl::flat_hash_map<std::string, int> by_key_;
 };
 
+namespace internal {
+
+// Index files this process has read: CheckpointIndex::Read reads one on rank
+// 0 of its communicator. For tests of how often a restore reads its index.
+int64_t IndexReadsForTesting();
+
+}  // namespace internal
 }  // namespace meshckpt
 
 #endif  // MESHCKPT_CHECKPOINT_ENGINE_CHECKPOINT_INDEX_H_
