@@ -51,7 +51,8 @@ class CheckpointIndex {
   static absl::StatusOr<CheckpointIndex> FromRecord(IndexRecord record,
                                                     std::string path);
   // Collective: rank 0 reads `<prefix>.index`, every rank gets the same
-  // result. NotFound when there is no index (no committed checkpoint).
+  // result. NotFound when there is no index (no committed checkpoint). A
+  // restore reads it through CheckpointHandle::Open, once.
   static absl::StatusOr<CheckpointIndex> Read(Communicator& comm,
                                               const std::string& prefix);
 
