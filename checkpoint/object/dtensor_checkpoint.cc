@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "base/path.h"
 #include "base/status_macros.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/state/retention.h"
 #include "checkpoint/object/dvariable.h"
@@ -165,11 +166,11 @@ absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_pref
 
 absl::StatusOr<LoadStatus> DTensorCheckpoint::Restore(const std::string& save_path,
                                                       const CheckpointOptions* options) {
-  MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(*comm_, save_path));
+  const RestoreOptions restore = (options ? *options : options_).ToRestoreOptions();
+  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
+                            CheckpointHandle::Open(*comm_, save_path, restore));
   auto session = std::make_shared<internal::RestoreSession>(
-      comm_, save_path, std::move(index), (options ? *options : options_).ToRestoreOptions(),
-      graph_root_, attached_,
-      warning_sink_);
+      comm_, std::move(checkpoint), restore, graph_root_, attached_, warning_sink_);
   MESHCKPT_RETURN_IF_ERROR(session->Restore(graph_root_, 0));
   return LoadStatus(std::move(session));
 }

@@ -86,6 +86,8 @@
 
 namespace meshckpt {
 
+class CheckpointHandle;  // checkpoint/engine/checkpoint_handle.h
+
 struct SaverOptions {
   // Checkpoints tracked in last_checkpoints() and kept on disk; 0 keeps all
   // on disk and lists only the latest in the state file. Must be >= 0.
@@ -109,7 +111,8 @@ struct SaverOptions {
   bool reshape = false;
   // What to do where the filesystem cannot lock a directory saved into.
   DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
-  // Restore one variable per RestoreTensors call: bounded memory.
+  // Restore one variable per RestoreTensors call: bounded memory. The
+  // checkpoint is still opened once for all of them.
   bool restore_sequentially = false;
   // Seconds since the epoch; default: the real time. Only rank 0's is used.
   std::function<double()> clock;
@@ -149,6 +152,11 @@ class Saver {
   // an I/O or checksum error with restore_sequentially may leave the
   // variables restored before it changed.
   absl::Status Restore(const std::string& save_path);
+  // Collective. As above, from a checkpoint already open (e.g. one whose
+  // index the caller has looked at; checkpoint/engine/checkpoint_handle.h):
+  // its index is not read again, and every variable, with or without
+  // restore_sequentially, comes from the data file it opened.
+  absl::Status Restore(CheckpointHandle& checkpoint);
 
   // Checkpoints not yet deleted by this Saver, oldest first, as returned by
   // Save (or as given to the two setters below).
