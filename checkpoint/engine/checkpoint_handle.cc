@@ -19,7 +19,7 @@ absl::StatusOr<std::unique_ptr<CheckpointHandle>> CheckpointHandle::Open(
 
   // The index is the commit record: from here on, anything wrong with the
   // data file is damage to a committed checkpoint. Each rank checks the
-  // file it opened itself, so no rank reads another one.
+  // size of the file it opened and will read, not of what the path names.
   const std::string path = DataFilePath(prefix);
   ChunkSourceOptions o;
   o.mode = options.transfer_mode == TransferMode::kDirect ? ChunkSourceOptions::Mode::kDirect
