@@ -19,23 +19,19 @@ absl::StatusOr<std::unique_ptr<CheckpointHandle>> CheckpointHandle::Open(
 
   // The index is the commit record: from here on, anything wrong with the
   // data file is damage to a committed checkpoint. Each rank checks the
-  // file it opened itself, so no rank reads another one.
+  // size of the file it opened and will read, not of what the path names.
   const std::string path = DataFilePath(prefix);
   ChunkSourceOptions o;
   o.mode = options.transfer_mode == TransferMode::kDirect ? ChunkSourceOptions::Mode::kDirect
                                                           : ChunkSourceOptions::Mode::kMpiIo;
   o.mpi_hints = options.mpi_hints;
+  o.expected_size = index.record().data_file_size;
   absl::StatusOr<std::unique_ptr<ChunkSource>> data = ChunkSource::Open(comm, path, o);
   absl::Status local = data.status();
   if (absl::IsNotFound(local)) {
     local = absl::DataLossError(absl::StrCat("data file '", path, "' of committed checkpoint '",
                                              prefix, "' is missing (its index '",
                                              index.path(), "' exists)"));
-  } else if (local.ok() && (*data)->size() != index.record().data_file_size) {
-    local = absl::DataLossError(absl::StrCat(
-        "data file '", path, "' of checkpoint '", prefix, "' has ", (*data)->size(),
-        " bytes but was committed with ", index.record().data_file_size,
-        " (truncated or replaced)"));
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   trace.Mark("data");

@@ -103,6 +103,8 @@ void RestoreSession::Match(Trackable* object, int node, std::vector<Leaf>* leave
     if (Trackable* live = FindLiveChild(object, c.local_name, root_, attached_)) {
       Match(live, c.node_id, leaves);
     } else {
+      // Replacing another session's entry leaves that session's data file
+      // open until it goes; never closes one too early.
       Trackable::Pending& pending = object->pending_[c.local_name];
       if (pending.session.get() != this) ++pending_;
       pending = {shared_from_this(), c.node_id};

@@ -2,6 +2,7 @@
 #include "io/transfer/chunk_source.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <utility>
@@ -43,8 +44,8 @@ absl::StatusOr<int> OpenDataset(DataFileReader& r, const DatasetRef& dataset) {
 // rest, opened on first need on the same open file.
 class DirectSource final : public ChunkSource {
  public:
-  DirectSource(std::string path, int64_t size, std::unique_ptr<DirectFile> file)
-      : ChunkSource(std::move(path), size), file_(std::move(file)) {}
+  DirectSource(std::string path, std::unique_ptr<DirectFile> file)
+      : ChunkSource(std::move(path)), file_(std::move(file)) {}
   ~DirectSource() override { (void)Close(); }
 
   absl::Status ReadChunk(const DatasetRef& dataset, const Box& chunk,
@@ -122,8 +123,8 @@ class DirectSource final : public ChunkSource {
 // Everything through one HDF5 reader (MPI-IO, or POSIX without MPI).
 class MpiIoSource final : public ChunkSource {
  public:
-  MpiIoSource(std::string path, int64_t size, std::unique_ptr<DataFileReader> hdf5)
-      : ChunkSource(std::move(path), size), hdf5_(std::move(hdf5)) {}
+  MpiIoSource(std::string path, std::unique_ptr<DataFileReader> hdf5)
+      : ChunkSource(std::move(path)), hdf5_(std::move(hdf5)) {}
   ~MpiIoSource() override { (void)Close(); }
 
   absl::Status ReadChunk(const DatasetRef& dataset, const Box& /*chunk*/,
@@ -164,20 +165,32 @@ class MpiIoSource final : public ChunkSource {
 
 absl::StatusOr<std::unique_ptr<ChunkSource>> ChunkSource::Open(
     Communicator& comm, const std::string& path, const ChunkSourceOptions& options) {
+  auto check_size = [&](int64_t size) {
+    if (options.expected_size < 0 || size == options.expected_size) return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat("data file '", path, "' has ", size,
+                                            " bytes but was committed with ",
+                                            options.expected_size, " (truncated or replaced)"));
+  };
   if (options.mode == ChunkSourceOptions::Mode::kDirect) {
     MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<DirectFile> file,
                               DirectFile::Open(path, DirectFile::kRead));
     struct stat st;
     if (::fstat(file->fd(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);
-    return std::unique_ptr<ChunkSource>(
-        new DirectSource(path, static_cast<int64_t>(st.st_size), std::move(file)));
+    MESHCKPT_RETURN_IF_ERROR(check_size(static_cast<int64_t>(st.st_size)));
+    return std::unique_ptr<ChunkSource>(new DirectSource(path, std::move(file)));
   }
+  // Checked before HDF5 opens it, which refuses a truncated file with a less
+  // telling message; and again on the file HDF5 opened.
+  MESHCKPT_ASSIGN_OR_RETURN(OpenedFile plain, OpenRegularFileForRead(path));
+  ::close(plain.fd);
+  MESHCKPT_RETURN_IF_ERROR(check_size(plain.size));
   DataFileOptions o;
   o.mpi_hints = options.mpi_hints;
   MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<DataFileReader> reader,
                             DataFileReader::OpenIndependent(comm, path, o));
   MESHCKPT_ASSIGN_OR_RETURN(int64_t size, reader->FileSize());
-  return std::unique_ptr<ChunkSource>(new MpiIoSource(path, size, std::move(reader)));
+  MESHCKPT_RETURN_IF_ERROR(check_size(size));
+  return std::unique_ptr<ChunkSource>(new MpiIoSource(path, std::move(reader)));
 }
 
 }  // namespace meshckpt

@@ -19,8 +19,9 @@
 // opens the file over MPI_COMM_SELF): a source may live across collective
 // calls and be dropped on any rank at any time.
 //
-//   auto source = ChunkSource::Open(comm, "/ckpt/x.h5", {});
-//   if ((*source)->size() != committed_size) ...
+//   ChunkSourceOptions o;
+//   o.expected_size = committed_size;
+//   auto source = ChunkSource::Open(comm, "/ckpt/x.h5", o);
 //   (*source)->ReadChunk({"model/w", DType::kFloat32, {8, 4}}, chunk, stored,
 //                        box, box.shape(), Box::FromShape(box.shape()), out);
 //
@@ -58,13 +59,16 @@ struct ChunkSourceOptions {
   Mode mode = Mode::kDirect;
   // MPI_Info hints for kMpiIo.
   std::map<std::string, std::string> mpi_hints;
+  // When not negative, the bytes the file must have (the size committed in
+  // the index), checked on the file opened before anything of it is read.
+  int64_t expected_size = -1;
 };
 
 class ChunkSource {
  public:
   // Opens `path` read-only for this process. NotFound when it does not
-  // exist, InvalidArgument when it is not a regular file, DataLoss when HDF5
-  // cannot read it (kMpiIo).
+  // exist, InvalidArgument when it is not a regular file, DataLoss when it
+  // does not have options.expected_size bytes or HDF5 cannot read it.
   static absl::StatusOr<std::unique_ptr<ChunkSource>> Open(
       Communicator& comm, const std::string& path, const ChunkSourceOptions& options);
 
@@ -73,8 +77,6 @@ class ChunkSource {
   ChunkSource& operator=(const ChunkSource&) = delete;
 
   const std::string& path() const { return path_; }
-  // Bytes in the file that was opened (not whatever `path` names now).
-  int64_t size() const { return size_; }
 
   // Reads `box` (dataset coordinates) of the chunk `chunk` of a numeric
   // dataset into the region `dst_box` (same shape) of a row-major buffer of
@@ -97,11 +99,10 @@ class ChunkSource {
   virtual absl::Status Close() = 0;
 
  protected:
-  ChunkSource(std::string path, int64_t size) : path_(std::move(path)), size_(size) {}
+  explicit ChunkSource(std::string path) : path_(std::move(path)) {}
 
  private:
   std::string path_;
-  int64_t size_;
 };
 
 }  // namespace meshckpt

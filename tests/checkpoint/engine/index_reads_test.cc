@@ -4,6 +4,7 @@
 // CheckpointReader). Counted where the engine reads an index file
 // (internal::IndexReadsForTesting), in one process.
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,8 @@ bool Holds(DVariable* v, float base) {
 
 class IndexReadsTest : public ::testing::Test {
  protected:
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
   // Index files read by `op`.
   template <typename Op>
   static int64_t ReadsOf(Op op) {

@@ -6,6 +6,7 @@
 // data file, then the new index, renamed over the old.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,6 +61,8 @@ void Replace(const std::string& from, const std::string& to) {
 
 class ReplacedFilesTest : public ::testing::TestWithParam<TransferMode> {
  protected:
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
   std::unique_ptr<DVariable> Var(const std::string& name, int64_t n) {
     return DVariable::Create(name, DType::kFloat32, {n}, Layout::Create({"x"}, mesh_).value())
         .value();
@@ -197,6 +200,8 @@ TEST(ReplacedFilesReaderTest, ReaderKeepsReadingWhatItOpened) {
   absl::StatusOr<std::vector<std::string>> problems = (*r)->VerifyAll();
   ASSERT_TRUE(problems.ok()) << problems.status();
   EXPECT_TRUE(problems->empty()) << problems->front();
+  r->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
