@@ -429,7 +429,7 @@ int64_t RestoreAndCheck(Communicator& world, const std::string& prefix,
     }
   }
   EXPECT_EQ(bad, 0) << label << " (rank " << world.rank() << "):\n" << report;
-  const int64_t all_bad = world.AllReduceSum(bad);
+  const int64_t all_bad = test::SumOverRanks(world, bad);
   Log(world, absl::StrCat(label, ": ", s.ok() ? "restored" : "FAILED", ", ",
                           all_bad, " bad elements over all ranks"));
   return bad;
