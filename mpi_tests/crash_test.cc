@@ -1,7 +1,10 @@
 // Crash driver for mpi_tests/crash_test.sh: a training-like job that saves
 // through CheckpointManager, to be killed (MESHCKPT_FAULT, or --kill-after-ms)
 // in the middle of a save, and a verifier that runs afterwards on another
-// rank count.
+// rank count. MESHCKPT_FAULT (the FaultSpec text of
+// checkpoint/engine/testing/fault_injector.h) is read here, by this program,
+// and armed before anything is saved; a malformed value fails every rank
+// with exit code 2.
 //
 //   crash_test --dir=D --phase=prepare --saves=3
 //       Fresh manager over D (max_to_keep=2): saves steps 1..3.
@@ -29,6 +32,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -45,6 +49,7 @@
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/engine/testing/fault_injector.h"
 #include "comm/mpi_communicator.h"
 #include "io/fs/fs.h"
 #include "mpi_tests/test_tensors.h"
@@ -431,6 +436,15 @@ int main(int argc, char** argv) {
                  "usage: crash_test --dir=D --phase=prepare|crash|verify [--saves=N] "
                  "[--min-step=A] [--max-step=B] [--kill-after-ms=T --kill-rank=R]\n");
     return 2;
+  }
+  if (const char* fault = std::getenv("MESHCKPT_FAULT"); fault != nullptr) {
+    absl::StatusOr<meshckpt::FaultSpec> spec = meshckpt::ParseFaultSpec(fault);
+    if (!spec.ok()) {
+      std::fprintf(stderr, "crash_test: bad MESHCKPT_FAULT: %s\n",
+                   std::string(spec.status().message()).c_str());
+      return 2;
+    }
+    meshckpt::ArmFault(*spec);
   }
   auto world = meshckpt::MpiCommunicator::World();
   if (!world.ok()) {

@@ -165,7 +165,7 @@ void ExpectValues(Communicator& world, const std::map<std::string, DVariable*>& 
   std::string report;
   for (const auto& [key, v] : vars) bad += FillOrCheck(v, key, kLastStep, true, &report);
   EXPECT_EQ(bad, 0) << label << " (rank " << world.rank() << "):\n" << report;
-  Log(world, absl::StrCat(label, ": ", world.AllReduceSum(bad), " bad elements"));
+  Log(world, absl::StrCat(label, ": ", test::SumOverRanks(world, bad), " bad elements"));
 }
 
 // ------------------------------------------------------------------- save

@@ -46,10 +46,6 @@ struct DatasetSpec {
   std::vector<int64_t> shape;
   std::vector<int64_t> chunk_shape;  // Empty: contiguous.
   std::vector<std::pair<std::string, std::string>> attributes;
-  // HDF5's Fletcher32 checksum filter on every chunk (needs chunk_shape).
-  // Not used by checkpoints; kept so bench/checksum_bench can compare it
-  // with our XXH3 tiles on the same I/O path.
-  bool fletcher32 = false;
 };
 
 struct DataFileOptions {

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/engine/fault_injection.h"
+#include "checkpoint/engine/testing/fault_injector.h"
 #include "checkpoint/saver/saver.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
