@@ -30,7 +30,7 @@ bool IsValueDType(DType dtype) {
 }
 
 // Element i of a TensorData of a value dtype.
-TrackedValue::Value ValueAt(const TensorData& data, int64_t i) {
+ScalarValue ValueAt(const TensorData& data, int64_t i) {
   switch (data.dtype) {
     case DType::kInt64:
       return data.as<int64_t>()[i];
@@ -176,7 +176,7 @@ absl::StatusOr<TensorData> CheckpointReader::ReadBox(absl::string_view key,
   return out;
 }
 
-absl::StatusOr<TrackedValue::Value> CheckpointReader::ReadValue(
+absl::StatusOr<ScalarValue> CheckpointReader::ReadValue(
     absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (!t->shape.empty() || !IsValueDType(t->dtype)) {
@@ -190,7 +190,7 @@ absl::StatusOr<TrackedValue::Value> CheckpointReader::ReadValue(
   return ValueAt(data, 0);
 }
 
-absl::StatusOr<std::vector<TrackedValue::Value>>
+absl::StatusOr<std::vector<ScalarValue>>
 CheckpointReader::ReadPerRankValues(absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (t->shape.size() != 1 || !IsValueDType(t->dtype)) {
@@ -202,7 +202,7 @@ CheckpointReader::ReadPerRankValues(absl::string_view key) const {
   TensorData data;
   MESHCKPT_RETURN_IF_ERROR(
       ReadInto(*t, Box::FromShape(t->shape), &data, verify_checksums_));
-  std::vector<TrackedValue::Value> out;
+  std::vector<ScalarValue> out;
   out.reserve(t->shape[0]);
   for (int64_t i = 0; i < t->shape[0]; ++i) out.push_back(ValueAt(data, i));
   return out;

@@ -42,7 +42,7 @@
 //   if (w.ok()) Use(w->as<float>());  // Row-major over w->shape.
 //   absl::StatusOr<TensorData> row =
 //       (*r)->ReadBox("model/dense/kernel", *Box::Create({3, 0}, {1, 512}));
-//   absl::StatusOr<TrackedValue::Value> step = (*r)->ReadValue("step");
+//   absl::StatusOr<ScalarValue> step = (*r)->ReadValue("step");
 #ifndef MESHCKPT_CHECKPOINT_READER_CHECKPOINT_READER_H_
 #define MESHCKPT_CHECKPOINT_READER_CHECKPOINT_READER_H_
 
@@ -57,9 +57,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "base/dtype.h"
+#include "base/scalar_value.h"
 #include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/object/tracked_value.h"
 #include "comm/communicator.h"
 #include "layout/box.h"
 
@@ -151,10 +151,10 @@ class CheckpointReader {
   // Non-tensor values as TrackedValue stores them. ReadValue: a rank-0
   // int64 / float64 / string tensor (a kGlobal value) as that value;
   // FailedPrecondition for other dtypes or ranks.
-  absl::StatusOr<TrackedValue::Value> ReadValue(absl::string_view key) const;
+  absl::StatusOr<ScalarValue> ReadValue(absl::string_view key) const;
   // Every saved rank's value of a kPerRank value: a 1-D int64 / float64 /
   // string tensor indexed by saved rank; FailedPrecondition otherwise.
-  absl::StatusOr<std::vector<TrackedValue::Value>> ReadPerRankValues(
+  absl::StatusOr<std::vector<ScalarValue>> ReadPerRankValues(
       absl::string_view key) const;
 
   // Metadata: step, timestamp, save_counter, user_metadata, object graph,
