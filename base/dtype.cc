@@ -1,3 +1,4 @@
+// DType names, sizes and parsing.
 #include "base/dtype.h"
 
 #include "absl/status/status.h"

@@ -1,3 +1,4 @@
+// PhaseTrace: per-phase timings printed when MESHCKPT_TRACE asks for them.
 #include "base/phase_trace.h"
 
 #include <cstdio>

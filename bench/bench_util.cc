@@ -1,3 +1,4 @@
+// Benchmark plumbing: timing, page-cache dropping, raw-disk baselines.
 #include "bench/bench_util.h"
 
 #include <fcntl.h>

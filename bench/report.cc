@@ -1,3 +1,4 @@
+// Benchmark results: CSV rows and the ratio lines of the log.
 #include "bench/report.h"
 
 #include <cerrno>

@@ -1,3 +1,4 @@
+// Benchmark models: tensors, layouts and deterministic values.
 #include "bench/workload.h"
 
 #include <algorithm>

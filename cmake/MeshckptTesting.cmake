@@ -1,6 +1,6 @@
 # Test registration helpers.
 #
-# meshckpt_add_unit_test(NAME SOURCES... LIBS ...)
+# meshckpt_add_unit_test(NAME SOURCES... LIBS ... [ENVIRONMENT VAR=value])
 #   A gtest executable whose tests are labelled `unit`.
 #
 # meshckpt_add_mpi_test(NAME SOURCES ... LIBS ... RANKS 1 2 3 4 [TIMEOUT s] [ARGS ...])
@@ -17,10 +17,14 @@ set(MESHCKPT_MPIEXEC_ENV
   "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_btl_vader_single_copy_mechanism=none;OMPI_MCA_rmaps_base_oversubscribe=1")
 
 function(meshckpt_add_unit_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "ENVIRONMENT" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest_main GTest::gmock)
-  gtest_discover_tests(${name} PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+  set(env)
+  if(ARG_ENVIRONMENT)
+    set(env ENVIRONMENT "${ARG_ENVIRONMENT}")
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS unit ${env} DISCOVERY_TIMEOUT 60)
 endfunction()
 
 # meshckpt_add_mpi_test_target(TARGET RANKS ... [TIMEOUT s] [ARGS ...])

@@ -45,7 +45,6 @@ class Communicator {
                                           int root) = 0;
   // Everyone's `data`, indexed by rank, on every rank.
   virtual std::vector<std::string> AllGather(const std::string& data) = 0;
-  virtual int64_t AllReduceSum(int64_t value) = 0;
   virtual int64_t AllReduceMax(int64_t value) = 0;
   virtual void Barrier() = 0;
 

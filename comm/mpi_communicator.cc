@@ -1,3 +1,4 @@
+// Communicator over an MPI communicator.
 #include "comm/mpi_communicator.h"
 
 #include <mpi.h>
@@ -146,7 +147,6 @@ class Mpi final : public Communicator {
     return out;
   }
 
-  int64_t AllReduceSum(int64_t v) override { return Reduce(v, MPI_SUM); }
   int64_t AllReduceMax(int64_t v) override { return Reduce(v, MPI_MAX); }
 
   void Barrier() override {

@@ -1,3 +1,4 @@
+// Communicator for a single process, without MPI.
 #include <memory>
 
 #include "comm/communicator.h"
@@ -18,7 +19,6 @@ class Serial final : public Communicator {
   std::vector<std::string> AllGather(const std::string& data) override {
     return {data};
   }
-  int64_t AllReduceSum(int64_t v) override { return v; }
   int64_t AllReduceMax(int64_t v) override { return v; }
   void Barrier() override {}
   std::optional<int> mpi_fortran_handle() const override { return std::nullopt; }

@@ -1,4 +1,4 @@
-// libFuzzer target: the `checkpoint` state file (checkpoint/manager/checkpoint_state.h):
+// libFuzzer target: the `checkpoint` state file (checkpoint/state/checkpoint_state.h):
 // ReadCheckpointState parses it (protobuf text format), LatestCheckpoint
 // resolves and confines its paths to the directory, and the path helpers
 // run on every path it names. The input is written to a state file in a
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <string>
 
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 
 namespace {
 
@@ -36,12 +36,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(dir + "/checkpoint", std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
-  absl::StatusOr<meshckpt::proto::CheckpointState> state =
+  absl::StatusOr<meshckpt::CheckpointState> state =
       meshckpt::ReadCheckpointState(dir);
   if (state.ok()) {
-    (void)meshckpt::ResolveCheckpointPath(dir, state->model_checkpoint_path());
-    (void)meshckpt::RelativeCheckpointPath(dir, state->model_checkpoint_path());
-    for (const std::string& p : state->all_model_checkpoint_paths()) {
+    (void)meshckpt::ResolveCheckpointPath(dir, state->model_checkpoint_path);
+    (void)meshckpt::RelativeCheckpointPath(dir, state->model_checkpoint_path);
+    for (const std::string& p : state->all_model_checkpoint_paths) {
       (void)meshckpt::ResolveCheckpointPath(dir, p);
       (void)meshckpt::RelativeCheckpointPath(dir, p);
       (void)meshckpt::RelativeCheckpointPath(p, dir);

@@ -1,3 +1,4 @@
+// Box: a hyper-rectangle of a tensor, and intersection of boxes.
 #include "layout/box.h"
 
 #include <limits>

@@ -1,3 +1,4 @@
+// IndexInterval: half-open ranges of indices along one dimension.
 #include "layout/index_interval.h"
 
 #include <limits>

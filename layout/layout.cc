@@ -1,3 +1,4 @@
+// Layout: how each tensor dimension is split over a mesh dimension.
 #include "layout/layout.h"
 
 #include <utility>

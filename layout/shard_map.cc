@@ -1,3 +1,4 @@
+// ShardMap: the shard and box of every device for a layout and shape.
 #include "layout/shard_map.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Mesh: named dimensions of devices, their ranks, and the local view.
 #include "mesh/mesh.h"
 
 #include <utility>

@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/format/index_file.h"
@@ -48,12 +48,12 @@ TEST_F(CliTest, LsNeverCallsACheckpointOutsideDirComplete) {
   // Complete checkpoints, but not in DIR, and newer than ckpt-1.
   ASSERT_TRUE(Save(elsewhere + "/ckpt-3", Small(), CheckpointContents(), {{"x", 2}}).ok());
   ASSERT_TRUE(Save(elsewhere + "/ckpt-4", Small(), CheckpointContents(), {{"x", 2}}).ok());
-  proto::CheckpointState state;
-  state.set_model_checkpoint_path(elsewhere + "/ckpt-4");
+  CheckpointState state;
+  state.model_checkpoint_path = elsewhere + "/ckpt-4";
   for (const std::string& p : {std::string("ckpt-1"), std::string("../elsewhere/ckpt-3"),
                                elsewhere + "/ckpt-4"}) {
-    state.add_all_model_checkpoint_paths(p);
-    state.add_all_model_checkpoint_timestamps(1000);
+    state.all_model_checkpoint_paths.push_back(p);
+    state.all_model_checkpoint_timestamps.push_back(1000);
   }
   ASSERT_TRUE(WriteCheckpointState(run, state).ok());
   ASSERT_EQ(LatestCheckpoint(run).value(), run + "/ckpt-1");
@@ -78,10 +78,10 @@ TEST_F(CliTest, LsNeverCallsACheckpointOutsideDirComplete) {
 
   // Only outside entries: nothing to list is "not found", as LatestCheckpoint.
   ASSERT_TRUE(RemoveFileIfExists(IndexFilePath(run + "/ckpt-1")).ok());
-  state.set_model_checkpoint_path(elsewhere + "/ckpt-4");
-  state.clear_all_model_checkpoint_paths();
-  state.clear_all_model_checkpoint_timestamps();
-  state.add_all_model_checkpoint_paths(elsewhere + "/ckpt-4");
+  state.model_checkpoint_path = elsewhere + "/ckpt-4";
+  state.all_model_checkpoint_paths.clear();
+  state.all_model_checkpoint_timestamps.clear();
+  state.all_model_checkpoint_paths.push_back(elsewhere + "/ckpt-4");
   ASSERT_TRUE(WriteCheckpointState(run, state).ok());
   EXPECT_EQ(Run({"ls", run}).code, 3);
 }
@@ -91,11 +91,11 @@ TEST_F(CliTest, LsIsLinearInStateFileEntries) {
   std::filesystem::create_directories(run);
   ASSERT_TRUE(Save(run + "/ckpt-0", Small(), CheckpointContents(), {{"x", 2}}).ok());
   constexpr int kEntries = 100000;  // About 9 MB of state file, under its cap.
-  proto::CheckpointState state;
-  state.set_model_checkpoint_path("ckpt-0");
+  CheckpointState state;
+  state.model_checkpoint_path = "ckpt-0";
   for (int i = 0; i <= kEntries; ++i) {
-    state.add_all_model_checkpoint_paths(absl::StrCat("ckpt-", i));
-    state.add_all_model_checkpoint_timestamps(1000 + i);
+    state.all_model_checkpoint_paths.push_back(absl::StrCat("ckpt-", i));
+    state.all_model_checkpoint_timestamps.push_back(1000 + i);
   }
   ASSERT_TRUE(WriteCheckpointState(run, state).ok());
   // Quadratic work would take minutes here; the test's time limit catches it.

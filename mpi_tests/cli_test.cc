@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -233,11 +233,11 @@ TEST_F(CliTest, LsReportsCompleteAndIncomplete) {
   for (int i = 1; i <= 3; ++i) {
     ASSERT_TRUE(Save(absl::StrCat(run, "/ckpt-", i), Model(), ModelOptions(i * 100)).ok());
   }
-  proto::CheckpointState state;
-  state.set_model_checkpoint_path("ckpt-3");
+  CheckpointState state;
+  state.model_checkpoint_path = "ckpt-3";
   for (const char* p : {"ckpt-0", "ckpt-1", "ckpt-2", "ckpt-3"}) {
-    state.add_all_model_checkpoint_paths(p);
-    state.add_all_model_checkpoint_timestamps(1000);
+    state.all_model_checkpoint_paths.push_back(p);
+    state.all_model_checkpoint_timestamps.push_back(1000);
   }
   ASSERT_TRUE(WriteCheckpointState(run, state).ok());
   ASSERT_TRUE(RemoveFileIfExists(IndexFilePath(run + "/ckpt-1")).ok());

@@ -1,7 +1,10 @@
 // Crash driver for mpi_tests/crash_test.sh: a training-like job that saves
 // through CheckpointManager, to be killed (MESHCKPT_FAULT, or --kill-after-ms)
 // in the middle of a save, and a verifier that runs afterwards on another
-// rank count.
+// rank count. MESHCKPT_FAULT (the FaultSpec text of
+// checkpoint/engine/testing/fault_injector.h) is read here, by this program,
+// and armed before anything is saved; a malformed value fails every rank
+// with exit code 2.
 //
 //   crash_test --dir=D --phase=prepare --saves=3
 //       Fresh manager over D (max_to_keep=2): saves steps 1..3.
@@ -29,6 +32,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -41,10 +45,11 @@
 #include "absl/strings/strip.h"
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/engine/testing/fault_injector.h"
 #include "comm/mpi_communicator.h"
 #include "io/fs/fs.h"
 #include "mpi_tests/test_tensors.h"
@@ -338,7 +343,7 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
   int64_t committed = 0, leftovers = 0;
   if (comm.rank() == 0) {
     absl::StatusOr<std::string> l = LatestCheckpoint(a.dir);
-    absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(a.dir);
+    absl::StatusOr<CheckpointState> state = ReadCheckpointState(a.dir);
     if (!l.ok()) {
       absl::StrAppend(&problems, "LatestCheckpoint: ", l.status().ToString(), "; ");
     } else {
@@ -347,10 +352,10 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
     if (!state.ok()) {
       absl::StrAppend(&problems, "state file: ", state.status().ToString(), "; ");
     } else if (!CheckpointIsIntact(
-                   ResolveCheckpointPath(a.dir, state->model_checkpoint_path()))) {
+                   ResolveCheckpointPath(a.dir, state->model_checkpoint_path))) {
       // It may lag behind LatestCheckpoint (a kill after the index, before
       // the state file), but never names what is not there.
-      absl::StrAppend(&problems, "state file names '", state->model_checkpoint_path(),
+      absl::StrAppend(&problems, "state file names '", state->model_checkpoint_path,
                       "', which is not an intact checkpoint; ");
     }
     // No partial checkpoint: whatever is committed is complete.
@@ -403,8 +408,8 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
                                 **saved, "'"));
       if (comm.rank() == 0) {
         // The save repaired the state file: it names the new checkpoint.
-        absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(a.dir);
-        check.Expect(state.ok() && ResolveCheckpointPath(a.dir, state->model_checkpoint_path()) ==
+        absl::StatusOr<CheckpointState> state = ReadCheckpointState(a.dir);
+        check.Expect(state.ok() && ResolveCheckpointPath(a.dir, state->model_checkpoint_path) ==
                                        **saved,
                      "after the save, the state file names the new checkpoint");
         std::printf("saved step=%lld\n", static_cast<long long>(step + 1));
@@ -431,6 +436,15 @@ int main(int argc, char** argv) {
                  "usage: crash_test --dir=D --phase=prepare|crash|verify [--saves=N] "
                  "[--min-step=A] [--max-step=B] [--kill-after-ms=T --kill-rank=R]\n");
     return 2;
+  }
+  if (const char* fault = std::getenv("MESHCKPT_FAULT"); fault != nullptr) {
+    absl::StatusOr<meshckpt::FaultSpec> spec = meshckpt::ParseFaultSpec(fault);
+    if (!spec.ok()) {
+      std::fprintf(stderr, "crash_test: bad MESHCKPT_FAULT: %s\n",
+                   std::string(spec.status().message()).c_str());
+      return 2;
+    }
+    meshckpt::ArmFault(*spec);
   }
   auto world = meshckpt::MpiCommunicator::World();
   if (!world.ok()) {

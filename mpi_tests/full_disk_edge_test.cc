@@ -26,7 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gtest/gtest.h"
 #include "io/transfer/data_file.h"
 #include "io/fs/fs.h"

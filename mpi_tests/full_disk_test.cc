@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
 #include "mpi_tests/full_disk_util.h"

@@ -29,7 +29,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/saver/saver.h"
 #include "checkpoint/engine/shard_io.h"
@@ -165,7 +165,7 @@ void ExpectValues(Communicator& world, const std::map<std::string, DVariable*>& 
   std::string report;
   for (const auto& [key, v] : vars) bad += FillOrCheck(v, key, kLastStep, true, &report);
   EXPECT_EQ(bad, 0) << label << " (rank " << world.rank() << "):\n" << report;
-  Log(world, absl::StrCat(label, ": ", world.AllReduceSum(bad), " bad elements"));
+  Log(world, absl::StrCat(label, ": ", test::SumOverRanks(world, bad), " bad elements"));
 }
 
 // ------------------------------------------------------------------- save
@@ -207,11 +207,11 @@ TEST(SaverMpi, SaveWithRetention) {
   world.Barrier();
   EXPECT_FALSE(fs::exists(IndexFilePath(dir + "/model-1")));
   EXPECT_FALSE(fs::exists(DataFilePath(dir + "/model-1")));
-  absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir);
+  absl::StatusOr<CheckpointState> state = ReadCheckpointState(dir);
   ASSERT_TRUE(state.ok()) << state.status();
-  EXPECT_EQ(state->model_checkpoint_path(), "model-3");
-  EXPECT_THAT(state->all_model_checkpoint_paths(), ElementsAre("model-2", "model-3"));
-  EXPECT_THAT(state->all_model_checkpoint_timestamps(), ElementsAre(2000.0, 3000.0));
+  EXPECT_EQ(state->model_checkpoint_path, "model-3");
+  EXPECT_THAT(state->all_model_checkpoint_paths, ElementsAre("model-2", "model-3"));
+  EXPECT_THAT(state->all_model_checkpoint_timestamps, ElementsAre(2000.0, 3000.0));
   Log(world, absl::StrCat("np", np, " saved steps 1..", kLastStep, " in ", dir));
 
   // Restoring its own newest checkpoint onto another layout of the same job.

@@ -445,6 +445,18 @@ inline std::string DescribeStatusDisagreement(Communicator& comm,
   return out;
 }
 
+// The sum of every rank's `value`, on every rank. Collective.
+inline int64_t SumOverRanks(Communicator& comm, int64_t value) {
+  int64_t sum = 0;
+  for (const std::string& bytes : comm.AllGather(
+           std::string(reinterpret_cast<const char*>(&value), sizeof(value)))) {
+    int64_t v = 0;
+    std::memcpy(&v, bytes.data(), sizeof(v));
+    sum += v;
+  }
+  return sum;
+}
+
 }  // namespace test
 }  // namespace meshckpt
 

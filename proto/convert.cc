@@ -1,3 +1,4 @@
+// Conversions between the value types and their protos.
 #include "proto/convert.h"
 
 #include <string>

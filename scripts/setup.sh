@@ -16,6 +16,8 @@ PACKAGES=(
   # The sanitizer and libFuzzer build that scripts/test.sh runs after the
   # tests (scripts/sanitize.sh --ci, scripts/fuzz.sh).
   clang libclang-rt-14-dev
+  # scripts/tidy.sh and the .clang-format at the root.
+  clang-tidy clang-format
   # ps, for the multinode harness (scripts/multinode/); its unshare and
   # nsenter are in util-linux, which every Debian system has.
   procps

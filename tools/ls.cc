@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
@@ -172,7 +172,7 @@ int RunLs(const std::vector<std::string>& args) {
   // What the state file names. Paths outside DIR are shown, never examined
   // and never complete: LatestCheckpoint and a manager ignore them too.
   std::map<std::string, double> state_times;  // By display name.
-  absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir);
+  absl::StatusOr<CheckpointState> state = ReadCheckpointState(dir);
   if (state.ok()) {
     auto add_named = [&](const std::string& path, std::optional<double> time) {
       Entry& e = add(ResolveCheckpointPath(dir, path));
@@ -182,14 +182,14 @@ int RunLs(const std::vector<std::string>& args) {
       }
       if (time.has_value()) state_times.emplace(e.name, *time);
     };
-    for (int i = 0; i < state->all_model_checkpoint_paths_size(); ++i) {
-      add_named(state->all_model_checkpoint_paths(i),
-                i < state->all_model_checkpoint_timestamps_size()
-                    ? std::optional<double>(state->all_model_checkpoint_timestamps(i))
+    for (size_t i = 0; i < state->all_model_checkpoint_paths.size(); ++i) {
+      add_named(state->all_model_checkpoint_paths[i],
+                i < state->all_model_checkpoint_timestamps.size()
+                    ? std::optional<double>(state->all_model_checkpoint_timestamps[i])
                     : std::nullopt);
     }
-    if (!state->model_checkpoint_path().empty()) {
-      add_named(state->model_checkpoint_path(), std::nullopt);
+    if (!state->model_checkpoint_path.empty()) {
+      add_named(state->model_checkpoint_path, std::nullopt);
     }
   } else if (!absl::IsNotFound(state.status())) {
     std::cerr << "meshckpt ls: warning: " << state.status().message() << "\n";

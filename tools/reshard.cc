@@ -2,8 +2,9 @@
 // mesh and layouts, offline, under mpirun with any rank count (or alone as
 // one rank: MpiEnvironment initializes a singleton MPI).
 //
-// Every tensor of SRC is restored onto the new mesh in its target layout
-// (RestoreTensors reads only what each rank's devices need), then all are
+// SRC is opened once (CheckpointHandle). Every tensor of it is restored onto
+// the new mesh in its target layout (RestoreTensors reads only what each
+// rank's devices need), then all are
 // saved as DST (SaveTensors) with the same keys, dataset paths, object graph,
 // user metadata, save_counter and step.
 //
@@ -15,13 +16,15 @@
 // allocated or printed per device: --mesh x=16777216 costs what x=8 does.
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
 #include "comm/mpi_communicator.h"
 #include "layout/shard_map.h"
@@ -150,8 +153,11 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
         absl::StrCat("checkpoint '", dst, "' exists (use --force to overwrite)"));
   }
   if (absl::Status s = comm.Agree(exists); !s.ok()) return fail(s);
-  absl::StatusOr<CheckpointIndex> index = CheckpointIndex::Read(comm, src);
-  if (!index.ok()) return fail(index.status());
+  // Opened once: the tensors listed are the ones read, from one data file.
+  absl::StatusOr<std::unique_ptr<CheckpointHandle>> checkpoint =
+      CheckpointHandle::Open(comm, src);
+  if (!checkpoint.ok()) return fail(checkpoint.status());
+  const CheckpointIndex* index = &(*checkpoint)->index();
 
   std::map<std::string, bool> used;
   std::vector<Layout> layouts;
@@ -189,7 +195,8 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   cli::ProgressPrinter read_progress("reading (rank 0)", tty);
   IoOptions ropts;
   ropts.progress = [&](int64_t done, int64_t total) { read_progress.Update(done, total); };
-  if (absl::Status s = RestoreTensors(comm, src, restores, ropts); !s.ok()) return fail(s);
+  if (absl::Status s = RestoreTensors(**checkpoint, restores, ropts); !s.ok()) return fail(s);
+  (*checkpoint)->Close();  // All read; the index stays for what DST records.
 
   const IndexRecord& ix = index->record();
   cli::ProgressPrinter write_progress("writing (rank 0)", tty);

@@ -2,6 +2,7 @@
 #include "checkpoint/engine/checkpoint_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -17,6 +18,9 @@
 
 namespace meshckpt {
 namespace {
+
+// Constant-initialized: counting costs no start-up work.
+std::atomic<int64_t> index_reads{0};
 
 absl::Status Bad(const std::string& path, absl::string_view key,
                  absl::string_view what) {
@@ -142,6 +146,7 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::Read(Communicator& comm,
   std::string payload;
   absl::Status local;
   if (comm.rank() == 0) {
+    index_reads.fetch_add(1, std::memory_order_relaxed);
     absl::StatusOr<std::string> bytes = ReadIndexFileBytes(path);
     if (bytes.ok()) {
       payload = *std::move(bytes);
@@ -162,6 +167,10 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::Read(Communicator& comm,
 const CheckpointIndex::Tensor* CheckpointIndex::Find(absl::string_view key) const {
   auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : &tensors_[it->second];
+}
+
+int64_t internal::IndexReadsForTesting() {
+  return index_reads.load(std::memory_order_relaxed);
 }
 
 }  // namespace meshckpt

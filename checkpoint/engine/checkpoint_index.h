@@ -51,7 +51,8 @@ class CheckpointIndex {
   static absl::StatusOr<CheckpointIndex> FromRecord(IndexRecord record,
                                                     std::string path);
   // Collective: rank 0 reads `<prefix>.index`, every rank gets the same
-  // result. NotFound when there is no index (no committed checkpoint).
+  // result. NotFound when there is no index (no committed checkpoint). A
+  // restore reads it through CheckpointHandle::Open, once.
   static absl::StatusOr<CheckpointIndex> Read(Communicator& comm,
                                               const std::string& prefix);
 
@@ -77,6 +78,13 @@ class CheckpointIndex {
   absl::flat_hash_map<std::string, int> by_key_;
 };
 
+namespace internal {
+
+// Index files this process has read: CheckpointIndex::Read reads one on rank
+// 0 of its communicator. For tests of how often a restore reads its index.
+int64_t IndexReadsForTesting();
+
+}  // namespace internal
 }  // namespace meshckpt
 
 #endif  // MESHCKPT_CHECKPOINT_ENGINE_CHECKPOINT_INDEX_H_

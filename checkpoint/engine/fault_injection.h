@@ -1,27 +1,14 @@
-// Test-only fault injection: kill this process with SIGKILL at a named step of
-// a save, to show that a crash anywhere leaves either the previous checkpoint
-// or the new one, never a half one (docs/reliability.md).
+// Fault points: named steps of a save at which a test may kill the process,
+// to show that a crash anywhere leaves either the previous checkpoint or the
+// new one, never a half one (docs/reliability.md).
 //
-// Cost in production: a fault point is one well-predicted branch on the
-// global `internal::g_fault_armed`, which stays false unless the environment
-// variable MESHCKPT_FAULT was set when the library was loaded, or a test
-// installed a callback. No other fault code runs.
-//
-// MESHCKPT_FAULT is a comma-separated list of key=value:
-//   point=<name>   kill when this point is reached (names below), or
-//   point=random   at every point reached, kill with probability `prob`
-//   rank=<r>       only the process that reaches the point as rank r
-//                  (default: any rank)
-//   hit=<n>        only the n-th time the point is reached in this process
-//                  (default 1; point=random ignores it)
-//   seed=<s>       point=random: seed of the per-process generator, mixed
-//                  with the rank (default 1)
-//   prob=<p>       point=random: probability per point reached (default 0.1)
-//   log=<path>     before dying, append one line
-//                  "fault point=<name> rank=<r> hit=<n> pid=<pid>" to <path>,
-//                  so a test can tell the fault fired where it asked
-// e.g. MESHCKPT_FAULT=point=after_data_rename,rank=0,log=/tmp/faults.txt
-// A malformed value aborts the process at load time with a message.
+// The library only marks the points. What happens at them is a hook that
+// test code installs: the test-only library meshckpt_fault_injection
+// (checkpoint/engine/testing/fault_injector.h), which nothing but tests
+// links. Without it the hook is a constant-initialized null pointer that
+// nothing sets, so a fault point cannot fire, and costs one well-predicted
+// compare with null. The library reads no environment variable for this and
+// runs no static initializer.
 //
 // The fault points, in the order a CheckpointManager::Save reaches them:
 //   during_data_write  SaveTensors, after each chunk a rank wrote to the
@@ -45,53 +32,32 @@
 #ifndef MESHCKPT_CHECKPOINT_ENGINE_FAULT_INJECTION_H_
 #define MESHCKPT_CHECKPOINT_ENGINE_FAULT_INJECTION_H_
 
-#include <cstdint>
-#include <functional>
-#include <string>
-#include <vector>
-
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
+#include <atomic>
 
 namespace meshckpt {
 namespace internal {
 
-// True when MESHCKPT_FAULT was set at load time or a callback is installed.
-extern bool g_fault_armed;
+// Called at every fault point reached: `point` is its name from the list
+// above, `rank` the caller's rank in the saving job.
+using FaultHook = void (*)(const char* point, int rank);
 
-// Out of line so that the armed path costs nothing where it is not taken.
-void FaultPointReached(const char* point, int rank);
+// Null unless a test installed a hook (SetFaultHook in the test-only
+// library). Atomic so that installing one never races with a save; a
+// relaxed load is a plain load.
+extern std::atomic<FaultHook> g_fault_hook;
 
 }  // namespace internal
 
 // Marks a fault point. `point` is a string literal from the list above,
 // `rank` the caller's rank in the saving job.
-#define MESHCKPT_FAULT_POINT(point, rank)                              \
-  do {                                                                 \
-    if (__builtin_expect(::meshckpt::internal::g_fault_armed, false)) { \
-      ::meshckpt::internal::FaultPointReached(point, rank);            \
-    }                                                                  \
+#define MESHCKPT_FAULT_POINT(point, rank)                                    \
+  do {                                                                       \
+    const ::meshckpt::internal::FaultHook meshckpt_fault_hook =              \
+        ::meshckpt::internal::g_fault_hook.load(std::memory_order_relaxed); \
+    if (__builtin_expect(meshckpt_fault_hook != nullptr, false)) {           \
+      meshckpt_fault_hook(point, rank);                                      \
+    }                                                                        \
   } while (0)
-
-// Every fault point name, in save order.
-const std::vector<std::string>& FaultPointNames();
-
-// A parsed MESHCKPT_FAULT value.
-struct FaultSpec {
-  std::string point;  // A fault point name or "random".
-  int rank = -1;      // -1: any rank.
-  int hit = 1;
-  uint64_t seed = 1;
-  double prob = 0.1;
-  std::string log;
-};
-// InvalidArgument naming the bad key or value.
-absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text);
-
-// Tests in one process: `callback(point, rank)` runs at every fault point
-// reached (before any MESHCKPT_FAULT action). An empty callback removes it.
-void SetFaultCallbackForTesting(
-    std::function<void(absl::string_view point, int rank)> callback);
 
 }  // namespace meshckpt
 

@@ -1,3 +1,4 @@
+// Save planning: datasets, writer ranks and the buffer of every shard.
 #include "checkpoint/engine/save_plan.h"
 
 #include <xxhash.h>

@@ -14,11 +14,13 @@
 // A checkpoint exists exactly when its index does. A crash at any point
 // leaves either no checkpoint at `prefix` or a complete one.
 //
-// Restore: every rank passes the same list of tensors it wants (the keys
-// must agree across ranks; InvalidArgument otherwise), each in its current
-// layout (any mesh, any rank count, more devices than ranks) with buffers for
-// its devices. Each rank reads only the regions its devices need, verifies
-// the XXH3 checksum of every tile it read, and fills the buffers.
+// Restore: the checkpoint is opened once (checkpoint_handle.h: the index
+// read, the data file opened and its size checked), then every rank passes
+// the same list of tensors it wants (the keys must agree across ranks;
+// InvalidArgument otherwise), each in its current layout (any mesh, any
+// rank count, more devices than ranks) with buffers for its devices. Each
+// rank reads only the regions its devices need, verifies the XXH3 checksum
+// of every tile it read, and fills the buffers.
 //
 // Buffers, in one of two forms per tensor:
 //   - device_data: one per local device of the layout's mesh, in
@@ -70,6 +72,8 @@
 
 namespace meshckpt {
 
+class CheckpointHandle;
+
 struct SaveTensor {
   std::string key;
   // HDF5 dataset path; empty means the key. '/'-separated names, none of
@@ -103,9 +107,6 @@ struct CheckpointContents {
   int64_t step = 0;
 };
 
-// The restore side's name for IoOptions, until it takes IoOptions itself.
-using RestoreOptions = IoOptions;
-
 // Names of the files of a checkpoint.
 std::string DataFilePath(absl::string_view prefix);   // <prefix>.h5
 std::string IndexFilePath(absl::string_view prefix);  // <prefix>.index
@@ -116,7 +117,17 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
                          absl::Span<const SaveTensor> tensors,
                          const CheckpointContents& contents, const IoOptions& io);
 
-// Collective over `comm`. Tensors not asked for are not read.
+// Collective over the checkpoint's communicator: restores from a checkpoint
+// already open (checkpoint_handle.h), reading only the data file the handle
+// opened and nothing of the index again, so several calls (or calls much
+// later) all see one checkpoint. Tensors not asked for are not read. The
+// handle's transfer mode and MPI hints are those given to
+// CheckpointHandle::Open; verify_checksums and progress are taken from here.
+absl::Status RestoreTensors(CheckpointHandle& checkpoint,
+                            absl::Span<const RestoreTensor> tensors,
+                            const IoOptions& options);
+// Collective over `comm`: opens the checkpoint at `prefix` and restores from
+// it, as above.
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
                             absl::Span<const RestoreTensor> tensors,
                             const IoOptions& io);

@@ -1,3 +1,4 @@
+// Argument checks and buffer bookkeeping shared by save and restore.
 #include "checkpoint/engine/shard_io_internal.h"
 
 #include <algorithm>

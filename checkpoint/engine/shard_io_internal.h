@@ -67,21 +67,4 @@ DataFileOptions FileOptions(bool collective,
 
 }  // namespace meshckpt::internal
 
-namespace meshckpt {
-class CheckpointIndex;
-struct IoOptions;
-namespace internal {
-class DataSource;
-
-// Reads `box` (global coordinates, inside the tensor) of `key` from a
-// checkpoint's data file into `out` (row-major over the box; std::string
-// array for strings), verifying checksums as options say. NotFound for an
-// unknown key.
-absl::Status ReadRegion(DataSource& source, const CheckpointIndex& index,
-                        const std::string& key, const Box& box, void* out,
-                        const IoOptions& options);
-
-}  // namespace internal
-}  // namespace meshckpt
-
 #endif  // MESHCKPT_CHECKPOINT_ENGINE_SHARD_IO_INTERNAL_H_

@@ -1,5 +1,5 @@
-// RestoreTensors: each rank reads the regions its devices need (through
-// tensor_reader.h), verifying the checksum of every tile it reads.
+// RestoreTensors: each rank reads the regions its devices need from an open
+// checkpoint (tensor_reader.h), verifying the checksum of every tile it reads.
 #include <xxhash.h>
 
 #include <algorithm>
@@ -15,12 +15,11 @@
 #include "absl/strings/str_join.h"
 #include "base/phase_trace.h"
 #include "base/status_macros.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
 #include "checkpoint/engine/shard_io.h"
 #include "checkpoint/engine/shard_io_internal.h"
 #include "checkpoint/engine/tensor_reader.h"
-#include "io/transfer/data_file.h"
-#include "io/fs/fs.h"
 #include "layout/shard_map.h"
 
 namespace meshckpt {
@@ -57,9 +56,9 @@ uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
   return XXH3_64bits(text.data(), text.size());
 }
 
-absl::Status ReadAll(const CheckpointIndex& index, internal::DataSource& source,
+absl::Status ReadAll(const CheckpointIndex& index, ChunkSource& source,
                      absl::Span<const RestoreTensor> tensors,
-                     const RestoreOptions& options, PhaseTrace* trace) {
+                     const IoOptions& options, PhaseTrace* trace) {
   // Per tensor, one read per distinct local shard, then copies to device
   // buffers that hold the same shard separately: work follows the shards
   // (and the device buffers the caller passed), not the mesh.
@@ -123,12 +122,12 @@ absl::Status ReadAll(const CheckpointIndex& index, internal::DataSource& source,
 
 }  // namespace
 
-absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
+absl::Status RestoreTensors(CheckpointHandle& checkpoint,
                             absl::Span<const RestoreTensor> tensors,
-                            const RestoreOptions& options) {
+                            const IoOptions& options) {
+  Communicator& comm = checkpoint.comm();
+  const CheckpointIndex& index = checkpoint.index();
   PhaseTrace trace("restore", comm.rank());
-  MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(comm, prefix));
-  trace.Mark("index");
   absl::Status local;
   for (const RestoreTensor& t : tensors) {
     local = CheckRequest(comm, index, t);
@@ -137,66 +136,21 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
       comm, Fingerprint(tensors), "tensor lists to RestoreTensors"));
-
-  const std::string data = DataFilePath(prefix);
-  local = absl::OkStatus();
-  if (comm.rank() == 0) {
-    absl::StatusOr<int64_t> size = FileSize(data);
-    if (!size.ok()) {
-      // The index exists, so the checkpoint was committed: its data is lost.
-      local = absl::IsNotFound(size.status())
-                  ? absl::DataLossError(absl::StrCat("data file '", data,
-                                                     "' of committed checkpoint '",
-                                                     prefix, "' is missing"))
-                  : size.status();
-    } else if (*size != index.record().data_file_size) {
-      local = absl::DataLossError(absl::StrCat(
-          "data file '", data, "' has ", *size, " bytes but was committed with ",
-          index.record().data_file_size, " (truncated or replaced)"));
-    }
-  }
-  MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   trace.Mark("check");
-
-  std::unique_ptr<internal::DataSource> source;
-  if (options.transfer_mode == TransferMode::kDirect) {
-    absl::StatusOr<std::unique_ptr<internal::DataSource>> direct =
-        internal::DataSource::OpenDirect(data);
-    MESHCKPT_RETURN_IF_ERROR(comm.Agree(direct.status()));
-    source = *std::move(direct);
-  } else {
-    absl::StatusOr<std::unique_ptr<DataFileReader>> file = DataFileReader::Open(
-        comm, data, internal::FileOptions(false, options.mpi_hints));
-    MESHCKPT_RETURN_IF_ERROR(comm.Agree(file.status()));
-    source = std::make_unique<internal::DataSource>(data, *std::move(file));
-  }
-  trace.Mark("open");
-  local = ReadAll(index, *source, tensors, options, &trace);
+  absl::StatusOr<ChunkSource*> data = checkpoint.data();
+  local = data.ok() ? ReadAll(index, **data, tensors, options, &trace) : data.status();
   trace.Mark("read_all");
-  absl::Status closed = source->Close();  // Collective for MPI-IO: always reached.
-  if (local.ok()) local = closed;
-  trace.Mark("close");
   absl::Status agreed = comm.Agree(local);
   trace.Mark("agree");
   return agreed;
 }
 
-absl::Status internal::ReadRegion(DataSource& source, const CheckpointIndex& index,
-                                  const std::string& key, const Box& box, void* out,
-                                  const RestoreOptions& options) {
-  const CheckpointIndex::Tensor* saved = index.Find(key);
-  if (saved == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tensor '", key, "' is not in checkpoint '",
-                                            index.path(), "'"));
-  }
-  if (!Box::FromShape(saved->shape).Contains(box)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "box ", box.ToString(), " is not inside tensor '", key, "' of shape [",
-        absl::StrJoin(saved->shape, ","), "]"));
-  }
-  if (box.empty()) return absl::OkStatus();
-  TensorReader reader(source, index, *saved, options);
-  return reader.Fill(box, out);
+absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
+                            absl::Span<const RestoreTensor> tensors,
+                            const IoOptions& options) {
+  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
+                            CheckpointHandle::Open(comm, prefix, options));
+  return RestoreTensors(*checkpoint, tensors, options);
 }
 
 absl::StatusOr<IndexRecord> ReadCheckpointIndex(Communicator& comm,

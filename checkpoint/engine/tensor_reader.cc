@@ -1,3 +1,4 @@
+// TensorReader: boxes of a tensor filled from its chunks, verified tile by tile.
 #include "checkpoint/engine/tensor_reader.h"
 
 #include <algorithm>
@@ -37,57 +38,6 @@ Box Rows(const Box& b, int64_t begin, int64_t end) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<DataSource>> DataSource::OpenDirect(
-    const std::string& path) {
-  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<DirectFile> direct,
-                            DirectFile::Open(path, DirectFile::kRead));
-  auto source = std::make_unique<DataSource>(path, nullptr);
-  source->direct_ = std::move(direct);
-  return source;
-}
-
-DataSource::DataSource(std::string path, std::unique_ptr<DataFileReader> hdf5)
-    : path_(std::move(path)), hdf5_(std::move(hdf5)) {}
-
-DataSource::~DataSource() { (void)Close(); }
-
-absl::StatusOr<DataFileReader*> DataSource::Hdf5() {
-  if (hdf5_ == nullptr) {
-    std::unique_ptr<Communicator> serial = SerialCommunicator();
-    MESHCKPT_ASSIGN_OR_RETURN(hdf5_,
-                              DataFileReader::Open(*serial, path_, FileOptions(false, {})));
-  }
-  return hdf5_.get();
-}
-
-absl::StatusOr<int> DataSource::Dataset(const CheckpointIndex::Tensor& t) {
-  MESHCKPT_ASSIGN_OR_RETURN(DataFileReader * r, Hdf5());
-  return r->OpenDataset(t.dataset, t.dtype, t.shape);
-}
-
-absl::StatusOr<std::optional<StorageBlock>> DataSource::ChunkStorage(
-    const CheckpointIndex::Tensor& t, int c) {
-  if (direct_ == nullptr || t.dtype == DType::kString) return std::nullopt;
-  if (t.storage[c].has_value()) return t.storage[c];
-  auto it = located_.find(t.dataset);
-  if (it == located_.end()) {
-    MESHCKPT_ASSIGN_OR_RETURN(int d, Dataset(t));
-    MESHCKPT_ASSIGN_OR_RETURN(std::vector<StorageBlock> blocks, hdf5_->Locate(d));
-    it = located_.emplace(t.dataset, std::move(blocks)).first;
-  }
-  return BlockHolding(it->second, t.chunks[c], DTypeSize(t.dtype));
-}
-
-absl::Status DataSource::Close() {
-  absl::Status s;
-  if (direct_ != nullptr) s = direct_->Close();
-  if (hdf5_ != nullptr) {
-    absl::Status h = hdf5_->Close();
-    if (s.ok()) s = h;
-  }
-  return s;
-}
-
 absl::Status TensorReader::Fill(const Box& target_box, void* target) {
   MESHCKPT_ASSIGN_OR_RETURN(std::vector<ReshardPiece> pieces,
                             PlanReshard(saved_.chunks, target_box));
@@ -105,28 +55,16 @@ absl::Status TensorReader::Mismatch(const Box& chunk, int64_t tile) const {
       chunk.ToString(), " in data file '", source_.path(), "'"));
 }
 
-absl::Status TensorReader::ReadChunkBox(int c, const std::optional<StorageBlock>& block,
-                                        const Box& box, absl::Span<const int64_t> dst_shape,
+absl::Status TensorReader::ReadChunkBox(int c, const Box& box,
+                                        absl::Span<const int64_t> dst_shape,
                                         const Box& dst_box, void* dst) {
   PhaseTrace::Scope scope(trace_, "(read)");
-  const Box global = Shift(box, saved_.chunks[c].origin());
-  if (block.has_value()) {
-    absl::Status s = source_.direct()->Read(*block, global, esize_, dst_shape, dst_box, dst);
-    if (s.ok()) return s;
-    return absl::Status(s.code(), absl::StrCat("tensor '", saved_.key, "', chunk ",
-                                               saved_.chunks[c].ToString(), ": ",
-                                               s.message()));
-  }
-  MESHCKPT_ASSIGN_OR_RETURN(DataFileReader * r, source_.Hdf5());
-  MESHCKPT_ASSIGN_OR_RETURN(int d, source_.Dataset(saved_));
-  if (dst_box == Box::FromShape({dst_shape.begin(), dst_shape.end()})) {
-    return r->Read(d, global, dst);
-  }
-  hdf5_buffer_.resize(box.num_elements() * esize_);
-  MESHCKPT_RETURN_IF_ERROR(r->Read(d, global, hdf5_buffer_.data()));
-  CopyRegion(hdf5_buffer_.data(), box.shape(), Box::FromShape(box.shape()), dst, dst_shape,
-             dst_box, esize_);
-  return absl::OkStatus();
+  const Box& chunk = saved_.chunks[c];
+  absl::Status s = source_.ReadChunk(dataset_, chunk, saved_.storage[c],
+                                     Shift(box, chunk.origin()), dst_shape, dst_box, dst);
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("tensor '", saved_.key, "', chunk ",
+                                             chunk.ToString(), ": ", s.message()));
 }
 
 absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_box,
@@ -136,11 +74,7 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
   const TileGrid grid(chunk.shape(), record.tile_shape);
   const Box& region = p.in_chunk;
   const Box expanded = options_.verify_checksums ? grid.Expand(region) : region;
-  MESHCKPT_ASSIGN_OR_RETURN(std::optional<StorageBlock> block,
-                            source_.ChunkStorage(saved_, p.chunk));
-  if (expanded == region) {
-    return FillInPlace(p.chunk, block, grid, p, target_box, target);
-  }
+  if (expanded == region) return FillInPlace(p.chunk, grid, p, target_box, target);
   // The region cuts through tiles: read whole tiles, a few hundred KiB of
   // rows at a time, into a staging buffer; hash them and copy out the
   // wanted part while they are in cache; check the sums at the end.
@@ -155,7 +89,7 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
     const Box whole = Box::FromShape(piece.shape());
     buffer_.resize(piece.num_elements() * esize_);
     MESHCKPT_RETURN_IF_ERROR(
-        ReadChunkBox(p.chunk, block, piece, piece.shape(), whole, buffer_.data()));
+        ReadChunkBox(p.chunk, piece, piece.shape(), whole, buffer_.data()));
     {
       PhaseTrace::Scope scope(trace_, "(verify)");
       hasher.AddRows(r, stop, buffer_.data(), piece.shape(), whole);
@@ -180,8 +114,7 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
 
 // The region is whole tiles (or unverified): read it straight into the
 // target, about kReadPieceBytes at a time, hashing each piece right after.
-absl::Status TensorReader::FillInPlace(int c, const std::optional<StorageBlock>& block,
-                                       const TileGrid& grid, const ReshardPiece& p,
+absl::Status TensorReader::FillInPlace(int c, const TileGrid& grid, const ReshardPiece& p,
                                        const Box& target_box, void* target) {
   const Box& chunk = saved_.chunks[c];
   const Box& region = p.in_chunk;
@@ -201,7 +134,7 @@ absl::Status TensorReader::FillInPlace(int c, const std::optional<StorageBlock>&
     const int64_t stop = std::min(begin + rows, r + step);
     const Box part = Rows(region, r, stop);
     MESHCKPT_RETURN_IF_ERROR(
-        ReadChunkBox(c, block, part, target_box.shape(), Shift(part, shift), target));
+        ReadChunkBox(c, part, target_box.shape(), Shift(part, shift), target));
     if (verify) {
       PhaseTrace::Scope scope(trace_, "(verify)");
       hasher.AddRows(r, stop);
@@ -219,10 +152,8 @@ absl::Status TensorReader::FillInPlace(int c, const std::optional<StorageBlock>&
 absl::Status TensorReader::FillStrings(const ReshardPiece& p, const Box& target_box,
                                        void* target) {
   const Box& chunk = saved_.chunks[p.chunk];
-  MESHCKPT_ASSIGN_OR_RETURN(DataFileReader * r, source_.Hdf5());
-  MESHCKPT_ASSIGN_OR_RETURN(int d, source_.Dataset(saved_));
   std::vector<std::string> all(chunk.num_elements());
-  if (absl::Status s = r->ReadStrings(d, chunk, all.data()); !s.ok()) {
+  if (absl::Status s = source_.ReadStrings(dataset_, chunk, all.data()); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("tensor '", saved_.key, "': ", s.message()));
   }
   if (options_.verify_checksums &&

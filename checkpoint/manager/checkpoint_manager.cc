@@ -11,7 +11,6 @@
 #include "checkpoint/manager/checkpoint_manager.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,9 +26,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/engine/fault_injection.h"
 #include "checkpoint/object/load_status.h"
@@ -37,34 +37,7 @@
 namespace meshckpt {
 namespace {
 
-std::string JoinDir(const std::string& dir, absl::string_view name) {
-  return dir == "/" ? absl::StrCat("/", name) : absl::StrCat(dir, "/", name);
-}
-
-std::string BaseName(const std::string& path) {
-  return path.substr(path.rfind('/') + 1);
-}
-
 double RealClock() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
-
-// Lexically normalized absolute form of `dir` (cwd of the calling rank).
-absl::StatusOr<std::string> AbsoluteDirectory(const std::string& dir) {
-  std::string base;
-  if (!absl::StartsWith(dir, "/")) {
-    char buf[4096];
-    if (::getcwd(buf, sizeof(buf)) == nullptr) {
-      return absl::InternalError(absl::StrCat(
-          "cannot resolve checkpoint directory '", dir, "': ", std::strerror(errno)));
-    }
-    base = buf;
-  }
-  std::string out;
-  for (absl::string_view part :
-       absl::StrSplit(absl::StrCat(base, "/", dir), '/', absl::SkipEmpty())) {
-    if (part != ".") absl::StrAppend(&out, "/", part);
-  }
-  return out.empty() ? "/" : out;
-}
 
 // mkdir -p for an absolute, normalized path.
 absl::Status CreateDirectories(const std::string& dir) {
@@ -145,7 +118,7 @@ bool IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
 // What rank 0 found in the directory, to be broadcast (all but the lock).
 struct Recovered {
   std::string directory;
-  proto::CheckpointState state;  // Absolute paths; model path = latest or "".
+  CheckpointState state;  // Absolute paths; model path = latest or "".
   std::optional<DirectoryLock> lock;
 };
 
@@ -153,7 +126,8 @@ struct Recovered {
 absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
                                          const CheckpointManagerOptions& o) {
   Recovered r;
-  MESHCKPT_ASSIGN_OR_RETURN(r.directory, AbsoluteDirectory(directory));
+  // Lexically, with rank 0's working directory.
+  MESHCKPT_ASSIGN_OR_RETURN(r.directory, MakeAbsolute(directory));
   const std::string& dir = r.directory;
   MESHCKPT_RETURN_IF_ERROR(CreateDirectories(dir));
   // The lock comes before the sweep: what looks stale may be another live
@@ -164,18 +138,18 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   MESHCKPT_RETURN_IF_ERROR(SweepStaleTemporaries(dir).status());
 
   const double now = o.clock();
-  absl::StatusOr<proto::CheckpointState> state = ReadCheckpointState(dir, o.latest_filename);
+  absl::StatusOr<CheckpointState> state = ReadCheckpointState(dir, o.latest_filename);
   // Every checkpoint directly in `dir` that the state file names, managed
   // or not (preserved, or older than the last preserved one).
   absl::flat_hash_set<std::string> named;
   if (state.ok()) {
     // As TF: a clock that went backwards clamps the bookkeeping; checkpoints
     // at or before the last preserved one were preserved or deleted already.
-    double last_preserved = std::min(state->last_preserved_timestamp(), now);
-    r.state.set_last_preserved_timestamp(last_preserved);
-    const auto& paths = state->all_model_checkpoint_paths();
-    const auto& stamps = state->all_model_checkpoint_timestamps();
-    for (int i = 0; i < paths.size(); ++i) {
+    double last_preserved = std::min(state->last_preserved_timestamp, now);
+    r.state.last_preserved_timestamp = last_preserved;
+    const auto& paths = state->all_model_checkpoint_paths;
+    const auto& stamps = state->all_model_checkpoint_timestamps;
+    for (size_t i = 0; i < paths.size(); ++i) {
       // Only checkpoints directly in the directory: a hostile state file
       // must not make this manager delete files elsewhere.
       const std::string prefix = ResolveCheckpointPath(dir, paths[i]);
@@ -184,19 +158,19 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
           rel.find('\0') != std::string::npos) {
         continue;
       }
-      const std::string abs = JoinDir(dir, rel);
+      const std::string abs = JoinPath(dir, rel);
       named.insert(abs);
       const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
       if (!(t > last_preserved) || !CheckpointExists(prefix)) continue;
-      const auto& seen = r.state.all_model_checkpoint_paths();
+      const auto& seen = r.state.all_model_checkpoint_paths;
       if (std::find(seen.begin(), seen.end(), abs) != seen.end()) continue;
-      r.state.add_all_model_checkpoint_paths(abs);
-      r.state.add_all_model_checkpoint_timestamps(t);
+      r.state.all_model_checkpoint_paths.push_back(abs);
+      r.state.all_model_checkpoint_timestamps.push_back(t);
     }
   } else if (absl::IsNotFound(state.status()) || absl::IsDataLoss(state.status())) {
     // TF sets the clock back a little so that a manager re-created at once
     // still sees its checkpoints as newer than the last preserved one.
-    r.state.set_last_preserved_timestamp(now - 1);
+    r.state.last_preserved_timestamp = now - 1;
   } else {
     return state.status();
   }
@@ -215,14 +189,14 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   }
   for (const auto& [t, prefix] : committed) {
     if ((!state.ok() || t > newest_named) && !named.contains(prefix) &&
-        IsManagedName(BaseName(prefix), o.checkpoint_name)) {
-      r.state.add_all_model_checkpoint_paths(prefix);
-      r.state.add_all_model_checkpoint_timestamps(now);
+        IsManagedName(Basename(prefix), o.checkpoint_name)) {
+      r.state.all_model_checkpoint_paths.push_back(prefix);
+      r.state.all_model_checkpoint_timestamps.push_back(now);
     }
   }
   absl::StatusOr<std::string> latest = LatestCheckpoint(dir, o.latest_filename);
   if (latest.ok()) {
-    r.state.set_model_checkpoint_path(*latest);
+    r.state.model_checkpoint_path = *latest;
   } else if (!absl::IsNotFound(latest.status())) {
     return latest.status();
   }
@@ -241,7 +215,9 @@ CheckpointManager::CheckpointManager(DTensorCheckpoint* checkpoint,
                                      CheckpointManagerOptions options)
     : checkpoint_(checkpoint),
       directory_(std::move(directory)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      retention_(RetentionPolicy{options_.max_to_keep, options_.keep_checkpoint_every_n_hours,
+                                 PreservationRule::kSinceLastPreserved}) {}
 
 absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     DTensorCheckpoint* checkpoint, std::string directory,
@@ -260,7 +236,7 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     absl::StatusOr<Recovered> r = RecoverOnRank0(directory, options);
     if (r.ok()) {
       abs_dir = r->directory;
-      state_bytes = r->state.SerializeAsString();
+      state_bytes = EncodeCheckpointState(r->state);
       lock = std::move(r->lock);
     } else {
       local = absl::Status(r.status().code(),
@@ -271,19 +247,24 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   comm.Broadcast(&abs_dir, 0);
   comm.Broadcast(&state_bytes, 0);
-  proto::CheckpointState state;
-  if (!state.ParseFromString(state_bytes)) {
+  absl::StatusOr<CheckpointState> decoded = DecodeCheckpointState(state_bytes);
+  if (!decoded.ok() || decoded->all_model_checkpoint_paths.size() !=
+                           decoded->all_model_checkpoint_timestamps.size()) {
     return absl::InternalError("CheckpointManager: corrupt broadcast of recovered state");
   }
+  const CheckpointState& state = *decoded;
 
   std::unique_ptr<CheckpointManager> m(
       new CheckpointManager(checkpoint, std::move(abs_dir), std::move(options)));
-  if (!state.model_checkpoint_path().empty()) m->latest_ = state.model_checkpoint_path();
-  m->checkpoints_.assign(state.all_model_checkpoint_paths().begin(),
-                         state.all_model_checkpoint_paths().end());
-  m->timestamps_.assign(state.all_model_checkpoint_timestamps().begin(),
-                        state.all_model_checkpoint_timestamps().end());
-  m->last_preserved_timestamp_ = state.last_preserved_timestamp();
+  if (!state.model_checkpoint_path.empty()) m->latest_ = state.model_checkpoint_path;
+  std::vector<RetainedCheckpoint> managed;
+  for (size_t i = 0; i < state.all_model_checkpoint_paths.size(); ++i) {
+    managed.push_back(
+        {state.all_model_checkpoint_paths[i], state.all_model_checkpoint_timestamps[i]});
+  }
+  m->retention_ = RetentionList(m->retention_.policy(), state.last_preserved_timestamp,
+                                std::move(managed));
+  m->checkpoints_ = m->retention_.ListedPrefixes();
   m->lock_ = std::move(lock);
   return m;
 }
@@ -322,7 +303,7 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   }
   (void)counter.set(previous + 1);  // Same type: cannot fail.
   const std::string prefix =
-      JoinDir(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
+      JoinPath(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
   if (step.has_value()) checkpoint_->SetStep(*step);
   absl::StatusOr<std::string> written =
       checkpoint_->Write(prefix, options_.io ? &*options_.io : nullptr);
@@ -333,68 +314,18 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   if (step.has_value()) last_checkpoint_step_ = step;
   MESHCKPT_FAULT_POINT("after_index", comm.rank());
 
-  const double timestamp = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
-
-  // An overwritten checkpoint moves to the end of the queue.
-  for (size_t i = 0; i < checkpoints_.size(); ++i) {
-    if (checkpoints_[i] == prefix) {
-      checkpoints_.erase(checkpoints_.begin() + i);
-      timestamps_.erase(timestamps_.begin() + i);
-      break;
-    }
-  }
-  checkpoints_.push_back(prefix);
-  timestamps_.push_back(timestamp);
+  const double now = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
+  const RetainedCheckpoint saved{prefix, now};
+  // Decided alike on every rank; rank 0 writes the state file, then deletes.
+  const std::vector<std::string> doomed = retention_.Add(saved.prefix, saved.timestamp);
+  checkpoints_ = retention_.ListedPrefixes();
   latest_ = prefix;
-
-  // TF's sweep: oldest first, until max_to_keep remain; a leaving checkpoint
-  // at least n hours after the last preserved one is preserved instead.
-  std::vector<std::string> doomed;
-  if (options_.max_to_keep.has_value()) {
-    const size_t keep = static_cast<size_t>(*options_.max_to_keep);
-    const double every = options_.keep_checkpoint_every_n_hours * 3600.0;
-    size_t leaving = 0;
-    while (checkpoints_.size() - leaving > keep) {
-      const double t = timestamps_[leaving];
-      if (every > 0 && t - every >= last_preserved_timestamp_) {
-        last_preserved_timestamp_ = t;
-      } else {
-        doomed.push_back(checkpoints_[leaving]);
-      }
-      ++leaving;
-    }
-    checkpoints_.erase(checkpoints_.begin(), checkpoints_.begin() + leaving);
-    timestamps_.erase(timestamps_.begin(), timestamps_.begin() + leaving);
-  }
-
-  // The state file first: a crash while deleting leaves a state file that
-  // names the new checkpoint and nothing deleted.
   absl::Status local;
   if (comm.rank() == 0) {
-    local = RecordState();
-    MESHCKPT_FAULT_POINT("after_state_file", 0);
-    for (size_t i = 0; local.ok() && i < doomed.size(); ++i) {
-      MESHCKPT_FAULT_POINT("during_sweep", 0);
-      local = DeleteCheckpoint(doomed[i]);
-    }
-    if (!local.ok()) {
-      local = absl::Status(local.code(), absl::StrCat("saved '", prefix,
-                                                      "', then: ", local.message()));
-    }
+    local = RecordSave({directory_, options_.latest_filename}, retention_, saved, doomed);
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   return std::optional<std::string>(prefix);
-}
-
-absl::Status CheckpointManager::RecordState() const {
-  proto::CheckpointState state;
-  state.set_model_checkpoint_path(RelativeCheckpointPath(directory_, *latest_));
-  for (size_t i = 0; i < checkpoints_.size(); ++i) {
-    state.add_all_model_checkpoint_paths(RelativeCheckpointPath(directory_, checkpoints_[i]));
-    state.add_all_model_checkpoint_timestamps(timestamps_[i]);
-  }
-  state.set_last_preserved_timestamp(last_preserved_timestamp_);
-  return WriteCheckpointState(directory_, state, options_.latest_filename);
 }
 
 absl::StatusOr<std::optional<std::string>> CheckpointManager::RestoreOrInitialize() {

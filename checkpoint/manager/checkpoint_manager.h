@@ -4,7 +4,8 @@
 // Save() writes `<directory>/<checkpoint_name>-<N>` through
 // DTensorCheckpoint::Write, records it in the `checkpoint` state file (TF's
 // CheckpointState, paths relative to the directory), and only then deletes
-// what the policy no longer keeps:
+// what the policy no longer keeps (checkpoint/state/retention.h, the
+// retention the Saver and DTensorCheckpoint::Save share):
 //   - max_to_keep: the newest N checkpoints stay "managed"; older ones leave
 //     the managed set oldest first and are deleted, unless
 //   - keep_checkpoint_every_n_hours: a checkpoint leaving the managed set is
@@ -55,7 +56,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/tracked_value.h"
 #include "io/fs/directory_lock.h"
@@ -139,16 +141,12 @@ class CheckpointManager {
   CheckpointManager(DTensorCheckpoint* checkpoint, std::string directory,
                     CheckpointManagerOptions options);
 
-  // Rank 0: the state file for the current managed set.
-  absl::Status RecordState() const;
-
   DTensorCheckpoint* checkpoint_;
   std::string directory_;
   CheckpointManagerOptions options_;
   std::optional<std::string> latest_;
-  std::vector<std::string> checkpoints_;  // Parallel to timestamps_.
-  std::vector<double> timestamps_;
-  double last_preserved_timestamp_ = 0;
+  RetentionList retention_;               // The managed checkpoints.
+  std::vector<std::string> checkpoints_;  // Their prefixes.
   std::optional<int64_t> last_checkpoint_step_;
   std::optional<DirectoryLock> lock_;  // Rank 0's; released with the manager.
 };

@@ -1,11 +1,17 @@
+// DTensorCheckpoint (dtensor_checkpoint.h): creation, Save and Write, Restore.
 #include "checkpoint/object/dtensor_checkpoint.h"
 
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/path.h"
 #include "base/status_macros.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/engine/checkpoint_handle.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/object/object_graph.h"
 #include "checkpoint/object/restore_session.h"
@@ -15,35 +21,21 @@ namespace {
 
 constexpr char kSaveCounter[] = "save_counter";
 
-std::string DirOf(const std::string& prefix) {
-  const size_t slash = prefix.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : prefix.substr(0, slash);
-}
-
-// Rank 0 records `prefix` as the newest checkpoint of its directory.
+// Rank 0: records `prefix` as the newest checkpoint in the state file of its
+// directory, which keeps listing what it listed that is still there. Deletes
+// nothing: only CheckpointManager and the Saver apply a max_to_keep.
 absl::Status RecordInStateFile(const std::string& prefix) {
-  const std::string dir = DirOf(prefix);
-  proto::CheckpointState state;
-  absl::StatusOr<proto::CheckpointState> old = ReadCheckpointState(dir);
-  if (old.ok()) state = *std::move(old);  // A missing or broken one is replaced.
-  const std::string rel = RelativeCheckpointPath(dir, prefix);
-  proto::CheckpointState next;
-  // Keep entries still on disk; timestamps stay parallel to paths even when
-  // an older writer left fewer of them.
-  for (int i = 0; i < state.all_model_checkpoint_paths_size(); ++i) {
-    const std::string& p = state.all_model_checkpoint_paths(i);
-    if (p == rel || !CheckpointExists(ResolveCheckpointPath(dir, p))) continue;
-    next.add_all_model_checkpoint_paths(p);
-    next.add_all_model_checkpoint_timestamps(
-        i < state.all_model_checkpoint_timestamps_size() ? state.all_model_checkpoint_timestamps(i)
-                                                         : 0.0);
-  }
-  next.set_model_checkpoint_path(rel);
-  next.add_all_model_checkpoint_paths(rel);
-  next.add_all_model_checkpoint_timestamps(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
-  next.set_last_preserved_timestamp(state.last_preserved_timestamp());
-  return WriteCheckpointState(dir, next);
+  const StateFileLocation where{StateFileDirectory(prefix)};
+  // A missing or broken state file is replaced.
+  const absl::StatusOr<CheckpointState> old = ReadCheckpointState(where.dir);
+  RetentionList keep_all(RetentionPolicy{/*max_to_keep=*/std::nullopt},
+                         old.ok() ? old->last_preserved_timestamp : 0,
+                         old.ok() ? RetainedFromState(where.dir, *old)
+                                  : std::vector<RetainedCheckpoint>());
+  const RetainedCheckpoint saved{prefix,
+                                 absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())};
+  const std::vector<std::string> doomed = keep_all.Add(saved.prefix, saved.timestamp);
+  return RecordSave(where, keep_all, saved, doomed);
 }
 
 }  // namespace
@@ -150,14 +142,13 @@ absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_pre
 absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
                                                     const IoOptions* options) {
   const int64_t previous = save_counter();
-  const std::string dir = DirOf(file_prefix);
+  const std::string dir = StateFileDirectory(file_prefix);
   // Rank 0 locks the directory and picks a number no existing checkpoint
   // has; everyone takes its answer.
   absl::StatusOr<int64_t> number = int64_t{0};
   if (comm_->rank() == 0) {
     absl::Status locked = locks_.Hold(dir, DirectoryLockPolicy::kIfSupported);
-    number = locked.ok() ? NextCheckpointNumber(
-                               dir, file_prefix.substr(file_prefix.rfind('/') + 1), previous + 1)
+    number = locked.ok() ? NextCheckpointNumber(dir, Basename(file_prefix), previous + 1)
                          : locked;
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(number.status()));
@@ -175,11 +166,11 @@ absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_pref
 
 absl::StatusOr<LoadStatus> DTensorCheckpoint::Restore(const std::string& save_path,
                                                       const IoOptions* options) {
-  MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(*comm_, save_path));
+  const IoOptions& io = options ? *options : options_;
+  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
+                            CheckpointHandle::Open(*comm_, save_path, io));
   auto session = std::make_shared<internal::RestoreSession>(
-      comm_, save_path, std::move(index), options ? *options : options_,
-      graph_root_, attached_,
-      warning_sink_);
+      comm_, std::move(checkpoint), io, graph_root_, attached_, warning_sink_);
   MESHCKPT_RETURN_IF_ERROR(session->Restore(graph_root_, 0));
   return LoadStatus(std::move(session));
 }

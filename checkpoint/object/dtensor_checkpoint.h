@@ -72,7 +72,10 @@ class DTensorCheckpoint : public Trackable {
                                    const IoOptions* options = nullptr);
   absl::StatusOr<std::string> Write(const std::string& file_prefix,
                                     const IoOptions* options = nullptr);
-  // NotFound when there is no committed checkpoint at `save_path`.
+  // NotFound when there is no committed checkpoint at `save_path`. Opens it
+  // once (checkpoint/engine/checkpoint_handle.h): values deferred to objects
+  // tracked later are read from the same index and data file, which stay
+  // open while any is pending, even if a newer save replaces the checkpoint.
   absl::StatusOr<LoadStatus> Restore(const std::string& save_path,
                                      const IoOptions* options = nullptr);
   absl::StatusOr<LoadStatus> Read(const std::string& save_path,

@@ -1,3 +1,4 @@
+// DVariable: a sharded variable with one buffer per local device.
 #include "checkpoint/object/dvariable.h"
 
 #include <algorithm>

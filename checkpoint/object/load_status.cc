@@ -1,3 +1,4 @@
+// LoadStatus: what a restore matched, and the checks callers ask of it.
 #include "checkpoint/object/load_status.h"
 
 #include "checkpoint/object/restore_session.h"

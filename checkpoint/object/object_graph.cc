@@ -1,3 +1,4 @@
+// Walking the live object graph and naming what a checkpoint saves.
 #include "checkpoint/object/object_graph.h"
 
 #include <deque>

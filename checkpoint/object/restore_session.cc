@@ -1,3 +1,4 @@
+// RestoreSession: live objects matched with a checkpoint's graph and restored.
 #include "checkpoint/object/restore_session.h"
 
 #include <cstdio>
@@ -48,20 +49,18 @@ Layout ValueLayout(const Communicator& comm, bool per_rank) {
   return Layout::Replicated(std::move(mesh), 0);
 }
 
-RestoreSession::RestoreSession(Communicator* comm, std::string prefix,
-                               CheckpointIndex index, IoOptions options,
-                               Trackable* root,
+RestoreSession::RestoreSession(Communicator* comm, std::unique_ptr<CheckpointHandle> checkpoint,
+                               IoOptions options, Trackable* root,
                                std::vector<std::pair<std::string, Trackable*>> attached,
                                std::function<void(const std::string&)> warning_sink)
     : comm_(comm),
-      prefix_(std::move(prefix)),
-      index_(std::move(index)),
+      checkpoint_(std::move(checkpoint)),
       options_(std::move(options)),
       root_(root),
       attached_(std::move(attached)),
       warning_sink_(std::move(warning_sink)) {
-  node_paths_ = SavedNodePaths(index_.record().object_graph);
-  node_matched_.assign(index_.record().object_graph.nodes.size(), false);
+  node_paths_ = SavedNodePaths(index().record().object_graph);
+  node_matched_.assign(index().record().object_graph.nodes.size(), false);
 }
 
 RestoreSession::~RestoreSession() {
@@ -69,7 +68,7 @@ RestoreSession::~RestoreSession() {
   std::vector<std::string> unused = UnusedKeys();
   if (unused.empty()) return;
   const std::string msg = absl::StrCat(
-      "meshckpt: warning: ", unused.size(), " value(s) in checkpoint '", prefix_,
+      "meshckpt: warning: ", unused.size(), " value(s) in checkpoint '", prefix(),
       "' were never restored: ", absl::StrJoin(unused, ", "),
       ". Call LoadStatus::ExpectPartial() if this is intended.");
   if (warning_sink_) {
@@ -82,7 +81,11 @@ RestoreSession::~RestoreSession() {
 absl::Status RestoreSession::Restore(Trackable* object, int node) {
   std::vector<Leaf> leaves;
   Match(object, node, &leaves);
-  return RestoreLeaves(leaves);
+  absl::Status s = RestoreLeaves(leaves);
+  // Nothing can read it any more (the same on every rank: tracking is
+  // collective).
+  if (pending_ == 0) checkpoint_->Close();
+  return s;
 }
 
 void RestoreSession::Match(Trackable* object, int node, std::vector<Leaf>* leaves) {
@@ -90,7 +93,7 @@ void RestoreSession::Match(Trackable* object, int node, std::vector<Leaf>* leave
     return;
   }
   node_matched_[node] = true;
-  const ObjectGraph::Node& n = index_.record().object_graph.nodes[node];
+  const ObjectGraph::Node& n = index().record().object_graph.nodes[node];
   const bool leaf = IsLeaf(object);
   if (!leaf) matched_.insert(object);
   for (const ObjectGraph::Attribute& a : n.attributes) {
@@ -100,7 +103,11 @@ void RestoreSession::Match(Trackable* object, int node, std::vector<Leaf>* leave
     if (Trackable* live = FindLiveChild(object, c.local_name, root_, attached_)) {
       Match(live, c.node_id, leaves);
     } else {
-      object->pending_[c.local_name] = {shared_from_this(), c.node_id};
+      // Replacing another session's entry leaves that session's data file
+      // open until it goes; never closes one too early.
+      Trackable::Pending& pending = object->pending_[c.local_name];
+      if (pending.session.get() != this) ++pending_;
+      pending = {shared_from_this(), c.node_id};
     }
   }
 }
@@ -112,9 +119,9 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
   std::vector<ValueBuffer> values;
   values.reserve(leaves.size());
   for (const Leaf& leaf : leaves) {
-    const CheckpointIndex::Tensor* saved = index_.Find(leaf.key);
+    const CheckpointIndex::Tensor* saved = index().Find(leaf.key);
     if (saved == nullptr) {
-      return absl::DataLossError(absl::StrCat("object graph of '", index_.path(),
+      return absl::DataLossError(absl::StrCat("object graph of '", index().path(),
                                               "' names key '", leaf.key,
                                               "' but no such tensor is stored"));
     }
@@ -131,7 +138,7 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
     if (saved->dtype != value->dtype() || saved->shape.size() != want_rank) {
       return absl::FailedPreconditionError(absl::StrCat(
           "value '", leaf.key, "' is a ", buf.per_rank ? "per-rank " : "",
-          DTypeName(value->dtype()), " but checkpoint '", index_.path(), "' holds a ",
+          DTypeName(value->dtype()), " but checkpoint '", index().path(), "' holds a ",
           DTypeName(saved->dtype), " of rank ", saved->shape.size()));
     }
     if (buf.per_rank) {
@@ -156,7 +163,7 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
                         b.per_rank ? std::vector<int64_t>{b.n} : std::vector<int64_t>{},
                         layout, {b.data()}});
   }
-  MESHCKPT_RETURN_IF_ERROR(RestoreTensors(*comm_, prefix_, requests, options_));
+  MESHCKPT_RETURN_IF_ERROR(RestoreTensors(*checkpoint_, requests, options_));
   for (ValueBuffer& b : values) {
     TrackedValue* v = b.value;
     if (b.per_rank) {
@@ -176,7 +183,7 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
 
 std::vector<std::string> RestoreSession::UnusedKeys() const {
   std::vector<std::string> unused;
-  for (const CheckpointIndex::Tensor& t : index_.tensors()) {
+  for (const CheckpointIndex::Tensor& t : index().tensors()) {
     if (!consumed_.contains(t.key)) unused.push_back(t.key);
   }
   return unused;
@@ -189,7 +196,7 @@ absl::Status RestoreSession::AssertExistingObjectsMatched() const {
   }
   if (missing.empty()) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      "objects not matched by checkpoint '", prefix_, "': ",
+      "objects not matched by checkpoint '", prefix(), "': ",
       absl::StrJoin(missing, ", ")));
 }
 
@@ -201,13 +208,13 @@ absl::Status RestoreSession::AssertConsumed() const {
   }
   if (!unmatched.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "objects in checkpoint '", prefix_, "' with no live counterpart: ",
+        "objects in checkpoint '", prefix(), "' with no live counterpart: ",
         absl::StrJoin(unmatched, ", ")));
   }
   std::vector<std::string> unused = UnusedKeys();
   if (!unused.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "values in checkpoint '", prefix_, "' not restored: ", absl::StrJoin(unused, ", ")));
+        "values in checkpoint '", prefix(), "' not restored: ", absl::StrJoin(unused, ", ")));
   }
   return absl::OkStatus();
 }
@@ -217,7 +224,7 @@ absl::Status RestoreSession::AssertNontrivialMatch() const {
     if (node_matched_[i] && node_paths_[i] != kSaveCounter) return absl::OkStatus();
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      "nothing but the root and save counter matched checkpoint '", prefix_, "'"));
+      "nothing but the root and save counter matched checkpoint '", prefix(), "'"));
 }
 
 }  // namespace meshckpt::internal

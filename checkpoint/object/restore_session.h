@@ -6,6 +6,11 @@
 // equal. Leaves take the tensor of their VARIABLE_VALUE attribute. A
 // checkpoint child without a live counterpart is left pending on the live
 // parent and restored when a child of that name is tracked.
+//
+// The session holds the checkpoint it restores from open (CheckpointHandle):
+// deferred values are read from the index and data file the restore opened,
+// never from a checkpoint saved over the same path since. The data file is
+// closed once no value of the session is pending.
 #ifndef MESHCKPT_CHECKPOINT_OBJECT_RESTORE_SESSION_H_
 #define MESHCKPT_CHECKPOINT_OBJECT_RESTORE_SESSION_H_
 
@@ -16,6 +21,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
 #include "checkpoint/engine/shard_io.h"
 #include "checkpoint/object/trackable.h"
@@ -35,7 +41,7 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
  public:
   // `root` matches node 0; `attached` are children of the root that the
   // root object itself does not track.
-  RestoreSession(Communicator* comm, std::string prefix, CheckpointIndex index,
+  RestoreSession(Communicator* comm, std::unique_ptr<CheckpointHandle> checkpoint,
                  IoOptions options, Trackable* root,
                  std::vector<std::pair<std::string, Trackable*>> attached,
                  std::function<void(const std::string&)> warning_sink);
@@ -44,8 +50,9 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   // Matches `object` with checkpoint node `node`, restores every value in
   // the matched subtree and leaves the rest pending. Collective.
   absl::Status Restore(Trackable* object, int node);
-  // Called when a pending child is tracked.
+  // Called when a child left pending by this session is tracked.
   absl::Status RestoreDeferred(Trackable* object, int node) {
+    --pending_;
     return Restore(object, node);
   }
 
@@ -63,9 +70,12 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   void Match(Trackable* object, int node, std::vector<Leaf>* leaves);
   absl::Status RestoreLeaves(const std::vector<Leaf>& leaves);
 
+  const CheckpointIndex& index() const { return checkpoint_->index(); }
+  const std::string& prefix() const { return checkpoint_->prefix(); }
+
   Communicator* comm_;
-  std::string prefix_;
-  CheckpointIndex index_;
+  std::unique_ptr<CheckpointHandle> checkpoint_;
+  int pending_ = 0;  // Entries this session left in Trackable::pending_.
   IoOptions options_;
   Trackable* root_;
   std::vector<std::pair<std::string, Trackable*>> attached_;

@@ -1,3 +1,4 @@
+// Trackable: named children and the restores pending for them.
 #include "checkpoint/object/trackable.h"
 
 #include <utility>

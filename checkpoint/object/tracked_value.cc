@@ -1,3 +1,4 @@
+// TrackedValue: scalars and per-rank values saved beside the variables.
 #include "checkpoint/object/tracked_value.h"
 
 #include "absl/strings/str_cat.h"

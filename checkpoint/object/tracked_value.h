@@ -28,13 +28,14 @@
 
 #include "absl/status/status.h"
 #include "base/dtype.h"
+#include "base/scalar_value.h"
 #include "checkpoint/object/trackable.h"
 
 namespace meshckpt {
 
 class TrackedValue : public Trackable {
  public:
-  using Value = std::variant<int64_t, double, std::string>;
+  using Value = ScalarValue;
   enum class Scope { kGlobal, kPerRank };
   enum class RankPolicy { kModulo, kRequireSameRanks };
 

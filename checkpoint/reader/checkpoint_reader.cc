@@ -1,3 +1,4 @@
+// CheckpointReader: a committed checkpoint listed, read and verified in one process.
 #include "checkpoint/reader/checkpoint_reader.h"
 
 #include <algorithm>
@@ -9,10 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "checkpoint/engine/shard_io.h"
-#include "checkpoint/engine/shard_io_internal.h"
-#include "checkpoint/engine/tensor_reader.h"
 #include "io/format/checksum.h"
-#include "io/fs/fs.h"
 
 namespace meshckpt {
 namespace {
@@ -32,7 +30,7 @@ bool IsValueDType(DType dtype) {
 }
 
 // Element i of a TensorData of a value dtype.
-TrackedValue::Value ValueAt(const TensorData& data, int64_t i) {
+ScalarValue ValueAt(const TensorData& data, int64_t i) {
   switch (data.dtype) {
     case DType::kInt64:
       return data.as<int64_t>()[i];
@@ -52,68 +50,33 @@ Box Shifted(const Box& b, const std::vector<int64_t>& offset) {
 
 }  // namespace
 
-CheckpointReader::CheckpointReader(std::string prefix, std::string data_path,
-                                   std::unique_ptr<Communicator> comm,
-                                   CheckpointIndex index,
-                                   std::unique_ptr<internal::DataSource> file,
+CheckpointReader::CheckpointReader(std::string prefix, std::unique_ptr<Communicator> comm,
+                                   std::unique_ptr<CheckpointHandle> checkpoint,
                                    bool verify_checksums)
     : prefix_(std::move(prefix)),
-      data_path_(std::move(data_path)),
       comm_(std::move(comm)),
-      index_(std::move(index)),
-      file_(std::move(file)),
+      checkpoint_(std::move(checkpoint)),
       verify_checksums_(verify_checksums) {}
 
-CheckpointReader::~CheckpointReader() {
-  // Nothing useful to do with a close error of a read-only file.
-  if (file_ != nullptr) (void)file_->Close();
-}
+CheckpointReader::~CheckpointReader() = default;
 
 absl::StatusOr<std::unique_ptr<CheckpointReader>> CheckpointReader::Open(
     const std::string& prefix, bool verify_checksums) {
   std::unique_ptr<Communicator> comm = SerialCommunicator();
-  MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index,
-                            CheckpointIndex::Read(*comm, prefix));
-
-  // The index is the commit record: from here on, anything wrong with the
-  // data file is damage to a committed checkpoint.
-  std::string data = DataFilePath(prefix);
-  absl::StatusOr<int64_t> size = FileSize(data);
-  if (!size.ok()) {
-    if (absl::IsNotFound(size.status())) {
-      return absl::DataLossError(absl::StrCat(
-          "data file '", data, "' of checkpoint '", prefix,
-          "' is missing (its index '", index.path(), "' exists)"));
-    }
-    return size.status();
-  }
-  if (*size != index.record().data_file_size) {
-    return absl::DataLossError(absl::StrCat(
-        "data file '", data, "' of checkpoint '", prefix, "' has ", *size,
-        " bytes but was committed with ", index.record().data_file_size,
-        " (truncated or replaced)"));
-  }
-  absl::StatusOr<std::unique_ptr<internal::DataSource>> file =
-      internal::DataSource::OpenDirect(data);
-  if (!file.ok()) {
-    if (absl::IsNotFound(file.status())) {  // Removed since FileSize.
-      return absl::DataLossError(file.status().message());
-    }
-    return file.status();
-  }
+  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
+                            CheckpointHandle::Open(*comm, prefix));
   return std::unique_ptr<CheckpointReader>(new CheckpointReader(
-      prefix, std::move(data), std::move(comm), std::move(index),
-      *std::move(file), verify_checksums));
+      prefix, std::move(comm), std::move(checkpoint), verify_checksums));
 }
 
 const CheckpointIndex::Tensor* CheckpointReader::FindOrNull(
     absl::string_view key) const {
-  return index_.Find(key);
+  return checkpoint_->index().Find(key);
 }
 
 absl::StatusOr<const CheckpointIndex::Tensor*> CheckpointReader::FindOrError(
     absl::string_view key) const {
-  const CheckpointIndex::Tensor* t = index_.Find(key);
+  const CheckpointIndex::Tensor* t = checkpoint_->index().Find(key);
   if (t == nullptr) {
     return absl::NotFoundError(absl::StrCat("tensor '", key,
                                             "' is not in checkpoint '",
@@ -144,8 +107,8 @@ VariableInfo InfoOf(const CheckpointIndex::Tensor& t) {
 
 std::vector<VariableInfo> CheckpointReader::ListVariables() const {
   std::vector<VariableInfo> out;
-  out.reserve(index_.tensors().size());
-  for (const CheckpointIndex::Tensor& t : index_.tensors()) {
+  out.reserve(checkpoint_->index().tensors().size());
+  for (const CheckpointIndex::Tensor& t : checkpoint_->index().tensors()) {
     out.push_back(InfoOf(t));
   }
   std::sort(out.begin(), out.end(),
@@ -187,9 +150,7 @@ absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t,
     out->bytes.resize(n * esize);
     dst = out->bytes.data();
   }
-  RestoreOptions options;
-  options.verify_checksums = verify;
-  return internal::ReadRegion(*file_, index_, t.key, box, dst, options);
+  return checkpoint_->ReadBox(t.key, box, dst, verify);
 }
 
 absl::StatusOr<TensorData> CheckpointReader::ReadTensor(
@@ -215,7 +176,7 @@ absl::StatusOr<TensorData> CheckpointReader::ReadBox(absl::string_view key,
   return out;
 }
 
-absl::StatusOr<TrackedValue::Value> CheckpointReader::ReadValue(
+absl::StatusOr<ScalarValue> CheckpointReader::ReadValue(
     absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (!t->shape.empty() || !IsValueDType(t->dtype)) {
@@ -229,7 +190,7 @@ absl::StatusOr<TrackedValue::Value> CheckpointReader::ReadValue(
   return ValueAt(data, 0);
 }
 
-absl::StatusOr<std::vector<TrackedValue::Value>>
+absl::StatusOr<std::vector<ScalarValue>>
 CheckpointReader::ReadPerRankValues(absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (t->shape.size() != 1 || !IsValueDType(t->dtype)) {
@@ -241,7 +202,7 @@ CheckpointReader::ReadPerRankValues(absl::string_view key) const {
   TensorData data;
   MESHCKPT_RETURN_IF_ERROR(
       ReadInto(*t, Box::FromShape(t->shape), &data, verify_checksums_));
-  std::vector<TrackedValue::Value> out;
+  std::vector<ScalarValue> out;
   out.reserve(t->shape[0]);
   for (int64_t i = 0; i < t->shape[0]; ++i) out.push_back(ValueAt(data, i));
   return out;
@@ -251,11 +212,9 @@ absl::Status CheckpointReader::VerifyTensor(
     const CheckpointIndex::Tensor& t, std::vector<std::string>* problems) const {
   // Dataset-level damage (missing, wrong type or shape) is one problem, not
   // one per tile.
-  absl::StatusOr<int> dataset = file_->Dataset(t);
-  if (!dataset.ok()) {
-    if (!absl::IsDataLoss(dataset.status())) return dataset.status();
-    problems->push_back(absl::StrCat("tensor '", t.key, "': ",
-                                     dataset.status().message()));
+  if (absl::Status dataset = checkpoint_->CheckDataset(t); !dataset.ok()) {
+    if (!absl::IsDataLoss(dataset)) return dataset;
+    problems->push_back(absl::StrCat("tensor '", t.key, "': ", dataset.message()));
     return absl::OkStatus();
   }
   // Reads `box` verified; a DataLoss is recorded and reported as false.
@@ -279,7 +238,8 @@ absl::Status CheckpointReader::VerifyTensor(
       (void)ok;
       continue;
     }
-    const TileGrid grid(chunk.shape(), index_.chunk(t, static_cast<int>(c)).tile_shape);
+    const TileGrid grid(chunk.shape(),
+                        checkpoint_->index().chunk(t, static_cast<int>(c)).tile_shape);
     // Slabs of whole tile rows along dim 0, about kVerifyStagingBytes each.
     int64_t row_bytes = esize;
     for (int d = 1; d < chunk.rank(); ++d) row_bytes *= chunk.shape()[d];
@@ -317,7 +277,9 @@ absl::Status CheckpointReader::VerifyTensor(
 
 absl::StatusOr<std::vector<std::string>> CheckpointReader::VerifyAll() const {
   std::vector<const CheckpointIndex::Tensor*> tensors;
-  for (const CheckpointIndex::Tensor& t : index_.tensors()) tensors.push_back(&t);
+  for (const CheckpointIndex::Tensor& t : checkpoint_->index().tensors()) {
+    tensors.push_back(&t);
+  }
   std::sort(tensors.begin(), tensors.end(),
             [](const CheckpointIndex::Tensor* a, const CheckpointIndex::Tensor* b) {
               return a->key < b->key;

@@ -2,9 +2,12 @@
 // in the spirit of TensorFlow's tf.train.load_checkpoint / CheckpointReader,
 // tf.train.list_variables and inspect_checkpoint.
 //
-// A reader opens `<prefix>.index` (validated: see checkpoint_index.h) and
-// `<prefix>.h5` with HDF5's POSIX driver over a SerialCommunicator, so it
-// works in a plain process: no mpirun and no MPI_Init are needed. It can
+// A reader opens the checkpoint once (CheckpointHandle,
+// checkpoint/engine/checkpoint_handle.h) over a SerialCommunicator, so it
+// works in a plain process: no mpirun and no MPI_Init are needed. It reads
+// `<prefix>.index` (validated: see checkpoint_index.h) and keeps `<prefix>.h5`
+// open; every later read comes from those, even if a newer save replaces
+// the checkpoint meanwhile. It can
 // list the tensors with their saved shape, dtype and DTensor layout, read a
 // tensor whole or any box of it (global coordinates, whatever layout it was
 // saved with), read the non-tensor values TrackedValue stores, and re-check
@@ -21,8 +24,9 @@
 // tensor that is not a value), InvalidArgument (a box outside the tensor).
 //
 // Thread-safety: NOT safe for concurrent use, not even of const methods.
-// The reader owns an open HDF5 file that every read uses (a mutable member),
-// and the HDF5 library this project links is not built thread-safe, so
+// The reader owns the open data file (and HDF5 on it, for strings) that
+// every read uses (a mutable member), and the HDF5 library this project
+// links is not built thread-safe, so
 // calls into any reader (or any other HDF5 user in the process) must come
 // from one thread at a time. Use one reader per thread behind a common lock,
 // or one thread. The reader may be moved between threads.
@@ -38,7 +42,7 @@
 //   if (w.ok()) Use(w->as<float>());  // Row-major over w->shape.
 //   absl::StatusOr<TensorData> row =
 //       (*r)->ReadBox("model/dense/kernel", *Box::Create({3, 0}, {1, 512}));
-//   absl::StatusOr<TrackedValue::Value> step = (*r)->ReadValue("step");
+//   absl::StatusOr<ScalarValue> step = (*r)->ReadValue("step");
 #ifndef MESHCKPT_CHECKPOINT_READER_CHECKPOINT_READER_H_
 #define MESHCKPT_CHECKPOINT_READER_CHECKPOINT_READER_H_
 
@@ -53,15 +57,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "base/dtype.h"
+#include "base/scalar_value.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/object/tracked_value.h"
 #include "comm/communicator.h"
 #include "layout/box.h"
 
 namespace meshckpt {
-namespace internal {
-class DataSource;
-}  // namespace internal
 
 // A tensor read whole or in part.
 struct TensorData {
@@ -149,15 +151,15 @@ class CheckpointReader {
   // Non-tensor values as TrackedValue stores them. ReadValue: a rank-0
   // int64 / float64 / string tensor (a kGlobal value) as that value;
   // FailedPrecondition for other dtypes or ranks.
-  absl::StatusOr<TrackedValue::Value> ReadValue(absl::string_view key) const;
+  absl::StatusOr<ScalarValue> ReadValue(absl::string_view key) const;
   // Every saved rank's value of a kPerRank value: a 1-D int64 / float64 /
   // string tensor indexed by saved rank; FailedPrecondition otherwise.
-  absl::StatusOr<std::vector<TrackedValue::Value>> ReadPerRankValues(
+  absl::StatusOr<std::vector<ScalarValue>> ReadPerRankValues(
       absl::string_view key) const;
 
   // Metadata: step, timestamp, save_counter, user_metadata, object graph,
   // library version, the saving mesh.
-  const IndexRecord& index() const { return index_.record(); }
+  const IndexRecord& index() const { return checkpoint_->index().record(); }
   const std::string& prefix() const { return prefix_; }
 
   // Re-reads every chunk of every tensor and checks every checksum. Returns
@@ -169,9 +171,8 @@ class CheckpointReader {
   absl::StatusOr<std::vector<std::string>> VerifyAll() const;
 
  private:
-  CheckpointReader(std::string prefix, std::string data_path,
-                   std::unique_ptr<Communicator> comm, CheckpointIndex index,
-                   std::unique_ptr<internal::DataSource> file, bool verify_checksums);
+  CheckpointReader(std::string prefix, std::unique_ptr<Communicator> comm,
+                   std::unique_ptr<CheckpointHandle> checkpoint, bool verify_checksums);
 
   const CheckpointIndex::Tensor* FindOrNull(absl::string_view key) const;
   absl::StatusOr<const CheckpointIndex::Tensor*> FindOrError(
@@ -184,11 +185,9 @@ class CheckpointReader {
                             std::vector<std::string>* problems) const;
 
   std::string prefix_;
-  std::string data_path_;
-  std::unique_ptr<Communicator> comm_;
-  CheckpointIndex index_;
-  // Reads mutate HDF5 state (and open dataset handles): see thread-safety.
-  mutable std::unique_ptr<internal::DataSource> file_;
+  std::unique_ptr<Communicator> comm_;  // Outlives checkpoint_, which uses it.
+  // Reads mutate its state (buffers, HDF5 handles): see thread-safety.
+  std::unique_ptr<CheckpointHandle> checkpoint_;
   bool verify_checksums_;
 };
 

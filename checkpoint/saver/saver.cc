@@ -1,5 +1,6 @@
-// Saver (saver.h): creation, Save, the state file and retention.
-// Restore is in saver_restore.cc, ImportStructure in saver_structure.cc.
+// Saver (saver.h): creation and Save; the retention and state file it
+// applies are checkpoint/state/retention.h's. Restore is in
+// saver_restore.cc, ImportStructure in saver_structure.cc.
 //
 // Every decision that shapes later collectives (which checkpoints leave the
 // list, which are preserved) is computed identically on every rank from
@@ -12,18 +13,14 @@
 #include "checkpoint/saver/saver.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -31,8 +28,9 @@
 #include "absl/time/time.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
-#include "checkpoint/saver/saver_internal.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/retention.h"
+#include "checkpoint/saver/saver_internal.h"
 
 namespace meshckpt {
 namespace internal {
@@ -49,44 +47,15 @@ absl::Status AgreeOnArguments(Communicator& comm, const std::string& text,
   return comm.Agree(local);
 }
 
-std::string DirOf(const std::string& prefix) {
-  const size_t slash = prefix.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : prefix.substr(0, slash);
-}
-
-std::string AbsolutePath(const std::string& path) {
-  std::string base;
-  if (!absl::StartsWith(path, "/")) {
-    char buf[4096];
-    if (::getcwd(buf, sizeof(buf)) != nullptr) base = buf;
-  }
-  std::string out;
-  for (absl::string_view part :
-       absl::StrSplit(absl::StrCat(base, "/", path), '/', absl::SkipEmpty())) {
-    if (part != ".") absl::StrAppend(&out, "/", part);
-  }
-  return out.empty() ? "/" : out;
-}
-
 }  // namespace internal
 
 namespace {
 
-using internal::AbsolutePath;
-using internal::DirOf;
-
 double RealClock() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
-std::string DoubleToBytes(double d) {
-  std::string s(sizeof(d), '\0');
-  std::memcpy(s.data(), &d, sizeof(d));
-  return s;
-}
-double BytesToDouble(const std::string& s) {
-  double d = 0;
-  if (s.size() == sizeof(d)) std::memcpy(&d, s.data(), sizeof(d));
-  return d;
+// Rank 0's clock for everyone.
+double RootClock(Communicator& comm, const std::function<double()>& clock) {
+  return BroadcastValue(comm, comm.rank() == 0 ? clock() : 0.0, 0);
 }
 
 // A '/'-separated HDF5 path of non-empty names other than "." and "..".
@@ -172,13 +141,6 @@ std::string Describe(const std::map<std::string, DVariable*>& vars) {
   return text;
 }
 
-// How `prefix` is written in the state file of `dir`.
-std::string StatePath(const std::string& dir, const std::string& prefix,
-                      bool relative) {
-  const std::string abs = AbsolutePath(prefix);
-  return relative ? RelativeCheckpointPath(AbsolutePath(dir), abs) : abs;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
@@ -189,10 +151,10 @@ absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(
       *comm, Describe(var_list), "Saver: the variable lists (names, dtypes, shapes, layouts)"));
   if (!options.clock) options.clock = RealClock;
-  std::unique_ptr<Saver> saver(new Saver(comm, std::move(var_list), std::move(options)));
-  saver->next_preserve_time_ =
-      saver->Now() + saver->options_.keep_checkpoint_every_n_hours * 3600.0;
-  return saver;
+  // The first preservation period starts now.
+  const double created = RootClock(*comm, options.clock);
+  return std::unique_ptr<Saver>(
+      new Saver(comm, std::move(var_list), std::move(options), created));
 }
 
 absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
@@ -214,53 +176,31 @@ absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
   return Create(comm, std::move(by_name), std::move(options));
 }
 
-double Saver::Now() {  // Rank 0's clock for everyone.
-  return BroadcastValue(*comm_, comm_->rank() == 0 ? options_.clock() : 0.0, 0);
-}
-
-void Saver::SyncPaths() {
-  paths_.clear();
-  for (const auto& [path, time] : last_) paths_.push_back(path);
-}
+double Saver::Now() { return RootClock(*comm_, options_.clock); }
 
 void Saver::SetLastCheckpointsWithTime(
     std::vector<std::pair<std::string, double>> paths_with_time) {
-  last_ = std::move(paths_with_time);
-  SyncPaths();
+  std::vector<RetainedCheckpoint> listed;
+  for (auto& [path, time] : paths_with_time) listed.push_back({std::move(path), time});
+  retention_.set_listed(std::move(listed));
+  paths_ = retention_.ListedPrefixes();
 }
 
 void Saver::RecoverLastCheckpoints(const std::vector<std::string>& paths) {
   // Rank 0 looks at the files; everyone takes its answer.
-  std::string found;
+  std::vector<RetainedCheckpoint> kept;
   if (comm_->rank() == 0) {
-    std::vector<std::pair<std::string, double>> kept;
     for (const std::string& p : paths) {
       struct stat st;
       if (::stat(IndexFilePath(p).c_str(), &st) != 0) continue;  // Not committed.
-      kept.emplace_back(p, static_cast<double>(st.st_mtim.tv_sec) +
-                               1e-9 * static_cast<double>(st.st_mtim.tv_nsec));
-    }
-    for (const auto& [p, t] : kept) {
-      absl::StrAppend(&found, p.size(), ":", p, DoubleToBytes(t));
+      kept.push_back({p, static_cast<double>(st.st_mtim.tv_sec) +
+                             1e-9 * static_cast<double>(st.st_mtim.tv_nsec)});
     }
   }
-  comm_->Broadcast(&found, 0);
-  std::vector<std::pair<std::string, double>> recovered;
-  absl::string_view rest = found;
-  while (!rest.empty()) {
-    const size_t colon = rest.find(':');
-    size_t n = 0;
-    if (colon == absl::string_view::npos ||
-        !absl::SimpleAtoi(rest.substr(0, colon), &n) ||
-        rest.size() < colon + 1 + n + sizeof(double)) {
-      break;  // Cannot happen: rank 0 wrote it.
-    }
-    std::string p(rest.substr(colon + 1, n));
-    const double t = BytesToDouble(std::string(rest.substr(colon + 1 + n, sizeof(double))));
-    recovered.emplace_back(std::move(p), t);
-    rest.remove_prefix(colon + 1 + n + sizeof(double));
-  }
-  SetLastCheckpointsWithTime(std::move(recovered));
+  // Fails only on a damaged broadcast, alike on every rank: nothing recovered.
+  if (!BroadcastRetained(*comm_, &kept, 0).ok()) kept.clear();
+  retention_.set_listed(std::move(kept));
+  paths_ = retention_.ListedPrefixes();
 }
 
 absl::Status Saver::SetCollection(const std::string& name,
@@ -273,62 +213,6 @@ absl::Status Saver::SetCollection(const std::string& name,
         "' must be non-empty printable ASCII"));
   }
   collections_[name] = std::move(values);
-  return absl::OkStatus();
-}
-
-std::vector<std::pair<std::string, double>> Saver::RecordLastCheckpoint(
-    const std::string& path, double timestamp) {
-  if (options_.max_to_keep == 0) return {};
-  last_.erase(std::remove_if(last_.begin(), last_.end(),
-                             [&](const auto& e) { return e.first == path; }),
-              last_.end());
-  last_.emplace_back(path, timestamp);
-  std::vector<std::pair<std::string, double>> leaving;
-  const size_t keep = static_cast<size_t>(options_.max_to_keep);
-  if (last_.size() > keep) {
-    const size_t n = last_.size() - keep;
-    leaving.assign(last_.begin(), last_.begin() + n);
-    last_.erase(last_.begin(), last_.begin() + n);
-  }
-  SyncPaths();
-  return leaving;
-}
-
-absl::Status Saver::RecordAndSweep(
-    const std::string& latest, double timestamp,
-    const std::vector<std::pair<std::string, double>>& leaving) {
-  // Preservation is decided on every rank alike (TF _MaybeDeleteOldCheckpoints).
-  std::vector<std::string> doomed;
-  for (const auto& [path, time] : leaving) {
-    if (time > next_preserve_time_) {
-      next_preserve_time_ += options_.keep_checkpoint_every_n_hours * 3600.0;
-      continue;
-    }
-    doomed.push_back(path);
-  }
-  if (comm_->rank() != 0) return absl::OkStatus();
-
-  const std::string dir = DirOf(latest);
-  const bool rel = options_.save_relative_paths;
-  proto::CheckpointState state;
-  state.set_model_checkpoint_path(StatePath(dir, latest, rel));
-  for (const auto& [path, time] : last_) {
-    state.add_all_model_checkpoint_paths(StatePath(dir, path, rel));
-    state.add_all_model_checkpoint_timestamps(time);
-  }
-  // As TF: the latest is always listed last (with max_to_keep == 0 alone).
-  if (state.all_model_checkpoint_paths_size() == 0 ||
-      *state.all_model_checkpoint_paths().rbegin() != state.model_checkpoint_path()) {
-    state.add_all_model_checkpoint_paths(state.model_checkpoint_path());
-    state.add_all_model_checkpoint_timestamps(timestamp);
-  }
-  MESHCKPT_RETURN_IF_ERROR(WriteCheckpointState(dir, state, options_.latest_filename));
-  // Only now, with the state file no longer naming them, delete.
-  const std::string latest_abs = AbsolutePath(latest);
-  for (const std::string& path : doomed) {
-    if (AbsolutePath(path) == latest_abs) continue;  // Same files, other spelling.
-    MESHCKPT_RETURN_IF_ERROR(DeleteCheckpoint(path));
-  }
   return absl::OkStatus();
 }
 
@@ -355,7 +239,7 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(
       *comm_, absl::StrCat(path, "|", write_state), "Saver::Save arguments"));
   if (vars_.empty()) return std::string();  // allow_empty: nothing to save.
-  if (comm_->rank() == 0) local = locks_.Hold(DirOf(path), options_.directory_lock);
+  if (comm_->rank() == 0) local = locks_.Hold(StateFileDirectory(path), options_.directory_lock);
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
 
   std::vector<SaveTensor> tensors;
@@ -371,13 +255,14 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   MESHCKPT_RETURN_IF_ERROR(SaveTensors(*comm_, path, tensors, contents, options_.io));
   if (!write_state) return path;
 
-  const double timestamp = Now();
-  const std::vector<std::pair<std::string, double>> leaving =
-      RecordLastCheckpoint(path, timestamp);
-  local = RecordAndSweep(path, timestamp, leaving);
-  if (!local.ok()) {
-    local = absl::Status(local.code(),
-                         absl::StrCat("saved '", path, "', then: ", local.message()));
+  // Decided alike on every rank; rank 0 writes the state file, then deletes.
+  const RetainedCheckpoint saved{path, Now()};
+  const std::vector<std::string> doomed = retention_.Add(saved.prefix, saved.timestamp);
+  paths_ = retention_.ListedPrefixes();
+  if (comm_->rank() == 0) {
+    local = RecordSave({StateFileDirectory(path), options_.latest_filename,
+                        options_.save_relative_paths},
+                       retention_, saved, doomed);
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
   return path;

@@ -9,12 +9,14 @@
 //
 // Save(save_path, step) writes `<save_path>-<step>` ("model-1000", or with
 // pad_step_number "model-00001000"; exactly `save_path` without a step)
-// through SaveTensors, so the commit protocol of design.md applies. With
-// write_state it then, as TF does:
+// through SaveTensors, so the commit protocol of checkpoint/engine/shard_io.h
+// applies. With write_state it then, as TF does (the retention of
+// checkpoint/state/retention.h, shared with CheckpointManager):
 //   1. appends the checkpoint to last_checkpoints() (moving it to the end if
-//      the path was saved before); when more than max_to_keep are listed the
-//      oldest leave the list;
-//   2. writes the state file (`latest_filename` in save_path's directory):
+//      the path, lexically normalized, was saved before); when more than
+//      max_to_keep are listed the oldest leave the list;
+//   2. writes the state file (`latest_filename` in the directory holding the
+//      checkpoint's files: "." for "model", "/" for "/model"):
 //      model_checkpoint_path = the new checkpoint, all_model_checkpoint_paths
 //      = last_checkpoints() (with max_to_keep == 0: only the new one), with
 //      their timestamps; relative to the directory when save_relative_paths,
@@ -75,7 +77,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "checkpoint/engine/shard_io.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "io/fs/directory_lock.h"
@@ -83,12 +86,16 @@
 
 namespace meshckpt {
 
+class CheckpointHandle;  // checkpoint/engine/checkpoint_handle.h
+
 struct SaverOptions {
   // Checkpoints tracked in last_checkpoints() and kept on disk; 0 keeps all
   // on disk and lists only the latest in the state file. Must be >= 0.
   int max_to_keep = 5;
-  // A checkpoint leaving last_checkpoints() stays on disk when it is this
-  // many hours past the previously preserved one (or the Saver's creation).
+  // A checkpoint leaving last_checkpoints() stays on disk when its
+  // timestamp is later than the next preservation time: the Saver's
+  // creation plus this many hours, advanced by as much at each preservation
+  // (TF's rule; not counted from the preserved checkpoint's own time).
   // Must be > 0 (+infinity: never preserve).
   double keep_checkpoint_every_n_hours = 10000.0;
   // "model-00001000" (at least 8 digits) instead of "model-1000".
@@ -104,7 +111,8 @@ struct SaverOptions {
   bool reshape = false;
   // What to do where the filesystem cannot lock a directory saved into.
   DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
-  // Restore one variable per RestoreTensors call: bounded memory.
+  // Restore one variable per RestoreTensors call: bounded memory. The
+  // checkpoint is still opened once for all of them.
   bool restore_sequentially = false;
   // Seconds since the epoch; default: the real time. Only rank 0's is used.
   std::function<double()> clock;
@@ -144,6 +152,11 @@ class Saver {
   // an I/O or checksum error with restore_sequentially may leave the
   // variables restored before it changed.
   absl::Status Restore(const std::string& save_path);
+  // Collective. As above, from a checkpoint already open (e.g. one whose
+  // index the caller has looked at; checkpoint/engine/checkpoint_handle.h):
+  // its index is not read again, and every variable, with or without
+  // restore_sequentially, comes from the data file it opened.
+  absl::Status Restore(CheckpointHandle& checkpoint);
 
   // Checkpoints not yet deleted by this Saver, oldest first, as returned by
   // Save (or as given to the two setters below).
@@ -173,26 +186,22 @@ class Saver {
 
  private:
   Saver(Communicator* comm, std::map<std::string, DVariable*> vars,
-        SaverOptions options)
-      : comm_(comm), vars_(std::move(vars)), options_(std::move(options)) {}
+        SaverOptions options, double created)
+      : comm_(comm),
+        vars_(std::move(vars)),
+        options_(std::move(options)),
+        retention_(RetentionPolicy{options_.max_to_keep, options_.keep_checkpoint_every_n_hours,
+                                   PreservationRule::kFixedPeriods},
+                   created) {}
 
   // Rank 0's clock() on every rank.
   double Now();
-  // Appends `path` and returns those leaving the list (TF _RecordLastCheckpoint).
-  std::vector<std::pair<std::string, double>> RecordLastCheckpoint(
-      const std::string& path, double timestamp);
-  // Rank 0: the state file for `latest`, then deletes `leaving` unless
-  // preserved (updates next_preserve_time_ identically on every rank).
-  absl::Status RecordAndSweep(const std::string& latest, double timestamp,
-                              const std::vector<std::pair<std::string, double>>& leaving);
-  void SyncPaths();
 
   Communicator* comm_;
   std::map<std::string, DVariable*> vars_;
   SaverOptions options_;
-  std::vector<std::pair<std::string, double>> last_;  // Oldest first.
-  std::vector<std::string> paths_;                    // last_'s paths.
-  double next_preserve_time_ = 0;
+  RetentionList retention_;         // last_checkpoints() with their times.
+  std::vector<std::string> paths_;  // retention_'s prefixes.
   std::map<std::string, std::vector<std::string>> collections_;
   DirectoryLockSet locks_;  // Rank 0's, of every directory saved into.
 };

@@ -19,14 +19,6 @@ namespace meshckpt::internal {
 absl::Status AgreeOnArguments(Communicator& comm, const std::string& text,
                               absl::string_view what);
 
-
-// The directory part of a prefix: "." when it has none, "/" at the root.
-std::string DirOf(const std::string& prefix);
-
-// `path` made absolute with the working directory and lexically normalized
-// ("a//./b" -> "/cwd/a/b"; ".." is kept).
-std::string AbsolutePath(const std::string& path);
-
 }  // namespace meshckpt::internal
 
 #endif  // MESHCKPT_CHECKPOINT_SAVER_SAVER_INTERNAL_H_

@@ -1,6 +1,7 @@
-// Saver::Restore (saver.h): checks every variable against the checkpoint's
-// index, then reads through RestoreTensors, in one call or (with
-// restore_sequentially) one call per variable.
+// Saver::Restore (saver.h): opens the checkpoint once (CheckpointHandle),
+// checks every variable against its index, then reads through
+// RestoreTensors, in one call or (with restore_sequentially) one call per
+// variable, all from the data file opened.
 //
 // Reshape. A variable whose shape differs from the saved one but has the
 // same number of elements is read whole, in the saved shape, onto a
@@ -27,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
 #include "checkpoint/saver/saver.h"
 #include "checkpoint/saver/saver_internal.h"
@@ -136,19 +138,26 @@ absl::Status Saver::Restore(const std::string& save_path) {
       internal::AgreeOnArguments(*comm_, save_path, "Saver::Restore paths"));
   if (vars_.empty()) return absl::OkStatus();  // allow_empty.
 
-  absl::StatusOr<CheckpointIndex> index = CheckpointIndex::Read(*comm_, save_path);
-  if (!index.ok()) {
-    if (absl::IsNotFound(index.status())) {
+  absl::StatusOr<std::unique_ptr<CheckpointHandle>> checkpoint =
+      CheckpointHandle::Open(*comm_, save_path, options_.io);
+  if (!checkpoint.ok()) {
+    if (absl::IsNotFound(checkpoint.status())) {
       return absl::NotFoundError(absl::StrCat(
           "Saver::Restore: '", save_path, "' is not a valid checkpoint: ",
-          index.status().message()));
+          checkpoint.status().message()));
     }
-    return index.status();
+    return checkpoint.status();
   }
+  return Restore(**checkpoint);
+}
+
+absl::Status Saver::Restore(CheckpointHandle& checkpoint) {
+  if (vars_.empty()) return absl::OkStatus();  // allow_empty.
+  absl::Status local;
   std::vector<Item> items;
   for (const auto& [key, v] : vars_) {
     items.emplace_back();
-    local = CheckAgainstIndex(*index, key, v, options_.reshape, &items.back());
+    local = CheckAgainstIndex(checkpoint.index(), key, v, options_.reshape, &items.back());
     if (!local.ok()) break;
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
@@ -180,7 +189,7 @@ absl::Status Saver::Restore(const std::string& save_path) {
                          Layout::Replicated(stage_mesh, static_cast<int>(it.saved_shape.size())),
                          {s.data(v->dtype())}});
     }
-    MESHCKPT_RETURN_IF_ERROR(RestoreTensors(*comm_, save_path, tensors, restore));
+    MESHCKPT_RETURN_IF_ERROR(RestoreTensors(checkpoint, tensors, restore));
     for (size_t i = first; i < last; ++i) {
       if (items[i].reshaped) Reslice(staging[i - first], items[i].var);
     }

@@ -12,6 +12,8 @@
 //       ImportStructure(comm, "/ckpt/run/model-1000", mesh, "imported");
 //   // s->variables[i]->name() == "imported/dense/kernel", values restored;
 //   // s->saver->Save("/ckpt/run2/model", 1001) writes the original keys.
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status_macros.h"
+#include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
 #include "checkpoint/saver/saver.h"
 #include "checkpoint/saver/saver_internal.h"
@@ -108,7 +111,16 @@ absl::StatusOr<ImportedStructure> ImportStructure(
         " ranks and this is rank ", comm->rank()));
   }
   MESHCKPT_RETURN_IF_ERROR(comm->Agree(local));
-  MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(*comm, save_path));
+  // With values, the checkpoint is opened once for its structure and values.
+  std::unique_ptr<CheckpointHandle> checkpoint;
+  std::optional<CheckpointIndex> structure_only;
+  if (restore_values) {
+    MESHCKPT_ASSIGN_OR_RETURN(
+        checkpoint, CheckpointHandle::Open(*comm, save_path, saver_options.io));
+  } else {
+    MESHCKPT_ASSIGN_OR_RETURN(structure_only, CheckpointIndex::Read(*comm, save_path));
+  }
+  const CheckpointIndex& index = checkpoint ? checkpoint->index() : *structure_only;
 
   ImportedStructure out;
   for (const auto& [key, value] : index.record().user_metadata) {
@@ -154,7 +166,7 @@ absl::StatusOr<ImportedStructure> ImportStructure(
     // refuse are returned but not re-saved.
     (void)out.saver->SetCollection(name, values);
   }
-  if (restore_values) MESHCKPT_RETURN_IF_ERROR(out.saver->Restore(save_path));
+  if (restore_values) MESHCKPT_RETURN_IF_ERROR(out.saver->Restore(*checkpoint));
   return out;
 }
 

@@ -1,3 +1,4 @@
+// XXH3 checksums over the tiles of a chunk.
 #include "io/format/checksum.h"
 
 #include <xxhash.h>

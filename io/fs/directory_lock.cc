@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/path.h"
 #include "io/fs/fs.h"
 
 namespace meshckpt {
@@ -108,9 +109,7 @@ DirectoryLock::~DirectoryLock() = default;
 
 absl::StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir,
                                                      DirectoryLockPolicy policy) {
-  const std::string path = dir.empty() ? kDirectoryLockFilename
-                           : dir.back() == '/' ? absl::StrCat(dir, kDirectoryLockFilename)
-                                               : absl::StrCat(dir, "/", kDirectoryLockFilename);
+  const std::string path = JoinPath(dir, kDirectoryLockFilename);
   if (policy == DirectoryLockPolicy::kNone) return DirectoryLock(nullptr, path, "");
 
   Registry& registry = GetRegistry();

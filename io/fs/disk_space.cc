@@ -1,3 +1,4 @@
+// Out-of-space errors that say what is missing and free (disk_space.h).
 #include "io/fs/disk_space.h"
 
 #include <sys/stat.h>
@@ -10,21 +11,15 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/path.h"
 
 namespace meshckpt {
 namespace {
 
-std::string DirOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 // `path` when it exists, else its directory.
 std::string Existing(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? path : DirOf(path);
+  return ::stat(path.c_str(), &st) == 0 ? path : Dirname(path);
 }
 
 }  // namespace
@@ -39,15 +34,15 @@ int64_t FreeBytesFor(const std::string& path) {
 
 std::string MountPointOf(const std::string& path) {
   char resolved[PATH_MAX];
-  if (::realpath(Existing(path).c_str(), resolved) == nullptr) return DirOf(path);
+  if (::realpath(Existing(path).c_str(), resolved) == nullptr) return Dirname(path);
   std::string at = resolved;
   struct stat st;
   if (::stat(at.c_str(), &st) != 0) return at;
-  if (!S_ISDIR(st.st_mode)) at = DirOf(at);
+  if (!S_ISDIR(st.st_mode)) at = Dirname(at);
   // Up the tree while the parent is on the same device.
   while (at != "/") {
     struct stat here, parent;
-    const std::string up = DirOf(at);
+    const std::string up = Dirname(at);
     if (::stat(at.c_str(), &here) != 0 || ::stat(up.c_str(), &parent) != 0 ||
         here.st_dev != parent.st_dev) {
       break;

@@ -1,3 +1,4 @@
+// POSIX file operations as absl::Status (fs.h).
 #include "io/fs/fs.h"
 
 #include <fcntl.h>
@@ -11,19 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/path.h"
 #include "io/fs/disk_space.h"
 
 namespace meshckpt {
-namespace {
-
-std::string ParentDir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-}  // namespace
 
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
                          int err) {
@@ -72,7 +64,7 @@ absl::Status ReserveFileSpace(const std::string& path, int64_t bytes) {
 }
 
 absl::Status SyncParentDir(const std::string& path) {
-  const std::string dir = ParentDir(path);
+  const std::string dir = Dirname(path);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open directory", dir, errno);
   const int rc = ::fsync(fd);

@@ -44,10 +44,6 @@ struct DatasetSpec {
   std::vector<int64_t> shape;
   std::vector<int64_t> chunk_shape;  // Empty: contiguous.
   std::vector<std::pair<std::string, std::string>> attributes;
-  // HDF5's Fletcher32 checksum filter on every chunk (needs chunk_shape).
-  // Not used by checkpoints; kept so bench/checksum_bench can compare it
-  // with our XXH3 tiles on the same I/O path.
-  bool fletcher32 = false;
 };
 
 struct DataFileOptions {
@@ -94,6 +90,16 @@ class DataFileReader {
   static absl::StatusOr<std::unique_ptr<DataFileReader>> Open(
       Communicator& comm, const std::string& path,
       const DataFileOptions& options);
+  // As Open, for this process alone: through MPI-IO over MPI_COMM_SELF when
+  // comm has MPI behind it, else with the POSIX driver. Neither this nor
+  // Close is collective, so the reader may outlive any collective call.
+  static absl::StatusOr<std::unique_ptr<DataFileReader>> OpenIndependent(
+      Communicator& comm, const std::string& path, const DataFileOptions& options);
+  // Opens, for this process, the file `fd` is open on, whatever `path` (for
+  // messages) names by now (io/transfer/hdf5_fd_driver.h). `fd` stays the
+  // caller's.
+  static absl::StatusOr<std::unique_ptr<DataFileReader>> OpenDescriptor(
+      int fd, const std::string& path);
 
   // Checks the stored type and shape against what the index says: DataLoss
   // when they differ.
@@ -104,8 +110,11 @@ class DataFileReader {
   // LocateStorage in io/transfer/hdf5_common.h): empty when they cannot be
   // moved directly.
   virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
+  // Keeps the decoded elements of the last string dataset read.
   virtual absl::Status ReadStrings(int dataset, const Box& box,
                                    std::string* out) = 0;
+  // Bytes in the file that was opened.
+  virtual absl::StatusOr<int64_t> FileSize() = 0;
   virtual absl::Status Close() = 0;
 };
 

@@ -1,3 +1,4 @@
+// DirectFile: pread/pwrite of chunk bytes at offsets HDF5 allocated.
 #include "io/transfer/direct_file.h"
 
 #include <fcntl.h>

@@ -95,6 +95,9 @@ class DirectFile {
   absl::Status Close();
 
   const std::string& path() const { return path_; }
+  // The descriptor (-1 once closed): to stat the file opened, or to open it
+  // again as itself through /proc/self/fd.
+  int fd() const { return fd_; }
   // System calls that moved data (for tracing and tests).
   int64_t io_calls() const { return io_calls_; }
 

@@ -1,5 +1,7 @@
+// HDF5 pieces shared by the writer and the reader: types, errors, storage lookup.
 #include "io/transfer/hdf5_common.h"
 
+// io/ sees MPI (MPI_Info, MPI_Comm_f2c) only through parallel HDF5's <hdf5.h>.
 #include <hdf5.h>
 
 #include <map>

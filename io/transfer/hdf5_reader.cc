@@ -9,9 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "comm/mpi_communicator.h"
 #include "io/transfer/data_file.h"
 #include "io/fs/fs.h"
 #include "io/transfer/hdf5_common.h"
+#include "io/transfer/hdf5_fd_driver.h"
 #include "io/transfer/io_pieces.h"
 #include "io/format/string_blob.h"
 #include "layout/region.h"
@@ -97,15 +99,20 @@ class Hdf5Reader final : public DataFileReader {
 
   absl::Status ReadStrings(int dataset, const Box& box,
                            std::string* out) override {
-    auto [it, fresh] = strings_.try_emplace(dataset);
-    if (fresh) {
-      absl::Status s = ReadStringBlob(dataset, &it->second);
+    // One dataset at a time: a restore reads a tensor's chunks in turn, and
+    // a reader kept open (e.g. for deferred values) should not hold every
+    // string tensor it ever read.
+    if (strings_dataset_ != dataset) {
+      strings_dataset_ = -1;
+      strings_.clear();
+      absl::Status s = ReadStringBlob(dataset, &strings_);
       if (!s.ok()) {
-        strings_.erase(it);
+        strings_.clear();
         return s;
       }
+      strings_dataset_ = dataset;
     }
-    const std::vector<std::string>& all = it->second;
+    const std::vector<std::string>& all = strings_;
     if (box.rank() == 0) {
       out[0] = all.at(0);
     } else {
@@ -113,6 +120,14 @@ class Hdf5Reader final : public DataFileReader {
                    Box::FromShape(box.shape()));
     }
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> FileSize() override {
+    hsize_t size = 0;
+    if (H5Fget_filesize(file_, &size) < 0) {
+      return h5::Error(absl::StatusCode::kInternal, "cannot get the size of", path_);
+    }
+    return static_cast<int64_t>(size);
   }
 
   absl::Status Close() override {
@@ -170,8 +185,10 @@ class Hdf5Reader final : public DataFileReader {
   std::vector<std::vector<int64_t>> shapes_;
   std::vector<int64_t> blob_sizes_;  // Bytes of a string dataset.
   std::vector<std::string> names_;
-  std::map<int, std::vector<std::string>> strings_;  // Read string datasets.
+  int strings_dataset_ = -1;  // The string dataset whose elements are in strings_.
+  std::vector<std::string> strings_;
 };
+
 
 }  // namespace
 
@@ -196,6 +213,30 @@ absl::StatusOr<std::unique_ptr<DataFileReader>> DataFileReader::Open(
   }
   return std::unique_ptr<DataFileReader>(
       new Hdf5Reader(file, path, comm.mpi_fortran_handle().has_value()));
+}
+
+absl::StatusOr<std::unique_ptr<DataFileReader>> DataFileReader::OpenIndependent(
+    Communicator& comm, const std::string& path, const DataFileOptions& options) {
+  if (!comm.mpi_fortran_handle().has_value()) return Open(comm, path, options);
+  absl::StatusOr<std::unique_ptr<Communicator>> self =
+      MpiCommunicator::FromFortranHandle(MPI_Comm_c2f(MPI_COMM_SELF));
+  if (!self.ok()) return self.status();
+  return Open(**self, path, options);  // HDF5 keeps its own duplicate.
+}
+
+absl::StatusOr<std::unique_ptr<DataFileReader>> DataFileReader::OpenDescriptor(
+    int fd, const std::string& path) {
+  h5::SilenceErrorPrinting();
+  std::unique_ptr<Communicator> serial = SerialCommunicator();
+  Closer fapl;
+  absl::Status s = h5::FileAccess(*serial, DataFileOptions(), /*writing=*/false, nullptr, &fapl);
+  if (s.ok()) s = h5::UseDescriptorDriver(fapl.get(), fd);
+  if (!s.ok()) return s;
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
+  if (file < 0) {
+    return h5::Error(absl::StatusCode::kDataLoss, "cannot open HDF5 file", path);
+  }
+  return std::unique_ptr<DataFileReader>(new Hdf5Reader(file, path, /*parallel=*/false));
 }
 
 }  // namespace meshckpt

@@ -172,7 +172,6 @@ class Hdf5Writer final : public Hdf5FileWriter {
       std::vector<hsize_t> c = ToHsize(chunk);
       H5Pset_chunk(dcpl.get(), static_cast<int>(c.size()), c.data());
     }
-    if (spec.fletcher32) H5Pset_fletcher32(dcpl.get());
     H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
     H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
     Closer d(H5Dcreate2(file_, spec.path.c_str(), type, space.get(), lcpl.get(),

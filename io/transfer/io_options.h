@@ -30,7 +30,10 @@ namespace meshckpt {
 //   kCollective: as kIndependent, with collective writes (MPI-IO collective
 //     buffering); restores read independently.
 // String tensors are written by rank 0 when it creates the file, in every
-// mode (io/transfer/chunk_sink.h).
+// mode (io/transfer/chunk_sink.h). A restore opens the data file once per
+// rank (CheckpointHandle): in the MPI-IO modes through MPI-IO over
+// MPI_COMM_SELF, so that the open file can outlive a collective call and be
+// closed on any rank at any time.
 enum class TransferMode { kDirect, kIndependent, kCollective };
 
 struct IoOptions {

@@ -1,3 +1,4 @@
+// Tests of DType names, sizes and parsing.
 #include "base/dtype.h"
 
 #include <set>

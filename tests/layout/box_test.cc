@@ -1,3 +1,4 @@
+// Tests of Box.
 #include "layout/box.h"
 
 #include <cstdint>

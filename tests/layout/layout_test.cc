@@ -1,3 +1,4 @@
+// Tests of Layout.
 #include "layout/layout.h"
 
 #include <string>

@@ -1,3 +1,4 @@
+// Tests of PlanReshard.
 #include "layout/reshard_plan.h"
 
 #include <algorithm>

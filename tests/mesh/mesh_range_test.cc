@@ -9,21 +9,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mesh/mesh.h"
+#include "tests/mesh/mesh_test_util.h"
 #include "tests/peak_rss.h"
 
 namespace meshckpt {
 namespace {
 
-using ::testing::HasSubstr;
-
-// FromString(text) fails with InvalidArgument whose message contains `token`.
-void ExpectInvalid(const std::string& text, const std::string& token) {
-  absl::StatusOr<Mesh> mesh = Mesh::FromString(text);
-  ASSERT_FALSE(mesh.ok()) << "'" << text << "' parsed as " << mesh->ToString();
-  EXPECT_EQ(mesh.status().code(), absl::StatusCode::kInvalidArgument)
-      << text << ": " << mesh.status();
-  EXPECT_THAT(std::string(mesh.status().message()), HasSubstr(token)) << "input: " << text;
-}
+using test::ExpectInvalid;
 
 TEST(MeshRange, RangesOfRanks) {
   Mesh mesh = Mesh::Create({{"a", 2}, {"b", 3}, {"c", 4}}, 2, 4).value();

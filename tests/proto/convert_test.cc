@@ -1,3 +1,4 @@
+// Tests of the proto conversions.
 #include "proto/convert.h"
 
 #include <cstdint>

@@ -18,7 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
@@ -243,7 +243,7 @@ TEST_F(StateFileTest, GarbageIsDataLossAndTheDirectoryIsScanned) {
   }
   for (const std::string& g : garbage) {
     WriteFileBytes(dir_ + "/checkpoint", g);
-    absl::StatusOr<proto::CheckpointState> s = ReadCheckpointState(dir_);
+    absl::StatusOr<CheckpointState> s = ReadCheckpointState(dir_);
     EXPECT_TRUE(s.ok() || absl::IsDataLoss(s.status())) << s.status();
     absl::StatusOr<std::string> latest = LatestCheckpoint(dir_);
     ASSERT_TRUE(latest.ok()) << latest.status();
@@ -265,11 +265,11 @@ TEST_F(StateFileTest, PathsEscapingTheDirectoryAreIgnoredAndNeverDeleted) {
       "../elsewhere/ckpt-9", victim, "./../elsewhere/ckpt-9", "sub/../../elsewhere/ckpt-9",
       "//" + victim, dir_ + "/../elsewhere/ckpt-9"};
   for (const std::string& e : escapes) {
-    proto::CheckpointState s;
-    s.set_model_checkpoint_path(e);
-    s.add_all_model_checkpoint_paths(e);
-    s.add_all_model_checkpoint_timestamps(1.0);
-    s.set_last_preserved_timestamp(0);
+    CheckpointState s;
+    s.model_checkpoint_path = e;
+    s.all_model_checkpoint_paths.push_back(e);
+    s.all_model_checkpoint_timestamps.push_back(1.0);
+    s.last_preserved_timestamp = 0;
     ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
     absl::StatusOr<std::string> latest = LatestCheckpoint(dir_);
     EXPECT_TRUE(absl::IsNotFound(latest.status()))

@@ -1,3 +1,4 @@
+// A saved checkpoint and the raw locations of its bytes, for the corruption tests.
 #include "tests/reliability/corruption_fixture.h"
 
 #include <hdf5.h>

@@ -25,7 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
 #include "io/format/index_file.h"
@@ -139,9 +139,9 @@ void MakeThreeCheckpoints(const std::string& dir, const std::string& data,
     WriteFileBytes(IndexFilePath(p), EncodeIndexProto(idx));
   }
   if (with_state) {
-    proto::CheckpointState s;
-    s.set_model_checkpoint_path("ckpt-3");
-    for (int n = 1; n <= 3; ++n) s.add_all_model_checkpoint_paths(absl::StrCat("ckpt-", n));
+    CheckpointState s;
+    s.model_checkpoint_path = "ckpt-3";
+    for (int n = 1; n <= 3; ++n) s.all_model_checkpoint_paths.push_back(absl::StrCat("ckpt-", n));
     ASSERT_TRUE(WriteCheckpointState(dir, s).ok());
   }
   ASSERT_EQ(LatestCheckpoint(dir).value_or(""), dir + "/ckpt-3");

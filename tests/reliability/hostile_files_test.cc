@@ -13,7 +13,7 @@
 
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
@@ -159,7 +159,7 @@ TEST_F(HostileFilesTest, StateFileThatIsAFifoDeviceOrHugeSparseFile) {
   // directory's own committed checkpoints, as for any unreadable state file.
   fs::remove(state);
   MakeSparse(state, uintmax_t{1} << 36);
-  absl::StatusOr<proto::CheckpointState> big = ReadCheckpointState(dir_);
+  absl::StatusOr<CheckpointState> big = ReadCheckpointState(dir_);
   EXPECT_TRUE(absl::IsDataLoss(big.status())) << big.status();
   EXPECT_EQ(LatestCheckpoint(dir_).value(), prefix_);
   m = CheckpointManager::Create(ckpt.get(), dir_);

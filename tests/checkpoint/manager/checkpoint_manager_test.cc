@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
 #include "checkpoint/object/tracked_value.h"
@@ -66,12 +66,12 @@ TEST_F(CheckpointManagerTest, MaxToKeepDeletesOldestAndStateListsTheRest) {
     std::vector<int> kept;
     for (int k = first; k <= i; ++k) kept.push_back(k);
     EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts(kept)));
-    proto::CheckpointState s = ReadCheckpointState(dir_).value();
-    EXPECT_EQ(s.model_checkpoint_path(), "ckpt-" + std::to_string(i));
-    EXPECT_THAT(s.all_model_checkpoint_paths(), ElementsAreArray(Rel(kept)));
+    CheckpointState s = ReadCheckpointState(dir_).value();
+    EXPECT_EQ(s.model_checkpoint_path, "ckpt-" + std::to_string(i));
+    EXPECT_THAT(s.all_model_checkpoint_paths, ElementsAreArray(Rel(kept)));
     std::vector<double> stamps;
     for (int k : kept) stamps.push_back(kT0 + 10 * k);
-    EXPECT_THAT(s.all_model_checkpoint_timestamps(), ElementsAreArray(stamps));
+    EXPECT_THAT(s.all_model_checkpoint_timestamps, ElementsAreArray(stamps));
     for (int k = 1; k <= i; ++k) {
       const bool want = k >= first;
       EXPECT_EQ(CheckpointExists(Ckpt(k)), want) << k;
@@ -91,7 +91,7 @@ TEST_F(CheckpointManagerTest, MaxToKeepNulloptKeepsEverything) {
     MustSave(*m);
   }
   EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts({1, 2, 3, 4, 5, 6, 7})));
-  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths(),
+  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths,
               ElementsAreArray(Rel({1, 2, 3, 4, 5, 6, 7})));
   for (int i = 1; i <= 7; ++i) EXPECT_TRUE(CheckpointExists(Ckpt(i))) << i;
 }
@@ -114,9 +114,9 @@ TEST_F(CheckpointManagerTest, KeepCheckpointEveryNHoursPreserves) {
   for (int i = 1; i <= 8; ++i) {
     EXPECT_EQ(CheckpointExists(Ckpt(i)), i == 4 || i >= 7) << i;
   }
-  proto::CheckpointState s = ReadCheckpointState(dir_).value();
-  EXPECT_THAT(s.all_model_checkpoint_paths(), ElementsAreArray(Rel({7, 8})));
-  EXPECT_EQ(s.last_preserved_timestamp(), kT0 + 3700);
+  CheckpointState s = ReadCheckpointState(dir_).value();
+  EXPECT_THAT(s.all_model_checkpoint_paths, ElementsAreArray(Rel({7, 8})));
+  EXPECT_EQ(s.last_preserved_timestamp, kT0 + 3700);
 
   // A later manager keeps the bookkeeping and never manages ckpt-4 again.
   now_ = kT0 + 9000;
@@ -132,7 +132,7 @@ TEST_F(CheckpointManagerTest, KeepCheckpointEveryNHoursPreserves) {
   EXPECT_EQ(MustSave(*m2), Ckpt(10));  // ckpt-8 leaves, 8000 >= 7300: kept.
   EXPECT_TRUE(CheckpointExists(Ckpt(8)));
   EXPECT_THAT(m2->checkpoints(), ElementsAreArray(Ckpts({9, 10})));
-  EXPECT_EQ(ReadCheckpointState(dir_)->last_preserved_timestamp(), kT0 + 8000);
+  EXPECT_EQ(ReadCheckpointState(dir_)->last_preserved_timestamp, kT0 + 8000);
 }
 
 TEST_F(CheckpointManagerTest, StateFileIsWrittenBeforeDeleting) {
@@ -153,9 +153,9 @@ TEST_F(CheckpointManagerTest, StateFileIsWrittenBeforeDeleting) {
   // The new checkpoint is committed and recorded; the state already lists
   // exactly what should remain.
   EXPECT_TRUE(CheckpointExists(Ckpt(3)));
-  proto::CheckpointState s = ReadCheckpointState(dir_).value();
-  EXPECT_EQ(s.model_checkpoint_path(), "ckpt-3");
-  EXPECT_THAT(s.all_model_checkpoint_paths(), ElementsAreArray(Rel({2, 3})));
+  CheckpointState s = ReadCheckpointState(dir_).value();
+  EXPECT_EQ(s.model_checkpoint_path, "ckpt-3");
+  EXPECT_THAT(s.all_model_checkpoint_paths, ElementsAreArray(Rel({2, 3})));
   EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts({2, 3})));
   EXPECT_EQ(m->latest_checkpoint(), Ckpt(3));
 }
@@ -239,18 +239,18 @@ TEST_F(CheckpointManagerTest, RecoveryIgnoresMissingAndEscapingEntries) {
   ASSERT_TRUE(run->ckpt->Write(root_ + "/victim").ok());
   ASSERT_TRUE(run->ckpt->Write(Ckpt(7)).ok());
   ASSERT_TRUE(run->ckpt->Write(Ckpt(1)).ok());
-  proto::CheckpointState s;
-  s.set_model_checkpoint_path("../victim");
+  CheckpointState s;
+  s.model_checkpoint_path = "../victim";
   // ckpt-7 is older than the last preserved checkpoint: preserved already,
   // so no longer managed (as in TF).
-  s.add_all_model_checkpoint_paths("ckpt-7");
-  s.add_all_model_checkpoint_timestamps(kT0 - 200);
+  s.all_model_checkpoint_paths.push_back("ckpt-7");
+  s.all_model_checkpoint_timestamps.push_back(kT0 - 200);
   for (const std::string& p : {std::string("../victim"), root_ + "/victim",
                                std::string("ckpt-0"), std::string("ckpt-1")}) {
-    s.add_all_model_checkpoint_paths(p);
-    s.add_all_model_checkpoint_timestamps(kT0 - 10);
+    s.all_model_checkpoint_paths.push_back(p);
+    s.all_model_checkpoint_timestamps.push_back(kT0 - 10);
   }
-  s.set_last_preserved_timestamp(kT0 - 100);
+  s.last_preserved_timestamp = kT0 - 100;
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
 
   CheckpointManagerOptions o = Options();
@@ -281,7 +281,7 @@ TEST_F(CheckpointManagerTest, GarbageStateFileManagesCheckpointsOnDisk) {
   MustSave(*m, 3);
   EXPECT_FALSE(CheckpointExists(Ckpt(1)));
   EXPECT_TRUE(CheckpointExists(dir_ + "/other-1"));
-  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths(),
+  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths,
               ElementsAreArray(Rel({2, 3})));
 }
 

@@ -14,8 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/manager/checkpoint_state.h"
-#include "checkpoint/engine/fault_injection.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/engine/testing/fault_injector.h"
 #include "checkpoint/saver/saver.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -42,7 +42,7 @@ class ManagerRecoveryTest : public CheckpointManagerTest {
       MustSave(m);
     }
     ASSERT_EQ(::rename((dir_ + "/state.saved").c_str(), (dir_ + "/checkpoint").c_str()), 0);
-    ASSERT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path(), "ckpt-2");
+    ASSERT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path, "ckpt-2");
   }
 };
 
@@ -63,8 +63,8 @@ TEST_F(ManagerRecoveryTest, NewestCommittedCheckpointWinsOverAStaleStateFile) {
   EXPECT_EQ(run->values(), std::vector<float>(4, 3.0f));
   // The next save is ckpt-4, and it repairs the state file.
   EXPECT_EQ(MustSave(*m), Ckpt(4));
-  EXPECT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path(), "ckpt-4");
-  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths(),
+  EXPECT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path, "ckpt-4");
+  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths,
               ElementsAreArray(Rel({1, 2, 3, 4})));
 }
 
@@ -122,7 +122,7 @@ TEST_F(ManagerRecoveryTest, FullDiskAtTheStateFileWriteKeepsTheNewCheckpoint) {
   SetFaultCallbackForTesting(nullptr);
   EXPECT_TRUE(absl::IsResourceExhausted(saved.status())) << saved.status();
   EXPECT_THAT(saved.status().message(), HasSubstr(Ckpt(2)));
-  EXPECT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path(), "ckpt-1");
+  EXPECT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path, "ckpt-1");
   EXPECT_EQ(LatestCheckpoint(dir_).value(), Ckpt(2));
   m.reset();
 
@@ -132,7 +132,7 @@ TEST_F(ManagerRecoveryTest, FullDiskAtTheStateFileWriteKeepsTheNewCheckpoint) {
   EXPECT_EQ(again->latest_checkpoint(), Ckpt(2));
   ASSERT_EQ(again->RestoreOrInitialize().value(), Ckpt(2));
   EXPECT_EQ(MustSave(*again), Ckpt(3));
-  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths(),
+  EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths,
               ElementsAreArray(Rel({1, 2, 3})));
 }
 

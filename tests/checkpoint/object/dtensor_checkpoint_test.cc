@@ -3,10 +3,13 @@
 #include "checkpoint/object/dtensor_checkpoint.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/object/tracked_value.h"
 #include "gmock/gmock.h"
@@ -59,6 +62,17 @@ bool IsIota(DVariable* v, float base) {
   return true;
 }
 
+// Descriptors this process has open on `path` (or on what was at `path`).
+int OpenDescriptorsOf(const std::string& path) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (!ec && target.rfind(path, 0) == 0) ++n;
+  }
+  return n;
+}
+
 class DTensorCheckpointTest : public ::testing::Test {
  protected:
   std::unique_ptr<Communicator> comm_ = SerialCommunicator();
@@ -102,9 +116,9 @@ TEST_F(DTensorCheckpointTest, SaveNumbersAndRestoresOntoAnotherLayout) {
   // The index records the checkpoint's mesh, not an internal values mesh.
   IndexRecord index = ReadCheckpointIndex(*comm_, *second).value();
   EXPECT_EQ(index.mesh.dims(), mesh_.dims());
-  proto::CheckpointState state = ReadCheckpointState(dir_).value();
-  EXPECT_EQ(state.model_checkpoint_path(), "ckpt-2");
-  EXPECT_EQ(state.all_model_checkpoint_paths_size(), 2);
+  CheckpointState state = ReadCheckpointState(dir_).value();
+  EXPECT_EQ(state.model_checkpoint_path, "ckpt-2");
+  EXPECT_EQ(state.all_model_checkpoint_paths.size(), 2);
 
   auto m2 = MakeModel(L({"unsharded", "x"}));
   auto ckpt2 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m2->root}}).value();
@@ -227,6 +241,32 @@ TEST_F(DTensorCheckpointTest, DeferredRestorationAppliesWhenObjectsAppear) {
   absl::StatusOr<DVariable*> bad =
       d2->AddVariable("kernel", DType::kFloat32, {5, 7}, Layout::Replicated(mesh_, 2));
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(DTensorCheckpointTest, DataFileStaysOpenWhileValuesArePending) {
+  auto m = MakeModel(L({"x", "y"}));
+  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  const std::string path = ckpt->Write(dir_ + "/p").value();
+  const std::string data = DataFilePath(path);
+
+  Module root;
+  auto c = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &root}}).value();
+  LoadStatus st = c->Restore(path).value();
+  EXPECT_GT(OpenDescriptorsOf(data), 0);  // dense and step are pending.
+  Module* dense = root.AddModule("dense").value();
+  ASSERT_TRUE(dense->AddVariable("kernel", DType::kFloat32, {7, 5}, L({"x", "y"})).ok());
+  ASSERT_TRUE(dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
+  EXPECT_GT(OpenDescriptorsOf(data), 0);  // step is.
+  ASSERT_TRUE(root.AddValue("step", TrackedValue::Create(int64_t{0})).ok());
+  EXPECT_EQ(OpenDescriptorsOf(data), 0);
+  EXPECT_TRUE(st.AssertConsumed().ok()) << st.AssertConsumed();
+
+  // Nothing left pending: closed by the time Restore returns.
+  auto m2 = MakeModel(L({"x", "y"}));
+  auto c2 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m2->root}}).value();
+  LoadStatus st2 = c2->Restore(path).value();
+  EXPECT_EQ(OpenDescriptorsOf(data), 0);
+  EXPECT_TRUE(st2.AssertConsumed().ok()) << st2.AssertConsumed();
 }
 
 TEST_F(DTensorCheckpointTest, RootObjectReceivesDeferredValues) {

@@ -1,17 +1,14 @@
-// CheckpointReader in one process: checkpoints are written with SaveTensors
-// on a SerialCommunicator, over meshes with several devices on the one rank
-// and sharded (often unevenly) layouts, every element a function of its
-// global flat index, then read back whole, in boxes and as values.
+// CheckpointReader in one process on an intact checkpoint: written with
+// SaveTensors on a SerialCommunicator, over meshes with several devices on
+// the one rank and sharded (often unevenly) layouts, every element a
+// function of its global flat index, then read back whole, in boxes and as
+// values. Damaged and missing files: checkpoint_reader_damage_test.cc.
 #include "checkpoint/reader/checkpoint_reader.h"
-
-#include <xxhash.h>
 
 #include <complex>
 #include <cstdint>
-#include <cstring>
 #include <limits>
-#include <map>
-#include <optional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,100 +16,24 @@
 #include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/file_bytes.h"
-#include "io/fs/fs.h"
-#include "io/format/index_file.h"
-#include "io/format/index_proto.h"
-#include "layout/shard_map.h"
+#include "tests/checkpoint/reader/reader_test_util.h"
 
 namespace meshckpt {
 namespace {
 
+using ::meshckpt::reader_test::Bytes;
+using ::meshckpt::reader_test::MakeTensor;
+using ::meshckpt::reader_test::RemoveCheckpoint;
+using ::meshckpt::reader_test::TempPrefix;
+using ::meshckpt::reader_test::Tensor;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-using ::testing::SizeIs;
-
-std::string TempPrefix(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  std::string base = dir ? dir : "/tmp";
-  return base + "/meshckpt_reader_" + name + "_" + RandomId();
-}
-
-// Global flat index of element `i` (row-major) of `box` in a tensor of
-// `shape`.
-int64_t GlobalIndex(const Box& box, const std::vector<int64_t>& shape, int64_t i) {
-  std::vector<int64_t> idx(box.rank(), 0);
-  for (int k = box.rank() - 1; k >= 0; --k) {
-    idx[k] = i % box.shape()[k];
-    i /= box.shape()[k];
-  }
-  int64_t g = 0;
-  for (int k = 0; k < box.rank(); ++k) g = g * shape[k] + box.origin()[k] + idx[k];
-  return g;
-}
-
-// A tensor to save: per-device buffers of fn(global index) and the whole
-// tensor, for comparing.
-template <typename T>
-struct Tensor {
-  std::string key;
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::optional<Layout> layout;  // Layout has no default constructor.
-  std::vector<std::vector<T>> device_buffers;
-  std::vector<T> whole;
-
-  SaveTensor ToSave() const {
-    SaveTensor s{key, "", dtype, shape, *layout, {}};
-    for (const auto& b : device_buffers) s.device_data.push_back(b.data());
-    return s;
-  }
-  // Elements of `box` of the whole tensor, row-major.
-  std::vector<T> Expected(const Box& box) const {
-    std::vector<T> out;
-    for (int64_t i = 0; i < box.num_elements(); ++i) {
-      out.push_back(whole[GlobalIndex(box, shape, i)]);
-    }
-    return out;
-  }
-};
-
-template <typename T, typename Fn>
-Tensor<T> MakeTensor(std::string key, DType dtype, std::vector<int64_t> shape,
-                     Layout layout, Fn fn) {
-  Tensor<T> t{std::move(key), dtype, shape, layout, {}, {}};
-  ShardMap map = ShardMap::Create(layout, shape).value();
-  for (int64_t d : layout.mesh().local_device_ids()) {
-    Box box = map.DeviceBox(d);
-    std::vector<T> buf;
-    for (int64_t i = 0; i < box.num_elements(); ++i) {
-      buf.push_back(fn(GlobalIndex(box, shape, i)));
-    }
-    t.device_buffers.push_back(std::move(buf));
-  }
-  const int64_t n = Box::FromShape(shape).num_elements();
-  for (int64_t g = 0; g < n; ++g) t.whole.push_back(fn(g));
-  return t;
-}
-
-// The raw bytes of `v`.
-template <typename T>
-std::vector<char> Bytes(const std::vector<T>& v) {
-  std::vector<char> out(v.size() * sizeof(T));
-  if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
 
 const std::vector<std::string>& Names() {
   static const auto* names = new std::vector<std::string>{
       "alpha", "", std::string("a\0b", 3), "d", "last"};
   return *names;
-}
-
-void RemoveCheckpoint(const std::string& prefix) {
-  (void)RemoveFileIfExists(DataFilePath(prefix));
-  (void)RemoveFileIfExists(IndexFilePath(prefix));
 }
 
 // A checkpoint of several dtypes, shapes and layouts over a 2x3 mesh on the
@@ -426,177 +347,6 @@ TEST_F(CheckpointReaderTest, IntactCheckpointVerifies) {
   absl::StatusOr<std::vector<std::string>> problems = r->VerifyAll();
   ASSERT_TRUE(problems.ok()) << problems.status();
   EXPECT_THAT(*problems, IsEmpty());
-}
-
-TEST_F(CheckpointReaderTest, MissingPrefixIsNotFound) {
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r =
-      CheckpointReader::Open(prefix_ + "-missing");
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
-}
-
-TEST_F(CheckpointReaderTest, CorruptIndexByteIsDataLoss) {
-  std::string bytes = ReadFileBytes(IndexFilePath(prefix_));
-  bytes[bytes.size() / 2] ^= 0x01;
-  ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix_), bytes).ok());
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr(IndexFilePath(prefix_)));
-}
-
-TEST_F(CheckpointReaderTest, TruncatedIndexIsDataLoss) {
-  std::string bytes = ReadFileBytes(IndexFilePath(prefix_));
-  ASSERT_TRUE(
-      WriteFileAtomically(IndexFilePath(prefix_), bytes.substr(0, bytes.size() - 5)).ok());
-  EXPECT_EQ(CheckpointReader::Open(prefix_).status().code(), absl::StatusCode::kDataLoss);
-}
-
-TEST_F(CheckpointReaderTest, NewerFormatIsFailedPrecondition) {
-  proto::CheckpointIndexProto index =
-      DecodeIndexProto(ReadFileBytes(IndexFilePath(prefix_)), "x").value();
-  index.mutable_version()->set_producer(kFormatVersion + 1);
-  index.mutable_version()->set_min_consumer(kFormatVersion + 1);
-  // Frame by hand: EncodeIndexFile would stamp our own version.
-  std::string out;
-  index.SerializeToString(&out);
-  const uint64_t h = XXH3_64bits(out.data(), out.size());
-  for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>(h >> (8 * b)));
-  out.append(kIndexMagic, 8);
-  ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix_), out).ok());
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
-}
-
-TEST_F(CheckpointReaderTest, TruncatedDataFileIsDataLoss) {
-  std::string bytes = ReadFileBytes(DataFilePath(prefix_));
-  ASSERT_TRUE(
-      WriteFileAtomically(DataFilePath(prefix_), bytes.substr(0, bytes.size() - 100)).ok());
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("truncated"));
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr(DataFilePath(prefix_)));
-}
-
-TEST_F(CheckpointReaderTest, MissingDataFileIsDataLoss) {
-  ASSERT_TRUE(RemoveFileIfExists(DataFilePath(prefix_)).ok());
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("missing"));
-}
-
-// A float64 [64, 16] tensor split by rows over 2 devices (chunks of 32 rows),
-// small tiles, and an intact neighbour; bytes of chosen elements flipped.
-class CheckpointReaderCorruptTest : public ::testing::Test {
- protected:
-  static double Value(int64_t g) { return g * 0.25 - 3; }
-
-  void SetUp() override {
-    Mesh mesh = Mesh::Create({{"x", 2}}, 0, 1).value();
-    w_ = MakeTensor<double>("w", DType::kFloat64, {64, 16},
-                            Layout::Create({"x", "unsharded"}, mesh).value(), Value);
-    ok_ = MakeTensor<int32_t>("ok", DType::kInt32, {10},
-                              Layout::Create({"x"}, mesh).value(),
-                              [](int64_t g) { return static_cast<int32_t>(g + 100000); });
-    prefix_ = TempPrefix("corrupt");
-    IoOptions options;
-    options.checksum_tile_bytes = 64;  // 8 doubles per tile.
-    absl::Status s = SaveTensors(*comm_, prefix_, {w_.ToSave(), ok_.ToSave()}, {}, options);
-    ASSERT_TRUE(s.ok()) << s;
-  }
-  void TearDown() override { RemoveCheckpoint(prefix_); }
-
-  // Flips one bit of the stored element w[g] in the data file.
-  void Flip(int64_t g) {
-    std::string bytes = ReadFileBytes(DataFilePath(prefix_));
-    const double v = Value(g);
-    const std::string pattern(reinterpret_cast<const char*>(&v), sizeof v);
-    const size_t at = bytes.find(pattern);
-    ASSERT_NE(at, std::string::npos);
-    ASSERT_EQ(at, bytes.rfind(pattern)) << "value of element " << g << " not unique";
-    bytes[at + 3] ^= 0x10;
-    ASSERT_TRUE(WriteFileAtomically(DataFilePath(prefix_), bytes).ok());
-  }
-
-  std::unique_ptr<Communicator> comm_ = SerialCommunicator();
-  Tensor<double> w_;
-  Tensor<int32_t> ok_;
-  std::string prefix_;
-};
-
-TEST_F(CheckpointReaderCorruptTest, FlippedByteIsDataLossNamingTheKey) {
-  Flip(0);
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-  ASSERT_TRUE(r.ok()) << r.status();  // Same size: Open cannot tell.
-  absl::StatusOr<TensorData> d = (*r)->ReadTensor("w");
-  EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << d.status();
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("'w'"));
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr("checksum"));
-  EXPECT_THAT(std::string(d.status().message()), HasSubstr(DataFilePath(prefix_)));
-  // A box away from the damaged tile still reads and verifies.
-  Box far = Box::Create({40, 0}, {2, 16}).value();
-  absl::StatusOr<TensorData> row = (*r)->ReadBox("w", far);
-  ASSERT_TRUE(row.ok()) << row.status();
-  EXPECT_EQ(row->bytes, Bytes(w_.Expected(far)));
-  EXPECT_TRUE((*r)->ReadTensor("ok").ok());
-
-  // Without verification the damaged value comes back as stored.
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> unchecked =
-      CheckpointReader::Open(prefix_, /*verify_checksums=*/false);
-  ASSERT_TRUE(unchecked.ok()) << unchecked.status();
-  absl::StatusOr<TensorData> raw = (*unchecked)->ReadTensor("w");
-  ASSERT_TRUE(raw.ok()) << raw.status();
-  EXPECT_NE(raw->as<double>()[0], Value(0));
-  EXPECT_EQ(raw->as<double>()[1], Value(1));
-}
-
-TEST_F(CheckpointReaderCorruptTest, VerifyAllListsEveryDamagedTile) {
-  {
-    absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-    ASSERT_TRUE(r.ok()) << r.status();
-    absl::StatusOr<std::vector<std::string>> problems = (*r)->VerifyAll();
-    ASSERT_TRUE(problems.ok()) << problems.status();
-    EXPECT_THAT(*problems, IsEmpty());
-  }
-  Flip(0);                 // Row 0: first chunk.
-  Flip(6 * 16 + 4);        // Row 6: first chunk, another tile.
-  Flip(64 * 16 - 1);       // Last element: second chunk.
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
-  ASSERT_TRUE(r.ok()) << r.status();
-  absl::StatusOr<std::vector<std::string>> problems = (*r)->VerifyAll();
-  ASSERT_TRUE(problems.ok()) << problems.status();
-  ASSERT_THAT(*problems, SizeIs(3));
-  for (const std::string& p : *problems) {
-    EXPECT_THAT(p, HasSubstr("'w'"));
-    EXPECT_THAT(p, HasSubstr("tile"));
-  }
-  EXPECT_THAT((*problems)[0], HasSubstr("{[0, 32), [0, 16)}"));
-  EXPECT_THAT((*problems)[1], HasSubstr("{[0, 32), [0, 16)}"));
-  EXPECT_NE((*problems)[0], (*problems)[1]);  // Different tiles.
-  EXPECT_THAT((*problems)[2], HasSubstr("{[32, 64), [0, 16)}"));
-}
-
-TEST_F(CheckpointReaderCorruptTest, VerifyAllReportsDamagedStrings) {
-  // A separate checkpoint of strings: one tile per chunk.
-  Mesh mesh = Mesh::Create({{"x", 2}}, 0, 1).value();
-  Tensor<std::string> s = MakeTensor<std::string>(
-      "s", DType::kString, {4}, Layout::Create({"x"}, mesh).value(),
-      [](int64_t g) { return "unique-string-" + std::to_string(g); });
-  const std::string prefix = TempPrefix("strings");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, {s.ToSave()}, {}, {}).ok());
-  std::string bytes = ReadFileBytes(DataFilePath(prefix));
-  const size_t at = bytes.find("unique-string-3");
-  ASSERT_NE(at, std::string::npos);
-  bytes[at] = 'U';
-  ASSERT_TRUE(WriteFileAtomically(DataFilePath(prefix), bytes).ok());
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ((*r)->ReadTensor("s").status().code(), absl::StatusCode::kDataLoss);
-  absl::StatusOr<std::vector<std::string>> problems = (*r)->VerifyAll();
-  ASSERT_TRUE(problems.ok()) << problems.status();
-  ASSERT_THAT(*problems, SizeIs(1));
-  EXPECT_THAT((*problems)[0], HasSubstr("'s'"));
-  EXPECT_THAT((*problems)[0], HasSubstr("{[2, 4)}"));
-  r->reset();
-  RemoveCheckpoint(prefix);
 }
 
 }  // namespace

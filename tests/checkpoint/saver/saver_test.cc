@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -123,11 +123,11 @@ class SaverTest : public ::testing::Test {
     return o;
   }
   std::string P(const std::string& name) { return dir_ + "/" + name; }
-  proto::CheckpointState State(const std::string& file = "checkpoint") {
+  CheckpointState State(const std::string& file = "checkpoint") {
     return ReadCheckpointState(dir_, file).value();
   }
-  std::vector<std::string> Listed(const proto::CheckpointState& s) {
-    return {s.all_model_checkpoint_paths().begin(), s.all_model_checkpoint_paths().end()};
+  std::vector<std::string> Listed(const CheckpointState& s) {
+    return {s.all_model_checkpoint_paths.begin(), s.all_model_checkpoint_paths.end()};
   }
 };
 
@@ -158,10 +158,10 @@ TEST_F(SaverTest, MaxToKeepDeletesOldestAfterWritingState) {
   }
   EXPECT_TRUE(CheckpointExists(P("model-3")));
   EXPECT_TRUE(CheckpointExists(P("model-4")));
-  const proto::CheckpointState s = State();
-  EXPECT_EQ(s.model_checkpoint_path(), "model-4");
+  const CheckpointState s = State();
+  EXPECT_EQ(s.model_checkpoint_path, "model-4");
   EXPECT_THAT(Listed(s), ElementsAre("model-3", "model-4"));
-  EXPECT_THAT(s.all_model_checkpoint_timestamps(), ElementsAre(1003.0, 1004.0));
+  EXPECT_THAT(s.all_model_checkpoint_timestamps, ElementsAre(1003.0, 1004.0));
   EXPECT_EQ(LatestCheckpoint(dir_).value(), P("model-4"));
 
   // Saving a path again moves it to the newest place instead of listing it twice.
@@ -178,7 +178,7 @@ TEST_F(SaverTest, MaxToKeepZeroKeepsAllButListsOnlyTheLatest) {
   for (int step = 1; step <= 3; ++step) {
     EXPECT_TRUE(CheckpointExists(P(absl::StrCat("m-", step))));
   }
-  EXPECT_EQ(State().model_checkpoint_path(), "m-3");
+  EXPECT_EQ(State().model_checkpoint_path, "m-3");
   EXPECT_THAT(Listed(State()), ElementsAre("m-3"));
 }
 
@@ -209,11 +209,11 @@ TEST_F(SaverTest, RelativeOrAbsolutePathsInTheStateFile) {
   o.save_relative_paths = false;
   auto abs = Saver::Create(comm_.get(), Model(1), o).value();
   ASSERT_TRUE(abs->Save(P("m"), 1).ok());
-  EXPECT_EQ(State().model_checkpoint_path(), P("m-1"));
+  EXPECT_EQ(State().model_checkpoint_path, P("m-1"));
   EXPECT_THAT(Listed(State()), ElementsAre(P("m-1")));
   auto rel = Saver::Create(comm_.get(), Model(1)).value();
   ASSERT_TRUE(rel->Save(P("m"), 2).ok());
-  EXPECT_EQ(State().model_checkpoint_path(), "m-2");
+  EXPECT_EQ(State().model_checkpoint_path, "m-2");
   EXPECT_THAT(Listed(State()), ElementsAre("m-2"));
   EXPECT_EQ(LatestCheckpoint(dir_).value(), P("m-2"));
 }
@@ -227,7 +227,7 @@ TEST_F(SaverTest, LatestFilenameAndWriteState) {
   EXPECT_FALSE(FileExists(P("my_state")));
   ASSERT_TRUE(saver->Save(P("m"), 2).ok());
   EXPECT_FALSE(FileExists(P("checkpoint")));
-  EXPECT_EQ(State("my_state").model_checkpoint_path(), "m-2");
+  EXPECT_EQ(State("my_state").model_checkpoint_path, "m-2");
   EXPECT_EQ(LatestCheckpoint(dir_, "my_state").value(), P("m-2"));
 }
 

@@ -1,3 +1,4 @@
+// Tests of the string blob encoding.
 #include "io/format/string_blob.h"
 
 #include <cstring>

@@ -1,21 +1,22 @@
 // The `checkpoint` state file and finding the newest checkpoint: the
 // implementation of checkpoint_state.h.
 //
-// Path handling is lexical (no symlink resolution): "a//b/./c" is "a/b/c",
-// and ".." components are kept as written, which is what makes them
-// detectable. Directory listings use opendir/readdir; every function is a
+// Path handling is lexical (base/path.h, no symlink resolution): "a//b/./c"
+// is "a/b/c", and ".." components are kept as written, which is what makes
+// them detectable. Directory listings use opendir/readdir; every function is a
 // sequence of independent POSIX calls and keeps no state (thread-compatible).
+// The only place that sees proto::CheckpointState: the struct is converted
+// to it for the text format and back.
 //
-//   proto::CheckpointState s;
-//   s.set_model_checkpoint_path("ckpt-3");
-//   s.add_all_model_checkpoint_paths("ckpt-3");
+//   CheckpointState s;
+//   s.model_checkpoint_path = "ckpt-3";
+//   s.all_model_checkpoint_paths = {"ckpt-3"};
 //   absl::Status st = WriteCheckpointState("/ckpt/run", s);
 //   absl::StatusOr<std::string> latest = LatestCheckpoint("/ckpt/run");
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,54 +28,22 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/engine/shard_io.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "proto/checkpoint_state.pb.h"
 
 namespace meshckpt {
 namespace {
 
 constexpr absl::string_view kIndexSuffix = ".index";
 constexpr absl::string_view kDataSuffix = ".h5";
-
-std::string JoinPath(const std::string& dir, absl::string_view name) {
-  if (dir.empty()) return std::string(name);
-  if (dir.back() == '/') return absl::StrCat(dir, name);
-  return absl::StrCat(dir, "/", name);
-}
-
-// Collapses repeated slashes and "." components; keeps "..". "" stays "",
-// "/" stays "/", a trailing slash is dropped.
-std::string NormalizeLexically(absl::string_view path) {
-  const bool absolute = absl::StartsWith(path, "/");
-  std::vector<absl::string_view> parts;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    if (part != ".") parts.push_back(part);
-  }
-  std::string joined = absl::StrJoin(parts, "/");
-  if (absolute) return absl::StrCat("/", joined);
-  return joined.empty() && !path.empty() ? "." : joined;
-}
-
-bool HasDotDotComponent(absl::string_view path) {
-  for (absl::string_view part : absl::StrSplit(path, '/')) {
-    if (part == "..") return true;
-  }
-  return false;
-}
-
-std::string AbsoluteDir(const std::string& dir) {
-  if (absl::StartsWith(dir, "/")) return NormalizeLexically(dir);
-  char buf[4096];
-  if (::getcwd(buf, sizeof(buf)) == nullptr) return "";
-  return NormalizeLexically(JoinPath(buf, dir.empty() ? "." : dir));
-}
 
 }  // namespace
 
@@ -86,12 +55,10 @@ std::string AbsoluteDir(const std::string& dir) {
 bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path) {
   if (path.empty() || path.find('\0') != std::string::npos) return false;
   if (HasDotDotComponent(path)) return false;
-  if (!absl::StartsWith(path, "/")) return true;
-  const std::string abs_dir = AbsoluteDir(dir);
-  if (abs_dir.empty()) return false;
-  const std::string p = NormalizeLexically(path);
-  if (abs_dir == "/") return p.size() > 1;
-  return absl::StartsWith(p, abs_dir + "/");
+  if (!IsAbsolutePath(path)) return true;
+  const absl::StatusOr<std::string> abs_dir = MakeAbsolute(dir);
+  if (!abs_dir.ok()) return false;
+  return RelativePathUnder(*abs_dir, path).has_value();
 }
 
 namespace {
@@ -160,7 +127,33 @@ absl::StatusOr<std::vector<std::string>> ListRegularFiles(const std::string& dir
 
 }  // namespace
 
-absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
+namespace {
+
+CheckpointState FromProto(const proto::CheckpointState& p) {
+  CheckpointState s;
+  s.model_checkpoint_path = p.model_checkpoint_path();
+  s.all_model_checkpoint_paths.assign(p.all_model_checkpoint_paths().begin(),
+                                      p.all_model_checkpoint_paths().end());
+  s.all_model_checkpoint_timestamps.assign(p.all_model_checkpoint_timestamps().begin(),
+                                           p.all_model_checkpoint_timestamps().end());
+  s.last_preserved_timestamp = p.last_preserved_timestamp();
+  return s;
+}
+
+proto::CheckpointState ToProto(const CheckpointState& s) {
+  proto::CheckpointState p;
+  p.set_model_checkpoint_path(s.model_checkpoint_path);
+  for (const std::string& path : s.all_model_checkpoint_paths) {
+    p.add_all_model_checkpoint_paths(path);
+  }
+  for (double t : s.all_model_checkpoint_timestamps) p.add_all_model_checkpoint_timestamps(t);
+  p.set_last_preserved_timestamp(s.last_preserved_timestamp);
+  return p;
+}
+
+}  // namespace
+
+absl::StatusOr<CheckpointState> ReadCheckpointState(
     const std::string& dir, const std::string& latest_filename) {
   MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
   const std::string path = JoinPath(dir, latest_filename);
@@ -181,36 +174,86 @@ absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
         "cannot parse checkpoint state file '", path, "': ",
         errors.first().empty() ? "not a CheckpointState text proto" : errors.first()));
   }
-  return state;
+  return FromProto(state);
 }
 
 absl::Status WriteCheckpointState(const std::string& dir,
-                                  const proto::CheckpointState& state,
+                                  const CheckpointState& state,
                                   const std::string& latest_filename) {
   MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
   std::string text;
-  if (!google::protobuf::TextFormat::PrintToString(state, &text)) {
+  if (!google::protobuf::TextFormat::PrintToString(ToProto(state), &text)) {
     return absl::InternalError(absl::StrCat(
         "cannot format checkpoint state for '", JoinPath(dir, latest_filename), "'"));
   }
   return WriteFileAtomically(JoinPath(dir, latest_filename), text);
 }
 
+namespace {
+
+// Fixed-width native-endian fields: the encoding never leaves the job.
+template <typename T>
+void Put(std::string* out, T value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+void PutString(std::string* out, absl::string_view s) {
+  Put<uint64_t>(out, s.size());
+  out->append(s.data(), s.size());
+}
+
+template <typename T>
+bool Take(absl::string_view* in, T* value) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(value, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+bool TakeString(absl::string_view* in, std::string* s) {
+  uint64_t n = 0;
+  if (!Take(in, &n) || in->size() < n) return false;
+  s->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeCheckpointState(const CheckpointState& state) {
+  std::string out;
+  PutString(&out, state.model_checkpoint_path);
+  Put<uint64_t>(&out, state.all_model_checkpoint_paths.size());
+  for (const std::string& p : state.all_model_checkpoint_paths) PutString(&out, p);
+  Put<uint64_t>(&out, state.all_model_checkpoint_timestamps.size());
+  for (double t : state.all_model_checkpoint_timestamps) Put(&out, t);
+  Put(&out, state.last_preserved_timestamp);
+  return out;
+}
+
+absl::StatusOr<CheckpointState> DecodeCheckpointState(absl::string_view bytes) {
+  CheckpointState s;
+  uint64_t n = 0;
+  bool ok = TakeString(&bytes, &s.model_checkpoint_path) && Take(&bytes, &n);
+  // Each entry takes at least 8 bytes: a count beyond that is damage.
+  ok = ok && n <= bytes.size() / sizeof(uint64_t);
+  for (uint64_t i = 0; ok && i < n; ++i) {
+    ok = TakeString(&bytes, &s.all_model_checkpoint_paths.emplace_back());
+  }
+  ok = ok && Take(&bytes, &n) && n <= bytes.size() / sizeof(double);
+  for (uint64_t i = 0; ok && i < n; ++i) {
+    ok = Take(&bytes, &s.all_model_checkpoint_timestamps.emplace_back());
+  }
+  ok = ok && Take(&bytes, &s.last_preserved_timestamp) && bytes.empty();
+  if (!ok) return absl::InternalError("not an encoded checkpoint state");
+  return s;
+}
+
 std::string ResolveCheckpointPath(const std::string& dir, const std::string& path) {
-  if (absl::StartsWith(path, "/")) return path;
+  if (IsAbsolutePath(path)) return path;
   return JoinPath(dir, path);
 }
 
 std::string RelativeCheckpointPath(const std::string& dir, const std::string& prefix) {
-  if (dir.empty()) return prefix;
-  if (absl::StartsWith(dir, "/") != absl::StartsWith(prefix, "/")) return prefix;
-  const std::string d = NormalizeLexically(dir);
-  const std::string p = NormalizeLexically(prefix);
-  if (HasDotDotComponent(p)) return prefix;
-  if (d == ".") return p.empty() ? prefix : p;
-  const std::string head = d == "/" ? d : d + "/";
-  if (!absl::StartsWith(p, head) || p.size() == head.size()) return prefix;
-  return p.substr(head.size());
+  return RelativePathUnder(dir, prefix).value_or(prefix);
 }
 
 bool CheckpointExists(const std::string& prefix) {
@@ -261,8 +304,7 @@ std::vector<std::pair<double, std::string>> CommittedInDir(const std::string& di
 
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
                                              const std::string& latest_filename) {
-  absl::StatusOr<proto::CheckpointState> state =
-      ReadCheckpointState(dir, latest_filename);
+  absl::StatusOr<CheckpointState> state = ReadCheckpointState(dir, latest_filename);
   if (!state.ok() && absl::IsInvalidArgument(state.status())) return state.status();
   // The newest intact checkpoint by commit time, whether the state file names
   // it or not: a job that died between committing a checkpoint and updating
@@ -275,22 +317,22 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
     if (!best.has_value() || timestamp > best->first) best.emplace(timestamp, prefix);
   };
   if (state.ok()) {
-    std::vector<const std::string*> named = {&state->model_checkpoint_path()};
-    const auto& all = state->all_model_checkpoint_paths();
+    std::vector<const std::string*> named = {&state->model_checkpoint_path};
+    const auto& all = state->all_model_checkpoint_paths;
     for (auto it = all.rbegin(); it != all.rend(); ++it) named.push_back(&*it);
     for (const std::string* p : named) {
       // Entries that escape `dir` are skipped, as are entries that are not
       // intact (index gone or damaged, data lost).
       if (!IsCheckpointPathInsideDir(dir, *p)) continue;
       const std::string prefix = ResolveCheckpointPath(dir, *p);
-      if (!seen.insert(NormalizeLexically(prefix)).second) continue;
+      if (!seen.insert(NormalizePath(prefix)).second) continue;
       absl::StatusOr<IndexRecord> index = IntactIndex(prefix);
       if (index.ok()) consider(prefix, index->timestamp);
     }
   }
   for (const auto& [timestamp, stem] : CommittedInDir(dir)) {
     const std::string prefix = ResolveCheckpointPath(dir, stem);
-    if (!seen.contains(NormalizeLexically(prefix))) consider(prefix, timestamp);
+    if (!seen.contains(NormalizePath(prefix))) consider(prefix, timestamp);
   }
   if (!best.has_value()) {
     return absl::NotFoundError(absl::StrCat(

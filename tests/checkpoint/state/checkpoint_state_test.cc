@@ -1,12 +1,14 @@
 // Tests of the `checkpoint` state file, LatestCheckpoint and the directory
-// sweeps (checkpoint/manager/checkpoint_state.h). Real committed checkpoints are made
+// sweeps (checkpoint/state/checkpoint_state.h). Real committed checkpoints are made
 // with SaveTensors on a SerialCommunicator and a one-device mesh.
-#include "checkpoint/manager/checkpoint_state.h"
+#include "checkpoint/state/checkpoint_state.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -81,24 +83,48 @@ class CheckpointStateTest : public ::testing::Test {
   std::string dir_ = MakeTempDir("t");
 };
 
-proto::CheckpointState SampleState() {
-  proto::CheckpointState s;
-  s.set_model_checkpoint_path("ckpt-3");
-  s.add_all_model_checkpoint_paths("ckpt-2");
-  s.add_all_model_checkpoint_paths("ckpt-3");
-  s.add_all_model_checkpoint_timestamps(1700000000.5);
-  s.add_all_model_checkpoint_timestamps(1700000100.25);
-  s.set_last_preserved_timestamp(1699999000);
+CheckpointState SampleState() {
+  CheckpointState s;
+  s.model_checkpoint_path = "ckpt-3";
+  s.all_model_checkpoint_paths.push_back("ckpt-2");
+  s.all_model_checkpoint_paths.push_back("ckpt-3");
+  s.all_model_checkpoint_timestamps.push_back(1700000000.5);
+  s.all_model_checkpoint_timestamps.push_back(1700000100.25);
+  s.last_preserved_timestamp = 1699999000;
   return s;
 }
 
 TEST_F(CheckpointStateTest, RoundTrip) {
   ASSERT_TRUE(WriteCheckpointState(dir_, SampleState()).ok());
-  absl::StatusOr<proto::CheckpointState> back = ReadCheckpointState(dir_);
+  absl::StatusOr<CheckpointState> back = ReadCheckpointState(dir_);
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(back->SerializeAsString(), SampleState().SerializeAsString());
+  EXPECT_TRUE(*back == SampleState());
   // The temporary of the atomic write is gone.
   EXPECT_THAT(ListDir(dir_), ElementsAre("checkpoint"));
+}
+
+TEST(CheckpointStateEncodingTest, RoundTripsAnyBytesAndEveryDoubleBit) {
+  CheckpointState s;
+  s.model_checkpoint_path = std::string("/d/\xff\0x", 6);
+  s.all_model_checkpoint_paths = {"", "a", std::string(1000, 'z')};
+  s.all_model_checkpoint_timestamps = {-0.0, std::numeric_limits<double>::infinity(),
+                                       1712345678.123456789, std::nan("7")};
+  s.last_preserved_timestamp = 5e-324;
+  const std::string bytes = EncodeCheckpointState(s);
+  absl::StatusOr<CheckpointState> back = DecodeCheckpointState(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  // Bit for bit (NaN != NaN, so compare the encodings too).
+  EXPECT_EQ(EncodeCheckpointState(*back), bytes);
+  EXPECT_EQ(back->model_checkpoint_path, s.model_checkpoint_path);
+  EXPECT_EQ(back->all_model_checkpoint_paths, s.all_model_checkpoint_paths);
+  EXPECT_TRUE(std::signbit(back->all_model_checkpoint_timestamps[0]));
+  EXPECT_EQ(back->last_preserved_timestamp, 5e-324);
+  EXPECT_TRUE(DecodeCheckpointState(EncodeCheckpointState({})).value() == CheckpointState());
+  // Every truncation and an extra byte are refused, never misread.
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_TRUE(absl::IsInternal(DecodeCheckpointState(bytes.substr(0, n)).status())) << n;
+  }
+  EXPECT_TRUE(absl::IsInternal(DecodeCheckpointState(bytes + "x").status()));
 }
 
 TEST_F(CheckpointStateTest, CustomFilename) {
@@ -130,17 +156,17 @@ TEST_F(CheckpointStateTest, TextFormatIsTensorFlowCompatible) {
             "all_model_checkpoint_timestamps: 1712345678.123456\n"
             "all_model_checkpoint_timestamps: 1712345688.5\n"
             "last_preserved_timestamp: 1712340000.0\n");
-  absl::StatusOr<proto::CheckpointState> s = ReadCheckpointState(dir_);
+  absl::StatusOr<CheckpointState> s = ReadCheckpointState(dir_);
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->model_checkpoint_path(), "ckpt-7");
-  EXPECT_THAT(s->all_model_checkpoint_paths(), ElementsAre("ckpt-6", "ckpt-7"));
-  EXPECT_THAT(s->all_model_checkpoint_timestamps(),
+  EXPECT_EQ(s->model_checkpoint_path, "ckpt-7");
+  EXPECT_THAT(s->all_model_checkpoint_paths, ElementsAre("ckpt-6", "ckpt-7"));
+  EXPECT_THAT(s->all_model_checkpoint_timestamps,
               ElementsAre(1712345678.123456, 1712345688.5));
-  EXPECT_EQ(s->last_preserved_timestamp(), 1712340000.0);
+  EXPECT_EQ(s->last_preserved_timestamp, 1712340000.0);
 }
 
 TEST_F(CheckpointStateTest, MissingStateFileIsNotFound) {
-  absl::StatusOr<proto::CheckpointState> s = ReadCheckpointState(dir_);
+  absl::StatusOr<CheckpointState> s = ReadCheckpointState(dir_);
   EXPECT_TRUE(absl::IsNotFound(s.status())) << s.status();
   EXPECT_THAT(std::string(s.status().message()), HasSubstr(dir_ + "/checkpoint"));
   EXPECT_TRUE(absl::IsNotFound(LatestCheckpoint(dir_).status()));
@@ -150,7 +176,7 @@ TEST_F(CheckpointStateTest, GarbageStateFileIsDataLossAndLatestScans) {
   MakeCheckpoint(dir_ + "/ckpt-1");
   MakeCheckpoint(dir_ + "/ckpt-2");
   WriteText(dir_ + "/checkpoint", "model_checkpoint_path: \"ckpt-1\"\n\x01garbage {{");
-  absl::StatusOr<proto::CheckpointState> s = ReadCheckpointState(dir_);
+  absl::StatusOr<CheckpointState> s = ReadCheckpointState(dir_);
   EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
   EXPECT_THAT(std::string(s.status().message()), HasSubstr(dir_ + "/checkpoint"));
 
@@ -162,15 +188,15 @@ TEST_F(CheckpointStateTest, GarbageStateFileIsDataLossAndLatestScans) {
 TEST_F(CheckpointStateTest, LatestIsTheNewestCommittedWhetherTheStateNamesItOrNot) {
   MakeCheckpoint(dir_ + "/ckpt-1");
   MakeCheckpoint(dir_ + "/ckpt-2");
-  proto::CheckpointState s;
+  CheckpointState s;
   // A job that died after committing ckpt-2, before updating the state file.
-  s.set_model_checkpoint_path("ckpt-1");
-  s.add_all_model_checkpoint_paths("ckpt-1");
+  s.model_checkpoint_path = "ckpt-1";
+  s.all_model_checkpoint_paths.push_back("ckpt-1");
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
 
   // An absolute path inside the directory is accepted as written.
-  s.set_model_checkpoint_path(dir_ + "/ckpt-2");
+  s.model_checkpoint_path = dir_ + "/ckpt-2";
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
 
@@ -179,7 +205,7 @@ TEST_F(CheckpointStateTest, LatestIsTheNewestCommittedWhetherTheStateNamesItOrNo
   const std::filesystem::path cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir_);
   absl::StatusOr<std::string> absolute = LatestCheckpoint(".");
-  s.set_model_checkpoint_path("ckpt-2");
+  s.model_checkpoint_path = "ckpt-2";
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   absl::StatusOr<std::string> relative = LatestCheckpoint(".");
   std::filesystem::current_path(cwd);
@@ -189,9 +215,11 @@ TEST_F(CheckpointStateTest, LatestIsTheNewestCommittedWhetherTheStateNamesItOrNo
 
 TEST_F(CheckpointStateTest, StateNamingDeletedCheckpointFallsBackToNewestIntact) {
   for (int i = 1; i <= 3; ++i) MakeCheckpoint(dir_ + "/ckpt-" + std::to_string(i));
-  proto::CheckpointState s;
-  s.set_model_checkpoint_path("ckpt-3");
-  for (int i = 1; i <= 3; ++i) s.add_all_model_checkpoint_paths("ckpt-" + std::to_string(i));
+  CheckpointState s;
+  s.model_checkpoint_path = "ckpt-3";
+  for (int i = 1; i <= 3; ++i) {
+    s.all_model_checkpoint_paths.push_back("ckpt-" + std::to_string(i));
+  }
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-3");
 
@@ -211,9 +239,11 @@ TEST_F(CheckpointStateTest, StateNamingDeletedCheckpointFallsBackToNewestIntact)
 
 TEST_F(CheckpointStateTest, LostOrTruncatedDataIsNotLatest) {
   for (int i = 1; i <= 3; ++i) MakeCheckpoint(dir_ + "/ckpt-" + std::to_string(i));
-  proto::CheckpointState s;
-  s.set_model_checkpoint_path("ckpt-3");
-  for (int i = 1; i <= 3; ++i) s.add_all_model_checkpoint_paths("ckpt-" + std::to_string(i));
+  CheckpointState s;
+  s.model_checkpoint_path = "ckpt-3";
+  for (int i = 1; i <= 3; ++i) {
+    s.all_model_checkpoint_paths.push_back("ckpt-" + std::to_string(i));
+  }
   ASSERT_TRUE(WriteCheckpointState(dir_, s).ok());
   EXPECT_TRUE(CheckpointIsIntact(dir_ + "/ckpt-3"));
 
@@ -235,12 +265,12 @@ TEST_F(CheckpointStateTest, PathsEscapingTheDirectoryAreIgnored) {
   MakeCheckpoint(outer + "/victim");
   const std::string inner = outer + "/run";
   ASSERT_EQ(::mkdir(inner.c_str(), 0755), 0);
-  proto::CheckpointState s;
-  s.set_model_checkpoint_path("../victim");
-  s.add_all_model_checkpoint_paths(outer + "/victim");
-  s.add_all_model_checkpoint_paths(inner + "/../victim");
-  s.add_all_model_checkpoint_paths("sub/../../victim");
-  s.add_all_model_checkpoint_paths("..");
+  CheckpointState s;
+  s.model_checkpoint_path = "../victim";
+  s.all_model_checkpoint_paths.push_back(outer + "/victim");
+  s.all_model_checkpoint_paths.push_back(inner + "/../victim");
+  s.all_model_checkpoint_paths.push_back("sub/../../victim");
+  s.all_model_checkpoint_paths.push_back("..");
   ASSERT_TRUE(WriteCheckpointState(inner, s).ok());
   // The only committed checkpoint the state names lies outside: not found.
   EXPECT_TRUE(absl::IsNotFound(LatestCheckpoint(inner).status()));

@@ -1,9 +1,11 @@
 // The `checkpoint` state file and finding the newest checkpoint.
 //
-// The state file is TensorFlow's CheckpointState in protobuf text format,
+// The state file is TensorFlow's CheckpointState in protobuf text format
+// (proto/checkpoint_state.proto; here the plain struct CheckpointState),
 // kept in the checkpoints' directory and replaced atomically (temp file,
 // fsync, rename, directory fsync). Paths in it are relative to the directory
-// by default; absolute paths are accepted when reading.
+// by default; absolute paths are accepted when reading. Which checkpoints it
+// lists after a save is decided in checkpoint/state/retention.h.
 //
 // LatestCheckpoint returns the newest checkpoint (by the commit time its
 // index records) that is committed and intact (index decodes, data file
@@ -17,8 +19,8 @@
 //
 // Pure file operations (no communicator): callers decide which rank calls
 // them. Thread-compatible.
-#ifndef MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
-#define MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
+#ifndef MESHCKPT_CHECKPOINT_STATE_CHECKPOINT_STATE_H_
+#define MESHCKPT_CHECKPOINT_STATE_CHECKPOINT_STATE_H_
 
 #include <cstdint>
 #include <string>
@@ -28,7 +30,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "proto/checkpoint_state.pb.h"
 
 namespace meshckpt {
 
@@ -37,15 +38,44 @@ inline constexpr char kDefaultLatestFilename[] = "checkpoint";
 // refused rather than read into memory).
 inline constexpr int64_t kMaxStateFileBytes = int64_t{16} << 20;
 
+// What a state file holds. Field names match TensorFlow's CheckpointState,
+// so that either library reads the other's file.
+struct CheckpointState {
+  // The newest checkpoint prefix.
+  std::string model_checkpoint_path;
+  // Checkpoints not yet deleted, oldest first; the newest is last.
+  std::vector<std::string> all_model_checkpoint_paths;
+  // Seconds since the epoch, parallel to all_model_checkpoint_paths (a file
+  // from elsewhere may have fewer).
+  std::vector<double> all_model_checkpoint_timestamps;
+  // Time of the newest checkpoint kept by keep_checkpoint_every_n_hours
+  // (CheckpointManager); 0 when none was.
+  double last_preserved_timestamp = 0;
+
+  bool operator==(const CheckpointState& o) const {
+    return model_checkpoint_path == o.model_checkpoint_path &&
+           all_model_checkpoint_paths == o.all_model_checkpoint_paths &&
+           all_model_checkpoint_timestamps == o.all_model_checkpoint_timestamps &&
+           last_preserved_timestamp == o.last_preserved_timestamp;
+  }
+  bool operator!=(const CheckpointState& o) const { return !(*this == o); }
+};
+
 // NotFound when missing; DataLoss when it does not parse. Paths are returned
 // as written in the file.
-absl::StatusOr<proto::CheckpointState> ReadCheckpointState(
+absl::StatusOr<CheckpointState> ReadCheckpointState(
     const std::string& dir,
     const std::string& latest_filename = kDefaultLatestFilename);
 
 absl::Status WriteCheckpointState(
-    const std::string& dir, const proto::CheckpointState& state,
+    const std::string& dir, const CheckpointState& state,
     const std::string& latest_filename = kDefaultLatestFilename);
+
+// A byte-exact encoding of `state` for sending it to other ranks (any bytes
+// in paths, every double bit for bit); not the state file's format.
+std::string EncodeCheckpointState(const CheckpointState& state);
+// Internal when `bytes` is not what EncodeCheckpointState made.
+absl::StatusOr<CheckpointState> DecodeCheckpointState(absl::string_view bytes);
 
 // Whether `path`, as a state file names it, lies inside `dir`: relative
 // without ".." components, or absolute and lexically under `dir`. Entries
@@ -54,7 +84,8 @@ bool IsCheckpointPathInsideDir(const std::string& dir, const std::string& path);
 
 // `path` resolved against `dir` when relative.
 std::string ResolveCheckpointPath(const std::string& dir, const std::string& path);
-// `prefix` relative to `dir` when it lies inside it, else unchanged.
+// `prefix` relative to `dir` when it lies lexically inside it (with no ".."
+// below `dir`; base/path.h RelativePathUnder), else unchanged.
 std::string RelativeCheckpointPath(const std::string& dir, const std::string& prefix);
 
 // True when `<prefix>.index` exists.
@@ -92,4 +123,4 @@ absl::StatusOr<int> SweepStaleTemporaries(const std::string& dir);
 
 }  // namespace meshckpt
 
-#endif  // MESHCKPT_CHECKPOINT_MANAGER_CHECKPOINT_STATE_H_
+#endif  // MESHCKPT_CHECKPOINT_STATE_CHECKPOINT_STATE_H_

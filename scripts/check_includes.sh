@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Include rules that keep the library's rooms apart. Lists every violation
+# and exits 1 when there is one.
+#
+#   scripts/check_includes.sh
+#
+# 1. A public header includes a generated .pb.h. Public: any .h under base/
+#    mesh/ layout/ comm/ io/ checkpoint/ tools/, except *_internal.h, files
+#    in a folder named internal/, and the format edge io/format/*.h (proto/
+#    is outside these rooms), where the on-disk protos are the interface.
+# 2. <hdf5.h> outside io/, or <mpi.h> outside comm/, in code that ships:
+#    the library rooms, proto/, tfbundle/, bench/ and fuzz/. Not checked:
+#    tests/ and mpi_tests/, which build hostile files with the HDF5 C API
+#    and drive MPI themselves, and examples/, which are user programs
+#    (train.cc does its own MPI for training). io/transfer/hdf5_*.cc see
+#    MPI only through parallel HDF5's own headers, which include <mpi.h>.
+# 3. Rooms depend one way:
+#      checkpoint/engine/  not on checkpoint/object|saver|manager|reader
+#      checkpoint/reader/  not on checkpoint/object|saver|manager
+#      io/                 not on checkpoint/
+#      base/ mesh/ layout/ not on comm/ io/ checkpoint/
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+violations=0
+report() {  # RULE FILE:LINE:TEXT...
+  local rule=$1
+  shift
+  [ $# -eq 0 ] && return
+  echo "$rule:"
+  printf '  %s\n' "$@"
+  violations=$((violations + $#))
+}
+# grep_includes PATTERN FILES...: file:line:text of matching #include lines.
+grep_includes() {
+  local pattern=$1
+  shift
+  [ $# -eq 0 ] && return
+  grep -nE "^[[:space:]]*#[[:space:]]*include[[:space:]]*$pattern" "$@" /dev/null || true
+}
+
+mapfile -t public < <(git ls-files 'base/*.h' 'mesh/*.h' 'layout/*.h' 'comm/*.h' 'io/*.h' \
+    'checkpoint/*.h' 'tools/*.h' |
+  grep -v -e '_internal\.h$' -e '/internal/' -e '^io/format/[^/]*\.h$')
+mapfile -t lines < <(grep_includes '"[^"]*\.pb\.h"' "${public[@]}")
+report "public headers that include a generated .pb.h" "${lines[@]}"
+
+mapfile -t shipped < <(git ls-files 'base/*' 'mesh/*' 'layout/*' 'proto/*' 'comm/*' 'io/*' \
+    'checkpoint/*' 'tools/*' 'tfbundle/*' 'bench/*' 'fuzz/*' | grep -E '\.(h|cc)$')
+mapfile -t lines < <(grep_includes '<hdf5\.h>' $(printf '%s\n' "${shipped[@]}" | grep -v '^io/'))
+report "<hdf5.h> outside io/" "${lines[@]}"
+mapfile -t lines < <(grep_includes '<mpi\.h>' $(printf '%s\n' "${shipped[@]}" | grep -v '^comm/'))
+report "<mpi.h> outside comm/" "${lines[@]}"
+
+# room RULE PATTERN PATHSPEC...: files under PATHSPEC including PATTERN.
+room() {
+  local rule=$1 pattern=$2
+  shift 2
+  local files
+  mapfile -t files < <(git ls-files "$@" | grep -E '\.(h|cc)$')
+  mapfile -t lines < <(grep_includes "$pattern" "${files[@]}")
+  report "$rule" "${lines[@]}"
+}
+room "checkpoint/engine/ includes object, saver, manager or reader" \
+  '"checkpoint/(object|saver|manager|reader)/' 'checkpoint/engine/*'
+room "checkpoint/reader/ includes object, saver or manager" \
+  '"checkpoint/(object|saver|manager)/' 'checkpoint/reader/*'
+room "io/ includes checkpoint/" '"checkpoint/' 'io/*'
+room "base/, mesh/ or layout/ includes comm/, io/ or checkpoint/" \
+  '"(comm|io|checkpoint)/' 'base/*' 'mesh/*' 'layout/*'
+
+if [ $violations -eq 0 ]; then
+  echo "check_includes: clean"
+else
+  echo "check_includes: $violations violation(s)"
+  exit 1
+fi
