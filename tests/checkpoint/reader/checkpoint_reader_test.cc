@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/object/tracked_value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/checkpoint/reader/reader_test_util.h"
