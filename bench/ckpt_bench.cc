@@ -1,5 +1,5 @@
 // Checkpoint save/restore against the raw-disk limit, measured in the same
-// run (issue 6). Run under mpirun; everything is collective.
+// run. Run under mpirun; everything is collective.
 //
 // Usage, modes and flags: kUsage below (`ckpt_bench --help`). Within a
 // mode ours and raw alternate, who goes first swapping every rep. The page

@@ -15,7 +15,7 @@ double Gbps(int64_t bytes, double seconds) {
   return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;
 }
 
-// Target ratio for the headline, 0 when the issue sets none.
+// Target ratio for the headline, 0 when there is none.
 double RatioTarget(const Result& r) {
   if (r.mode == "reshard") return 0.8;
   if (r.mode == "io") return 0.9;

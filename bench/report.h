@@ -61,7 +61,7 @@ std::string CsvHeader();
 std::string CsvRow(const Result& r);
 // Appends the row, writing the header first when the file is new or empty.
 absl::Status AppendCsv(const std::string& path, const Result& r);
-// Two indented lines for the log, with the targets of issue 6 (ratio >= 0.9
+// Two indented lines for the log, with the performance targets (ratio >= 0.9
 // for save and restore, >= 0.8 for a reshard; <= 1 ms per tensor; extra
 // memory <= 64 MiB + largest shard) marked met or MISSED. Never fails.
 std::string HumanLines(const Result& r);

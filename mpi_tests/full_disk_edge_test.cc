@@ -1,4 +1,4 @@
-// Full disk at the edges (issue 12). A CheckpointManager that has saved one
+// Full disk at the edges. A CheckpointManager that has saved one
 // checkpoint into a small tmpfs saves a second one with every amount of free
 // space, in whole pages, from none at all to a little more than the save
 // needs, in every transfer mode (direct, MPI-IO independent and

@@ -124,7 +124,8 @@ TEST(SaveFailure, GoodSaveRestoresAndIsPlainHdf5) {
       EXPECT_EQ(H5Tget_class(ftype),
                 w.spec.dtype == DType::kInt64 ? H5T_INTEGER : H5T_FLOAT);
       H5Tclose(ftype);
-      // Attributes record the dtype name and the saved layout (design.md).
+      // Attributes record the dtype name and the saved layout (README,
+      // "Checkpoint format").
       EXPECT_EQ(ReadStringAttribute(ds, "dtype"), DTypeName(w.spec.dtype));
       std::string specs;
       for (const Entry& e : Entries()) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The standard benchmark suite of issue 6: checkpoint save/restore against
+# The standard benchmark suite: checkpoint save/restore against
 # the raw disk, measured in the same run (bench/ckpt_bench.cc).
 #
 #   scripts/bench.sh                  # full suite -> docs/bench/results.{csv,md}, plot.png
@@ -164,7 +164,7 @@ END {
   print "Raw baselines: each rank `pwrite`s exactly the bytes it saves to its own file (≤ 64 MiB calls) and `fsync`s;"
   print "for restores each rank `pread`s exactly the bytes of its distinct local shards. Ours = `SaveTensors` (durable: data"
   print "fsynced and the index committed) or `RestoreTensors` (checksums verified), barrier to completion; every restore is"
-  print "checked bit-exactly. Targets (issue 6): save and restore ≥ 0.9, resharding restore ≥ 0.8.\n"
+  print "checked bit-exactly. Targets: save and restore ≥ 0.9, resharding restore ≥ 0.8.\n"
   print "![ours/raw throughput ratio per scenario](plot.png)\n"
   printf "## Save and restore vs the raw disk (%s: parameters + one Adam slot, float32)\n\n", model
   print "| scenario | mesh | saved on | GB | ours s | raw s | GB/s ours / raw | **ratio** | target |"
