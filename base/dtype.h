@@ -1,3 +1,7 @@
+// base/ owns the vocabulary every other folder speaks: dtypes, scalar
+// values, path helpers, status macros, phase tracing, UTF-8 checks and the
+// version. It depends on abseil and the C++ library only.
+//
 // DType: the element types a checkpoint can hold, numbered as TensorFlow's
 // DataType (and as proto::DataType) so conversion is a checked cast.
 //

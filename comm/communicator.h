@@ -1,3 +1,7 @@
+// comm/ owns talking between ranks: the Communicator interface, a serial
+// implementation and the MPI one. It is the only folder whose code
+// includes <mpi.h>; it depends on abseil only.
+//
 // Communicator: the few collective operations checkpointing needs, behind a
 // small interface so that only comm/*.cc and io/*.cc see <mpi.h>.
 //

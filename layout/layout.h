@@ -1,3 +1,7 @@
+// layout/ owns how tensors are split over a mesh: IndexInterval, Box,
+// Layout, the split rule (ShardMap), the choice of writer ranks and reshard
+// plans. Pure computation on mesh/ and base/: no I/O, no MPI.
+//
 // Layout: how a tensor is laid out over a Mesh, one sharding spec per tensor
 // dimension.
 //

@@ -1,3 +1,6 @@
+// mesh/ owns the Mesh value type and its DTensor text form. It depends on
+// base/ only: no MPI, no HDF5, no protobuf.
+//
 // Mesh: named dimensions over a grid of devices, and which devices are ours.
 //
 // A mesh of dimensions (d0=s0, ..., dn=sn) has D = s0*...*sn devices with

@@ -1,3 +1,8 @@
+// proto/ owns the .proto schemas of the on-disk index and state file and
+// the conversions between them and mesh/, layout/ and base/ values. Only
+// io/format/ and the state file's .cc use it; no public header of the
+// library includes a generated header.
+//
 // Conversions between the value types (Mesh, Layout, Box, DType) and their
 // protos. Kept out of the value types' headers so the core stays free of
 // generated code. FromProto functions validate everything (the protos come

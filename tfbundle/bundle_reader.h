@@ -1,3 +1,7 @@
+// tfbundle/ owns TensorFlow's own checkpoint formats: TensorBundle V2
+// files, TensorFlow's object graph and .meta files. A leaf library: it uses
+// base/ and its own protos, which stay inside it.
+//
 // BundleReader: reads a TensorFlow TensorBundle V2 checkpoint, `<prefix>.index`
 // plus `<prefix>.data-NNNNN-of-MMMMM`, as tf.train.Checkpoint and
 // tf.compat.v1.train.Saver write it.

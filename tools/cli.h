@@ -1,3 +1,6 @@
+// tools/ owns the `meshckpt` command (inspect, ls, verify, diff, reshard).
+// It may use any library folder; nothing in the library uses it.
+//
 // Shared command-line plumbing of the `meshckpt` tool: flag parsing, parsers
 // for flag values (--mesh, --layout, numbers), exit codes, error reporting
 // and small display helpers (sizes, UTC times, checkpoint prefixes).

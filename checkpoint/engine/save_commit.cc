@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/path.h"
 #include "base/status_macros.h"
 #include "base/version.h"
 #include "checkpoint/engine/fault_injection.h"
@@ -126,7 +127,7 @@ absl::Status Commit(const std::string& prefix, const std::string& partial,
                     IndexRecord index) {
   const std::string data = DataFilePath(prefix), index_path = IndexFilePath(prefix);
   MESHCKPT_ASSIGN_OR_RETURN(int64_t size, FileSize(partial));
-  index.data_file = data.substr(data.rfind('/') + 1);
+  index.data_file = Basename(data);
   index.data_file_size = size;
   // An older checkpoint at this prefix stops existing before its data file is
   // replaced, so a crash cannot pair its index with the new data.

@@ -1,3 +1,9 @@
+// checkpoint/engine/ owns SaveTensors/RestoreTensors on raw buffers: the
+// save plan, driving the ChunkSink, the commit protocol, CheckpointIndex
+// and CheckpointHandle (an open checkpoint), reading regions for a restore,
+// and the fault points. It may use io/, comm/, layout/, mesh/ and base/;
+// none of the APIs built on it (object/, saver/, manager/, reader/).
+//
 // Collective save and restore of sharded tensors: the engine under the
 // checkpoint API.
 //

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/path.h"
 #include "base/phase_trace.h"
 #include "base/status_macros.h"
 #include "base/utf8.h"
@@ -64,8 +65,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
                         : tensors[0].layout.mesh();
   absl::Status local;
   if (comm.rank() == 0) {
-    const size_t slash = prefix.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : prefix.substr(0, slash + 1);
+    const std::string dir = Dirname(prefix);
     if (!FileExists(dir)) {
       local = absl::NotFoundError(absl::StrCat("cannot save '", prefix, "': directory '",
                                                dir, "' does not exist"));

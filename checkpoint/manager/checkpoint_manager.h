@@ -1,3 +1,7 @@
+// checkpoint/manager/ owns CheckpointManager: numbering, the directory
+// lock, recovery of interrupted saves, and saving through DTensorCheckpoint.
+// It may use checkpoint/engine/, state/ and object/, and everything below.
+//
 // CheckpointManager: numbered checkpoints in one directory with a retention
 // policy, after tf.train.CheckpointManager.
 //

@@ -1,3 +1,8 @@
+// checkpoint/object/ owns the object API: Trackable, DVariable,
+// TrackedValue, the object graph, LoadStatus, deferred restores
+// (RestoreSession) and DTensorCheckpoint. It may use checkpoint/engine/,
+// checkpoint/state/, io/, comm/, layout/, mesh/ and base/.
+//
 // DTensorCheckpoint: object-based, mesh-aware checkpointing of a tree of
 // Trackables, after tf.experimental.dtensor.DTensorCheckpoint.
 //

@@ -1,3 +1,8 @@
+// checkpoint/reader/ owns reading a checkpoint from one process:
+// CheckpointReader and its integrity checks. It may use checkpoint/engine/,
+// io/, comm/ (serial), layout/, mesh/ and base/; not the object API, the
+// Saver or the manager.
+//
 // CheckpointReader: looking inside a committed checkpoint from one process,
 // in the spirit of TensorFlow's tf.train.load_checkpoint / CheckpointReader,
 // tf.train.list_variables and inspect_checkpoint.

@@ -181,6 +181,7 @@ double Saver::Now() { return RootClock(*comm_, options_.clock); }
 void Saver::SetLastCheckpointsWithTime(
     std::vector<std::pair<std::string, double>> paths_with_time) {
   std::vector<RetainedCheckpoint> listed;
+  listed.reserve(paths_with_time.size());
   for (auto& [path, time] : paths_with_time) listed.push_back({std::move(path), time});
   retention_.set_listed(std::move(listed));
   paths_ = retention_.ListedPrefixes();

@@ -1,3 +1,8 @@
+// checkpoint/saver/ owns the TF1-style name-based Saver and
+// ExportStructure/ImportStructure. It may use checkpoint/engine/,
+// checkpoint/state/, the value types of checkpoint/object/ (DVariable, the
+// object graph), io/, comm/ and below.
+//
 // Saver: name-based checkpoints of a flat list of variables, after
 // tf.compat.v1.train.Saver, and ExportStructure/ImportStructure, after
 // export_meta_graph / import_meta_graph.

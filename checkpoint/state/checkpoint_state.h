@@ -1,3 +1,8 @@
+// checkpoint/state/ owns the `checkpoint` state file, retention
+// (max_to_keep, keep every n hours) and finding the latest checkpoint,
+// shared by the manager, the Saver and DTensorCheckpoint::Save. It may use
+// checkpoint/engine/, io/, proto/ (in its .cc only) and base/.
+//
 // The `checkpoint` state file and finding the newest checkpoint.
 //
 // The state file is TensorFlow's CheckpointState in protobuf text format

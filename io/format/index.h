@@ -1,3 +1,7 @@
+// io/format/ owns the bytes on disk that are ours: the index record and
+// index file, tile checksums, the string blob. It may use proto/ (the index
+// schema), io/fs/, layout/, mesh/ and base/; nothing in checkpoint/.
+//
 // The contents of a checkpoint's index as plain C++ values: what a save
 // records and a restore reads. io/format/index_file.h turns them into bytes
 // and back; protobuf stays inside that file.

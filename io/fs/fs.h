@@ -1,3 +1,6 @@
+// io/fs/ owns the filesystem: bounded reads, atomic writes, fsync, free
+// space and the directory lock. It depends on base/ and POSIX only.
+//
 // The few POSIX file operations the commit protocol needs, as Status.
 // Thread-safe (no shared state).
 #ifndef MESHCKPT_IO_FS_FS_H_

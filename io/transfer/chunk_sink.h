@@ -1,3 +1,10 @@
+// io/transfer/ owns moving chunk bytes between memory and the data file:
+// ChunkSink (save) and ChunkSource (restore), each direct (pwrite/pread at
+// the offsets HDF5 allocated) or through parallel HDF5 and MPI-IO, and the
+// HDF5 file underneath. It is the only code that includes <hdf5.h>, and it
+// sees MPI only through HDF5's parallel headers (hdf5_*.cc). It may use
+// io/format/, io/fs/, comm/, layout/ and base/; nothing in checkpoint/.
+//
 // ChunkSink: how a save's chunks get into its data file. The engine says
 // what to write (every dataset, and which rank writes which chunk of it);
 // the sink creates the file, moves the bytes, computes the tile checksums
