@@ -5,8 +5,10 @@
 #   scripts/test.sh -L mpi         # MPI tests only
 # BUILD_DIR (default: build) picks the build tree.
 #
-# Without arguments (the full run, what CI does) it then also runs the
-# reliability extras of docs/reliability.md: the sanitizer build on the unit
+# It first checks the include rules (scripts/check_includes.sh). Without
+# arguments (the full run, what CI does) it then also runs clang-tidy over
+# the library (scripts/tidy.sh) and the reliability extras of
+# docs/reliability.md: the sanitizer build on the unit
 # tests and a representative MPI subset (scripts/sanitize.sh --ci),
 # ThreadSanitizer on the tests whose code starts threads (scripts/tsan.sh),
 # and each libFuzzer target for a bounded time (scripts/fuzz.sh --seconds=15).
@@ -20,9 +22,12 @@ JOBS=$(nproc)
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j"$JOBS"
 status=0
+bash scripts/check_includes.sh || status=1
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" "$@" || status=$?
 
 if [ $# -eq 0 ] && [ "${MESHCKPT_EXTRAS:-1}" != 0 ]; then
+  echo "=== clang-tidy (scripts/tidy.sh) ==="
+  bash scripts/tidy.sh "$BUILD_DIR" || status=1
   echo "=== sanitizers (scripts/sanitize.sh --ci) ==="
   bash scripts/sanitize.sh --ci || status=1
   echo "=== ThreadSanitizer (scripts/tsan.sh) ==="
