@@ -14,14 +14,22 @@ struct DTypeInfo {
 };
 
 constexpr DTypeInfo kInfo[] = {
-    {DType::kFloat16, "float16", 2},     {DType::kBfloat16, "bfloat16", 2},
-    {DType::kFloat32, "float32", 4},     {DType::kFloat64, "float64", 8},
-    {DType::kInt8, "int8", 1},           {DType::kInt16, "int16", 2},
-    {DType::kInt32, "int32", 4},         {DType::kInt64, "int64", 8},
-    {DType::kUint8, "uint8", 1},         {DType::kUint16, "uint16", 2},
-    {DType::kUint32, "uint32", 4},       {DType::kUint64, "uint64", 8},
-    {DType::kBool, "bool", 1},           {DType::kComplex64, "complex64", 8},
-    {DType::kComplex128, "complex128", 16}, {DType::kString, "string", 0},
+    {DType::kFloat16, "float16", 2},
+    {DType::kBfloat16, "bfloat16", 2},
+    {DType::kFloat32, "float32", 4},
+    {DType::kFloat64, "float64", 8},
+    {DType::kInt8, "int8", 1},
+    {DType::kInt16, "int16", 2},
+    {DType::kInt32, "int32", 4},
+    {DType::kInt64, "int64", 8},
+    {DType::kUint8, "uint8", 1},
+    {DType::kUint16, "uint16", 2},
+    {DType::kUint32, "uint32", 4},
+    {DType::kUint64, "uint64", 8},
+    {DType::kBool, "bool", 1},
+    {DType::kComplex64, "complex64", 8},
+    {DType::kComplex128, "complex128", 16},
+    {DType::kString, "string", 0},
 };
 
 const DTypeInfo* Find(DType dtype) {
@@ -57,8 +65,7 @@ absl::StatusOr<DType> DTypeFromName(absl::string_view name) {
 absl::StatusOr<DType> DTypeFromEnum(int value) {
   const DTypeInfo* i = Find(static_cast<DType>(value));
   if (i == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown dtype number ", value));
+    return absl::InvalidArgumentError(absl::StrCat("unknown dtype number ", value));
   }
   return i->dtype;
 }

@@ -76,13 +76,15 @@ absl::StatusOr<std::string> MakeAbsolute(absl::string_view path) {
   if (IsAbsolutePath(path)) return NormalizePath(path);
   absl::StatusOr<std::string> cwd = CurrentDirectory();
   if (!cwd.ok()) {
-    return absl::Status(cwd.status().code(), absl::StrCat("cannot make '", path,
-                                                          "' absolute: ", cwd.status().message()));
+    return absl::Status(
+        cwd.status().code(),
+        absl::StrCat("cannot make '", path, "' absolute: ", cwd.status().message()));
   }
   return MakeAbsoluteAgainst(path, *cwd);
 }
 
-std::optional<std::string> RelativePathUnder(absl::string_view dir, absl::string_view path) {
+std::optional<std::string> RelativePathUnder(absl::string_view dir,
+                                             absl::string_view path) {
   if (dir.empty() || IsAbsolutePath(dir) != IsAbsolutePath(path)) return std::nullopt;
   const std::string d = NormalizePath(dir);
   const std::string p = NormalizePath(path);

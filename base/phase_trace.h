@@ -45,14 +45,12 @@ class PhaseTrace {
   class Scope {
    public:
     Scope(PhaseTrace* trace, absl::string_view phase)
-        : trace_(trace != nullptr && trace->enabled() ? trace : nullptr),
-          phase_(phase) {
+        : trace_(trace != nullptr && trace->enabled() ? trace : nullptr), phase_(phase) {
       if (trace_ != nullptr) start_ = Clock::now();
     }
     ~Scope() {
       if (trace_ != nullptr) {
-        trace_->Add(phase_,
-                    std::chrono::duration<double>(Clock::now() - start_).count());
+        trace_->Add(phase_, std::chrono::duration<double>(Clock::now() - start_).count());
       }
     }
 

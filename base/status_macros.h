@@ -12,16 +12,15 @@
 #define MESHCKPT_CONCAT_(a, b) MESHCKPT_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` is not OK.
-#define MESHCKPT_RETURN_IF_ERROR(expr)                \
-  do {                                                \
-    ::absl::Status meshckpt_status_ = (expr);         \
+#define MESHCKPT_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::absl::Status meshckpt_status_ = (expr);            \
     if (!meshckpt_status_.ok()) return meshckpt_status_; \
   } while (0)
 
 // `lhs = value of expr` (a StatusOr), or returns its status.
-#define MESHCKPT_ASSIGN_OR_RETURN(lhs, expr)                               \
-  MESHCKPT_ASSIGN_OR_RETURN_IMPL_(MESHCKPT_CONCAT_(meshckpt_sor_, __LINE__), \
-                                  lhs, expr)
+#define MESHCKPT_ASSIGN_OR_RETURN(lhs, expr) \
+  MESHCKPT_ASSIGN_OR_RETURN_IMPL_(MESHCKPT_CONCAT_(meshckpt_sor_, __LINE__), lhs, expr)
 #define MESHCKPT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                    \
   if (!tmp.ok()) return tmp.status();                   \

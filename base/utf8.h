@@ -16,7 +16,7 @@ inline bool IsValidUtf8(absl::string_view s) {
       ++i;
       continue;
     }
-    size_t extra;                   // Continuation bytes after the lead.
+    size_t extra;                        // Continuation bytes after the lead.
     unsigned char lo = 0x80, hi = 0xBF;  // Allowed range of the second byte.
     if (c >= 0xC2 && c <= 0xDF) {
       extra = 1;

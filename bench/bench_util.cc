@@ -87,8 +87,8 @@ absl::Status DropPageCache() {
   ::sync();
   FILE* f = std::fopen("/proc/sys/vm/drop_caches", "w");
   if (f == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot open /proc/sys/vm/drop_caches: ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open /proc/sys/vm/drop_caches: ", std::strerror(errno)));
   }
   const bool wrote = std::fputs("3\n", f) >= 0;
   if (std::fclose(f) != 0 || !wrote) {
@@ -139,8 +139,7 @@ int64_t TotalBytes(absl::Span<const Segment> segments) {
   return n;
 }
 
-absl::Status RawWrite(const std::string& path,
-                      absl::Span<const ConstSegment> segments) {
+absl::Status RawWrite(const std::string& path, absl::Span<const ConstSegment> segments) {
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return ErrnoError("cannot create", path);
   int64_t offset = 0;
@@ -188,7 +187,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseFlags(
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
     if (!absl::ConsumePrefix(&a, "--")) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", argv[i], "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", argv[i], "'"));
     }
     const size_t eq = a.find('=');
     std::string name(a.substr(0, eq));

@@ -80,8 +80,7 @@ int64_t TotalBytes(absl::Span<const Segment> segments);
 
 // The raw-disk write: creates `path` (truncating it), pwrites the segments
 // back to back in calls of at most 64 MiB, fsyncs and closes.
-absl::Status RawWrite(const std::string& path,
-                      absl::Span<const ConstSegment> segments);
+absl::Status RawWrite(const std::string& path, absl::Span<const ConstSegment> segments);
 // The raw-disk read: preads the segments back to back from `path` in calls
 // of at most 64 MiB. DataLoss if the file is shorter.
 absl::Status RawRead(const std::string& path, absl::Span<const Segment> segments);

@@ -9,6 +9,7 @@
 //
 //   checksum_bench [--mb=1024] [--dir=/tmp/meshckpt_bench]
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,16 +21,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "io/format/checksum.h"
-#include "io/transfer/data_file.h"
 #include "io/fs/fs.h"
-
-#include <xxhash.h>
+#include "io/transfer/data_file.h"
 
 namespace meshckpt {
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -42,8 +42,8 @@ void DropCaches() {
 }
 
 // Seconds to write then cold-read `data` as a [rows, 4096] float32 dataset.
-std::pair<double, double> HdfRoundTrip(const std::string& path, const std::vector<float>& data,
-                                       int64_t rows) {
+std::pair<double, double> HdfRoundTrip(const std::string& path,
+                                       const std::vector<float>& data, int64_t rows) {
   auto comm = SerialCommunicator();
   const Box all = Box::FromShape({rows, 4096});
   double t0 = Now();
@@ -71,8 +71,10 @@ int Run(int argc, char** argv) {
   std::string dir = "/tmp/meshckpt_bench";
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
-    if (absl::ConsumePrefix(&a, "--mb=")) (void)absl::SimpleAtoi(a, &mb);
-    else if (absl::ConsumePrefix(&a, "--dir=")) dir = std::string(a);
+    if (absl::ConsumePrefix(&a, "--mb="))
+      (void)absl::SimpleAtoi(a, &mb);
+    else if (absl::ConsumePrefix(&a, "--dir="))
+      dir = std::string(a);
   }
   (void)std::system(absl::StrCat("mkdir -p ", dir).c_str());
   const int64_t rows = (mb << 20) / (4096 * 4);
@@ -91,14 +93,16 @@ int Run(int argc, char** argv) {
   (void)h;
 
   std::printf("bytes=%.3f GB\n", gb);
-  std::printf("XXH3 in memory: whole buffer %.1f GB/s, %zu tiles of [%lld,%lld] %.1f GB/s\n",
-              gb / xxh_whole, tiles.size(), static_cast<long long>(grid.tile_shape()[0]),
-              static_cast<long long>(grid.tile_shape()[1]), gb / xxh_tiles);
+  std::printf(
+      "XXH3 in memory: whole buffer %.1f GB/s, %zu tiles of [%lld,%lld] %.1f GB/s\n",
+      gb / xxh_whole, tiles.size(), static_cast<long long>(grid.tile_shape()[0]),
+      static_cast<long long>(grid.tile_shape()[1]), gb / xxh_tiles);
   for (int rep = 0; rep < 2; ++rep) {
     auto [w, r] = HdfRoundTrip(dir + "/plain.h5", data, rows);
-    std::printf("rep %d: HDF5 write %.2f GB/s read %.2f GB/s | XXH3 tiles add x%.3f to a "
-                "write, x%.3f to a read\n",
-                rep, gb / w, gb / r, (w + xxh_tiles) / w, (r + xxh_tiles) / r);
+    std::printf(
+        "rep %d: HDF5 write %.2f GB/s read %.2f GB/s | XXH3 tiles add x%.3f to a "
+        "write, x%.3f to a read\n",
+        rep, gb / w, gb / r, (w + xxh_tiles) / w, (r + xxh_tiles) / r);
   }
   return 0;
 }

@@ -67,8 +67,8 @@ absl::StatusOr<int64_t> IntFlag(const std::map<std::string, std::string>& f,
   if (it == f.end()) return fallback;
   int64_t v = 0;
   if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", it->second,
-                                                   " is not a non-negative integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", it->second, " is not a non-negative integer"));
   }
   return v;
 }
@@ -76,9 +76,9 @@ absl::StatusOr<int64_t> IntFlag(const std::map<std::string, std::string>& f,
 absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
   MESHCKPT_ASSIGN_OR_RETURN(
       auto f, ParseFlags(argc, argv,
-                         {"help", "mode", "quick", "reps", "devices", "mesh", "data", "dir", "csv",
-                          "suite", "keep", "from", "tensors", "tensor-layout", "cache",
-                          "restore-transfer"}));
+                         {"help", "mode", "quick", "reps", "devices", "mesh", "data",
+                          "dir", "csv", "suite", "keep", "from", "tensors",
+                          "tensor-layout", "cache", "restore-transfer"}));
   Config c;
   c.help = f.count("help") > 0;
   c.quick = f.count("quick") > 0;
@@ -114,11 +114,15 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
     if (t == "independent") {
       c.restore_transfer = TransferMode::kIndependent;
     } else if (t != "direct") {
-      return absl::InvalidArgumentError("--restore-transfer must be direct or independent");
+      return absl::InvalidArgumentError(
+          "--restore-transfer must be direct or independent");
     }
   }
-  for (auto [name, out] : {std::pair{"dir", &c.dir}, {"csv", &c.csv}, {"suite", &c.suite},
-                            {"keep", &c.keep}, {"from", &c.from}}) {
+  for (auto [name, out] : {std::pair{"dir", &c.dir},
+                           {"csv", &c.csv},
+                           {"suite", &c.suite},
+                           {"keep", &c.keep},
+                           {"from", &c.from}}) {
     if (f.count(name)) *out = f[name];
   }
   for (const std::string& m : c.modes) {
@@ -134,7 +138,8 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
 
 std::string MeshText(const Mesh& mesh) {
   std::vector<std::string> dims;
-  for (const MeshDimension& d : mesh.dims()) dims.push_back(absl::StrCat(d.name, "=", d.size));
+  for (const MeshDimension& d : mesh.dims())
+    dims.push_back(absl::StrCat(d.name, "=", d.size));
   return absl::StrJoin(dims, ";");
 }
 
@@ -167,7 +172,9 @@ struct Op {
 class Bench {
  public:
   Bench(Communicator& comm, Config config, Mesh mesh)
-      : comm_(comm), c_(std::move(config)), mesh_(std::move(mesh)),
+      : comm_(comm),
+        c_(std::move(config)),
+        mesh_(std::move(mesh)),
         model_(c_.quick ? TinyGpt() : Gpt2Small()) {}
 
   absl::Status Run() {
@@ -183,7 +190,9 @@ class Bench {
 
  private:
   bool root() const { return comm_.rank() == 0; }
-  std::string Path(absl::string_view name) const { return absl::StrCat(c_.dir, "/", name); }
+  std::string Path(absl::string_view name) const {
+    return absl::StrCat(c_.dir, "/", name);
+  }
   std::string RankPath(absl::string_view name) const {
     return absl::StrCat(c_.dir, "/", name, "-", comm_.rank());
   }
@@ -194,7 +203,8 @@ class Bench {
       std::error_code ec;
       std::filesystem::create_directories(c_.dir, ec);
       if (!c_.keep.empty()) {
-        std::filesystem::create_directories(std::filesystem::path(c_.keep).parent_path(), ec);
+        std::filesystem::create_directories(std::filesystem::path(c_.keep).parent_path(),
+                                            ec);
       }
       if (ec) local = absl::InternalError(absl::StrCat("mkdir: ", ec.message()));
     }
@@ -313,7 +323,8 @@ class Bench {
   // Save vs raw write, then restore (same layout) vs raw read, of `w`.
   absl::Status SaveAndRestore(const std::string& mode, Workload& w) {
     const std::string prefix = Path(mode + "-ckpt");
-    const std::string raw_w = RankPath(mode + "-raw-write"), raw_r = RankPath(mode + "-raw-read");
+    const std::string raw_w = RankPath(mode + "-raw-write"),
+                      raw_r = RankPath(mode + "-raw-read");
     const std::vector<SaveTensor> saves = w.SaveList();
     const std::vector<ConstSegment> writes = w.WriteSegments();
     int64_t reported = -1;  // This rank's bytes as SaveTensors counts them.
@@ -321,7 +332,8 @@ class Bench {
     options.progress = [&](int64_t, int64_t total) { reported = total; };
     Op ours{[&] { return RemoveCheckpoint(prefix); },
             [&] { return SaveTensors(comm_, prefix, saves, {}, options); }};
-    Op raw{[&] { return RemoveFileIfExists(raw_w); }, [&] { return RawWrite(raw_w, writes); }};
+    Op raw{[&] { return RemoveFileIfExists(raw_w); },
+           [&] { return RawWrite(raw_w, writes); }};
     Result save;
     save.mode = mode;
     save.op = "save";
@@ -343,7 +355,8 @@ class Bench {
     restore.mode = mode;
     restore.op = "restore";
     restore.bytes = SumOverRanks(comm_, TotalBytes(reads));
-    MESHCKPT_RETURN_IF_ERROR(Alternate(RestoreOp(w, prefix), ReadOp(raw_r, reads), &restore));
+    MESHCKPT_RETURN_IF_ERROR(
+        Alternate(RestoreOp(w, prefix), ReadOp(raw_r, reads), &restore));
     MESHCKPT_RETURN_IF_ERROR(Report(restore, w));
     MESHCKPT_RETURN_IF_ERROR(comm_.Agree(RemoveFileIfExists(raw_r)));
     return comm_.Agree(RemoveCheckpoint(prefix));
@@ -365,7 +378,8 @@ class Bench {
   }
 
   static Op ReadOp(const std::string& path, const std::vector<Segment>& reads) {
-    return Op{[] { return absl::OkStatus(); }, [path, &reads] { return RawRead(path, reads); }};
+    return Op{[] { return absl::OkStatus(); },
+              [path, &reads] { return RawRead(path, reads); }};
   }
 
   absl::Status RunIo() {
@@ -403,8 +417,7 @@ class Bench {
   }
 
   absl::Status RunReshard() {
-    MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index,
-                              ReadCheckpointIndex(comm_, c_.from));
+    MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index, ReadCheckpointIndex(comm_, c_.from));
     const auto& meta = index.user_metadata;
     Result r;
     r.mode = "reshard";
@@ -450,8 +463,9 @@ absl::Status Main(int argc, char** argv, int* rank) {
   std::vector<MeshDimension> dims = {{kModelDim, config.devices}};
   if (config.mesh2d) {
     if (config.devices % config.data != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--mesh=2d: ", config.devices, " devices do not split into data=", config.data));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--mesh=2d: ", config.devices,
+                       " devices do not split into data=", config.data));
     }
     dims = {{"data", config.data}, {kModelDim, config.devices / config.data}};
   }
@@ -466,6 +480,7 @@ int main(int argc, char** argv) {
   meshckpt::MpiEnvironment env(&argc, &argv);
   int rank = -1;
   absl::Status s = meshckpt::bench::Main(argc, argv, &rank);
-  if (!s.ok() && rank <= 0) std::fprintf(stderr, "ckpt_bench: %s\n", s.ToString().c_str());
+  if (!s.ok() && rank <= 0)
+    std::fprintf(stderr, "ckpt_bench: %s\n", s.ToString().c_str());
   return s.ok() ? 0 : 1;
 }

@@ -38,9 +38,9 @@ std::string CsvRow(const Result& r) {
       "%s,%s,%s,%s,%d,%d,%s,%d,%s,%d,%d,%d,%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,"
       "%.4f,%.4f,%.2f,%.2f,%.2f,%.2f,%s",
       r.suite, r.workload, r.mode, r.op, r.ranks, r.devices, r.mesh, r.saved_ranks,
-      r.saved_mesh, r.tensors, r.bytes, r.reps, r.cold ? "cold" : "warm",
-      r.ours.median, r.ours.min, r.ours.max, r.raw.median, r.raw.min, r.raw.max,
-      r.ratio(), Gbps(r.bytes, r.ours.median), Gbps(r.bytes, r.raw.median),
+      r.saved_mesh, r.tensors, r.bytes, r.reps, r.cold ? "cold" : "warm", r.ours.median,
+      r.ours.min, r.ours.max, r.raw.median, r.raw.min, r.raw.max, r.ratio(),
+      Gbps(r.bytes, r.ours.median), Gbps(r.bytes, r.raw.median),
       r.tensors > 0 ? r.ours.median / r.tensors * 1e6 : 0.0, r.peak_extra_mib,
       r.start_extra_mib, r.largest_shard_mib, r.mem_method);
 }
@@ -69,13 +69,14 @@ std::string HumanLines(const Result& r) {
   std::string out = absl::StrFormat(
       "  %-7s %-7s %.3f GB, %d tensors%s: ours %.3f s [%.3f..%.3f] %.2f GB/s | "
       "raw %.3f s [%.3f..%.3f] %.2f GB/s\n",
-      r.mode, r.op, r.bytes / 1e9, r.tensors, from, r.ours.median, r.ours.min,
-      r.ours.max, Gbps(r.bytes, r.ours.median), r.raw.median, r.raw.min, r.raw.max,
+      r.mode, r.op, r.bytes / 1e9, r.tensors, from, r.ours.median, r.ours.min, r.ours.max,
+      Gbps(r.bytes, r.ours.median), r.raw.median, r.raw.min, r.raw.max,
       Gbps(r.bytes, r.raw.median));
   const double target = RatioTarget(r);
   absl::StrAppendFormat(&out, "          ratio ours/raw %.2f", r.ratio());
   if (target > 0) {
-    absl::StrAppendFormat(&out, " (target >= %.1f: %s)", target, Met(r.ratio() >= target));
+    absl::StrAppendFormat(&out, " (target >= %.1f: %s)", target,
+                          Met(r.ratio() >= target));
   }
   if (r.mode == "tensors") {
     const double us = r.ours.median / r.tensors * 1e6;

@@ -69,10 +69,10 @@ std::vector<TensorSpec> GptTensors(const ModelConfig& c) {
   for (int64_t l = 0; l < c.layers; ++l) {
     const std::string h = absl::StrCat("model/h", l, "/");
     std::vector<TensorSpec> layer = {
-        {h + "ln_1/g", {d}, -1},          {h + "ln_1/b", {d}, -1},
+        {h + "ln_1/g", {d}, -1},           {h + "ln_1/b", {d}, -1},
         {h + "attn/qkv/w", {d, 3 * d}, 1}, {h + "attn/qkv/b", {3 * d}, -1},
         {h + "attn/proj/w", {d, d}, 0},    {h + "attn/proj/b", {d}, -1},
-        {h + "ln_2/g", {d}, -1},          {h + "ln_2/b", {d}, -1},
+        {h + "ln_2/g", {d}, -1},           {h + "ln_2/b", {d}, -1},
         {h + "mlp/fc/w", {d, 4 * d}, 1},   {h + "mlp/fc/b", {4 * d}, -1},
         {h + "mlp/proj/w", {4 * d, d}, 0}, {h + "mlp/proj/b", {d}, -1},
     };
@@ -217,8 +217,8 @@ std::vector<ConstSegment> Workload::WriteSegments() const {
   for (const Tensor* t : order) {
     for (const ShardWriter& w : assigner.Assign(t->map, kFloatBytes)) {
       if (w.rank != mesh_.rank()) continue;
-      out.push_back({t->device_data[w.device - first].get(),
-                     w.box.num_elements() * kFloatBytes});
+      out.push_back(
+          {t->device_data[w.device - first].get(), w.box.num_elements() * kFloatBytes});
     }
   }
   return out;

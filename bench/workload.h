@@ -61,8 +61,7 @@ class Workload {
  public:
   // Allocates this rank's buffers (one per tensor and local device of
   // `mesh`, which must have a dimension kModelDim) and fills them.
-  static absl::StatusOr<Workload> Create(std::vector<TensorSpec> specs,
-                                         const Mesh& mesh);
+  static absl::StatusOr<Workload> Create(std::vector<TensorSpec> specs, const Mesh& mesh);
 
   int64_t num_tensors() const { return static_cast<int64_t>(tensors_.size()); }
   // Bytes of the whole model, each distinct element once.

@@ -32,11 +32,11 @@ TEST(GptTensorsTest, Gpt2SmallHasItsParameterCountAndOneSlotEach) {
 TEST(GptTensorsTest, MegatronSplits) {
   for (const TensorSpec& t : GptTensors(TinyGpt())) {
     const std::string& k = t.key;
-    const int want = k.find("/wte") != std::string::npos           ? 0
-                     : k.find("qkv/w") != std::string::npos ||
-                             k.find("fc/w") != std::string::npos   ? 1
-                     : k.find("proj/w") != std::string::npos       ? 0
-                                                                   : -1;
+    const int want =
+        k.find("/wte") != std::string::npos                                           ? 0
+        : k.find("qkv/w") != std::string::npos || k.find("fc/w") != std::string::npos ? 1
+        : k.find("proj/w") != std::string::npos                                       ? 0
+                                                : -1;
     EXPECT_EQ(t.split_dim, want) << k;
   }
 }
@@ -66,7 +66,8 @@ TEST(WorkloadTest, ReadSegmentsAreTheDistinctLocalShards) {
   const std::vector<TensorSpec> specs = GptTensors(TinyGpt());
   int64_t want = 0;
   for (const TensorSpec& t : specs) want += Elements(t) * 4 / (t.split_dim >= 0 ? 2 : 1);
-  Workload w = Workload::Create(specs, MakeMesh({{"data", 2}, {kModelDim, 2}}, 1, 4)).value();
+  Workload w =
+      Workload::Create(specs, MakeMesh({{"data", 2}, {kModelDim, 2}}, 1, 4)).value();
   EXPECT_EQ(TotalBytes(w.ReadSegments()), want);
   Workload one_rank = Workload::Create(specs, MakeMesh({{kModelDim, 4}}, 0, 1)).value();
   int64_t full = 0;
@@ -92,7 +93,8 @@ TEST(WorkloadTest, ValuesDependOnlyOnTheGlobalIndex) {
 }
 
 TEST(WorkloadTest, VerifyCatchesPoisonAndASingleWrongBit) {
-  Workload w = Workload::Create(GptTensors(TinyGpt()), MakeMesh({{kModelDim, 4}}, 1, 2)).value();
+  Workload w =
+      Workload::Create(GptTensors(TinyGpt()), MakeMesh({{kModelDim, 4}}, 1, 2)).value();
   EXPECT_TRUE(w.Verify().ok());
   w.Poison();
   EXPECT_EQ(w.Verify().code(), absl::StatusCode::kDataLoss);
@@ -109,8 +111,9 @@ TEST(WorkloadTest, VerifyCatchesPoisonAndASingleWrongBit) {
 }
 
 TEST(WorkloadTest, SmallTensorsAreOneKiB) {
-  Workload w = Workload::Create(SmallTensors(100, 256, false),
-                                MakeMesh({{kModelDim, 2}}, 0, 2)).value();
+  Workload w =
+      Workload::Create(SmallTensors(100, 256, false), MakeMesh({{kModelDim, 2}}, 0, 2))
+          .value();
   EXPECT_EQ(w.num_tensors(), 100);
   EXPECT_EQ(w.model_bytes(), 100 * 1024);
   EXPECT_EQ(w.largest_local_shard_bytes(), 1024);

@@ -45,8 +45,7 @@ class Communicator {
   // Root's `data` ends up in `data` on every rank.
   virtual void Broadcast(std::string* data, int root) = 0;
   // Everyone's `data`, indexed by rank, on `root`; empty elsewhere.
-  virtual std::vector<std::string> Gather(const std::string& data,
-                                          int root) = 0;
+  virtual std::vector<std::string> Gather(const std::string& data, int root) = 0;
   // Everyone's `data`, indexed by rank, on every rank.
   virtual std::vector<std::string> AllGather(const std::string& data) = 0;
   virtual int64_t AllReduceMax(int64_t value) = 0;

@@ -42,7 +42,8 @@ void Wait(MPI_Request* request, const char* what) {
   while (true) {
     Check(MPI_Test(request, &done, MPI_STATUS_IGNORE), what);
     if (done) return;
-    if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(50)) continue;
+    if (std::chrono::steady_clock::now() - start < std::chrono::microseconds(50))
+      continue;
     std::this_thread::sleep_for(sleep);
     sleep = std::min(sleep * 2, std::chrono::microseconds(1000));
   }
@@ -67,20 +68,19 @@ class Mpi final : public Communicator {
     int mine = local.ok() ? size_ : rank_;
     int first = size_;
     MPI_Request r;
-    Check(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_, &r), "MPI_Iallreduce");
+    Check(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm_, &r),
+          "MPI_Iallreduce");
     Wait(&r, "MPI_Iallreduce");
     if (first == size_) return absl::OkStatus();
     std::string payload;
     if (rank_ == first) {
-      payload = absl::StrCat(static_cast<int>(local.code()), ":",
-                             local.message());
+      payload = absl::StrCat(static_cast<int>(local.code()), ":", local.message());
     }
     Broadcast(&payload, first);
     const size_t colon = payload.find(':');
     const int code = std::atoi(payload.substr(0, colon).c_str());
     return absl::Status(static_cast<absl::StatusCode>(code),
-                        absl::StrCat("rank ", first, ": ",
-                                     payload.substr(colon + 1)));
+                        absl::StrCat("rank ", first, ": ", payload.substr(colon + 1)));
   }
 
   void Broadcast(std::string* data, int root) override {
@@ -92,7 +92,8 @@ class Mpi final : public Communicator {
     // Chunks below 2^30 keep counts within int.
     for (int64_t off = 0; off < n; off += kMaxCount) {
       const int count = static_cast<int>(std::min<int64_t>(kMaxCount, n - off));
-      Check(MPI_Ibcast(data->data() + off, count, MPI_BYTE, root, comm_, &r), "MPI_Ibcast");
+      Check(MPI_Ibcast(data->data() + off, count, MPI_BYTE, root, comm_, &r),
+            "MPI_Ibcast");
       Wait(&r, "MPI_Ibcast");
     }
   }
@@ -101,8 +102,9 @@ class Mpi final : public Communicator {
     int64_t n = static_cast<int64_t>(data.size());
     std::vector<int64_t> sizes(rank_ == root ? size_ : 0);
     MPI_Request req;
-    Check(MPI_Igather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, root, comm_, &req),
-          "MPI_Igather");
+    Check(
+        MPI_Igather(&n, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, root, comm_, &req),
+        "MPI_Igather");
     Wait(&req, "MPI_Igather");
     // Point-to-point in pieces keeps every count within int.
     std::vector<std::string> out;
@@ -197,8 +199,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::World() {
   return Duplicate(MPI_COMM_WORLD);
 }
 
-absl::StatusOr<std::unique_ptr<Communicator>>
-MpiCommunicator::FromFortranHandle(int handle) {
+absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::FromFortranHandle(
+    int handle) {
   return Duplicate(MPI_Comm_f2c(handle));
 }
 

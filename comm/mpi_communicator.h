@@ -26,8 +26,7 @@ class MpiCommunicator {
   // initialized.
   static absl::StatusOr<std::unique_ptr<Communicator>> World();
   // A duplicate of the communicator whose Fortran handle is given.
-  static absl::StatusOr<std::unique_ptr<Communicator>> FromFortranHandle(
-      int handle);
+  static absl::StatusOr<std::unique_ptr<Communicator>> FromFortranHandle(int handle);
 };
 
 // Initializes MPI (if not yet) for the lifetime of the object and finalizes

@@ -16,9 +16,7 @@ class Serial final : public Communicator {
   std::vector<std::string> Gather(const std::string& data, int) override {
     return {data};
   }
-  std::vector<std::string> AllGather(const std::string& data) override {
-    return {data};
-  }
+  std::vector<std::string> AllGather(const std::string& data) override { return {data}; }
   int64_t AllReduceMax(int64_t v) override { return v; }
   void Barrier() override {}
   std::optional<int> mpi_fortran_handle() const override { return std::nullopt; }
@@ -26,8 +24,6 @@ class Serial final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> SerialCommunicator() {
-  return std::make_unique<Serial>();
-}
+std::unique_ptr<Communicator> SerialCommunicator() { return std::make_unique<Serial>(); }
 
 }  // namespace meshckpt

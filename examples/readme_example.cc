@@ -17,14 +17,15 @@ int main(int argc, char** argv) {
                                     *Layout::Create({"unsharded", "model"}, mesh));
   TrackedValue* step = *model.AddValue("step", TrackedValue::Create(int64_t{0}));
   for (int64_t d : mesh.local_device_ids()) {
-    absl::Span<float> shard = w->shard<float>(d);   // w->DeviceBox(d) of the tensor
+    absl::Span<float> shard = w->shard<float>(d);  // w->DeviceBox(d) of the tensor
     std::fill(shard.begin(), shard.end(), 0.5f);
   }
   auto ckpt = *DTensorCheckpoint::Create(comm.get(), mesh, {{"model", &model}});
   CheckpointManagerOptions opts;
   opts.max_to_keep = 3;
   opts.step_counter = step;
-  auto manager = *CheckpointManager::Create(ckpt.get(), argc > 1 ? argv[1] : "/tmp/meshckpt_readme", opts);
+  auto manager = *CheckpointManager::Create(
+      ckpt.get(), argc > 1 ? argv[1] : "/tmp/meshckpt_readme", opts);
   if (!manager->RestoreOrInitialize().ok()) return 1;  // any earlier mesh/rank count
   // ... train; step->set(step->int64() + 1) ...
   absl::StatusOr<std::optional<std::string>> saved = manager->Save();

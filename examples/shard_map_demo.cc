@@ -32,10 +32,14 @@ int main(int argc, char** argv) {
               layout_arg = "batch,model";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--mesh") mesh_arg = argv[i + 1];
-    else if (flag == "--shape") shape_arg = argv[i + 1];
-    else if (flag == "--layout") layout_arg = argv[i + 1];
-    else return Fail("unknown flag " + flag);
+    if (flag == "--mesh")
+      mesh_arg = argv[i + 1];
+    else if (flag == "--shape")
+      shape_arg = argv[i + 1];
+    else if (flag == "--layout")
+      layout_arg = argv[i + 1];
+    else
+      return Fail("unknown flag " + flag);
   }
   auto comm = meshckpt::MpiCommunicator::World();
   if (!comm.ok()) return Fail(std::string(comm.status().message()));
@@ -66,19 +70,19 @@ int main(int argc, char** argv) {
 
   std::string out;
   if (rank == 0) {
-    absl::StrAppend(&out, "mesh   ", mesh->ToString(), "\nlayout ",
-                    layout->ToString(), "\ntensor [", shape_arg, "] float32, ",
-                    map->num_shards(), " distinct shards, block [",
-                    absl::StrJoin(map->block_shape(), ","), "]\n");
+    absl::StrAppend(&out, "mesh   ", mesh->ToString(), "\nlayout ", layout->ToString(),
+                    "\ntensor [", shape_arg, "] float32, ", map->num_shards(),
+                    " distinct shards, block [", absl::StrJoin(map->block_shape(), ","),
+                    "]\n");
   }
   for (int64_t d : mesh->local_device_ids()) {
     const int64_t shard = map->ShardOfDevice(d);
     bool writes = false;
     for (const auto& w : writers) writes |= (w.device == d);
     absl::StrAppend(&out, "rank ", rank, " device ", d, " coords [",
-                    absl::StrJoin(mesh->DeviceCoords(d), ","), "] holds shard ",
-                    shard, " ", map->DeviceBox(d).ToString(),
-                    writes ? "  (writes it)" : "", "\n");
+                    absl::StrJoin(mesh->DeviceCoords(d), ","), "] holds shard ", shard,
+                    " ", map->DeviceBox(d).ToString(), writes ? "  (writes it)" : "",
+                    "\n");
   }
   // Print in rank order.
   std::vector<std::string> all = (*comm)->AllGather(out);

@@ -67,20 +67,34 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       return absl::ConsumePrefix(&v, name) && absl::ConsumePrefix(&v, "=");
     };
     bool ok = true;
-    if (is("--dir")) f->dir = std::string(v);
-    else if (is("--mesh")) f->mesh = std::string(v);
-    else if (is("--log")) f->log = std::string(v);
-    else if (is("--steps")) ok = absl::SimpleAtoi(v, &f->steps);
-    else if (is("--save-every")) ok = absl::SimpleAtoi(v, &f->save_every);
-    else if (is("--batch")) ok = absl::SimpleAtoi(v, &f->batch);
-    else if (is("--hidden")) ok = absl::SimpleAtoi(v, &f->hidden);
-    else if (is("--seed")) ok = absl::SimpleAtoi(v, &f->seed);
-    else if (is("--max-to-keep")) ok = absl::SimpleAtoi(v, &f->max_to_keep);
-    else if (is("--crash-at-step")) ok = absl::SimpleAtoi(v, &f->crash_at_step);
-    else if (is("--step-ms")) ok = absl::SimpleAtoi(v, &f->step_ms);
-    else if (is("--keep-every-hours")) ok = absl::SimpleAtod(v, &f->keep_every_hours);
-    else if (is("--lr")) ok = absl::SimpleAtod(v, &f->lr);
-    else ok = false;
+    if (is("--dir"))
+      f->dir = std::string(v);
+    else if (is("--mesh"))
+      f->mesh = std::string(v);
+    else if (is("--log"))
+      f->log = std::string(v);
+    else if (is("--steps"))
+      ok = absl::SimpleAtoi(v, &f->steps);
+    else if (is("--save-every"))
+      ok = absl::SimpleAtoi(v, &f->save_every);
+    else if (is("--batch"))
+      ok = absl::SimpleAtoi(v, &f->batch);
+    else if (is("--hidden"))
+      ok = absl::SimpleAtoi(v, &f->hidden);
+    else if (is("--seed"))
+      ok = absl::SimpleAtoi(v, &f->seed);
+    else if (is("--max-to-keep"))
+      ok = absl::SimpleAtoi(v, &f->max_to_keep);
+    else if (is("--crash-at-step"))
+      ok = absl::SimpleAtoi(v, &f->crash_at_step);
+    else if (is("--step-ms"))
+      ok = absl::SimpleAtoi(v, &f->step_ms);
+    else if (is("--keep-every-hours"))
+      ok = absl::SimpleAtod(v, &f->keep_every_hours);
+    else if (is("--lr"))
+      ok = absl::SimpleAtod(v, &f->lr);
+    else
+      ok = false;
     if (!ok) {
       std::fprintf(stderr, "train: bad flag '%s'\n", argv[i]);
       return false;
@@ -118,12 +132,14 @@ void Sample(uint64_t seed, int64_t s, double* x, double* y) {
   double h[kTeacherHidden];
   for (int64_t j = 0; j < kTeacherHidden; ++j) {
     double z = 0;
-    for (int64_t k = 0; k < kIn; ++k) z += x[k] * Normal(seed, 2, j * kIn + k) / std::sqrt(kIn);
+    for (int64_t k = 0; k < kIn; ++k)
+      z += x[k] * Normal(seed, 2, j * kIn + k) / std::sqrt(kIn);
     h[j] = std::tanh(z);
   }
   for (int64_t o = 0; o < kOut; ++o) {
     y[o] = 0;
-    for (int64_t j = 0; j < kTeacherHidden; ++j) y[o] += h[j] * Normal(seed, 3, o * kTeacherHidden + j);
+    for (int64_t j = 0; j < kTeacherHidden; ++j)
+      y[o] += h[j] * Normal(seed, 3, o * kTeacherHidden + j);
   }
 }
 
@@ -151,7 +167,8 @@ absl::Status Setup(Job* job) {
   Flags& f = job->flags;
   const int rank = job->comm->rank(), size = job->comm->size();
   std::vector<MeshDimension> dims;
-  std::string mesh_text = f.mesh.empty() ? absl::StrCat("data=", size, ",model=1") : f.mesh;
+  std::string mesh_text = f.mesh.empty() ? absl::StrCat("data=", size, ",model=1")
+                                         : f.mesh;
   for (absl::string_view tok : absl::StrSplit(mesh_text, ',')) {
     std::pair<std::string, std::string> kv = absl::StrSplit(tok, '=');
     int64_t n = 0;
@@ -164,16 +181,16 @@ absl::Status Setup(Job* job) {
   if (job->mesh.num_devices() != size || !job->mesh.DimIndex("data") ||
       !job->mesh.DimIndex("model")) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--mesh must have dimensions data and model with one device per rank (",
-        size, " ranks), got ", mesh_text));
+        "--mesh must have dimensions data and model with one device per rank (", size,
+        " ranks), got ", mesh_text));
   }
   const std::vector<int64_t> c = job->mesh.DeviceCoords(rank);
   const int d = *job->mesh.DimIndex("data"), m = *job->mesh.DimIndex("model");
   job->data_index = static_cast<int>(c[d]);
   job->data_size = static_cast<int>(dims[d].size);
   if (f.batch % job->data_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--batch ", f.batch,
-                                                   " must divide by the data dimension"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch ", f.batch, " must divide by the data dimension"));
   }
   MPI_Comm_split(MPI_COMM_WORLD, static_cast<int>(c[d]), rank, &job->model_comm);
   MPI_Comm_split(MPI_COMM_WORLD, static_cast<int>(c[m]), rank, &job->data_comm);
@@ -183,7 +200,11 @@ absl::Status Setup(Job* job) {
   job->adam_m = opt->AddModule("m").value();
   job->adam_v = opt->AddModule("v").value();
   const Mesh& mesh = job->mesh;
-  struct Spec { const char* name; std::vector<int64_t> shape; std::vector<std::string> specs; };
+  struct Spec {
+    const char* name;
+    std::vector<int64_t> shape;
+    std::vector<std::string> specs;
+  };
   const std::vector<Spec> specs = {
       {"W1", {kIn, f.hidden}, {"unsharded", "model"}},
       {"b1", {f.hidden}, {"model"}},
@@ -194,19 +215,24 @@ absl::Status Setup(Job* job) {
     MESHCKPT_ASSIGN_OR_RETURN(Layout layout, Layout::Create(s.specs, mesh));
     Param p;
     p.name = s.name;
-    MESHCKPT_ASSIGN_OR_RETURN(p.w, job->model->AddVariable(s.name, DType::kFloat64, s.shape, layout));
-    MESHCKPT_ASSIGN_OR_RETURN(p.m, job->adam_m->AddVariable(s.name, DType::kFloat64, s.shape, layout));
-    MESHCKPT_ASSIGN_OR_RETURN(p.v, job->adam_v->AddVariable(s.name, DType::kFloat64, s.shape, layout));
+    MESHCKPT_ASSIGN_OR_RETURN(
+        p.w, job->model->AddVariable(s.name, DType::kFloat64, s.shape, layout));
+    MESHCKPT_ASSIGN_OR_RETURN(
+        p.m, job->adam_m->AddVariable(s.name, DType::kFloat64, s.shape, layout));
+    MESHCKPT_ASSIGN_OR_RETURN(
+        p.v, job->adam_v->AddVariable(s.name, DType::kFloat64, s.shape, layout));
     p.grad.resize(p.w->DeviceBox(rank).num_elements());
     job->params.push_back(std::move(p));
   }
-  MESHCKPT_ASSIGN_OR_RETURN(job->step, job->root.AddValue("step", TrackedValue::Create(int64_t{0})));
-  MESHCKPT_ASSIGN_OR_RETURN(job->position,
-                            job->root.AddValue("data_position", TrackedValue::Create(int64_t{0})));
+  MESHCKPT_ASSIGN_OR_RETURN(job->step,
+                            job->root.AddValue("step", TrackedValue::Create(int64_t{0})));
+  MESHCKPT_ASSIGN_OR_RETURN(
+      job->position,
+      job->root.AddValue("data_position", TrackedValue::Create(int64_t{0})));
   std::ostringstream rng;
   rng << std::mt19937_64(f.seed);
-  MESHCKPT_ASSIGN_OR_RETURN(job->rng_state,
-                            job->root.AddValue("noise_rng", TrackedValue::Create(rng.str())));
+  MESHCKPT_ASSIGN_OR_RETURN(
+      job->rng_state, job->root.AddValue("noise_rng", TrackedValue::Create(rng.str())));
   return absl::OkStatus();
 }
 
@@ -234,8 +260,10 @@ double Step(Job* job) {
   const int64_t local_batch = f.batch / job->data_size;
   const int64_t first = job->position->int64() + job->data_index * local_batch;
   const int64_t h = job->params[0].w->DeviceBox(rank).shape()[1];  // Local hidden units.
-  absl::Span<double> W1 = job->params[0].w->shard<double>(rank), b1 = job->params[1].w->shard<double>(rank),
-                     W2 = job->params[2].w->shard<double>(rank), b2 = job->params[3].w->shard<double>(rank);
+  absl::Span<double> W1 = job->params[0].w->shard<double>(rank),
+                     b1 = job->params[1].w->shard<double>(rank),
+                     W2 = job->params[2].w->shard<double>(rank),
+                     b2 = job->params[3].w->shard<double>(rank);
 
   // Noise for the whole global batch, drawn identically on every rank.
   std::mt19937_64 rng;
@@ -250,16 +278,18 @@ double Step(Job* job) {
       out(local_batch * kOut, 0.0);
   for (int64_t s = 0; s < local_batch; ++s) {
     Sample(f.seed, first + s, &x[s * kIn], &y[s * kOut]);
-    for (int64_t o = 0; o < kOut; ++o) y[s * kOut + o] += noise[(job->data_index * local_batch + s) * kOut + o];
+    for (int64_t o = 0; o < kOut; ++o)
+      y[s * kOut + o] += noise[(job->data_index * local_batch + s) * kOut + o];
     for (int64_t j = 0; j < h; ++j) {
       double z = b1[j];
       for (int64_t k = 0; k < kIn; ++k) z += x[s * kIn + k] * W1[k * h + j];
       hid[s * h + j] = std::tanh(z);
-      for (int64_t o = 0; o < kOut; ++o) out[s * kOut + o] += hid[s * h + j] * W2[j * kOut + o];
+      for (int64_t o = 0; o < kOut; ++o)
+        out[s * kOut + o] += hid[s * h + j] * W2[j * kOut + o];
     }
   }
-  MPI_Allreduce(MPI_IN_PLACE, out.data(), static_cast<int>(out.size()), MPI_DOUBLE, MPI_SUM,
-                job->model_comm);
+  MPI_Allreduce(MPI_IN_PLACE, out.data(), static_cast<int>(out.size()), MPI_DOUBLE,
+                MPI_SUM, job->model_comm);
   double sse = 0;
   std::vector<double> dout(out.size());
   for (int64_t s = 0; s < local_batch; ++s) {
@@ -273,7 +303,7 @@ double Step(Job* job) {
 
   for (Param& p : job->params) std::fill(p.grad.begin(), p.grad.end(), 0.0);
   std::vector<double>&gW1 = job->params[0].grad, &gb1 = job->params[1].grad,
-                      &gW2 = job->params[2].grad, &gb2 = job->params[3].grad;
+  &gW2 = job->params[2].grad, &gb2 = job->params[3].grad;
   for (int64_t s = 0; s < local_batch; ++s) {
     for (int64_t o = 0; o < kOut; ++o) gb2[o] += dout[s * kOut + o];
     for (int64_t j = 0; j < h; ++j) {
@@ -289,14 +319,15 @@ double Step(Job* job) {
   }
   const int64_t t = job->step->int64() + 1;
   for (Param& p : job->params) {
-    MPI_Allreduce(MPI_IN_PLACE, p.grad.data(), static_cast<int>(p.grad.size()), MPI_DOUBLE,
-                  MPI_SUM, job->data_comm);
+    MPI_Allreduce(MPI_IN_PLACE, p.grad.data(), static_cast<int>(p.grad.size()),
+                  MPI_DOUBLE, MPI_SUM, job->data_comm);
     absl::Span<double> w = p.w->shard<double>(rank), m = p.m->shard<double>(rank),
                        v = p.v->shard<double>(rank);
     for (size_t i = 0; i < p.grad.size(); ++i) {
       m[i] = 0.9 * m[i] + 0.1 * p.grad[i];
       v[i] = 0.999 * v[i] + 0.001 * p.grad[i] * p.grad[i];
-      const double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.999, t));
+      const double mh = m[i] / (1 - std::pow(0.9, t)),
+                   vh = v[i] / (1 - std::pow(0.999, t));
       w[i] -= f.lr * mh / (std::sqrt(vh) + 1e-8);
     }
   }
@@ -363,7 +394,8 @@ int Run(int argc, char** argv) {
       const auto s0 = std::chrono::steady_clock::now();
       absl::StatusOr<std::optional<std::string>> saved = (*manager)->Save();
       if (!saved.ok()) return fail(saved.status());
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
       if (rank == 0 && saved->has_value()) {
         const int64_t bytes = FileSize(DataFilePath(**saved)).value_or(0) +
                               FileSize(IndexFilePath(**saved)).value_or(0);

@@ -36,8 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(dir + "/checkpoint", std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
-  absl::StatusOr<meshckpt::CheckpointState> state =
-      meshckpt::ReadCheckpointState(dir);
+  absl::StatusOr<meshckpt::CheckpointState> state = meshckpt::ReadCheckpointState(dir);
   if (state.ok()) {
     (void)meshckpt::ResolveCheckpointPath(dir, state->model_checkpoint_path);
     (void)meshckpt::RelativeCheckpointPath(dir, state->model_checkpoint_path);

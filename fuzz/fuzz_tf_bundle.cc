@@ -58,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (static_cast<size_t>(end - p) < klen + 2) return 0;
     std::string key(p, klen);
     p += klen;
-    const size_t vlen = static_cast<uint8_t>(p[0]) | (static_cast<size_t>(static_cast<uint8_t>(p[1])) << 8);
+    const size_t vlen = static_cast<uint8_t>(p[0]) |
+                        (static_cast<size_t>(static_cast<uint8_t>(p[1])) << 8);
     p += 2;
     if (static_cast<size_t>(end - p) < vlen) return 0;
     records.emplace(std::move(key), std::string(p, vlen));

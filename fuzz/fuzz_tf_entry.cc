@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> strings;
   uint32_t crc = 0;
   for (bool big_endian : {false, true}) {
-    (void)meshckpt::tf::DecodeStringTensor(bytes, elements, big_endian, "fuzz", &strings, &crc);
+    (void)meshckpt::tf::DecodeStringTensor(bytes, elements, big_endian, "fuzz", &strings,
+                                           &crc);
   }
   return 0;
 }

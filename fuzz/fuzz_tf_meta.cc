@@ -11,11 +11,13 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
-  absl::StatusOr<meshckpt::tf::MetaGraph> m = meshckpt::tf::MetaGraph::Parse(bytes, "fuzz.meta");
+  absl::StatusOr<meshckpt::tf::MetaGraph> m =
+      meshckpt::tf::MetaGraph::Parse(bytes, "fuzz.meta");
   if (m.ok()) {
     for (const auto& [name, c] : m->collections()) (void)m->CollectionVariables(name);
   }
-  absl::StatusOr<meshckpt::tf::ObjectGraph> g = meshckpt::tf::ObjectGraph::Parse(bytes, "fuzz");
+  absl::StatusOr<meshckpt::tf::ObjectGraph> g =
+      meshckpt::tf::ObjectGraph::Parse(bytes, "fuzz");
   if (g.ok()) {
     (void)g->AttributesByPath();
     absl::StatusOr<meshckpt::tf::ObjectGraph> again =

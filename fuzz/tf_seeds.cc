@@ -54,7 +54,8 @@ ObjectGraph SmallGraph() {
   std::vector<TrackableObject> n(4);
   n[0].children = {{1, "model"}, {3, "optimizer"}};
   n[1].children = {{2, "kernel"}};
-  n[2].attributes = {{"VARIABLE_VALUE", "kernel", "model/kernel/.ATTRIBUTES/VARIABLE_VALUE", false}};
+  n[2].attributes = {
+      {"VARIABLE_VALUE", "kernel", "model/kernel/.ATTRIBUTES/VARIABLE_VALUE", false}};
   n[3].slot_variables = {{2, "m", 2}};
   return *ObjectGraph::Create(std::move(n));
 }
@@ -102,9 +103,11 @@ int main(int argc, char** argv) {
   fs::create_directories(tmp);
   const std::vector<std::pair<std::string, TensorValue>> tensors = {
       {"a", *TensorValue::FromBytes(TfDType::kFloat, {}, FloatBytes({0.5f}))},
-      {"dense/kernel", *TensorValue::FromBytes(TfDType::kFloat, {2, 2}, FloatBytes({1, 2, 3, 4}))},
+      {"dense/kernel",
+       *TensorValue::FromBytes(TfDType::kFloat, {2, 2}, FloatBytes({1, 2, 3, 4}))},
       {"vocab", *TensorValue::FromStrings({3}, {"x", "", "hello"})},
-      {std::string(kObjectGraphKey), *TensorValue::FromStrings({}, {SmallGraph().Serialize()})}};
+      {std::string(kObjectGraphKey),
+       *TensorValue::FromStrings({}, {SmallGraph().Serialize()})}};
   for (bool snappy : {false, true}) {
     BundleWriterOptions o;
     o.compress_index = snappy;
@@ -113,8 +116,9 @@ int main(int argc, char** argv) {
     o.index_block_size = snappy ? 4096 : 64;
     std::vector<std::pair<std::string, TensorValue>> all = tensors;
     for (int i = 0; snappy && i < 12; ++i) {
-      all.emplace_back("model/layer_" + std::to_string(10 + i) + "/kernel/.ATTRIBUTES/VARIABLE_VALUE",
-                       *TensorValue::FromBytes(TfDType::kFloat, {1}, FloatBytes({1.f})));
+      all.emplace_back(
+          "model/layer_" + std::to_string(10 + i) + "/kernel/.ATTRIBUTES/VARIABLE_VALUE",
+          *TensorValue::FromBytes(TfDType::kFloat, {1}, FloatBytes({1.f})));
     }
     const std::string prefix = (tmp / (snappy ? "snappy" : "raw")).string();
     if (!WriteBundle(prefix, all, o).ok()) return 1;
@@ -125,8 +129,9 @@ int main(int argc, char** argv) {
   {  // A partitioned tensor, as TF1 PartitionedVariables are saved.
     const std::string prefix = (tmp / "partitioned").string();
     auto w = *BundleWriter::Create(prefix);
-    if (!w->AddSlice("emb", {3, 2}, {{0, 2}, {0, -1}},
-                     *TensorValue::FromBytes(TfDType::kFloat, {2, 2}, FloatBytes({1, 2, 3, 4})))
+    if (!w->AddSlice(
+              "emb", {3, 2}, {{0, 2}, {0, -1}},
+              *TensorValue::FromBytes(TfDType::kFloat, {2, 2}, FloatBytes({1, 2, 3, 4})))
              .ok() ||
         !w->AddSlice("emb", {3, 2}, {{2, 1}, {0, -1}},
                      *TensorValue::FromBytes(TfDType::kFloat, {1, 2}, FloatBytes({5, 6})))
@@ -146,14 +151,16 @@ int main(int argc, char** argv) {
     f.dtype = static_cast<int>(value.dtype());
     f.shape = value.shape();
     std::string data = value.bytes();
-    if (value.dtype() == TfDType::kString) data = EncodeStringTensor(value.strings()).bytes;
+    if (value.dtype() == TfDType::kString)
+      data = EncodeStringTensor(value.strings()).bytes;
     f.size = static_cast<int64_t>(data.size());
     const std::string record = BundleEntry::Create(f, 1, "seed")->Serialize();
     Put(out / "tf_entry", "entry_" + std::to_string(i),
         std::string(1, static_cast<char>(record.size())) + record + data);
   }
   const std::string header = SerializeBundleHeader({});
-  Put(out / "tf_entry", "header", std::string(1, static_cast<char>(header.size())) + header);
+  Put(out / "tf_entry", "header",
+      std::string(1, static_cast<char>(header.size())) + header);
 
   Put(out / "tf_meta", "meta_graph", MetaGraphSeed());
   Put(out / "tf_meta", "object_graph", SmallGraph().Serialize());

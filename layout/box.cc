@@ -31,12 +31,10 @@ absl::StatusOr<int64_t> CheckedNumElements(absl::Span<const int64_t> shape) {
   return n;
 }
 
-absl::StatusOr<Box> Box::Create(std::vector<int64_t> origin,
-                                std::vector<int64_t> shape) {
+absl::StatusOr<Box> Box::Create(std::vector<int64_t> origin, std::vector<int64_t> shape) {
   if (origin.size() != shape.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("box origin has rank ", origin.size(), " but shape has rank ",
-                     shape.size()));
+    return absl::InvalidArgumentError(absl::StrCat("box origin has rank ", origin.size(),
+                                                   " but shape has rank ", shape.size()));
   }
   for (size_t i = 0; i < shape.size(); ++i) {
     MESHCKPT_RETURN_IF_ERROR(IndexInterval::Create(origin[i], shape[i]).status());
@@ -71,8 +69,8 @@ bool Box::Contains(const Box& inner) const {
 std::string Box::ToString() const {
   std::string out = "{";
   for (int i = 0; i < rank(); ++i) {
-    absl::StrAppend(&out, i ? ", " : "", "[", origin_[i], ", ",
-                    origin_[i] + shape_[i], ")");
+    absl::StrAppend(&out, i ? ", " : "", "[", origin_[i], ", ", origin_[i] + shape_[i],
+                    ")");
   }
   return out + "}";
 }

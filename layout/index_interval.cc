@@ -8,13 +8,11 @@
 
 namespace meshckpt {
 
-absl::StatusOr<IndexInterval> IndexInterval::Create(int64_t origin,
-                                                    int64_t size) {
-  if (origin < 0 || size < 0 ||
-      origin > std::numeric_limits<int64_t>::max() - size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "interval origin ", origin, " size ", size,
-        " must have origin >= 0, size >= 0 and an end that fits in int64"));
+absl::StatusOr<IndexInterval> IndexInterval::Create(int64_t origin, int64_t size) {
+  if (origin < 0 || size < 0 || origin > std::numeric_limits<int64_t>::max() - size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("interval origin ", origin, " size ", size,
+                     " must have origin >= 0, size >= 0 and an end that fits in int64"));
   }
   return IndexInterval(origin, size);
 }

@@ -43,16 +43,13 @@ class IndexInterval {
   friend constexpr bool operator==(IndexInterval a, IndexInterval b) {
     return a.origin_ == b.origin_ && a.size_ == b.size_;
   }
-  friend constexpr bool operator!=(IndexInterval a, IndexInterval b) {
-    return !(a == b);
-  }
+  friend constexpr bool operator!=(IndexInterval a, IndexInterval b) { return !(a == b); }
   friend std::ostream& operator<<(std::ostream& os, IndexInterval i) {
     return os << "[" << i.origin_ << ", " << i.exclusive_max() << ")";
   }
 
  private:
-  constexpr IndexInterval(int64_t origin, int64_t size)
-      : origin_(origin), size_(size) {}
+  constexpr IndexInterval(int64_t origin, int64_t size) : origin_(origin), size_(size) {}
 
   int64_t origin_ = 0;
   int64_t size_ = 0;

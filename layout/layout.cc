@@ -26,22 +26,21 @@ absl::StatusOr<Layout> Layout::Create(std::vector<std::string> sharding_specs,
           " is neither 'unsharded' nor a dimension of mesh ", mesh.ToShortString()));
     }
     if (used_by[*d] >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mesh dimension '", spec, "' shards both tensor dimension ",
-          used_by[*d], " and ", i));
+      return absl::InvalidArgumentError(absl::StrCat("mesh dimension '", spec,
+                                                     "' shards both tensor dimension ",
+                                                     used_by[*d], " and ", i));
     }
     used_by[*d] = static_cast<int>(i);
     mesh_dims[i] = *d;
   }
-  return Layout(std::move(sharding_specs), std::move(mesh_dims),
-                std::move(mesh));
+  return Layout(std::move(sharding_specs), std::move(mesh_dims), std::move(mesh));
 }
 
 absl::StatusOr<Layout> Layout::FromString(absl::string_view text) {
   absl::string_view rest = text;
   if (!absl::ConsumePrefix(&rest, "sharding_specs:")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "layout string '", text, "' does not start with 'sharding_specs:'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("layout string '", text, "' does not start with 'sharding_specs:'"));
   }
   const size_t mesh_at = rest.find("mesh:");
   if (mesh_at == absl::string_view::npos) {
@@ -72,12 +71,11 @@ Layout Layout::Replicated(Mesh mesh, int tensor_rank) {
                 std::vector<int>(tensor_rank, -1), std::move(mesh));
 }
 
-absl::StatusOr<Layout> Layout::ShardedAlong(Mesh mesh, int tensor_rank,
-                                            int tensor_dim,
+absl::StatusOr<Layout> Layout::ShardedAlong(Mesh mesh, int tensor_rank, int tensor_dim,
                                             absl::string_view mesh_dim) {
   if (tensor_dim < 0 || tensor_dim >= tensor_rank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor dimension ", tensor_dim, " is not in [0, ", tensor_rank, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("tensor dimension ", tensor_dim,
+                                                   " is not in [0, ", tensor_rank, ")"));
   }
   std::vector<std::string> specs(tensor_rank, std::string(kUnsharded));
   specs[tensor_dim] = std::string(mesh_dim);

@@ -46,8 +46,7 @@ class Layout {
   // Every tensor dimension unsharded.
   static Layout Replicated(Mesh mesh, int tensor_rank);
   // `tensor_dim` sharded over `mesh_dim`, everything else unsharded.
-  static absl::StatusOr<Layout> ShardedAlong(Mesh mesh, int tensor_rank,
-                                             int tensor_dim,
+  static absl::StatusOr<Layout> ShardedAlong(Mesh mesh, int tensor_rank, int tensor_dim,
                                              absl::string_view mesh_dim);
 
   std::string ToString() const;

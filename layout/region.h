@@ -30,8 +30,7 @@ namespace meshckpt {
 // regions must have equal shapes and lie inside their buffers.
 template <typename Fn>
 void ForEachRunPair(absl::Span<const int64_t> src_shape, const Box& src_region,
-                    absl::Span<const int64_t> dst_shape, const Box& dst_region,
-                    Fn&& fn) {
+                    absl::Span<const int64_t> dst_shape, const Box& dst_region, Fn&& fn) {
   const int rank = src_region.rank();
   const std::vector<int64_t>& shape = src_region.shape();
   if (src_region.num_elements() == 0) return;
@@ -80,8 +79,8 @@ void ForEachRunPair(absl::Span<const int64_t> src_shape, const Box& src_region,
 // bytes.
 inline void CopyRegion(const void* src, absl::Span<const int64_t> src_shape,
                        const Box& src_region, void* dst,
-                       absl::Span<const int64_t> dst_shape,
-                       const Box& dst_region, int64_t element_size) {
+                       absl::Span<const int64_t> dst_shape, const Box& dst_region,
+                       int64_t element_size) {
   const char* s = static_cast<const char*>(src);
   char* d = static_cast<char*>(dst);
   ForEachRunPair(src_shape, src_region, dst_shape, dst_region,
@@ -94,8 +93,8 @@ inline void CopyRegion(const void* src, absl::Span<const int64_t> src_shape,
 // The same for arrays of a copyable type (e.g. std::string).
 template <typename T>
 void CopyRegionOf(const T* src, absl::Span<const int64_t> src_shape,
-                  const Box& src_region, T* dst,
-                  absl::Span<const int64_t> dst_shape, const Box& dst_region) {
+                  const Box& src_region, T* dst, absl::Span<const int64_t> dst_shape,
+                  const Box& dst_region) {
   ForEachRunPair(src_shape, src_region, dst_shape, dst_region,
                  [&](int64_t so, int64_t doff, int64_t n) {
                    for (int64_t i = 0; i < n; ++i) dst[doff + i] = src[so + i];

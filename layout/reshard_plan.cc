@@ -10,10 +10,9 @@ absl::Status ValidateChunkCover(const Box& global, absl::Span<const Box> chunks)
   for (size_t i = 0; i < chunks.size(); ++i) {
     const Box& c = chunks[i];
     if (c.rank() != global.rank()) {
-      return absl::DataLossError(absl::StrCat("chunk ", i, " ", c.ToString(),
-                                              " has rank ", c.rank(),
-                                              " but the tensor has rank ",
-                                              global.rank()));
+      return absl::DataLossError(
+          absl::StrCat("chunk ", i, " ", c.ToString(), " has rank ", c.rank(),
+                       " but the tensor has rank ", global.rank()));
     }
     if (!global.Contains(c)) {
       return absl::DataLossError(absl::StrCat("chunk ", i, " ", c.ToString(),
@@ -23,31 +22,30 @@ absl::Status ValidateChunkCover(const Box& global, absl::Span<const Box> chunks)
     if (c.empty()) continue;
     for (size_t j = 0; j < i; ++j) {
       if (!Intersect(c, chunks[j]).empty()) {
-        return absl::DataLossError(absl::StrCat(
-            "chunks ", j, " ", chunks[j].ToString(), " and ", i, " ",
-            c.ToString(), " overlap"));
+        return absl::DataLossError(absl::StrCat("chunks ", j, " ", chunks[j].ToString(),
+                                                " and ", i, " ", c.ToString(),
+                                                " overlap"));
       }
     }
     covered += c.num_elements();  // Disjoint and inside: no overflow.
   }
   if (covered != global.num_elements()) {
     return absl::DataLossError(absl::StrCat("chunks cover ", covered, " of the ",
-                                            global.num_elements(),
-                                            " elements of tensor ",
+                                            global.num_elements(), " elements of tensor ",
                                             global.ToString()));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(
-    absl::Span<const Box> chunks, const Box& target) {
+absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(absl::Span<const Box> chunks,
+                                                      const Box& target) {
   std::vector<ReshardPiece> pieces;
   int64_t covered = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     if (chunks[i].rank() != target.rank()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "target box ", target.ToString(), " has rank ", target.rank(),
-          " but chunk ", i, " has rank ", chunks[i].rank()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("target box ", target.ToString(), " has rank ", target.rank(),
+                       " but chunk ", i, " has rank ", chunks[i].rank()));
     }
     Box common = Intersect(chunks[i], target);
     if (common.empty()) continue;
@@ -57,9 +55,8 @@ absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(
   }
   if (covered != target.num_elements()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("saved chunks cover ", covered, " of the ",
-                     target.num_elements(), " elements of target box ",
-                     target.ToString()));
+        absl::StrCat("saved chunks cover ", covered, " of the ", target.num_elements(),
+                     " elements of target box ", target.ToString()));
   }
   return pieces;
 }

@@ -39,8 +39,8 @@ absl::Status ValidateChunkCover(const Box& global, absl::Span<const Box> chunks)
 // Pieces covering `target` exactly once. `chunks` must pass
 // ValidateChunkCover; FailedPrecondition when `target` is not inside the
 // area they cover.
-absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(
-    absl::Span<const Box> chunks, const Box& target);
+absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(absl::Span<const Box> chunks,
+                                                      const Box& target);
 
 }  // namespace meshckpt
 

@@ -13,9 +13,9 @@ namespace meshckpt {
 absl::StatusOr<ShardMap> ShardMap::Create(Layout layout,
                                           std::vector<int64_t> global_shape) {
   if (layout.rank() != static_cast<int>(global_shape.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "layout '", layout.ToString(), "' has rank ", layout.rank(),
-        " but the tensor has rank ", global_shape.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("layout '", layout.ToString(), "' has rank ", layout.rank(),
+                     " but the tensor has rank ", global_shape.size()));
   }
   MESHCKPT_RETURN_IF_ERROR(CheckedNumElements(global_shape).status());
   const size_t r = global_shape.size();
@@ -26,12 +26,12 @@ absl::StatusOr<ShardMap> ShardMap::Create(Layout layout,
     block[d] = SplitBlockSize(global_shape[d], grid[d]);
     // Shard i is non-empty exactly when i * b < n.
     nonempty[d] = block[d] == 0 ? 0 : SplitBlockSize(global_shape[d], block[d]);
-    num_shards *= grid[d];  // <= number of mesh devices.
+    num_shards *= grid[d];        // <= number of mesh devices.
     num_nonempty *= nonempty[d];  // <= num_shards.
   }
   Box global = Box::FromShape(std::move(global_shape));
-  return ShardMap(std::move(layout), std::move(global), std::move(grid),
-                  std::move(block), std::move(nonempty), num_shards, num_nonempty);
+  return ShardMap(std::move(layout), std::move(global), std::move(grid), std::move(block),
+                  std::move(nonempty), num_shards, num_nonempty);
 }
 
 Box ShardMap::ShardBox(int64_t shard) const {

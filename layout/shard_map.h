@@ -85,9 +85,7 @@ class ShardMap {
 
   Box ShardBox(int64_t shard) const;
   int64_t ShardOfDevice(int64_t device_id) const;
-  Box DeviceBox(int64_t device_id) const {
-    return ShardBox(ShardOfDevice(device_id));
-  }
+  Box DeviceBox(int64_t device_id) const { return ShardBox(ShardOfDevice(device_id)); }
   // Devices holding `shard`, ascending. O(devices holding it): for large
   // meshes use NextDeviceOfShard.
   std::vector<int64_t> DevicesOfShard(int64_t shard) const;
@@ -109,8 +107,8 @@ class ShardMap {
 
  private:
   ShardMap(Layout layout, Box global_box, std::vector<int64_t> grid,
-           std::vector<int64_t> block, std::vector<int64_t> nonempty,
-           int64_t num_shards, int64_t num_nonempty)
+           std::vector<int64_t> block, std::vector<int64_t> nonempty, int64_t num_shards,
+           int64_t num_nonempty)
       : layout_(std::move(layout)),
         global_box_(std::move(global_box)),
         grid_(std::move(grid)),
@@ -160,8 +158,7 @@ class WriterAssigner {
   // Writers for every non-empty shard of `map`, ascending by shard. Call once
   // per tensor, in the same order on every rank. O(non-empty shards x ranks
   // holding each), whatever the number of devices.
-  std::vector<ShardWriter> Assign(const ShardMap& map,
-                                  int64_t bytes_per_element);
+  std::vector<ShardWriter> Assign(const ShardMap& map, int64_t bytes_per_element);
 
   const std::vector<int64_t>& bytes_per_rank() const { return bytes_per_rank_; }
 

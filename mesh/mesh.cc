@@ -39,14 +39,13 @@ bool IsIdentifier(absl::string_view s) {
 
 absl::Status ValidateName(absl::string_view name) {
   if (!name.empty() && !IsIdentifier(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh name '", name, "' must be empty or an identifier"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("mesh name '", name, "' must be empty or an identifier"));
   }
   return absl::OkStatus();
 }
 
-absl::Status ValidateDims(const std::vector<MeshDimension>& dims,
-                          int64_t* num_devices) {
+absl::Status ValidateDims(const std::vector<MeshDimension>& dims, int64_t* num_devices) {
   if (dims.empty()) {
     return absl::InvalidArgumentError("mesh needs at least one dimension");
   }
@@ -54,10 +53,10 @@ absl::Status ValidateDims(const std::vector<MeshDimension>& dims,
   int64_t total = 1;
   for (const MeshDimension& d : dims) {
     if (!IsIdentifier(d.name) || d.name == "unsharded") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mesh dimension name '", d.name,
-          "' must be an identifier ([A-Za-z_][A-Za-z0-9_]*) other than "
-          "'unsharded'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("mesh dimension name '", d.name,
+                       "' must be an identifier ([A-Za-z_][A-Za-z0-9_]*) other than "
+                       "'unsharded'"));
     }
     if (!seen.insert(d.name).second) {
       return absl::InvalidArgumentError(
@@ -70,8 +69,8 @@ absl::Status ValidateDims(const std::vector<MeshDimension>& dims,
     }
     total *= d.size;  // Both factors <= 2^24 and we stop above 2^24.
     if (total > Mesh::kMaxDevices) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mesh has more than ", Mesh::kMaxDevices, " devices"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("mesh has more than ", Mesh::kMaxDevices, " devices"));
     }
   }
   *num_devices = total;
@@ -98,16 +97,15 @@ absl::StatusOr<std::vector<IdRun>> ParseIdList(absl::string_view text,
     const size_t dash = tok.find('-', 1);
     if (dash == absl::string_view::npos) {
       if (!absl::SimpleAtoi(tok, &lo)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "mesh ", what, ": '", tok, "' is not an integer"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("mesh ", what, ": '", tok, "' is not an integer"));
       }
       hi = lo;
     } else if (!absl::SimpleAtoi(tok.substr(0, dash), &lo) ||
-               !absl::SimpleAtoi(tok.substr(dash + 1), &hi) || lo < 0 ||
-               hi < lo) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mesh ", what, ": '", tok,
-          "' is neither an integer nor a range first-last of ids"));
+               !absl::SimpleAtoi(tok.substr(dash + 1), &hi) || lo < 0 || hi < lo) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mesh ", what, ": '", tok,
+                       "' is neither an integer nor a range first-last of ids"));
     }
     runs.push_back({lo, hi, tok});
   }
@@ -152,16 +150,16 @@ absl::StatusOr<DeviceRange> CheckIds(const std::vector<MeshDimension>& dims,
                                      const std::vector<IdRun>& local) {
   const int64_t num_global = CountIds(global);
   if (num_global != num_devices) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh ", DimsToString(dims), " needs ", num_devices,
-        " global device ids, got ", CountText(num_global)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("mesh ", DimsToString(dims), " needs ", num_devices,
+                     " global device ids, got ", CountText(num_global)));
   }
   int64_t next = 0;
   for (const IdRun& r : global) {
     if (r.lo != next) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "global device id '", IdText(r), "' at position ", next,
-          ": global device ids must be 0..", num_devices - 1, " in order"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("global device id '", IdText(r), "' at position ", next,
+                       ": global device ids must be 0..", num_devices - 1, " in order"));
     }
     next = r.hi + 1;
   }
@@ -170,23 +168,25 @@ absl::StatusOr<DeviceRange> CheckIds(const std::vector<MeshDimension>& dims,
     return absl::InvalidArgumentError("mesh has no local device ids");
   }
   if (per_rank > num_devices || num_devices % per_rank != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh has ", num_devices, " devices, which are not divisible among "
-        "ranks of ", CountText(per_rank), " local devices"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("mesh has ", num_devices,
+                     " devices, which are not divisible among "
+                     "ranks of ",
+                     CountText(per_rank), " local devices"));
   }
   const int64_t first = local[0].lo;
   if (first < 0 || first % per_rank != 0 || first >= num_devices) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "local device id '", first, "' does not start a rank's block of ",
-        per_rank, " devices"));
+    return absl::InvalidArgumentError(absl::StrCat("local device id '", first,
+                                                   "' does not start a rank's block of ",
+                                                   per_rank, " devices"));
   }
   next = first;
   for (const IdRun& r : local) {
     if (r.lo != next) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "local device id '", IdText(r), "' at position ", next - first,
-          ": local ids must be one rank's contiguous block ", first, "..",
-          first + per_rank - 1));
+      return absl::InvalidArgumentError(
+          absl::StrCat("local device id '", IdText(r), "' at position ", next - first,
+                       ": local ids must be one rank's contiguous block ", first, "..",
+                       first + per_rank - 1));
     }
     next = r.hi + 1;
   }
@@ -224,18 +224,17 @@ std::string IdsText(int64_t num_listed, DeviceRange ids) {
 
 // The local device names of a mesh: explicit names become a generated type
 // when they are exactly the generated ones, so equal meshes compare equal.
-absl::Status SetLocalNames(std::vector<std::string> names,
-                           absl::string_view device_type, DeviceRange local,
-                           std::string* type_out,
+absl::Status SetLocalNames(std::vector<std::string> names, absl::string_view device_type,
+                           DeviceRange local, std::string* type_out,
                            std::vector<std::string>* names_out) {
   if (names.empty()) {
     *type_out = std::string(device_type);
     return absl::OkStatus();
   }
   if (static_cast<int64_t>(names.size()) != local.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh has ", local.size(), " local device ids but ", names.size(),
-        " local device names"));
+    return absl::InvalidArgumentError(absl::StrCat("mesh has ", local.size(),
+                                                   " local device ids but ", names.size(),
+                                                   " local device names"));
   }
   if (std::optional<std::string> type = GeneratedType(names, local.begin)) {
     *type_out = *std::move(type);
@@ -264,13 +263,13 @@ absl::StatusOr<Mesh> Mesh::Create(std::vector<MeshDimension> dims, int rank,
   int64_t num_devices = 0;
   MESHCKPT_RETURN_IF_ERROR(ValidateDims(dims, &num_devices));
   if (num_ranks < 1 || rank < 0 || rank >= num_ranks) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rank ", rank, " is not in [0, ", num_ranks, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", rank, " is not in [0, ", num_ranks, ")"));
   }
   if (num_devices % num_ranks != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh ", DimsToString(dims), " has ", num_devices,
-        " devices, which do not divide evenly among ", num_ranks, " ranks"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("mesh ", DimsToString(dims), " has ", num_devices,
+                     " devices, which do not divide evenly among ", num_ranks, " ranks"));
   }
   if (!IsIdentifier(device_type)) {
     return absl::InvalidArgumentError(
@@ -286,8 +285,7 @@ absl::StatusOr<Mesh> Mesh::Create(std::vector<MeshDimension> dims, int rank,
   return mesh;
 }
 
-absl::StatusOr<Mesh> Mesh::Build(std::string name,
-                                 std::vector<MeshDimension> dims,
+absl::StatusOr<Mesh> Mesh::Build(std::string name, std::vector<MeshDimension> dims,
                                  const std::vector<IdRun>& global_ids,
                                  const std::vector<IdRun>& local_ids,
                                  std::vector<std::string> local_devices,
@@ -296,18 +294,16 @@ absl::StatusOr<Mesh> Mesh::Build(std::string name,
   MESHCKPT_RETURN_IF_ERROR(ValidateName(name));
   int64_t num_devices = 0;
   MESHCKPT_RETURN_IF_ERROR(ValidateDims(dims, &num_devices));
-  MESHCKPT_ASSIGN_OR_RETURN(
-      DeviceRange local,
-      CheckIds(dims, num_devices, global_ids, local_ids));
+  MESHCKPT_ASSIGN_OR_RETURN(DeviceRange local,
+                            CheckIds(dims, num_devices, global_ids, local_ids));
   Mesh mesh;
-  MESHCKPT_RETURN_IF_ERROR(SetLocalNames(std::move(local_devices), device_type,
-                                         local, &mesh.device_type_,
-                                         &mesh.local_devices_));
+  MESHCKPT_RETURN_IF_ERROR(SetLocalNames(std::move(local_devices), device_type, local,
+                                         &mesh.device_type_, &mesh.local_devices_));
   if (!global_devices.empty() &&
       static_cast<int64_t>(global_devices.size()) != num_devices) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh has ", num_devices, " devices but ", global_devices.size(),
-        " global device names"));
+    return absl::InvalidArgumentError(absl::StrCat("mesh has ", num_devices,
+                                                   " devices but ", global_devices.size(),
+                                                   " global device names"));
   }
   mesh.name_ = std::move(name);
   mesh.dims_ = std::move(dims);
@@ -318,22 +314,24 @@ absl::StatusOr<Mesh> Mesh::Build(std::string name,
   return mesh;
 }
 
-absl::StatusOr<Mesh> Mesh::CreateFromParts(
-    std::string name, std::vector<MeshDimension> dims,
-    std::vector<int64_t> global_device_ids,
-    std::vector<int64_t> local_device_ids,
-    std::vector<std::string> local_devices,
-    std::vector<std::string> global_devices) {
+absl::StatusOr<Mesh> Mesh::CreateFromParts(std::string name,
+                                           std::vector<MeshDimension> dims,
+                                           std::vector<int64_t> global_device_ids,
+                                           std::vector<int64_t> local_device_ids,
+                                           std::vector<std::string> local_devices,
+                                           std::vector<std::string> global_devices) {
   const std::vector<IdRun> global = RunsOf(global_device_ids);
   const std::vector<IdRun> local = RunsOf(local_device_ids);
-  return Build(std::move(name), std::move(dims), global, local,
-               std::move(local_devices), "CPU", std::move(global_devices));
+  return Build(std::move(name), std::move(dims), global, local, std::move(local_devices),
+               "CPU", std::move(global_devices));
 }
 
-absl::StatusOr<Mesh> Mesh::CreateFromRanges(
-    std::string name, std::vector<MeshDimension> dims, DeviceRange global_ids,
-    DeviceRange local_ids, std::vector<std::string> local_devices,
-    absl::string_view device_type, std::vector<std::string> global_devices) {
+absl::StatusOr<Mesh> Mesh::CreateFromRanges(std::string name,
+                                            std::vector<MeshDimension> dims,
+                                            DeviceRange global_ids, DeviceRange local_ids,
+                                            std::vector<std::string> local_devices,
+                                            absl::string_view device_type,
+                                            std::vector<std::string> global_devices) {
   if (!IsIdentifier(device_type)) {
     return absl::InvalidArgumentError(
         absl::StrCat("device type '", device_type, "' is not an identifier"));
@@ -346,16 +344,16 @@ absl::StatusOr<Mesh> Mesh::CreateFromRanges(
   if (local_ids.end > local_ids.begin) {
     local.push_back({local_ids.begin, local_ids.end - 1, {}});
   }
-  return Build(std::move(name), std::move(dims), global, local,
-               std::move(local_devices), device_type, std::move(global_devices));
+  return Build(std::move(name), std::move(dims), global, local, std::move(local_devices),
+               device_type, std::move(global_devices));
 }
 
 absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, '|');
   if (parts.size() < 5) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh string '", text,
-        "' needs the fields name|dims|global ids|local ids|local devices"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("mesh string '", text,
+                     "' needs the fields name|dims|global ids|local ids|local devices"));
   }
   if (parts.size() > 6) {
     return absl::InvalidArgumentError(
@@ -368,8 +366,8 @@ absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
           absl::StrSplit(tok, absl::MaxSplits('=', 1));
       int64_t size;
       if (!absl::StrContains(tok, '=') || !absl::SimpleAtoi(kv.second, &size)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "mesh dimension '", tok, "' is not of the form name=size"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("mesh dimension '", tok, "' is not of the form name=size"));
       }
       dims.push_back({std::string(kv.first), size});
     }
@@ -384,8 +382,8 @@ absl::StatusOr<Mesh> Mesh::FromString(absl::string_view text) {
   if (absl::StartsWith(devs, "*")) {
     device_type = std::string(devs.substr(1));
     if (!IsIdentifier(device_type)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "device shorthand '", devs, "' must be '*' and a device type"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("device shorthand '", devs, "' must be '*' and a device type"));
     }
   } else if (!devs.empty()) {
     local_devices = absl::StrSplit(devs, ',');
@@ -406,15 +404,13 @@ std::string Mesh::ToShortString(int64_t max_names) const {
   auto names = [max_names](const std::vector<std::string>& list) {
     const int64_t n = static_cast<int64_t>(list.size());
     if (max_names < 0 || n <= max_names) return absl::StrJoin(list, ",");
-    return absl::StrCat(
-        absl::StrJoin(list.begin(), list.begin() + max_names, ","), ",... (",
-        n - max_names, " more)");
+    return absl::StrCat(absl::StrJoin(list.begin(), list.begin() + max_names, ","),
+                        ",... (", n - max_names, " more)");
   };
   const std::string devices = device_type_.empty() ? names(local_devices_)
                                                    : absl::StrCat("*", device_type_);
   std::string out = absl::StrCat(
-      name_, "|", DimsToString(dims_), "|",
-      IdsText(num_devices_, {0, num_devices_}), "|",
+      name_, "|", DimsToString(dims_), "|", IdsText(num_devices_, {0, num_devices_}), "|",
       IdsText(num_devices_, local_device_range()), "|", devices);
   if (!global_devices_.empty()) absl::StrAppend(&out, "|", names(global_devices_));
   return out;
@@ -427,9 +423,7 @@ std::optional<int> Mesh::DimIndex(absl::string_view dim_name) const {
   return std::nullopt;
 }
 
-std::vector<int64_t> Mesh::local_device_ids() const {
-  return DeviceIdsOfRank(rank_);
-}
+std::vector<int64_t> Mesh::local_device_ids() const { return DeviceIdsOfRank(rank_); }
 
 std::vector<int64_t> Mesh::DeviceIdsOfRank(int rank) const {
   const DeviceRange r = DeviceRangeOfRank(rank);
@@ -474,8 +468,8 @@ int64_t Mesh::DeviceAt(absl::Span<const int64_t> coords) const {
 
 absl::StatusOr<Mesh> Mesh::ForRank(int rank) const {
   if (rank < 0 || rank >= num_ranks_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rank ", rank, " is not in [0, ", num_ranks_, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", rank, " is not in [0, ", num_ranks_, ")"));
   }
   Mesh mesh = *this;
   mesh.rank_ = rank;
@@ -491,8 +485,7 @@ bool Mesh::SameGridAs(const Mesh& other) const {
 bool operator==(const Mesh& a, const Mesh& b) {
   return a.name_ == b.name_ && a.dims_ == b.dims_ && a.rank_ == b.rank_ &&
          a.num_ranks_ == b.num_ranks_ && a.device_type_ == b.device_type_ &&
-         a.local_devices_ == b.local_devices_ &&
-         a.global_devices_ == b.global_devices_;
+         a.local_devices_ == b.local_devices_ && a.global_devices_ == b.global_devices_;
 }
 
 }  // namespace meshckpt

@@ -59,9 +59,7 @@ struct DeviceRange {
   friend bool operator==(const DeviceRange& a, const DeviceRange& b) {
     return a.begin == b.begin && a.end == b.end;
   }
-  friend bool operator!=(const DeviceRange& a, const DeviceRange& b) {
-    return !(a == b);
-  }
+  friend bool operator!=(const DeviceRange& a, const DeviceRange& b) { return !(a == b); }
 };
 
 // "4-7" for [4, 8), "4" for [4, 5), "" when empty.
@@ -94,8 +92,7 @@ class Mesh {
   // The common case: D devices spread evenly over `num_ranks` ranks, viewed
   // from `rank`, with generated device names of `device_type`.
   static absl::StatusOr<Mesh> Create(std::vector<MeshDimension> dims, int rank,
-                                     int num_ranks,
-                                     absl::string_view device_type = "CPU",
+                                     int num_ranks, absl::string_view device_type = "CPU",
                                      std::string name = "");
 
   // Every part given explicitly, as in the DTensor constructor. An empty
@@ -103,8 +100,7 @@ class Mesh {
   // empty (single-client meshes leave it out).
   static absl::StatusOr<Mesh> CreateFromParts(
       std::string name, std::vector<MeshDimension> dims,
-      std::vector<int64_t> global_device_ids,
-      std::vector<int64_t> local_device_ids,
+      std::vector<int64_t> global_device_ids, std::vector<int64_t> local_device_ids,
       std::vector<std::string> local_devices,
       std::vector<std::string> global_devices = {});
   // As CreateFromParts with the ids as ranges: `global_ids` must be [0, D)
@@ -154,9 +150,7 @@ class Mesh {
   // The device type when the local names are the generated ones (printed as
   // `*TYPE`); empty when they were given explicitly.
   const std::string& generated_device_type() const { return device_type_; }
-  const std::vector<std::string>& global_devices() const {
-    return global_devices_;
-  }
+  const std::vector<std::string>& global_devices() const { return global_devices_; }
   // The rank that holds `device_id` (0 <= device_id < num_devices()).
   int RankOfDevice(int64_t device_id) const;
 
@@ -178,12 +172,12 @@ class Mesh {
  private:
   Mesh() = default;
   // What every factory but Create ends in: validates and normalizes.
-  static absl::StatusOr<Mesh> Build(
-      std::string name, std::vector<MeshDimension> dims,
-      const std::vector<mesh_internal::IdRun>& global_ids,
-      const std::vector<mesh_internal::IdRun>& local_ids,
-      std::vector<std::string> local_devices, absl::string_view device_type,
-      std::vector<std::string> global_devices);
+  static absl::StatusOr<Mesh> Build(std::string name, std::vector<MeshDimension> dims,
+                                    const std::vector<mesh_internal::IdRun>& global_ids,
+                                    const std::vector<mesh_internal::IdRun>& local_ids,
+                                    std::vector<std::string> local_devices,
+                                    absl::string_view device_type,
+                                    std::vector<std::string> global_devices);
 
   std::string name_;
   std::vector<MeshDimension> dims_;

@@ -22,15 +22,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
-#include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
 #include "io/format/index_proto.h"
+#include "io/fs/fs.h"
 #include "mpi_tests/mpi_test_env.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
@@ -49,7 +49,8 @@ std::string WorkDir() {
       absl::string_view a = arg;
       if (absl::ConsumePrefix(&a, "--dir=")) d = std::string(a);
     }
-    return new std::string((fs::path(d) / absl::StrCat("np", TestWorld().size())).string());
+    return new std::string(
+        (fs::path(d) / absl::StrCat("np", TestWorld().size())).string());
   }();
   return *dir;
 }
@@ -66,11 +67,11 @@ std::string FreshDir(Communicator& world, const std::string& name) {
 }
 
 // Every rank got `s`, with `code`.
-#define EXPECT_SAME_ON_ALL_RANKS(world, s, want_code)                        \
-  do {                                                                       \
-    const absl::Status status_ = (s);                                        \
-    EXPECT_EQ(status_.code(), (want_code)) << status_;                       \
-    EXPECT_EQ(test::DescribeStatusDisagreement((world), status_), "");       \
+#define EXPECT_SAME_ON_ALL_RANKS(world, s, want_code)                  \
+  do {                                                                 \
+    const absl::Status status_ = (s);                                  \
+    EXPECT_EQ(status_.code(), (want_code)) << status_;                 \
+    EXPECT_EQ(test::DescribeStatusDisagreement((world), status_), ""); \
   } while (0)
 
 Mesh JobMesh(Communicator& world) {
@@ -81,18 +82,20 @@ Mesh JobMesh(Communicator& world) {
 class SavedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir(world_, ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ =
+        FreshDir(world_, ::testing::UnitTest::GetInstance()->current_test_info()->name());
     prefix_ = dir_ + "/ckpt";
-    specs_ = {{{"a", DType::kFloat32, {23, 10}}, Layout::Create({"x", "y"}, mesh_).value()},
-              {{"b", DType::kInt64, {17}}, Layout::Create({"x"}, mesh_).value()}};
+    specs_ = {
+        {{"a", DType::kFloat32, {23, 10}}, Layout::Create({"x", "y"}, mesh_).value()},
+        {{"b", DType::kInt64, {17}}, Layout::Create({"x"}, mesh_).value()}};
     std::vector<DeviceBuffers> data;
     for (const auto& [spec, layout] : specs_) {
       data.push_back(DeviceBuffers::Filled(spec, layout));
     }
     std::vector<SaveTensor> save;
     for (size_t i = 0; i < specs_.size(); ++i) {
-      save.push_back(test::MakeSaveTensor(specs_[i].first, specs_[i].second,
-                                          data[i].ConstPtrs()));
+      save.push_back(
+          test::MakeSaveTensor(specs_[i].first, specs_[i].second, data[i].ConstPtrs()));
     }
     IoOptions o;
     o.checksum_tile_bytes = 64;
@@ -101,7 +104,8 @@ class SavedTest : public ::testing::Test {
 
   // Restores both tensors as saved, with `edit` applied to this rank's
   // request first.
-  absl::Status RestoreBoth(const std::function<void(std::vector<TensorSpec>*)>& edit = {}) {
+  absl::Status RestoreBoth(
+      const std::function<void(std::vector<TensorSpec>*)>& edit = {}) {
     std::vector<TensorSpec> specs = {specs_[0].first, specs_[1].first};
     if (edit) edit(&specs);
     std::vector<DeviceBuffers> bufs;
@@ -169,10 +173,9 @@ TEST_F(SavedTest, WrongShapeFailsEverywhere) {
 }
 
 TEST_F(SavedTest, UnknownKeyFailsEverywhere) {
-  EXPECT_SAME_ON_ALL_RANKS(world_, RestoreBoth([&](std::vector<TensorSpec>* s) {
-                             (*s)[1].key = "missing";
-                           }),
-                           absl::StatusCode::kNotFound);
+  EXPECT_SAME_ON_ALL_RANKS(
+      world_, RestoreBoth([&](std::vector<TensorSpec>* s) { (*s)[1].key = "missing"; }),
+      absl::StatusCode::kNotFound);
   // Only one rank asks for another key: the key lists disagree.
   const absl::Status s = RestoreBoth([&](std::vector<TensorSpec>* s) {
     if (world_.rank() == world_.size() - 1) (*s)[1].key = "missing";
@@ -246,9 +249,8 @@ TEST(BadSaveInput, LayoutThatDoesNotFitOnOneRankFailsEverywhere) {
   const Layout good = Layout::Create({"x", "unsharded"}, mesh).value();
   DeviceBuffers b = DeviceBuffers::Filled(spec, good);
   // The last rank's layout has the wrong rank.
-  const Layout layout = world.rank() == world.size() - 1
-                            ? Layout::Create({"x"}, mesh).value()
-                            : good;
+  const Layout layout =
+      world.rank() == world.size() - 1 ? Layout::Create({"x"}, mesh).value() : good;
   const absl::Status s = SaveTensors(
       world, dir + "/ckpt", {test::MakeSaveTensor(spec, layout, b.ConstPtrs())}, {}, {});
   EXPECT_SAME_ON_ALL_RANKS(world, s, absl::StatusCode::kInvalidArgument);
@@ -288,7 +290,8 @@ TEST(DifferentTensorSets, SameLoadStatusEverywhere) {
   c2->SetWarningSink([](const std::string&) {});
   absl::StatusOr<LoadStatus> st = c2->Restore(*path);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_SAME_ON_ALL_RANKS(world, st->AssertConsumed(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_SAME_ON_ALL_RANKS(world, st->AssertConsumed(),
+                           absl::StatusCode::kFailedPrecondition);
   EXPECT_SAME_ON_ALL_RANKS(world, st->AssertExistingObjectsMatched(),
                            absl::StatusCode::kFailedPrecondition);
 
@@ -311,8 +314,9 @@ TEST(StateFiles, GarbageAndEscapingPathsGiveTheSameManagerEverywhere) {
   world.Barrier();
   const Mesh mesh = JobMesh(world);
   Module model;
-  ASSERT_TRUE(model.AddVariable("w", DType::kFloat32, {8}, Layout::Create({"x"}, mesh).value())
-                  .ok());
+  ASSERT_TRUE(
+      model.AddVariable("w", DType::kFloat32, {8}, Layout::Create({"x"}, mesh).value())
+          .ok());
   auto ckpt = DTensorCheckpoint::Create(&world, mesh, {{"m", &model}}).value();
   ckpt->SetWarningSink([](const std::string&) {});
   ASSERT_TRUE(ckpt->Write(outside + "/ckpt-7").ok());

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mpi_tests/mpi_test_env.h"
@@ -34,7 +34,7 @@ std::string Arg(absl::string_view name) {
 struct VarSpec {
   std::string path;  // Under the root module.
   std::vector<int64_t> shape;
-  int split_dim;     // Tensor dim split over the "model" mesh dim, -1: none.
+  int split_dim;  // Tensor dim split over the "model" mesh dim, -1: none.
 };
 
 // An MLP-ish model: embedding split by vocabulary, column- and row-parallel
@@ -78,10 +78,12 @@ void AddVariables(Module* module, const std::string& prefix, const Mesh& mesh,
     std::vector<std::string> parts = absl::StrSplit(v.path, '/');
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
       Trackable* existing = parent->FindChild(parts[i]);
-      parent = existing ? static_cast<Module*>(existing) : parent->AddModule(parts[i]).value();
+      parent = existing ? static_cast<Module*>(existing)
+                        : parent->AddModule(parts[i]).value();
     }
-    DVariable* var = parent->AddVariable(parts.back(), DType::kFloat32, v.shape,
-                                         LayoutFor(v, mesh, model_dim, transposed))
+    DVariable* var = parent
+                         ->AddVariable(parts.back(), DType::kFloat32, v.shape,
+                                       LayoutFor(v, mesh, model_dim, transposed))
                          .value();
     m->vars.emplace_back(prefix + v.path, var);
   }
@@ -152,7 +154,10 @@ TEST(CheckpointApi, Phase) {
   if (phase == "save") {
     ASSERT_EQ(world.size(), 4);
     if (world.rank() == 0) {
-      ASSERT_EQ(std::system(absl::StrCat("rm -rf ", SaveDir(), " && mkdir -p ", SaveDir()).c_str()), 0);
+      ASSERT_EQ(
+          std::system(
+              absl::StrCat("rm -rf ", SaveDir(), " && mkdir -p ", SaveDir()).c_str()),
+          0);
     }
     world.Barrier();
     Mesh mesh = Mesh::Create({{"batch", 2}, {"model", 2}}, world.rank(), 4).value();
@@ -199,7 +204,8 @@ TEST(CheckpointApi, Phase) {
     m->optimizer = m->root.AddModule("optimizer").value();
     for (const char* slot : {"m", "v"}) {
       Module* s = m->optimizer->AddModule(slot).value()->AddModule("model").value();
-      AddVariables(s, absl::StrCat("optimizer/", slot, "/model/"), mesh, "x", false, m.get());
+      AddVariables(s, absl::StrCat("optimizer/", slot, "/model/"), mesh, "x", false,
+                   m.get());
     }
     EXPECT_TRUE(st.AssertConsumed().ok()) << st.AssertConsumed();
     ExpectAllValues(*m, world);

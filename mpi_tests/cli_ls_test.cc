@@ -46,8 +46,10 @@ TEST_F(CliTest, LsNeverCallsACheckpointOutsideDirComplete) {
   std::filesystem::create_directories(elsewhere);
   ASSERT_TRUE(Save(run + "/ckpt-1", Small(), CheckpointContents(), {{"x", 2}}).ok());
   // Complete checkpoints, but not in DIR, and newer than ckpt-1.
-  ASSERT_TRUE(Save(elsewhere + "/ckpt-3", Small(), CheckpointContents(), {{"x", 2}}).ok());
-  ASSERT_TRUE(Save(elsewhere + "/ckpt-4", Small(), CheckpointContents(), {{"x", 2}}).ok());
+  ASSERT_TRUE(
+      Save(elsewhere + "/ckpt-3", Small(), CheckpointContents(), {{"x", 2}}).ok());
+  ASSERT_TRUE(
+      Save(elsewhere + "/ckpt-4", Small(), CheckpointContents(), {{"x", 2}}).ok());
   CheckpointState state;
   state.model_checkpoint_path = elsewhere + "/ckpt-4";
   for (const std::string& p : {std::string("ckpt-1"), std::string("../elsewhere/ckpt-3"),
@@ -67,7 +69,8 @@ TEST_F(CliTest, LsNeverCallsACheckpointOutsideDirComplete) {
   std::map<std::string, Json> by_name = ByName(*doc);
   ASSERT_EQ(by_name.size(), 3u) << r.out;
   EXPECT_TRUE(by_name["ckpt-1"]["complete"].boolean);
-  for (const std::string& outside : {run + "/../elsewhere/ckpt-3", elsewhere + "/ckpt-4"}) {
+  for (const std::string& outside :
+       {run + "/../elsewhere/ckpt-3", elsewhere + "/ckpt-4"}) {
     ASSERT_EQ(by_name.count(outside), 1u) << outside << "\n" << r.out;
     EXPECT_FALSE(by_name[outside]["complete"].boolean);
     EXPECT_FALSE(by_name[outside]["latest"].boolean);
@@ -114,7 +117,8 @@ TEST_F(CliTest, FifosAreRefusedNotWaitedOn) {
   ASSERT_EQ(::mkfifo((run + "/checkpoint").c_str(), 0644), 0);
   // `timeout` turns a hang into exit code 124.
   for (const char* cmd : {"verify", "inspect"}) {
-    Result r = Shell(absl::StrCat("timeout 20 ", Quote(bin_), " ", cmd, " ", Quote(prefix)));
+    Result r =
+        Shell(absl::StrCat("timeout 20 ", Quote(bin_), " ", cmd, " ", Quote(prefix)));
     EXPECT_NE(r.code, 0) << cmd;
     EXPECT_NE(r.code, 124) << cmd << " hung";
     EXPECT_THAT(r.err, HasSubstr("a FIFO")) << cmd;

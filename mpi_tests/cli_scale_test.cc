@@ -41,11 +41,12 @@ double MaxChildRssMiB() {
 std::vector<TestTensor> SmallModel() {
   std::vector<float> kernel;
   for (int i = 0; i < 40 * 50; ++i) kernel.push_back(10 + i * 0.25f);
-  return {Numeric("kernel", "", DType::kFloat32, {40, 50}, {"x", "y"}, kernel),
-          Numeric("bias", "", DType::kFloat64, {5}, {"y"},
-                  std::vector<double>{0.5, -1.0, 2.25, 3.0, 4.0}),
-          Numeric("step", "", DType::kInt64, {}, {}, std::vector<int64_t>{42}),
-          TestTensor{"names", "", DType::kString, {3}, {"x"}, {}, {"alpha", "", "gamma"}}};
+  return {
+      Numeric("kernel", "", DType::kFloat32, {40, 50}, {"x", "y"}, kernel),
+      Numeric("bias", "", DType::kFloat64, {5}, {"y"},
+              std::vector<double>{0.5, -1.0, 2.25, 3.0, 4.0}),
+      Numeric("step", "", DType::kInt64, {}, {}, std::vector<int64_t>{42}),
+      TestTensor{"names", "", DType::kString, {3}, {"x"}, {}, {"alpha", "", "gamma"}}};
 }
 
 // Every tensor of `a` and `b` holds the same bytes.
@@ -71,7 +72,8 @@ TEST_F(CliTest, ReshardOntoSixteenMillionDevices) {
                   "kernel=x,unsharded", "--layout", "bias=x"});
   ASSERT_EQ(r.code, 0) << r.err.substr(0, 2000);
   ExpectShort(r);
-  EXPECT_THAT(r.out, HasSubstr("(mesh |x=16777216|0-16777215|0-16777215|*CPU) on 1 rank(s)"));
+  EXPECT_THAT(r.out,
+              HasSubstr("(mesh |x=16777216|0-16777215|0-16777215|*CPU) on 1 rank(s)"));
   ExpectSameValues(Path("src"), Path("big"));
   auto big = CheckpointReader::Open(Path("big")).value();
   EXPECT_EQ(Layout::FromString(big->GetVariableInfo("kernel")->layout)->sharding_specs(),
@@ -100,11 +102,12 @@ TEST_F(CliTest, ReshardOntoSixteenMillionDevices) {
 
 TEST_F(CliReshardTest, SixteenMillionDevicesOnTwoRanks) {
   ASSERT_TRUE(Save(Path("src"), SmallModel(), CheckpointContents()).ok());
-  Result r = MpiRun({"reshard", Path("src"), Path("big"), "--mesh", "x=16777216", "--layout",
-                     "kernel=unsharded,x"});
+  Result r = MpiRun({"reshard", Path("src"), Path("big"), "--mesh", "x=16777216",
+                     "--layout", "kernel=unsharded,x"});
   ASSERT_EQ(r.code, 0) << r.err.substr(0, 2000);
   ExpectShort(r);
-  EXPECT_THAT(r.out, HasSubstr("(mesh |x=16777216|0-16777215|0-8388607|*CPU) on 2 rank(s)"));
+  EXPECT_THAT(r.out,
+              HasSubstr("(mesh |x=16777216|0-16777215|0-8388607|*CPU) on 2 rank(s)"));
   ExpectSameValues(Path("src"), Path("big"));
   // A 2-D mesh of 2^24 devices, split both ways, then back to a small one.
   r = MpiRun({"reshard", Path("big"), Path("grid"), "--mesh", "x=4096,y=4096", "--layout",

@@ -17,9 +17,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
@@ -53,14 +53,21 @@ std::vector<float> KernelValues() {
 // A small model with every kind of value; `bias_delta` changes bias[2].
 std::vector<TestTensor> Model(float bias_delta = 0) {
   std::vector<TestTensor> m;
-  m.push_back(Numeric(Kernel(), "model/dense/kernel", DType::kFloat32, {40, 50}, {"x", "y"},
-                      KernelValues()));
+  m.push_back(Numeric(Kernel(), "model/dense/kernel", DType::kFloat32, {40, 50},
+                      {"x", "y"}, KernelValues()));
   m.push_back(Numeric(Bias(), "model/dense/bias", DType::kFloat32, {5}, {"y"},
                       std::vector<float>{0.5f, -1.0f, 2.25f + bias_delta, 3.0f, 4.0f}));
   m.push_back(Numeric("step", "", DType::kInt64, {}, {}, std::vector<int64_t>{42}));
-  TestTensor names{"vocab/names", "", DType::kString, {3}, {"x"}, {}, {"alpha", "", std::string("a\0b", 3)}};
+  TestTensor names{"vocab/names",
+                   "",
+                   DType::kString,
+                   {3},
+                   {"x"},
+                   {},
+                   {"alpha", "", std::string("a\0b", 3)}};
   m.push_back(names);
-  m.push_back(Numeric("mask", "", DType::kBool, {4}, {"unsharded"}, std::vector<uint8_t>{1, 0, 0, 1}));
+  m.push_back(Numeric("mask", "", DType::kBool, {4}, {"unsharded"},
+                      std::vector<uint8_t>{1, 0, 0, 1}));
   m.push_back(Numeric("half", "", DType::kFloat16, {3}, {"y"},
                       std::vector<uint16_t>{0x3C00, 0x2E66, 0xBE00}));
   m.push_back(Numeric("cplx", "", DType::kComplex64, {2}, {"x"},
@@ -105,14 +112,16 @@ TEST_F(CliTest, InspectListsTensorsAndMetadata) {
   Result r = Run({"inspect", Path("ckpt")});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  for (const char* want : {"step:             42", "save_counter:     3", "tensors:          7",
-                           "|x=2,y=3|", "run: cli-test", "library version:  meshckpt"}) {
+  for (const char* want :
+       {"step:             42", "save_counter:     3", "tensors:          7", "|x=2,y=3|",
+        "run: cli-test", "library version:  meshckpt"}) {
     EXPECT_THAT(r.out, HasSubstr(want));
   }
   // One line per tensor: key, dtype, shape, sharding, bytes, dataset.
-  EXPECT_THAT(r.out, testing::ContainsRegex(
-                         "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE +float32 +\\[40,50\\] +"
-                         "\\[x,y\\] +8000 +model/dense/kernel"));
+  EXPECT_THAT(r.out,
+              testing::ContainsRegex(
+                  "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE +float32 +\\[40,50\\] +"
+                  "\\[x,y\\] +8000 +model/dense/kernel"));
   EXPECT_THAT(r.out, testing::ContainsRegex("vocab/names +string +\\[3\\] +\\[x\\] +-"));
   EXPECT_THAT(r.out, testing::ContainsRegex("step +int64 +\\[\\] +\\[\\] +8"));
   // A .index path and the directory (its latest checkpoint) work too.
@@ -134,8 +143,8 @@ TEST_F(CliTest, InspectPrintsValuesLikeNumpy) {
   const std::string expected = *format::FormatTensor(whole, whole.shape);
   EXPECT_THAT(expected, StartsWith("[[ 10.    10.25  10.5  ...  21.75  22.    22.25]"));
   EXPECT_EQ(r.out, absl::StrCat("tensor_name:  ", Kernel(),
-                                "\ndtype: float32  shape: [40,50]  sharding: [x,y]\n", expected,
-                                "\n"));
+                                "\ndtype: float32  shape: [40,50]  sharding: [x,y]\n",
+                                expected, "\n"));
   // By full key: the same.
   EXPECT_EQ(Run({"inspect", Path("ckpt"), "--tensor", Kernel()}).out, r.out);
   // --threshold -1: everything.
@@ -143,8 +152,9 @@ TEST_F(CliTest, InspectPrintsValuesLikeNumpy) {
   EXPECT_THAT(full.out, Not(HasSubstr("...")));
   EXPECT_THAT(full.out, HasSubstr(" 509.75]]"));
 
-  Result names = Run({"inspect", Path("ckpt"), "--tensor", "vocab/names", "--tensor", "half",
-                      "--tensor", "mask", "--tensor", "cplx", "--tensor", "step"});
+  Result names =
+      Run({"inspect", Path("ckpt"), "--tensor", "vocab/names", "--tensor", "half",
+           "--tensor", "mask", "--tensor", "cplx", "--tensor", "step"});
   ASSERT_EQ(names.code, 0) << names.err;
   EXPECT_THAT(names.out, HasSubstr("[b'alpha' b'' b'a\\x00b']"));
   EXPECT_THAT(names.out, HasSubstr("[ 1.   0.1 -1.5]"));
@@ -172,13 +182,14 @@ TEST_F(CliTest, InspectJson) {
   EXPECT_EQ((*doc)["user_metadata"]["run"].string, "cli-test");
   EXPECT_EQ((*doc)["object_graph_nodes"].number, 2);
   EXPECT_THAT((*doc)["mesh"].string, HasSubstr("|x=2,y=3|"));
-  EXPECT_THAT((*doc)["time"].string,
-              testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
+  EXPECT_THAT(
+      (*doc)["time"].string,
+      testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
   const Json& tensors = (*doc)["tensors"];
   ASSERT_EQ(tensors.array.size(), 7u);
   for (const Json& t : tensors.array) {
-    for (const char* field : {"key", "dataset", "dtype", "shape", "layout", "sharding_specs",
-                              "bytes", "num_chunks"}) {
+    for (const char* field : {"key", "dataset", "dtype", "shape", "layout",
+                              "sharding_specs", "bytes", "num_chunks"}) {
       EXPECT_TRUE(t.Has(field)) << field;
     }
     EXPECT_FALSE(t.Has("values"));
@@ -231,7 +242,8 @@ TEST_F(CliTest, LsReportsCompleteAndIncomplete) {
   // Not in the state file, and older than ckpt-3 (the newest wins).
   ASSERT_TRUE(Save(run + "/extra", Model(), ModelOptions(7)).ok());
   for (int i = 1; i <= 3; ++i) {
-    ASSERT_TRUE(Save(absl::StrCat(run, "/ckpt-", i), Model(), ModelOptions(i * 100)).ok());
+    ASSERT_TRUE(
+        Save(absl::StrCat(run, "/ckpt-", i), Model(), ModelOptions(i * 100)).ok());
   }
   CheckpointState state;
   state.model_checkpoint_path = "ckpt-3";
@@ -241,8 +253,9 @@ TEST_F(CliTest, LsReportsCompleteAndIncomplete) {
   }
   ASSERT_TRUE(WriteCheckpointState(run, state).ok());
   ASSERT_TRUE(RemoveFileIfExists(IndexFilePath(run + "/ckpt-1")).ok());
-  std::filesystem::resize_file(DataFilePath(run + "/ckpt-2"),
-                               std::filesystem::file_size(DataFilePath(run + "/ckpt-2")) - 100);
+  std::filesystem::resize_file(
+      DataFilePath(run + "/ckpt-2"),
+      std::filesystem::file_size(DataFilePath(run + "/ckpt-2")) - 100);
 
   Result r = Run({"ls", run, "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -273,7 +286,8 @@ TEST_F(CliTest, LsReportsCompleteAndIncomplete) {
       const std::string l(line);
       EXPECT_THAT(l, StartsWith("*"));
       EXPECT_THAT(l, HasSubstr("complete"));
-      EXPECT_THAT(l, testing::ContainsRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
+      EXPECT_THAT(l, testing::ContainsRegex(
+                         "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
       EXPECT_THAT(l, testing::ContainsRegex("[0-9.]+ KiB"));
     }
     if (absl::EndsWith(line, "  ckpt-2")) {
@@ -337,7 +351,8 @@ TEST_F(CliTest, DiffReportsDifferences) {
   b.erase(b.begin() + 4);  // mask
   b[2] = Numeric("step", "", DType::kInt32, {}, {}, std::vector<int32_t>{42});
   b[3].strings[0] = "beta";
-  b.push_back(Numeric("only_b", "", DType::kInt32, {2}, {"x"}, std::vector<int32_t>{1, 2}));
+  b.push_back(
+      Numeric("only_b", "", DType::kInt32, {2}, {"x"}, std::vector<int32_t>{1, 2}));
   ASSERT_TRUE(Save(Path("b"), b, ModelOptions()).ok());
 
   Result r = Run({"diff", Path("a"), Path("b")});
@@ -345,8 +360,9 @@ TEST_F(CliTest, DiffReportsDifferences) {
   EXPECT_THAT(r.out, HasSubstr("only in A: mask (bool [4])"));
   EXPECT_THAT(r.out, HasSubstr("only in B: only_b (int32 [2])"));
   EXPECT_THAT(r.out, HasSubstr("dtype differs: step: int64 in A, int32 in B"));
-  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("values differ: ", Bias(),
-                                            ": 1 of 5 elements differ, max abs diff 0.75\n")));
+  EXPECT_THAT(r.out,
+              HasSubstr(absl::StrCat("values differ: ", Bias(),
+                                     ": 1 of 5 elements differ, max abs diff 0.75\n")));
   EXPECT_THAT(r.out, HasSubstr("values differ: vocab/names: 1 of 3 elements differ\n"));
   EXPECT_THAT(r.out, Not(HasSubstr(Kernel())));
   EXPECT_EQ(Run({"diff", Path("a"), Path("b"), "--exit-code"}).code, 1);
@@ -373,8 +389,12 @@ TEST_F(CliReshardTest, TwoRanksNewMeshAndLayouts) {
   auto src = CheckpointReader::Open(Path("src")).value();
   auto dst = CheckpointReader::Open(Path("dst")).value();
   std::map<std::string, std::vector<std::string>> want_specs = {
-      {Kernel(), {"unsharded", "z"}}, {Bias(), {"unsharded"}}, {"step", {}},
-      {"vocab/names", {"unsharded"}}, {"mask", {"unsharded"}}, {"half", {"unsharded"}},
+      {Kernel(), {"unsharded", "z"}},
+      {Bias(), {"unsharded"}},
+      {"step", {}},
+      {"vocab/names", {"unsharded"}},
+      {"mask", {"unsharded"}},
+      {"half", {"unsharded"}},
       {"cplx", {"z"}}};
   ASSERT_EQ(dst->ListVariables().size(), 7u);
   for (const VariableInfo& v : dst->ListVariables()) {
@@ -418,15 +438,20 @@ TEST_F(CliReshardTest, Errors) {
   Result r = MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=3"});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("meshckpt reshard: "));
+  EXPECT_EQ(
+      MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2", "--layout", "nope=z"})
+          .code,
+      3);
   EXPECT_EQ(MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2", "--layout",
-                    "nope=z"}).code, 3);
-  EXPECT_EQ(MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2", "--layout",
-                    "model/dense/kernel=z"}).code, 2);  // One spec for two dims.
+                    "model/dense/kernel=z"})
+                .code,
+            2);  // One spec for two dims.
   EXPECT_EQ(MpiRun({"reshard", Path("nothing"), Path("dst"), "--mesh", "z=2"}).code, 3);
   // DST exists: refused unless --force.
   EXPECT_EQ(MpiRun({"reshard", Path("src"), Path("src"), "--mesh", "z=2"}).code, 5);
   ASSERT_EQ(MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2"}).code, 0);
-  EXPECT_EQ(MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2", "--force"}).code, 0);
+  EXPECT_EQ(
+      MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2", "--force"}).code, 0);
   // One rank, no mpiexec (singleton MPI).
   Result single = Run({"reshard", Path("src"), Path("single"), "--mesh", "a=2,b=2"});
   EXPECT_EQ(single.code, 0) << single.err;

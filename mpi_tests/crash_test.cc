@@ -43,13 +43,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
 #include "checkpoint/engine/testing/fault_injector.h"
+#include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
+#include "checkpoint/object/dvariable.h"
+#include "checkpoint/reader/checkpoint_reader.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "comm/mpi_communicator.h"
 #include "io/fs/fs.h"
 #include "mpi_tests/test_tensors.h"
@@ -137,7 +137,8 @@ std::unique_ptr<Model> BuildModel(Communicator& comm) {
     Module* module = existing ? static_cast<Module*>(existing)
                               : m->root.AddModule(v.module).value();
     DVariable* var =
-        module->AddVariable(v.name, v.dtype, v.shape, Layout::Create(v.specs, mesh).value())
+        module
+            ->AddVariable(v.name, v.dtype, v.shape, Layout::Create(v.specs, mesh).value())
             .value();
     m->vars.emplace_back(&v, var);
   }
@@ -240,7 +241,8 @@ CheckpointManagerOptions ManagerOptions(Model& m) {
 int64_t StepOfName(const std::string& prefix) {
   int64_t n = -1;
   const std::string base = prefix.substr(prefix.rfind('/') + 1);
-  if (!absl::StartsWith(base, "ckpt-") || !absl::SimpleAtoi(base.substr(5), &n)) return -1;
+  if (!absl::StartsWith(base, "ckpt-") || !absl::SimpleAtoi(base.substr(5), &n))
+    return -1;
   return n;
 }
 
@@ -281,8 +283,7 @@ int64_t RestoreAndCheck(Communicator& comm, Model& m, const std::string& prefix,
   const int64_t bad = CountWrong(m, step, &report);
   check.Expect(bad == 0, absl::StrCat(prefix, " restored with ", bad,
                                       " wrong elements for step ", step, ":", report));
-  check.Expect(step == StepOfName(prefix),
-               absl::StrCat(prefix, " holds step ", step));
+  check.Expect(step == StepOfName(prefix), absl::StrCat(prefix, " holds step ", step));
   return bad == 0 ? step : -1;
 }
 
@@ -364,8 +365,8 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
       absl::StrAppend(&existing, p, "\n");
       absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(p);
       if (!r.ok()) {
-        absl::StrAppend(&problems, "committed '", p, "' does not open: ",
-                        r.status().ToString(), "; ");
+        absl::StrAppend(&problems, "committed '", p,
+                        "' does not open: ", r.status().ToString(), "; ");
         continue;
       }
       absl::StatusOr<std::vector<std::string>> v = (*r)->VerifyAll();
@@ -409,8 +410,8 @@ int Verify(Communicator& comm, const Args& a, Checker& check) {
       if (comm.rank() == 0) {
         // The save repaired the state file: it names the new checkpoint.
         absl::StatusOr<CheckpointState> state = ReadCheckpointState(a.dir);
-        check.Expect(state.ok() && ResolveCheckpointPath(a.dir, state->model_checkpoint_path) ==
-                                       **saved,
+        check.Expect(state.ok() && ResolveCheckpointPath(
+                                       a.dir, state->model_checkpoint_path) == **saved,
                      "after the save, the state file names the new checkpoint");
         std::printf("saved step=%lld\n", static_cast<long long>(step + 1));
       }

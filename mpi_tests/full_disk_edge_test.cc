@@ -28,8 +28,8 @@
 #include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/state/checkpoint_state.h"
 #include "gtest/gtest.h"
-#include "io/transfer/data_file.h"
 #include "io/fs/fs.h"
+#include "io/transfer/data_file.h"
 #include "mpi_tests/full_disk_util.h"
 #include "mpi_tests/mpi_test_env.h"
 
@@ -107,8 +107,8 @@ TEST_P(FullDiskEdgeTest, EveryAmountOfFreeSpaceFailsCleanlyOrSaves) {
   index_bytes = BroadcastValue(world_, index_bytes, 0);
   ASSERT_GT(data_bytes, 0);
   const int64_t page = 4096;
-  const int64_t most = data_bytes + index_bytes + 2 * static_cast<int64_t>(state.size()) +
-                       4 * page;
+  const int64_t most =
+      data_bytes + index_bytes + 2 * static_cast<int64_t>(state.size()) + 4 * page;
 
   int saves = 0, exhausted = 0, succeeded = 0, restored = 0;
   std::map<std::string, int> named;  // File named by ResourceExhausted.
@@ -136,7 +136,8 @@ TEST_P(FullDiskEdgeTest, EveryAmountOfFreeSpaceFailsCleanlyOrSaves) {
     EXPECT_EQ(open.total(), 0) << open.ToString() << " after " << saved.status();
     if (saved.ok()) {
       ++succeeded;
-      EXPECT_GE(free_bytes, data_bytes) << "saved with less free than its data file needs";
+      EXPECT_GE(free_bytes, data_bytes)
+          << "saved with less free than its data file needs";
       continue;
     }
     const absl::Status& s = saved.status();
@@ -188,16 +189,19 @@ TEST_P(FullDiskEdgeTest, EveryAmountOfFreeSpaceFailsCleanlyOrSaves) {
       absl::StrAppend(&by_file, by_file.empty() ? "" : ", ", file, " ", n);
     }
     std::printf(
-        "FULL DISK EDGE %s np=%d: %d saves with 0..%lld bytes free (data file %lld bytes): "
+        "FULL DISK EDGE %s np=%d: %d saves with 0..%lld bytes free (data file %lld "
+        "bytes): "
         "%d ResourceExhausted on every rank (%s), %d saved; %d restores of the latest "
         "bit-exact\n",
         mode, world_.size(), saves, static_cast<long long>(most),
-        static_cast<long long>(data_bytes), exhausted, by_file.c_str(), succeeded, restored);
+        static_cast<long long>(data_bytes), exhausted, by_file.c_str(), succeeded,
+        restored);
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(TransferModes, FullDiskEdgeTest,
-                         ::testing::Values(TransferMode::kDirect, TransferMode::kIndependent,
+                         ::testing::Values(TransferMode::kDirect,
+                                           TransferMode::kIndependent,
                                            TransferMode::kCollective));
 
 }  // namespace

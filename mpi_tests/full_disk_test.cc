@@ -92,13 +92,17 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   std::string latest, problems;
   if (world_.rank() == 0) {
     absl::StatusOr<std::string> l = LatestCheckpoint(dir);
-    if (l.ok()) latest = *l;
-    else absl::StrAppend(&problems, "LatestCheckpoint: ", l.status().ToString(), "; ");
+    if (l.ok())
+      latest = *l;
+    else
+      absl::StrAppend(&problems, "LatestCheckpoint: ", l.status().ToString(), "; ");
     for (const std::string& p : ListCommittedCheckpoints(dir)) {
       absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(p);
       absl::StatusOr<std::vector<std::string>> v =
-          r.ok() ? (*r)->VerifyAll() : absl::StatusOr<std::vector<std::string>>(r.status());
-      if (!v.ok() || !v->empty()) absl::StrAppend(&problems, "committed ", p, " is damaged; ");
+          r.ok() ? (*r)->VerifyAll()
+                 : absl::StatusOr<std::vector<std::string>>(r.status());
+      if (!v.ok() || !v->empty())
+        absl::StrAppend(&problems, "committed ", p, " is damaged; ");
     }
     const std::string after = Leftovers(dir);
     if (absl::StrContains(after, ".partial-")) {
@@ -111,7 +115,8 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
   EXPECT_EQ(problems, "");
   const std::string want = absl::StrCat(dir, "/ckpt-", last_good);
   if (committed_anyway) {
-    EXPECT_TRUE(latest == want || latest == absl::StrCat(dir, "/ckpt-", last_good + 1)) << latest;
+    EXPECT_TRUE(latest == want || latest == absl::StrCat(dir, "/ckpt-", last_good + 1))
+        << latest;
   } else {
     EXPECT_EQ(latest, want);
   }
@@ -161,7 +166,8 @@ TEST_P(FullDiskTest, SavesUntilFullThenEverythingStillHolds) {
 INSTANTIATE_TEST_SUITE_P(
     ModelSizes, FullDiskTest,
     ::testing::Combine(::testing::Values(500, 1900, 6400),
-                       ::testing::Values(TransferMode::kDirect, TransferMode::kIndependent)));
+                       ::testing::Values(TransferMode::kDirect,
+                                         TransferMode::kIndependent)));
 
 }  // namespace
 }  // namespace meshckpt

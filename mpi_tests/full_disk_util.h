@@ -114,11 +114,13 @@ inline std::unique_ptr<DiskModel> BuildDiskModel(Communicator& world, int64_t ro
   auto m = std::make_unique<DiskModel>();
   const Mesh mesh =
       Mesh::Create({{"x", world.size()}, {"y", 2}}, world.rank(), world.size()).value();
-  m->vars.push_back(m->root.AddVariable("w", DType::kFloat32, {rows, 256},
-                                        Layout::Create({"x", "y"}, mesh).value())
+  m->vars.push_back(m->root
+                        .AddVariable("w", DType::kFloat32, {rows, 256},
+                                     Layout::Create({"x", "y"}, mesh).value())
                         .value());
-  m->vars.push_back(m->root.AddVariable("b", DType::kFloat64, {rows},
-                                        Layout::Create({"unsharded"}, mesh).value())
+  m->vars.push_back(m->root
+                        .AddVariable("b", DType::kFloat64, {rows},
+                                     Layout::Create({"unsharded"}, mesh).value())
                         .value());
   m->step = m->root.AddValue("step", TrackedValue::Create(int64_t{0})).value();
   if (rng_bytes > 0) {
@@ -155,7 +157,8 @@ inline void SetDiskStep(Communicator& world, DiskModel& m, int64_t step) {
   }
   (void)m.step->set(step);
   if (m.rng != nullptr) {
-    (void)m.rng->set(RngValue(world.rank(), step, static_cast<int64_t>(m.rng->bytes().size())));
+    (void)m.rng->set(
+        RngValue(world.rank(), step, static_cast<int64_t>(m.rng->bytes().size())));
   }
 }
 

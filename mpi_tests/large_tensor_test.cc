@@ -46,17 +46,16 @@ TEST(LargeTensor, MoreThan4GiBSurvivesResharding) {
     std::vector<uint8_t> data(box.num_elements());
     const int64_t base = box.origin()[0] * kCols;
     for (int64_t i = 0; i < box.num_elements(); ++i) data[i] = ValueAt(base + i);
-    absl::Status s = SaveTensors(world, prefix,
-                                 {{"big", "", DType::kUint8, {kRows, kCols}, rows, {data.data()}}},
-                                 {}, {});
+    absl::Status s = SaveTensors(
+        world, prefix, {{"big", "", DType::kUint8, {kRows, kCols}, rows, {data.data()}}},
+        {}, {});
     ASSERT_TRUE(s.ok()) << s;
   }
   Layout cols = Layout::Create({"unsharded", "x"}, mesh).value();
   Box box = ShardMap::Create(cols, {kRows, kCols}).value().DeviceBox(world.rank());
   std::vector<uint8_t> back(box.num_elements(), 0);
-  absl::Status s = RestoreTensors(world, prefix,
-                                  {{"big", DType::kUint8, {kRows, kCols}, cols, {back.data()}}},
-                                  {});
+  absl::Status s = RestoreTensors(
+      world, prefix, {{"big", DType::kUint8, {kRows, kCols}, cols, {back.data()}}}, {});
   ASSERT_TRUE(s.ok()) << s;
   int64_t bad = 0, first_bad = -1;
   const int64_t w = box.shape()[1], c0 = box.origin()[1];

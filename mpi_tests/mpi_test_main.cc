@@ -22,8 +22,7 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
   void OnTestPartResult(const ::testing::TestPartResult& r) override {
     if (!r.failed()) return;
     std::fprintf(stderr, "[rank %d] %s:%d: failure\n%s\n", rank_,
-                 r.file_name() ? r.file_name() : "?", r.line_number(),
-                 r.summary());
+                 r.file_name() ? r.file_name() : "?", r.line_number(), r.summary());
   }
 
  private:

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
     if (a.rfind("--shared-dir=", 0) == 0) shared_dir = a.substr(13);
   }
   if (expect_hosts <= 0 || shared_dir.empty()) {
-    if (rank == 0) std::fprintf(stderr, "usage: multinode_probe --expect-hosts=H --shared-dir=DIR\n");
+    if (rank == 0)
+      std::fprintf(stderr, "usage: multinode_probe --expect-hosts=H --shared-dir=DIR\n");
     MPI_Finalize();
     return 2;
   }
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
   MPI_Get_processor_name(name, &len);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
-  if (std::string(name) != host) fail(std::string("processor name ") + name + " is not gethostname " + host);
+  if (std::string(name) != host)
+    fail(std::string("processor name ") + name + " is not gethostname " + host);
   const std::vector<std::string> names = AllGather(name, size);
   const std::set<std::string> distinct(names.begin(), names.end());
 
@@ -79,12 +81,16 @@ int main(int argc, char** argv) {
   MPI_Comm_free(&shared);
   const char* local_size_env = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
   const int local_size = local_size_env ? std::atoi(local_size_env) : -1;
-  std::printf("rank %d of %d on %s: %d rank(s) with this host name, MPI_COMM_TYPE_SHARED size %d, "
-              "OMPI_COMM_WORLD_LOCAL_SIZE %d\n",
-              rank, size, name, same_host, shared_size, local_size);
+  std::printf(
+      "rank %d of %d on %s: %d rank(s) with this host name, MPI_COMM_TYPE_SHARED size "
+      "%d, "
+      "OMPI_COMM_WORLD_LOCAL_SIZE %d\n",
+      rank, size, name, same_host, shared_size, local_size);
   std::fflush(stdout);
-  if (shared_size != same_host) fail("MPI_COMM_TYPE_SHARED does not match the host names");
-  if (local_size != same_host) fail("OMPI_COMM_WORLD_LOCAL_SIZE does not match the host names");
+  if (shared_size != same_host)
+    fail("MPI_COMM_TYPE_SHARED does not match the host names");
+  if (local_size != same_host)
+    fail("OMPI_COMM_WORLD_LOCAL_SIZE does not match the host names");
   if (rank == 0 && static_cast<int>(distinct.size()) != expect_hosts) {
     fail("the job spans " + std::to_string(distinct.size()) + " hosts, expected " +
          std::to_string(expect_hosts));
@@ -99,14 +105,16 @@ int main(int argc, char** argv) {
   if (rank == 0) {
     std::ofstream(local_file) << "written on " << name << "\n";
     std::ofstream(shared_file) << "written on " << name << "\n";
-    if (!Exists(local_file) || !Exists(shared_file)) fail("rank 0 could not write its files");
+    if (!Exists(local_file) || !Exists(shared_file))
+      fail("rank 0 could not write its files");
   }
   MPI_Barrier(MPI_COMM_WORLD);
   const bool on_rank0_host = names[0] == name;
   if (Exists(local_file) && !on_rank0_host) {
     fail(local_file + " written on " + names[0] + " is visible on " + name);
   }
-  if (!Exists(local_file) && on_rank0_host) fail(local_file + " is missing on rank 0's host");
+  if (!Exists(local_file) && on_rank0_host)
+    fail(local_file + " is missing on rank 0's host");
   if (!Exists(shared_file)) fail(shared_file + " (shared) is missing on " + name);
   std::printf("rank %d on %s: %s %s, %s visible\n", rank, name, local_file.c_str(),
               Exists(local_file) ? "visible" : "not visible", shared_file.c_str());
@@ -120,7 +128,8 @@ int main(int argc, char** argv) {
   int any = 0;
   MPI_Allreduce(&failures, &any, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (rank == 0) {
-    std::printf("%s: %zu hosts, %d ranks\n", any ? "PROBE FAILED" : "probe ok", distinct.size(), size);
+    std::printf("%s: %zu hosts, %d ranks\n", any ? "PROBE FAILED" : "probe ok",
+                distinct.size(), size);
   }
   MPI_Finalize();
   return any ? 1 : 0;

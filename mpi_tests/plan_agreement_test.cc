@@ -31,8 +31,8 @@ std::string PlanDigest(const Mesh& mesh, const std::vector<Case>& cases) {
     ShardMap map = ShardMap::Create(layout, c.shape).value();
     std::vector<Box> chunks;
     for (const ShardWriter& w : assigner.Assign(map, 4)) {
-      absl::StrAppend(&out, "w", w.shard, "@", w.device, "/", w.rank,
-                      w.box.ToString(), ";");
+      absl::StrAppend(&out, "w", w.shard, "@", w.device, "/", w.rank, w.box.ToString(),
+                      ";");
       chunks.push_back(w.box);
     }
     // Target: the same tensor replicated, then sharded on the last dim.
@@ -73,17 +73,19 @@ TEST(PlanAgreement, EveryRankComputesTheSamePlan) {
     const std::string first = dims[0].name, last = dims.back().name;
     cases.push_back({dims, {first, kUnsharded.data()}, {17, 5}});
     cases.push_back({dims, {kUnsharded.data(), last}, {4, 13}});
-    cases.push_back({dims, {kUnsharded.data()}, {7}});       // replicated bias
-    cases.push_back({dims, {kUnsharded.data()}, {7}});       // and another
-    cases.push_back({dims, {last, first == last ? kUnsharded.data() : first},
+    cases.push_back({dims, {kUnsharded.data()}, {7}});  // replicated bias
+    cases.push_back({dims, {kUnsharded.data()}, {7}});  // and another
+    cases.push_back({dims,
+                     {last, first == last ? kUnsharded.data() : first},
                      {3, 2}});  // more shards than rows: empty shards
-    cases.push_back({dims, {first, kUnsharded.data(), kUnsharded.data()},
+    cases.push_back({dims,
+                     {first, kUnsharded.data(), kUnsharded.data()},
                      {0, 4, 2}});  // zero-size tensor
     const std::string mine = PlanDigest(*mesh, cases);
     const std::vector<std::string> all = world.AllGather(mine);
     for (int r = 0; r < size; ++r) {
-      EXPECT_EQ(all[r], all[0]) << "rank " << r << " disagrees with rank 0 on "
-                                << mesh->ToString();
+      EXPECT_EQ(all[r], all[0])
+          << "rank " << r << " disagrees with rank 0 on " << mesh->ToString();
     }
     // Each rank's own devices are the ones the mesh says it holds.
     for (int64_t d : mesh->local_device_ids()) {

@@ -61,9 +61,12 @@ const MatrixOptions& Options() {
     if (const char* e = std::getenv("MESHCKPT_RESHARD_EXPECT_NP")) expect = e;
     for (const std::string& arg : ::testing::internal::GetArgvs()) {
       absl::string_view a = arg;
-      if (absl::ConsumePrefix(&a, "--dir=")) o->dir = std::string(a);
-      else if (absl::ConsumePrefix(&a, "--phase=")) o->phase = std::string(a);
-      else if (absl::ConsumePrefix(&a, "--expect-np=")) expect = std::string(a);
+      if (absl::ConsumePrefix(&a, "--dir="))
+        o->dir = std::string(a);
+      else if (absl::ConsumePrefix(&a, "--phase="))
+        o->phase = std::string(a);
+      else if (absl::ConsumePrefix(&a, "--expect-np="))
+        expect = std::string(a);
     }
     for (absl::string_view part : absl::StrSplit(expect, ',', absl::SkipEmpty())) {
       int n = 0;
@@ -169,21 +172,18 @@ std::vector<Config> TargetConfigs(int np) {
 }
 
 std::string PrefixFor(int np, const Config& c) {
-  return (fs::path(Options().dir) / absl::StrCat("save-np", np, "-", c.name))
-      .string();
+  return (fs::path(Options().dir) / absl::StrCat("save-np", np, "-", c.name)).string();
 }
 
 Mesh MeshOf(const Config& c, Communicator& world) {
-  return Mesh::Create(c.dims, world.rank(), world.size(), c.device_type,
-                      c.mesh_name)
+  return Mesh::Create(c.dims, world.rank(), world.size(), c.device_type, c.mesh_name)
       .value();
 }
 
 Layout LayoutOf(const Config& c, const Mesh& mesh, int tensor_index) {
   const TensorSpec& t = Tensors()[tensor_index];
   return Layout::Create(
-             SpecsFor(c.dims, static_cast<int>(t.shape.size()),
-                      c.StyleOf(tensor_index)),
+             SpecsFor(c.dims, static_cast<int>(t.shape.size()), c.StyleOf(tensor_index)),
              mesh)
       .value();
 }
@@ -225,8 +225,7 @@ std::vector<std::pair<int, std::string>> ListSaved(Communicator& world) {
 }
 
 std::string SavedPrefix(int np, const std::string& config) {
-  return (fs::path(Options().dir) / absl::StrCat("save-np", np, "-", config))
-      .string();
+  return (fs::path(Options().dir) / absl::StrCat("save-np", np, "-", config)).string();
 }
 
 int64_t RestoreAndCheck(Communicator& world, const std::string& prefix,
@@ -258,8 +257,8 @@ int64_t RestoreAndCheck(Communicator& world, const std::string& prefix,
   }
   EXPECT_EQ(bad, 0) << label << " (rank " << world.rank() << "):\n" << report;
   const int64_t all_bad = test::SumOverRanks(world, bad);
-  Log(world, absl::StrCat(label, ": ", s.ok() ? "restored" : "FAILED", ", ",
-                          all_bad, " bad elements over all ranks"));
+  Log(world, absl::StrCat(label, ": ", s.ok() ? "restored" : "FAILED", ", ", all_bad,
+                          " bad elements over all ranks"));
   return bad;
 }
 

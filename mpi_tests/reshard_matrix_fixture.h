@@ -24,7 +24,7 @@ using test::Style;
 
 struct MatrixOptions {
   std::string dir = "reshard_work";
-  std::string phase = "all";  // save | restore | all
+  std::string phase = "all";   // save | restore | all
   std::vector<int> expect_np;  // restore: these rank counts must be present
 };
 

@@ -179,12 +179,11 @@ void SaveOne(Communicator& world, const Config& c) {
 
 // ---------------------------------------------------------------- restore
 
-void RestoreOntoAllTargets(Communicator& world, int save_np,
-                           const std::string& config) {
+void RestoreOntoAllTargets(Communicator& world, int save_np, const std::string& config) {
   const std::string prefix = SavedPrefix(save_np, config);
   for (const Config& t : TargetConfigs(world.size())) {
-    const std::string label = absl::StrCat("np", save_np, " ", config, " -> np",
-                                           world.size(), " ", t.name);
+    const std::string label =
+        absl::StrCat("np", save_np, " ", config, " -> np", world.size(), " ", t.name);
     RestoreAndCheck(world, prefix, label, t, [](int) { return true; });
   }
 }
@@ -254,8 +253,8 @@ TEST(ReshardMatrix, RestoreSavesOfOtherJobs) {
           << " (did reshard_matrix_test_np" << np << " run and pass?)";
       // Each of its configurations must be there.
       for (const Config& c : SaveConfigs(np)) {
-        EXPECT_TRUE(std::find(saved.begin(), saved.end(),
-                              std::make_pair(np, c.name)) != saved.end())
+        EXPECT_TRUE(std::find(saved.begin(), saved.end(), std::make_pair(np, c.name)) !=
+                    saved.end())
             << "missing " << SavedPrefix(np, c.name);
       }
     }
@@ -282,11 +281,10 @@ TEST(ReshardMatrix, RestoreSubsetLeavesOthersUntouched) {
     const auto& [np, config] = sources[k];
     const Config& t = targets[k % targets.size()];
     for (int mod = 0; mod < 3; ++mod) {
-      RestoreAndCheck(
-          world, SavedPrefix(np, config),
-          absl::StrCat("subset i%3==", mod, " of np", np, " ", config, " -> np",
-                       world.size(), " ", t.name),
-          t, [mod](int i) { return i % 3 == mod; });
+      RestoreAndCheck(world, SavedPrefix(np, config),
+                      absl::StrCat("subset i%3==", mod, " of np", np, " ", config,
+                                   " -> np", world.size(), " ", t.name),
+                      t, [mod](int i) { return i % 3 == mod; });
     }
     // Nothing asked for: OK, nothing touched.
     RestoreAndCheck(world, SavedPrefix(np, config),
@@ -314,8 +312,8 @@ TEST(ReshardMatrix, RestoreErrorsAreTheSameOnEveryRank) {
   ASSERT_GE(kernel, 0);
   const TensorSpec& k = Tensors()[kernel];
 
-  auto attempt = [&](const std::string& prefix, TensorSpec spec,
-                     absl::StatusCode want, const std::string& what) {
+  auto attempt = [&](const std::string& prefix, TensorSpec spec, absl::StatusCode want,
+                     const std::string& what) {
     const Layout layout =
         Layout::Create(SpecsFor(target.dims, static_cast<int>(spec.shape.size()),
                                 Style::kTransposed),
@@ -323,22 +321,21 @@ TEST(ReshardMatrix, RestoreErrorsAreTheSameOnEveryRank) {
             .value();
     DeviceBuffers buf = DeviceBuffers::Sentinel(spec, layout);
     const absl::Status s = RestoreTensors(
-        world, prefix, {test::MakeRestoreTensor(spec, layout, buf.Ptrs())},
-        IoOptions());
+        world, prefix, {test::MakeRestoreTensor(spec, layout, buf.Ptrs())}, IoOptions());
     EXPECT_EQ(s.code(), want) << what << " (" << prefix << "): " << s;
     EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "") << what;
     std::string report;
     EXPECT_EQ(buf.Check(false, world.rank(), &report), 0)
-        << what << ": a failed restore wrote into the buffer\n" << report;
-    Log(world, absl::StrCat("error case ", what, " on ", prefix, " -> ",
-                            s.ToString()));
+        << what << ": a failed restore wrote into the buffer\n"
+        << report;
+    Log(world, absl::StrCat("error case ", what, " on ", prefix, " -> ", s.ToString()));
     return s;
   };
 
   for (const auto& [np, config] : saved) {
     const std::string prefix = SavedPrefix(np, config);
     (void)attempt(prefix, {"model/no/such/tensor", DType::kFloat32, {17, 13}},
-            absl::StatusCode::kNotFound, "unknown key");
+                  absl::StatusCode::kNotFound, "unknown key");
     const absl::Status dt = attempt(prefix, {k.key, DType::kFloat64, k.shape},
                                     absl::StatusCode::kFailedPrecondition,
                                     "dtype mismatch");
@@ -348,18 +345,17 @@ TEST(ReshardMatrix, RestoreErrorsAreTheSameOnEveryRank) {
     EXPECT_TRUE(absl::StrContains(dt.message(), k.key))
         << "message should name the tensor: " << dt;
     (void)attempt(prefix, {k.key, k.dtype, {13, 17}},
-            absl::StatusCode::kFailedPrecondition, "shape mismatch (transposed)");
+                  absl::StatusCode::kFailedPrecondition, "shape mismatch (transposed)");
     (void)attempt(prefix, {k.key, k.dtype, {17, 12}},
-            absl::StatusCode::kFailedPrecondition, "shape mismatch (smaller)");
+                  absl::StatusCode::kFailedPrecondition, "shape mismatch (smaller)");
     (void)attempt(prefix, {k.key, k.dtype, {17, 13, 1}},
-            absl::StatusCode::kFailedPrecondition, "shape mismatch (rank)");
+                  absl::StatusCode::kFailedPrecondition, "shape mismatch (rank)");
     // And the checkpoint is still fine afterwards.
-    RestoreAndCheck(world, prefix,
-                    absl::StrCat("after errors np", np, " ", config), target,
-                    [kernel](int i) { return i == kernel; });
+    RestoreAndCheck(world, prefix, absl::StrCat("after errors np", np, " ", config),
+                    target, [kernel](int i) { return i == kernel; });
   }
   (void)attempt((fs::path(Options().dir) / "no-such-checkpoint").string(), k,
-          absl::StatusCode::kNotFound, "missing prefix");
+                absl::StatusCode::kNotFound, "missing prefix");
   const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(
       world, (fs::path(Options().dir) / "no-such-checkpoint").string());
   EXPECT_EQ(idx.status().code(), absl::StatusCode::kNotFound) << idx.status();

@@ -55,12 +55,18 @@ TEST(SaveFailure, OneRankWithBadRestoreFailsEverywhere) {
     bool null_buffer;
   };
   const std::vector<Case> cases = {
-      {"unknown key", absl::StatusCode::kNotFound,
-       {"model/nope", DType::kFloat32, {17, 13}}, false},
-      {"dtype mismatch", absl::StatusCode::kFailedPrecondition,
-       {e.spec.key, DType::kUint32, {17, 13}}, false},
-      {"shape mismatch", absl::StatusCode::kFailedPrecondition,
-       {e.spec.key, DType::kFloat32, {17, 14}}, false},
+      {"unknown key",
+       absl::StatusCode::kNotFound,
+       {"model/nope", DType::kFloat32, {17, 13}},
+       false},
+      {"dtype mismatch",
+       absl::StatusCode::kFailedPrecondition,
+       {e.spec.key, DType::kUint32, {17, 13}},
+       false},
+      {"shape mismatch",
+       absl::StatusCode::kFailedPrecondition,
+       {e.spec.key, DType::kFloat32, {17, 14}},
+       false},
       {"null buffer", absl::StatusCode::kInvalidArgument, e.spec, true},
   };
   for (const Case& c : cases) {
@@ -68,8 +74,8 @@ TEST(SaveFailure, OneRankWithBadRestoreFailsEverywhere) {
     DeviceBuffers buf = DeviceBuffers::Sentinel(spec, l);
     std::vector<void*> ptrs = buf.Ptrs();
     if (me && c.null_buffer) ptrs[0] = nullptr;
-    const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(spec, l, ptrs)}, IoOptions());
+    const absl::Status s =
+        RestoreTensors(world, a, {test::MakeRestoreTensor(spec, l, ptrs)}, IoOptions());
     ExpectSameFailure(world, s, c.want,
                       absl::StrCat("restore with ", c.name, " on rank ", last));
   }
@@ -158,8 +164,7 @@ std::pair<int64_t, int64_t> FirstPieceOf(const std::string& file_path,
     } else {
       const haddr_t addr = H5Dget_offset(ds);
       if (addr != HADDR_UNDEF) {
-        out = {static_cast<int64_t>(addr),
-               static_cast<int64_t>(H5Dget_storage_size(ds))};
+        out = {static_cast<int64_t>(addr), static_cast<int64_t>(H5Dget_storage_size(ds))};
       }
     }
     H5Pclose(dcpl);
@@ -204,8 +209,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     const Layout l = Layout::Replicated(mesh, 2);
     DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
     const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        IoOptions());
+        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())}, IoOptions());
     ExpectSameFailure(world, s, absl::StatusCode::kDataLoss,
                       "flipped byte, replicated restore");
     EXPECT_TRUE(absl::StrContains(s.message(), kernel.spec.key)) << s;
@@ -215,8 +219,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     const Layout l = Layout::Create({"z", std::string(kUnsharded)}, mesh).value();
     DeviceBuffers buf = DeviceBuffers::Sentinel(kernel.spec, l);
     const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        IoOptions());
+        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())}, IoOptions());
     ExpectSameFailure(world, s, absl::StatusCode::kDataLoss,
                       "flipped byte, sharded restore");
   }
@@ -228,12 +231,12 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     IoOptions no_verify;
     no_verify.verify_checksums = false;
     const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())},
-        no_verify);
+        world, a, {test::MakeRestoreTensor(kernel.spec, l, buf.Ptrs())}, no_verify);
     EXPECT_TRUE(s.ok()) << "verify_checksums=false: " << s;
     std::string report;
     EXPECT_EQ(buf.Check(true, world.rank(), &report), 1)
-        << "expected exactly the flipped element to differ\n" << report;
+        << "expected exactly the flipped element to differ\n"
+        << report;
   }
   // Other tensors are intact.
   {
@@ -241,8 +244,7 @@ TEST(SaveFailure, CorruptedByteIsDataLossEverywhere) {
     const Layout l = Layout::Create({std::string(kUnsharded), "z"}, mesh).value();
     DeviceBuffers buf = DeviceBuffers::Sentinel(ids.spec, l);
     const absl::Status s = RestoreTensors(
-        world, a, {test::MakeRestoreTensor(ids.spec, l, buf.Ptrs())},
-        IoOptions());
+        world, a, {test::MakeRestoreTensor(ids.spec, l, buf.Ptrs())}, IoOptions());
     EXPECT_TRUE(s.ok()) << s;
     std::string report;
     EXPECT_EQ(buf.Check(true, world.rank(), &report), 0) << report;

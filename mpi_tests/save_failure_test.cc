@@ -96,7 +96,8 @@ TEST(SaveFailure, GoodSaveRestoresAndIsPlainHdf5) {
       hid_t mem_type;
     };
     const std::vector<Want> wants = {
-        {"model/dense/kernel", {"model/dense/kernel", DType::kFloat32, {17, 13}},
+        {"model/dense/kernel",
+         {"model/dense/kernel", DType::kFloat32, {17, 13}},
          H5T_NATIVE_FLOAT},
         {"model/ids", {"model/ids", DType::kInt64, {13, 7}}, H5T_NATIVE_INT64},
         {"model/step", {"model/step", DType::kInt64, {}}, H5T_NATIVE_INT64},
@@ -155,9 +156,9 @@ TEST(SaveFailure, GoodSaveRestoresAndIsPlainHdf5) {
             if (std::memcmp(want.data(), got.data() + local * esize,
                             static_cast<size_t>(esize)) != 0 &&
                 ++bad <= 4) {
-              ADD_FAILURE() << "HDF5 " << w.path << " at "
-                            << test::CoordText(coord) << ": expected "
-                            << test::HexBytes(want.data(), esize) << " got "
+              ADD_FAILURE() << "HDF5 " << w.path << " at " << test::CoordText(coord)
+                            << ": expected " << test::HexBytes(want.data(), esize)
+                            << " got "
                             << test::HexBytes(got.data() + local * esize, esize);
             }
           });
@@ -207,8 +208,7 @@ TEST(SaveFailure, OneRankWithBadInputFailsEverywhere) {
            const Mesh two = Mesh::Create(SaveMeshDims(1), 0, 2).value();
            const Layout l2 = Layout::Create(e.specs, two).value();
            p.bufs.push_back(DeviceBuffers::Filled(e.spec, l2));
-           p.tensors[0] =
-               test::MakeSaveTensor(e.spec, l2, p.bufs.back().ConstPtrs());
+           p.tensors[0] = test::MakeSaveTensor(e.spec, l2, p.bufs.back().ConstPtrs());
          }
        }},
       {"mesh viewed from another rank", absl::StatusCode::kInvalidArgument,
@@ -217,8 +217,7 @@ TEST(SaveFailure, OneRankWithBadInputFailsEverywhere) {
            p.tensors[1].device_data.clear();  // Nothing else to get wrong.
            return;
          }
-         const Mesh other =
-             Mesh::Create(SaveMeshDims(w.size()), 0, w.size()).value();
+         const Mesh other = Mesh::Create(SaveMeshDims(w.size()), 0, w.size()).value();
          const Entry e = Entries()[1];
          const Layout l = Layout::Create(e.specs, other).value();
          p.bufs.push_back(DeviceBuffers::Filled(e.spec, l));
@@ -257,22 +256,17 @@ TEST(SaveFailure, BadInputOnEveryRankFailsEverywhere) {
     std::string name;
     absl::StatusCode want;  // kOk: any error
     std::function<void(Communicator&, Prepared&)> spoil;
-    std::string prefix;     // empty: dir/B<n>
+    std::string prefix;  // empty: dir/B<n>
   };
   const std::vector<Case> cases = {
       {"duplicate key", absl::StatusCode::kInvalidArgument,
-       [](Communicator&, Prepared& p) { p.tensors[1].key = p.tensors[0].key; },
-       ""},
+       [](Communicator&, Prepared& p) { p.tensors[1].key = p.tensors[0].key; }, ""},
       {"dataset path is a group of another", absl::StatusCode::kInvalidArgument,
-       [](Communicator&, Prepared& p) {
-         p.tensors[1].key = "model/dense/kernel/inner";
-       },
+       [](Communicator&, Prepared& p) { p.tensors[1].key = "model/dense/kernel/inner"; },
        ""},
       {"dataset path with ..", absl::StatusCode::kInvalidArgument,
-       [](Communicator&, Prepared& p) { p.tensors[2].dataset = "model/../step"; },
-       ""},
-      {"directory does not exist", absl::StatusCode::kOk,
-       [](Communicator&, Prepared&) {},
+       [](Communicator&, Prepared& p) { p.tensors[2].dataset = "model/../step"; }, ""},
+      {"directory does not exist", absl::StatusCode::kOk, [](Communicator&, Prepared&) {},
        (fs::path(dir) / "no" / "such" / "dir" / "A").string()},
   };
   int n = 0;
@@ -371,8 +365,8 @@ TEST(SaveFailure, SuccessfulOverwriteReplacesCheckpoint) {
   const TensorSpec renamed{"model/dense/kernel_v2", e.spec.dtype, e.spec.shape};
   const Layout l = SaveLayout(world, e);
   DeviceBuffers buf = DeviceBuffers::Filled(renamed, l);
-  const absl::Status s = SaveTensors(
-      world, a, {test::MakeSaveTensor(renamed, l, buf.ConstPtrs())}, {}, {});
+  const absl::Status s =
+      SaveTensors(world, a, {test::MakeSaveTensor(renamed, l, buf.ConstPtrs())}, {}, {});
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "");
   const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(world, a);

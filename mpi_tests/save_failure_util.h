@@ -156,8 +156,7 @@ inline void ExpectNoCheckpoint(Communicator& world, const std::string& prefix,
       << what << ": a failed save left " << IndexFilePath(prefix);
   EXPECT_FALSE(std::filesystem::exists(DataFilePath(prefix)))
       << what << ": a failed save renamed its data into " << DataFilePath(prefix);
-  const absl::StatusOr<IndexRecord> idx =
-      ReadCheckpointIndex(world, prefix);
+  const absl::StatusOr<IndexRecord> idx = ReadCheckpointIndex(world, prefix);
   EXPECT_EQ(idx.status().code(), absl::StatusCode::kNotFound)
       << what << ": " << idx.status();
 }

@@ -29,10 +29,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/saver/saver.h"
-#include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mpi_tests/mpi_test_env.h"
@@ -66,14 +66,10 @@ std::string JobDir(int np) { return (fs::path(Dir()) / absl::StrCat("np", np)).s
 
 const std::vector<TensorSpec>& Tensors() {
   static const auto* specs = new std::vector<TensorSpec>{
-      {"dense/kernel", DType::kFloat32, {13, 7}},
-      {"dense/bias", DType::kFloat64, {7}},
-      {"embedding/vocab", DType::kString, {11, 2}},
-      {"norm/scale", DType::kBfloat16, {5}},
-      {"global_step", DType::kInt64, {}},
-      {"flat/w", DType::kInt32, {6, 4}},
-      {"empty/z", DType::kComplex64, {0, 3}},
-      {"mask", DType::kBool, {3, 5, 2}},
+      {"dense/kernel", DType::kFloat32, {13, 7}},   {"dense/bias", DType::kFloat64, {7}},
+      {"embedding/vocab", DType::kString, {11, 2}}, {"norm/scale", DType::kBfloat16, {5}},
+      {"global_step", DType::kInt64, {}},           {"flat/w", DType::kInt32, {6, 4}},
+      {"empty/z", DType::kComplex64, {0, 3}},       {"mask", DType::kBool, {3, 5, 2}},
   };
   return *specs;
 }
@@ -101,24 +97,25 @@ int64_t FillOrCheck(DVariable* v, const std::string& key, int64_t step, bool che
   std::vector<char> want(static_cast<size_t>(es > 0 ? es : 1));
   int64_t bad = 0;
   for (int64_t d : v->layout().mesh().local_device_ids()) {
-    test::ForEachInBox(v->DeviceBox(d), v->shape(),
-                       [&](int64_t local, const std::vector<int64_t>& c, int64_t g) {
-      bool ok = true;
-      if (v->dtype() == DType::kString) {
-        std::string& s = v->strings(d)[local];
-        if (!check) s = test::ExpectedString(h, g);
-        ok = s == test::ExpectedString(h, g);
-      } else {
-        test::ExpectedElement(v->dtype(), h, g, want.data());
-        char* got = v->mutable_bytes(d).data() + local * es;
-        if (!check) std::memcpy(got, want.data(), static_cast<size_t>(es));
-        ok = std::memcmp(got, want.data(), static_cast<size_t>(es)) == 0;
-      }
-      if (!ok && ++bad <= 3 && report != nullptr) {
-        absl::StrAppend(report, "  ", v->name(), " (key ", key, ") device ", d,
-                        " at ", test::CoordText(c), " flat ", g, "\n");
-      }
-    });
+    test::ForEachInBox(
+        v->DeviceBox(d), v->shape(),
+        [&](int64_t local, const std::vector<int64_t>& c, int64_t g) {
+          bool ok = true;
+          if (v->dtype() == DType::kString) {
+            std::string& s = v->strings(d)[local];
+            if (!check) s = test::ExpectedString(h, g);
+            ok = s == test::ExpectedString(h, g);
+          } else {
+            test::ExpectedElement(v->dtype(), h, g, want.data());
+            char* got = v->mutable_bytes(d).data() + local * es;
+            if (!check) std::memcpy(got, want.data(), static_cast<size_t>(es));
+            ok = std::memcmp(got, want.data(), static_cast<size_t>(es)) == 0;
+          }
+          if (!ok && ++bad <= 3 && report != nullptr) {
+            absl::StrAppend(report, "  ", v->name(), " (key ", key, ") device ", d,
+                            " at ", test::CoordText(c), " flat ", g, "\n");
+          }
+        });
   }
   return bad;
 }
@@ -139,9 +136,9 @@ Model MakeModel(const Mesh& mesh, int offset, const std::string& prefix = "") {
   for (size_t i = 0; i < Tensors().size(); ++i) {
     const TensorSpec& t = Tensors()[i];
     const Style style = static_cast<Style>((i + offset) % test::kNumStyles);
-    m.owned.push_back(DVariable::Create(prefix + t.key, t.dtype, t.shape,
-                                        LayoutFor(t, mesh, style))
-                          .value());
+    m.owned.push_back(
+        DVariable::Create(prefix + t.key, t.dtype, t.shape, LayoutFor(t, mesh, style))
+            .value());
     m.vars[t.key] = m.owned.back().get();
   }
   return m;
@@ -153,7 +150,8 @@ void Log(Communicator& world, const std::string& line) {
 }
 
 // Checks `status` is OK and the same on every rank.
-void ExpectOkEverywhere(Communicator& world, const absl::Status& s, const std::string& what) {
+void ExpectOkEverywhere(Communicator& world, const absl::Status& s,
+                        const std::string& what) {
   EXPECT_TRUE(s.ok()) << what << ": " << s;
   EXPECT_EQ(test::DescribeStatusDisagreement(world, s), "") << what;
 }
@@ -189,7 +187,8 @@ TEST(SaverMpi, SaveWithRetention) {
   int64_t step = 0;
   const int rank = world.rank();
   o.clock = [&step, rank] { return 1000.0 * static_cast<double>(step) + rank; };
-  o.io.transfer_mode = np % 2 == 0 ? TransferMode::kCollective : TransferMode::kIndependent;
+  o.io.transfer_mode = np % 2 == 0 ? TransferMode::kCollective
+                                   : TransferMode::kIndependent;
   absl::StatusOr<std::unique_ptr<Saver>> saver = Saver::Create(&world, model.vars, o);
   ExpectOkEverywhere(world, saver.status(), "Saver::Create");
   ASSERT_TRUE(saver.ok());
@@ -203,7 +202,8 @@ TEST(SaverMpi, SaveWithRetention) {
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(*p, absl::StrCat(dir, "/model-", step));
   }
-  EXPECT_THAT((*saver)->last_checkpoints(), ElementsAre(dir + "/model-2", dir + "/model-3"));
+  EXPECT_THAT((*saver)->last_checkpoints(),
+              ElementsAre(dir + "/model-2", dir + "/model-3"));
   world.Barrier();
   EXPECT_FALSE(fs::exists(IndexFilePath(dir + "/model-1")));
   EXPECT_FALSE(fs::exists(DataFilePath(dir + "/model-1")));
@@ -243,7 +243,8 @@ std::vector<std::pair<int, std::string>> Present(Communicator& world) {
   world.Broadcast(&joined, 0);
   std::vector<std::pair<int, std::string>> out;
   for (absl::string_view line : absl::StrSplit(joined, '\n', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(line, absl::MaxSplits(' ', 1));
     int k = 0;
     if (absl::SimpleAtoi(kv.first, &k)) out.push_back({k, std::string(kv.second)});
   }
@@ -253,9 +254,9 @@ std::vector<std::pair<int, std::string>> Present(Communicator& world) {
     absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(world, prefix);
     if (!index.ok()) continue;
     const auto it = index->user_metadata.find("collection:tensor_set");
-    absl::StatusOr<std::vector<std::string>> set =
-        it == index->user_metadata.end() ? absl::NotFoundError("")
-                                           : DecodeCollection(it->second);
+    absl::StatusOr<std::vector<std::string>> set = it == index->user_metadata.end()
+                                                       ? absl::NotFoundError("")
+                                                       : DecodeCollection(it->second);
     if (set.ok() && *set == std::vector<std::string>{TensorSetFingerprint()} &&
         index->step == kLastStep) {
       fresh.push_back({k, prefix});
@@ -295,15 +296,18 @@ TEST(SaverMpi, RestoreEveryRankCountOntoOtherLayouts) {
     // Reshaped: [6,4] into [4,6] and [24], by flat index, on other meshes.
     const Mesh mesh = Mesh::Create({{"u", m}, {"v", 2}}, world.rank(), m).value();
     std::vector<std::unique_ptr<DVariable>> vars;
-    vars.push_back(DVariable::Create("t", DType::kInt32, {4, 6},
-                                     *Layout::Create({"v", "u"}, mesh)).value());
-    vars.push_back(DVariable::Create("f", DType::kInt32, {24},
-                                     *Layout::Create({"u"}, mesh)).value());
+    vars.push_back(
+        DVariable::Create("t", DType::kInt32, {4, 6}, *Layout::Create({"v", "u"}, mesh))
+            .value());
+    vars.push_back(
+        DVariable::Create("f", DType::kInt32, {24}, *Layout::Create({"u"}, mesh)).value());
     for (auto& v : vars) {
       SaverOptions o;
       o.reshape = true;
-      absl::Status s = Saver::Create(&world, {{"flat/w", v.get()}}, o).value()->Restore(prefix);
-      const std::string label = absl::StrCat("np", k, " -> np", m, " reshape ", v->name());
+      absl::Status s =
+          Saver::Create(&world, {{"flat/w", v.get()}}, o).value()->Restore(prefix);
+      const std::string label =
+          absl::StrCat("np", k, " -> np", m, " reshape ", v->name());
       ExpectOkEverywhere(world, s, label);
       ExpectValues(world, {{"flat/w", v.get()}}, label);
     }
@@ -319,7 +323,8 @@ TEST(SaverMpi, ImportStructureOfEveryRankCount) {
   const Mesh mesh = Mesh::Create({{"x", m}, {"z", 2}}, world.rank(), m).value();
   for (const auto& [k, prefix] : present) {
     const std::string label = absl::StrCat("import np", k, " -> np", m);
-    absl::StatusOr<ImportedStructure> s = ImportStructure(&world, prefix, mesh, "imported/");
+    absl::StatusOr<ImportedStructure> s =
+        ImportStructure(&world, prefix, mesh, "imported/");
     ExpectOkEverywhere(world, s.status(), label);
     if (!s.ok()) continue;
     EXPECT_THAT(s->collections["origin"], ElementsAre(absl::StrCat("np", k), ""));
@@ -329,15 +334,16 @@ TEST(SaverMpi, ImportStructureOfEveryRankCount) {
     std::map<std::string, DVariable*> by_key;
     for (size_t i = 0; i < Tensors().size(); ++i) {
       const TensorSpec& t = Tensors()[i];
-      auto it = std::find_if(s->variables.begin(), s->variables.end(),
-                             [&](const auto& v) { return v->name() == "imported/" + t.key; });
+      auto it =
+          std::find_if(s->variables.begin(), s->variables.end(),
+                       [&](const auto& v) { return v->name() == "imported/" + t.key; });
       ASSERT_NE(it, s->variables.end()) << t.key;
       DVariable* v = it->get();
       EXPECT_EQ(v->dtype(), t.dtype) << t.key;
       EXPECT_EQ(v->shape(), t.shape) << t.key;
-      std::vector<std::string> want = SpecsFor(
-          saved_mesh.dims(), static_cast<int>(t.shape.size()),
-          static_cast<Style>(i % test::kNumStyles));
+      std::vector<std::string> want = SpecsFor(saved_mesh.dims(),
+                                               static_cast<int>(t.shape.size()),
+                                               static_cast<Style>(i % test::kNumStyles));
       for (std::string& spec : want) {
         if (spec == "y") spec = std::string(kUnsharded);
       }

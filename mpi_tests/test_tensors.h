@@ -33,12 +33,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "absl/status/status.h"
 #include "base/dtype.h"
 #include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
@@ -84,8 +84,7 @@ inline int64_t GlobalFlatIndex(const std::vector<int64_t>& shape,
 // in row-major order over the box (local_flat = 0, 1, 2, ...). A rank-0 box
 // has one element; an empty box has none.
 template <typename Fn>
-void ForEachInBox(const Box& box, const std::vector<int64_t>& global_shape,
-                  Fn fn) {
+void ForEachInBox(const Box& box, const std::vector<int64_t>& global_shape, Fn fn) {
   const int r = box.rank();
   for (int d = 0; d < r; ++d) {
     if (box.shape()[d] == 0) return;
@@ -115,8 +114,7 @@ inline void ExpectedElement(DType dtype, uint64_t h, int64_t g, void* out) {
       return;
     }
     case DType::kFloat64: {
-      const double v =
-          static_cast<double>(g) * 0.5 + static_cast<double>(h % 1024);
+      const double v = static_cast<double>(g) * 0.5 + static_cast<double>(h % 1024);
       std::memcpy(out, &v, sizeof v);
       return;
     }
@@ -127,9 +125,8 @@ inline void ExpectedElement(DType dtype, uint64_t h, int64_t g, void* out) {
       return;
     }
     case DType::kComplex128: {
-      const double v[2] = {
-          static_cast<double>(g + static_cast<int64_t>(h % 1024)),
-          static_cast<double>(-g)};
+      const double v[2] = {static_cast<double>(g + static_cast<int64_t>(h % 1024)),
+                           static_cast<double>(-g)};
       std::memcpy(out, v, sizeof v);
       return;
     }
@@ -175,9 +172,8 @@ inline const std::string& SentinelString() {
 }
 
 inline std::string HexBytes(const void* p, int64_t n) {
-  return absl::StrCat(
-      "0x", absl::BytesToHexString(absl::string_view(
-                static_cast<const char*>(p), static_cast<size_t>(n))));
+  return absl::StrCat("0x", absl::BytesToHexString(absl::string_view(
+                                static_cast<const char*>(p), static_cast<size_t>(n))));
 }
 
 inline std::string CoordText(const std::vector<int64_t>& c) {
@@ -221,8 +217,7 @@ class DeviceBuffers {
       ForEachInBox(b.boxes_[i], spec.shape,
                    [&](int64_t local, const std::vector<int64_t>&, int64_t g) {
                      if (spec.dtype == DType::kString) {
-                       b.str_[i][static_cast<size_t>(local)] =
-                           ExpectedString(b.hash_, g);
+                       b.str_[i][static_cast<size_t>(local)] = ExpectedString(b.hash_, g);
                      } else {
                        ExpectedElement(spec.dtype, b.hash_, g,
                                        b.raw_[i].data() + local * esize);
@@ -248,9 +243,8 @@ class DeviceBuffers {
   std::vector<void*> Ptrs() {
     std::vector<void*> out;
     for (size_t i = 0; i < boxes_.size(); ++i) {
-      out.push_back(spec_.dtype == DType::kString
-                        ? static_cast<void*>(str_[i].data())
-                        : static_cast<void*>(raw_[i].data()));
+      out.push_back(spec_.dtype == DType::kString ? static_cast<void*>(str_[i].data())
+                                                  : static_cast<void*>(raw_[i].data()));
     }
     return out;
   }
@@ -266,13 +260,12 @@ class DeviceBuffers {
     const bool is_str = spec_.dtype == DType::kString;
     std::vector<unsigned char> expect(static_cast<size_t>(esize ? esize : 1));
     std::vector<unsigned char> sentinel(expect.size(), kSentinelByte);
-    auto describe = [&](int64_t dev, const std::string& where,
-                        const std::string& want, const std::string& got) {
+    auto describe = [&](int64_t dev, const std::string& where, const std::string& want,
+                        const std::string& got) {
       ++bad;
       if (bad <= max_report) {
-        absl::StrAppend(report, "  key=", spec_.key,
-                        " dtype=", DTypeName(spec_.dtype), " rank=", rank,
-                        " device=", dev, " ", where, ": expected ", want,
+        absl::StrAppend(report, "  key=", spec_.key, " dtype=", DTypeName(spec_.dtype),
+                        " rank=", rank, " device=", dev, " ", where, ": expected ", want,
                         " got ", got, "\n");
       }
     };
@@ -281,12 +274,12 @@ class DeviceBuffers {
       ForEachInBox(
           boxes_[i], spec_.shape,
           [&](int64_t local, const std::vector<int64_t>& coord, int64_t g) {
-            const std::string where = absl::StrCat(
-                "global_index=", CoordText(coord), " (flat ", g, ")");
+            const std::string where =
+                absl::StrCat("global_index=", CoordText(coord), " (flat ", g, ")");
             if (is_str) {
               const std::string& got = str_[i][static_cast<size_t>(local)];
-              const std::string want =
-                  want_values ? ExpectedString(hash_, g) : SentinelString();
+              const std::string want = want_values ? ExpectedString(hash_, g)
+                                                   : SentinelString();
               if (got != want) {
                 describe(dev, where, absl::StrCat("\"", absl::CEscape(want), "\""),
                          absl::StrCat("\"", absl::CEscape(got), "\""));
@@ -295,8 +288,7 @@ class DeviceBuffers {
               if (want_values) {
                 ExpectedElement(spec_.dtype, hash_, g, expect.data());
               }
-              const unsigned char* want =
-                  want_values ? expect.data() : sentinel.data();
+              const unsigned char* want = want_values ? expect.data() : sentinel.data();
               const unsigned char* got = raw_[i].data() + local * esize;
               if (std::memcmp(want, got, static_cast<size_t>(esize)) != 0) {
                 describe(dev, where, HexBytes(want, esize), HexBytes(got, esize));
@@ -305,27 +297,23 @@ class DeviceBuffers {
           });
       // Guard element after the box.
       const int64_t n = boxes_[i].num_elements();
-      const std::string where = absl::StrCat("guard after box ",
-                                             boxes_[i].ToString());
+      const std::string where = absl::StrCat("guard after box ", boxes_[i].ToString());
       if (is_str) {
         const std::string& got = str_[i][static_cast<size_t>(n)];
         if (got != SentinelString()) {
-          describe(dev, where, "sentinel",
-                   absl::StrCat("\"", absl::CEscape(got), "\""));
+          describe(dev, where, "sentinel", absl::StrCat("\"", absl::CEscape(got), "\""));
         }
       } else if (std::memcmp(raw_[i].data() + n * esize, sentinel.data(),
                              static_cast<size_t>(esize)) != 0) {
-        describe(dev, where, "sentinel",
-                 HexBytes(raw_[i].data() + n * esize, esize));
+        describe(dev, where, "sentinel", HexBytes(raw_[i].data() + n * esize, esize));
       }
     }
     if (bad > max_report) {
-      absl::StrAppend(report, "  ... ", bad - max_report, " more in key=",
-                      spec_.key, " on rank ", rank, "\n");
+      absl::StrAppend(report, "  ... ", bad - max_report, " more in key=", spec_.key,
+                      " on rank ", rank, "\n");
     }
     if (bad > 0) {
-      absl::StrAppend(report, "  (layout of key=", spec_.key, ": ",
-                      layout_text_, ")\n");
+      absl::StrAppend(report, "  (layout of key=", spec_.key, ": ", layout_text_, ")\n");
     }
     return bad;
   }
@@ -346,11 +334,16 @@ inline constexpr int kNumStyles = 5;
 
 inline absl::string_view StyleName(Style s) {
   switch (s) {
-    case Style::kRows: return "rows";
-    case Style::kCols: return "cols";
-    case Style::kGrid: return "grid";
-    case Style::kTransposed: return "transposed";
-    case Style::kReplicated: return "replicated";
+    case Style::kRows:
+      return "rows";
+    case Style::kCols:
+      return "cols";
+    case Style::kGrid:
+      return "grid";
+    case Style::kTransposed:
+      return "transposed";
+    case Style::kReplicated:
+      return "replicated";
   }
   return "?";
 }
@@ -394,11 +387,9 @@ inline std::vector<std::string> SpecsFor(const std::vector<MeshDimension>& dims,
 inline SaveTensor MakeSaveTensor(const TensorSpec& t, const Layout& layout,
                                  std::vector<const void*> data,
                                  std::string dataset = "") {
-  return SaveTensor{t.key,   std::move(dataset), t.dtype,
-                    t.shape, layout,             std::move(data)};
+  return SaveTensor{t.key, std::move(dataset), t.dtype, t.shape, layout, std::move(data)};
 }
-inline RestoreTensor MakeRestoreTensor(const TensorSpec& t,
-                                       const Layout& layout,
+inline RestoreTensor MakeRestoreTensor(const TensorSpec& t, const Layout& layout,
                                        std::vector<void*> data) {
   return RestoreTensor{t.key, t.dtype, t.shape, layout, std::move(data)};
 }
@@ -410,8 +401,8 @@ struct RankStatus {
 };
 inline std::vector<RankStatus> StatusesOfAllRanks(Communicator& comm,
                                                   const absl::Status& s) {
-  const std::vector<std::string> all = comm.AllGather(
-      absl::StrCat(static_cast<int>(s.code()), "|", s.message()));
+  const std::vector<std::string> all =
+      comm.AllGather(absl::StrCat(static_cast<int>(s.code()), "|", s.message()));
   std::vector<RankStatus> out;
   for (const std::string& a : all) {
     const size_t bar = a.find('|');
@@ -434,13 +425,11 @@ inline std::string DescribeStatusDisagreement(Communicator& comm,
   for (size_t r = 0; r < all.size(); ++r) {
     if (all[r].code != mine.code() || all[r].message != mine.message()) {
       absl::StrAppend(&out, "rank ", r, " returned ",
-                      absl::StatusCodeToString(all[r].code), ": ",
-                      all[r].message, "\n");
+                      absl::StatusCodeToString(all[r].code), ": ", all[r].message, "\n");
     }
   }
   if (!out.empty()) {
-    absl::StrAppend(&out, "but rank ", comm.rank(), " returned ",
-                    mine.ToString(), "\n");
+    absl::StrAppend(&out, "but rank ", comm.rank(), " returned ", mine.ToString(), "\n");
   }
   return out;
 }

@@ -63,8 +63,7 @@ absl::StatusOr<Mesh> MeshFromProto(const proto::MeshProto& p) {
   }
   const DeviceRange global{p.global_device_range().begin(),
                            p.global_device_range().end()};
-  const DeviceRange local{p.local_device_range().begin(),
-                          p.local_device_range().end()};
+  const DeviceRange local{p.local_device_range().begin(), p.local_device_range().end()};
   return Mesh::CreateFromRanges(
       p.name(), std::move(dims), global, local,
       {p.local_devices().begin(), p.local_devices().end()},
@@ -79,10 +78,8 @@ proto::LayoutProto LayoutToProto(const Layout& layout, bool include_mesh) {
   return p;
 }
 
-absl::StatusOr<Layout> LayoutFromProto(const proto::LayoutProto& p,
-                                       const Mesh& mesh) {
-  std::vector<std::string> specs(p.sharding_specs().begin(),
-                                 p.sharding_specs().end());
+absl::StatusOr<Layout> LayoutFromProto(const proto::LayoutProto& p, const Mesh& mesh) {
+  std::vector<std::string> specs(p.sharding_specs().begin(), p.sharding_specs().end());
   if (!p.has_mesh()) return Layout::Create(std::move(specs), mesh);
   MESHCKPT_ASSIGN_OR_RETURN(Mesh own, MeshFromProto(p.mesh()));
   return Layout::Create(std::move(specs), std::move(own));

@@ -32,8 +32,7 @@ bool IsCompactMeshProto(const proto::MeshProto& proto);
 // With `include_mesh` false the mesh is left out (an index stores it once).
 proto::LayoutProto LayoutToProto(const Layout& layout, bool include_mesh = true);
 // Uses `mesh` when the proto has none.
-absl::StatusOr<Layout> LayoutFromProto(const proto::LayoutProto& proto,
-                                       const Mesh& mesh);
+absl::StatusOr<Layout> LayoutFromProto(const proto::LayoutProto& proto, const Mesh& mesh);
 absl::StatusOr<Layout> LayoutFromProto(const proto::LayoutProto& proto);
 
 proto::DataType DTypeToProto(DType dtype);

@@ -45,10 +45,11 @@ absl::StatusOr<BundleHeader> ParseBundleHeader(absl::string_view serialized,
   if (serialized.size() > INT32_MAX ||
       !p.ParseFromArray(serialized.data(), static_cast<int>(serialized.size())) ||
       p.num_shards() <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", index_file,
-        "' is a table whose first record is not a TensorBundle header (num_shards >= 1): not a "
-        "TensorFlow V2 checkpoint index"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", index_file,
+                     "' is a table whose first record is not a TensorBundle header "
+                     "(num_shards >= 1): not a "
+                     "TensorFlow V2 checkpoint index"));
   }
   if (p.endianness() != tfproto::BundleHeaderProto::LITTLE &&
       p.endianness() != tfproto::BundleHeaderProto::BIG) {
@@ -94,7 +95,8 @@ absl::StatusOr<BundleEntry> BundleEntry::Create(Fields f, int num_shards,
   absl::StatusOr<int64_t> n = NumElements(f.shape);
   if (!n.ok()) return bad(n.status().message());
   if (f.shard_id < 0 || f.shard_id >= num_shards) {
-    return bad(absl::StrFormat("shard %d, but the bundle has %d", f.shard_id, num_shards));
+    return bad(
+        absl::StrFormat("shard %d, but the bundle has %d", f.shard_id, num_shards));
   }
   if (f.offset < 0 || f.size < 0 || f.offset > INT64_MAX - f.size) {
     return bad(absl::StrFormat("bytes [%d, +%d) are not a file range", f.offset, f.size));
@@ -103,11 +105,12 @@ absl::StatusOr<BundleEntry> BundleEntry::Create(Fields f, int num_shards,
   const int64_t elem = IsKnownTfDType(f.dtype) ? TfDTypeSize(dtype) : 0;
   if (f.slices.empty() && elem > 0 && (*n > f.size / elem || *n * elem != f.size)) {
     return bad(absl::StrFormat("%s with %d elements must have %d bytes, not %d",
-                               TfDTypeName(f.dtype), *n, *n > INT64_MAX / elem ? -1 : *n * elem,
-                               f.size));
+                               TfDTypeName(f.dtype), *n,
+                               *n > INT64_MAX / elem ? -1 : *n * elem, f.size));
   }
   if (f.slices.empty() && dtype == TfDType::kString && *n > 0 && f.size - 4 < *n) {
-    return bad(absl::StrFormat("DT_STRING with %d elements cannot fit in %d bytes", *n, f.size));
+    return bad(
+        absl::StrFormat("DT_STRING with %d elements cannot fit in %d bytes", *n, f.size));
   }
   for (const TensorSliceSpec& s : f.slices) {
     if (s.size() != f.shape.size()) {
@@ -118,8 +121,9 @@ absl::StatusOr<BundleEntry> BundleEntry::Create(Fields f, int num_shards,
       const int64_t len = s[d].length;
       if (s[d].start < 0 || len < -1 || s[d].start > f.shape[d] ||
           (len >= 0 && len > f.shape[d] - s[d].start)) {
-        return bad(absl::StrFormat("slice extent %d:%d of dimension %d is outside size %d",
-                                   s[d].start, len, d, f.shape[d]));
+        return bad(
+            absl::StrFormat("slice extent %d:%d of dimension %d is outside size %d",
+                            s[d].start, len, d, f.shape[d]));
       }
     }
   }
@@ -127,7 +131,8 @@ absl::StatusOr<BundleEntry> BundleEntry::Create(Fields f, int num_shards,
 }
 
 absl::StatusOr<BundleEntry> BundleEntry::Parse(absl::string_view key,
-                                               absl::string_view serialized, int num_shards,
+                                               absl::string_view serialized,
+                                               int num_shards,
                                                absl::string_view index_file) {
   tfproto::BundleEntryProto p;
   if (serialized.size() > INT32_MAX ||

@@ -69,8 +69,9 @@ class BundleEntry {
   static absl::StatusOr<BundleEntry> Create(Fields fields, int num_shards,
                                             absl::string_view index_file);
   // From a serialized BundleEntryProto.
-  static absl::StatusOr<BundleEntry> Parse(absl::string_view key, absl::string_view serialized,
-                                           int num_shards, absl::string_view index_file);
+  static absl::StatusOr<BundleEntry> Parse(absl::string_view key,
+                                           absl::string_view serialized, int num_shards,
+                                           absl::string_view index_file);
   std::string Serialize() const;
 
   const std::string& key() const { return f_.key; }

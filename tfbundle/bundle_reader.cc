@@ -49,14 +49,16 @@ absl::Status ExplainMissingIndex(const std::string& prefix, const std::string& i
 
 }  // namespace
 
-std::string IndexFilename(absl::string_view prefix) { return absl::StrCat(prefix, ".index"); }
+std::string IndexFilename(absl::string_view prefix) {
+  return absl::StrCat(prefix, ".index");
+}
 
 std::string DataFilename(absl::string_view prefix, int shard, int num_shards) {
   return absl::StrFormat("%s.data-%05d-of-%05d", prefix, shard, num_shards);
 }
 
-BundleReader::BundleReader(std::string prefix, BundleReaderOptions options, BundleHeader header,
-                           std::vector<BundleEntry> entries)
+BundleReader::BundleReader(std::string prefix, BundleReaderOptions options,
+                           BundleHeader header, std::vector<BundleEntry> entries)
     : prefix_(std::move(prefix)),
       options_(options),
       header_(header),
@@ -64,8 +66,8 @@ BundleReader::BundleReader(std::string prefix, BundleReaderOptions options, Bund
 
 BundleReader::~BundleReader() = default;
 
-absl::StatusOr<std::unique_ptr<BundleReader>> BundleReader::Open(std::string prefix,
-                                                                 BundleReaderOptions options) {
+absl::StatusOr<std::unique_ptr<BundleReader>> BundleReader::Open(
+    std::string prefix, BundleReaderOptions options) {
   if (absl::EndsWith(prefix, ".index")) prefix.resize(prefix.size() - 6);
   const std::string index_path = IndexFilename(prefix);
   absl::StatusOr<std::string> index = ReadWholeFile(index_path, options.max_index_bytes);
@@ -75,16 +77,19 @@ absl::StatusOr<std::unique_ptr<BundleReader>> BundleReader::Open(std::string pre
   if (!index.ok()) return index.status();
   MESHCKPT_ASSIGN_OR_RETURN(std::vector<TableEntry> table, ReadTable(*index, index_path));
   if (table.empty() || !table[0].key.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", index_path, "' is a table without the header record (key \"\"): not a "
-        "TensorFlow V2 checkpoint index"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", index_path,
+                     "' is a table without the header record (key \"\"): not a "
+                     "TensorFlow V2 checkpoint index"));
   }
-  MESHCKPT_ASSIGN_OR_RETURN(BundleHeader header, ParseBundleHeader(table[0].value, index_path));
+  MESHCKPT_ASSIGN_OR_RETURN(BundleHeader header,
+                            ParseBundleHeader(table[0].value, index_path));
   std::vector<BundleEntry> entries;
   entries.reserve(table.size() - 1);
   for (size_t i = 1; i < table.size(); ++i) {
-    MESHCKPT_ASSIGN_OR_RETURN(BundleEntry e, BundleEntry::Parse(table[i].key, table[i].value,
-                                                                header.num_shards, index_path));
+    MESHCKPT_ASSIGN_OR_RETURN(
+        BundleEntry e,
+        BundleEntry::Parse(table[i].key, table[i].value, header.num_shards, index_path));
     entries.push_back(std::move(e));
   }
   return std::unique_ptr<BundleReader>(
@@ -92,8 +97,9 @@ absl::StatusOr<std::unique_ptr<BundleReader>> BundleReader::Open(std::string pre
 }
 
 const BundleEntry* BundleReader::Find(absl::string_view key) const {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
-                             [](const BundleEntry& e, absl::string_view k) { return e.key() < k; });
+  auto it = std::lower_bound(
+      entries_.begin(), entries_.end(), key,
+      [](const BundleEntry& e, absl::string_view k) { return e.key() < k; });
   return it != entries_.end() && it->key() == key ? &*it : nullptr;
 }
 
@@ -102,32 +108,37 @@ absl::StatusOr<const BundleEntry*> BundleReader::FindReadable(absl::string_view 
   const BundleEntry* e = Find(key);
   if (e == nullptr) {
     return absl::NotFoundError(absl::StrCat("no tensor '", absl::CHexEscape(key),
-                                            "' in checkpoint '", IndexFilename(prefix_), "'"));
+                                            "' in checkpoint '", IndexFilename(prefix_),
+                                            "'"));
   }
   const std::string where = absl::StrCat("tensor '", absl::CHexEscape(key), "' (",
                                          TfDTypeName(e->dtype_value()), ") of '",
                                          IndexFilename(prefix_), "'");
   if (e->dtype() == TfDType::kVariant || e->dtype() == TfDType::kResource) {
     return absl::UnimplementedError(absl::StrCat(
-        where, " cannot be read: DT_VARIANT and DT_RESOURCE values need TensorFlow's "
-               "registered decoders; the entry is listed only"));
+        where,
+        " cannot be read: DT_VARIANT and DT_RESOURCE values need TensorFlow's "
+        "registered decoders; the entry is listed only"));
   }
   if (!IsKnownTfDType(e->dtype_value())) {
-    return absl::UnimplementedError(absl::StrCat(where, " has a dtype this reader does not know"));
+    return absl::UnimplementedError(
+        absl::StrCat(where, " has a dtype this reader does not know"));
   }
   if (fixed_size && !e->slices().empty()) {
-    return absl::UnimplementedError(absl::StrCat(
-        where, " is partitioned into ", e->slices().size(),
-        " slices stored under other keys; read it whole with ReadTensor, or read the slices"));
+    return absl::UnimplementedError(
+        absl::StrCat(where, " is partitioned into ", e->slices().size(),
+                     " slices stored under other keys; read it whole with ReadTensor, or "
+                     "read the slices"));
   }
   if (fixed_size && TfDTypeSize(e->dtype()) == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, " has variable-size elements; read it whole with ReadTensor"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, " has variable-size elements; read it whole with ReadTensor"));
   }
   return e;
 }
 
-absl::StatusOr<const RandomAccessFile*> BundleReader::DataFile(const BundleEntry& e) const {
+absl::StatusOr<const RandomAccessFile*> BundleReader::DataFile(
+    const BundleEntry& e) const {
   absl::MutexLock lock(&mu_);
   auto it = data_files_.find(e.shard_id());
   if (it != data_files_.end()) return it->second.get();
@@ -171,19 +182,19 @@ absl::StatusOr<TensorValue> BundleReader::ReadTensor(absl::string_view key) cons
   if (e->dtype() == TfDType::kString) {
     std::vector<std::string> strings;
     uint32_t crc = 0;
-    MESHCKPT_RETURN_IF_ERROR(
-        DecodeStringTensor(data, e->num_elements(), header_.big_endian, what, &strings, &crc));
+    MESHCKPT_RETURN_IF_ERROR(DecodeStringTensor(
+        data, e->num_elements(), header_.big_endian, what, &strings, &crc));
     if (crc != expected && !(data.empty() && e->masked_crc32c() == 0)) {
-      return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (stored %08x, computed %08x)",
-                                                 what, expected, crc));
+      return absl::DataLossError(absl::StrFormat(
+          "%s: checksum mismatch (stored %08x, computed %08x)", what, expected, crc));
     }
     return TensorValue::FromStrings(e->shape(), std::move(strings));
   }
   const uint32_t crc = crc32c::Value(data.data(), data.size());
   if (crc != expected) {
     return absl::DataLossError(absl::StrFormat(
-        "%s, bytes [%d, +%d): checksum mismatch (stored %08x, computed %08x)", what, e->offset(),
-        e->size(), expected, crc));
+        "%s, bytes [%d, +%d): checksum mismatch (stored %08x, computed %08x)", what,
+        e->offset(), e->size(), expected, crc));
   }
   if (header_.big_endian) SwapToLittleEndian(e->dtype(), absl::MakeSpan(data));
   return TensorValue::FromBytes(e->dtype(), e->shape(), std::move(data));
@@ -216,7 +227,8 @@ absl::Status BundleReader::VerifyEntry(absl::string_view key) const {
   }
   if (crc != crc32c::Unmask(e->masked_crc32c())) {
     return absl::DataLossError(absl::StrFormat(
-        "tensor '%s' in '%s', bytes [%d, +%d): checksum mismatch (stored %08x, computed %08x)",
+        "tensor '%s' in '%s', bytes [%d, +%d): checksum mismatch (stored %08x, computed "
+        "%08x)",
         absl::CHexEscape(key), DataFilename(prefix_, e->shard_id(), header_.num_shards),
         e->offset(), e->size(), crc32c::Unmask(e->masked_crc32c()), crc));
   }
@@ -254,9 +266,10 @@ absl::Status BundleReader::ReadBytes(absl::string_view key, int64_t byte_offset,
   const int64_t elem = TfDTypeSize(e->dtype());
   if (byte_offset < 0 || byte_offset > e->size() || n > e->size() - byte_offset ||
       byte_offset % elem != 0 || n % elem != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "bytes [%d, +%d) are not whole elements of tensor '%s' (%d bytes of %d-byte elements)",
-        byte_offset, n, absl::CHexEscape(key), e->size(), elem));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bytes [%d, +%d) are not whole elements of tensor '%s' (%d bytes "
+                        "of %d-byte elements)",
+                        byte_offset, n, absl::CHexEscape(key), e->size(), elem));
   }
   MESHCKPT_RETURN_IF_ERROR(VerifyOnce(*e));
   MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, 0, absl::Span<char>()));
@@ -265,8 +278,10 @@ absl::Status BundleReader::ReadBytes(absl::string_view key, int64_t byte_offset,
   return absl::OkStatus();
 }
 
-absl::Status BundleReader::ReadBox(absl::string_view key, absl::Span<const int64_t> origin,
-                                   absl::Span<const int64_t> size, absl::Span<char> out) const {
+absl::Status BundleReader::ReadBox(absl::string_view key,
+                                   absl::Span<const int64_t> origin,
+                                   absl::Span<const int64_t> size,
+                                   absl::Span<char> out) const {
   MESHCKPT_ASSIGN_OR_RETURN(const BundleEntry* e, FindReadable(key, true));
   const std::vector<int64_t>& shape = e->shape();
   const int rank = static_cast<int>(shape.size());
@@ -280,14 +295,16 @@ absl::Status BundleReader::ReadBox(absl::string_view key, absl::Span<const int64
   }
   int64_t box_elems = 1;
   for (int d = 0; d < rank; ++d) {
-    if (origin[d] < 0 || size[d] < 0 || origin[d] > shape[d] || size[d] > shape[d] - origin[d]) {
-      return bad(absl::StrFormat("dimension %d: [%d, +%d) is outside [0, %d)", d, origin[d],
-                                 size[d], shape[d]));
+    if (origin[d] < 0 || size[d] < 0 || origin[d] > shape[d] ||
+        size[d] > shape[d] - origin[d]) {
+      return bad(absl::StrFormat("dimension %d: [%d, +%d) is outside [0, %d)", d,
+                                 origin[d], size[d], shape[d]));
     }
     box_elems *= size[d];  // <= the tensor's elements: no overflow
   }
   if (static_cast<int64_t>(out.size()) != box_elems * elem) {
-    return bad(absl::StrFormat("needs %d bytes of output, got %d", box_elems * elem, out.size()));
+    return bad(absl::StrFormat("needs %d bytes of output, got %d", box_elems * elem,
+                               out.size()));
   }
   if (box_elems == 0) return absl::OkStatus();
   MESHCKPT_RETURN_IF_ERROR(VerifyOnce(*e));
@@ -296,7 +313,8 @@ absl::Status BundleReader::ReadBox(absl::string_view key, absl::Span<const int64
   for (int d = rank - 1; d >= 0; --d) stride[d] = stride[d + 1] * shape[d];
   // Trailing dimensions taken whole, plus one more, form contiguous runs.
   int inner = rank;
-  while (inner > 0 && origin[inner - 1] == 0 && size[inner - 1] == shape[inner - 1]) --inner;
+  while (inner > 0 && origin[inner - 1] == 0 && size[inner - 1] == shape[inner - 1])
+    --inner;
   const int run_dim = inner > 0 ? inner - 1 : 0;
   const int64_t run = rank == 0 ? elem : size[run_dim] * stride[run_dim + 1];
   // Runs come in file order. Nearby ones are read together through a
@@ -310,7 +328,8 @@ absl::Status BundleReader::ReadBox(absl::string_view key, absl::Span<const int64
   std::string stage;
   const auto flush = [&]() -> absl::Status {
     if (pending.size() == 1) {
-      MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, pending[0].rel, out.subspan(pending[0].pos, run)));
+      MESHCKPT_RETURN_IF_ERROR(
+          ReadEntryBytes(*e, pending[0].rel, out.subspan(pending[0].pos, run)));
     } else if (!pending.empty()) {
       stage.resize(static_cast<size_t>(window_end - window_start));
       MESHCKPT_RETURN_IF_ERROR(ReadEntryBytes(*e, window_start, absl::MakeSpan(stage)));
@@ -369,7 +388,8 @@ absl::StatusOr<TensorValue> BundleReader::ReadPartitioned(const BundleEntry& ful
     const std::string slice_key = EncodeTensorNameSlice(full.key(), spec);
     p.entry = Find(slice_key);
     if (p.entry == nullptr) {
-      return bad(absl::StrCat("slice entry '", absl::CHexEscape(slice_key), "' is missing"));
+      return bad(
+          absl::StrCat("slice entry '", absl::CHexEscape(slice_key), "' is missing"));
     }
     if (p.entry->dtype() != full.dtype() || p.entry->shape() != p.size ||
         !p.entry->slices().empty()) {

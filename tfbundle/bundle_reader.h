@@ -60,8 +60,8 @@ std::string DataFilename(absl::string_view prefix, int shard, int num_shards);
 
 class BundleReader {
  public:
-  static absl::StatusOr<std::unique_ptr<BundleReader>> Open(std::string prefix,
-                                                            BundleReaderOptions options = {});
+  static absl::StatusOr<std::unique_ptr<BundleReader>> Open(
+      std::string prefix, BundleReaderOptions options = {});
   ~BundleReader();
 
   const std::string& prefix() const { return prefix_; }
@@ -84,7 +84,8 @@ class BundleReader {
 
   // Bytes [byte_offset, byte_offset + out.size()) of a fixed-size entry, in
   // little-endian element order; both ends must fall on element boundaries.
-  absl::Status ReadBytes(absl::string_view key, int64_t byte_offset, absl::Span<char> out) const;
+  absl::Status ReadBytes(absl::string_view key, int64_t byte_offset,
+                         absl::Span<char> out) const;
   // The box [origin, origin + size) of a fixed-size tensor, row-major, into
   // `out` (exactly the box's bytes).
   absl::Status ReadBox(absl::string_view key, absl::Span<const int64_t> origin,
@@ -93,10 +94,12 @@ class BundleReader {
  private:
   BundleReader(std::string prefix, BundleReaderOptions options, BundleHeader header,
                std::vector<BundleEntry> entries);
-  absl::StatusOr<const BundleEntry*> FindReadable(absl::string_view key, bool fixed_size) const;
+  absl::StatusOr<const BundleEntry*> FindReadable(absl::string_view key,
+                                                  bool fixed_size) const;
   absl::StatusOr<const RandomAccessFile*> DataFile(const BundleEntry& e) const;
   // Reads [e.offset() + rel, + out.size()) of e's data file.
-  absl::Status ReadEntryBytes(const BundleEntry& e, int64_t rel, absl::Span<char> out) const;
+  absl::Status ReadEntryBytes(const BundleEntry& e, int64_t rel,
+                              absl::Span<char> out) const;
   absl::Status VerifyOnce(const BundleEntry& e) const;
   // Assembles a partitioned tensor from its slice entries (each verified).
   absl::StatusOr<TensorValue> ReadPartitioned(const BundleEntry& full) const;
@@ -106,7 +109,8 @@ class BundleReader {
   BundleHeader header_;
   std::vector<BundleEntry> entries_;
   mutable absl::Mutex mu_;
-  mutable std::map<int, std::unique_ptr<RandomAccessFile>> data_files_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<int, std::unique_ptr<RandomAccessFile>> data_files_
+      ABSL_GUARDED_BY(mu_);
   mutable std::set<std::string> verified_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -20,13 +20,14 @@
 
 namespace meshckpt::tf {
 
-absl::StatusOr<std::unique_ptr<BundleWriter>> BundleWriter::Create(std::string prefix,
-                                                                   BundleWriterOptions options) {
+absl::StatusOr<std::unique_ptr<BundleWriter>> BundleWriter::Create(
+    std::string prefix, BundleWriterOptions options) {
   std::random_device rd;
   const std::string temp =
       absl::StrFormat("%s.tmp-%08x%08x", DataFilename(prefix, 0, 1), rd(), rd());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create '", temp, "'"));
+  if (fd < 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create '", temp, "'"));
   std::FILE* f = ::fdopen(fd, "wb");
   if (f == nullptr) {
     const int err = errno;
@@ -46,7 +47,8 @@ BundleWriter::~BundleWriter() {
 }
 
 absl::Status BundleWriter::Append(absl::string_view bytes) {
-  if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+  if (!bytes.empty() &&
+      std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot write '", temp_data_, "'"));
   }
   size_ += static_cast<int64_t>(bytes.size());
@@ -57,16 +59,17 @@ absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) 
   if (!status_.ok()) return status_;
   if (finished_) return absl::FailedPreconditionError("BundleWriter::Add after Finish");
   if (key.empty()) {
-    return absl::InvalidArgumentError("the empty key is the bundle header's; a tensor cannot use it");
+    return absl::InvalidArgumentError(
+        "the empty key is the bundle header's; a tensor cannot use it");
   }
   if (entries_.count(std::string(key)) > 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", absl::CHexEscape(key), "' was already added to '", prefix_, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", absl::CHexEscape(key), "' was already added to '", prefix_, "'"));
   }
   if (value.dtype() != TfDType::kString && TfDTypeSize(value.dtype()) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", absl::CHexEscape(key), "' is ",
-                                                   TfDTypeName(value.dtype()),
-                                                   ", which a bundle cannot hold as data"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", absl::CHexEscape(key), "' is ",
+                     TfDTypeName(value.dtype()), ", which a bundle cannot hold as data"));
   }
   BundleEntry::Fields f;
   f.key = std::string(key);
@@ -81,10 +84,12 @@ absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) 
   } else {
     status_ = Append(value.bytes());
     f.size = static_cast<int64_t>(value.bytes().size());
-    f.masked_crc32c = crc32c::Mask(crc32c::Value(value.bytes().data(), value.bytes().size()));
+    f.masked_crc32c =
+        crc32c::Mask(crc32c::Value(value.bytes().data(), value.bytes().size()));
   }
   if (!status_.ok()) return status_;
-  absl::StatusOr<BundleEntry> e = BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
+  absl::StatusOr<BundleEntry> e =
+      BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
   if (!e.ok()) return status_ = absl::InternalError(e.status().message());
   entries_.emplace(std::string(key), *std::move(e));
   return absl::OkStatus();
@@ -92,14 +97,16 @@ absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) 
 
 absl::Status BundleWriter::AddSlice(absl::string_view full_key,
                                     const std::vector<int64_t>& full_shape,
-                                    const TensorSliceSpec& slice, const TensorValue& value) {
+                                    const TensorSliceSpec& slice,
+                                    const TensorValue& value) {
   if (!status_.ok()) return status_;
   const auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(
         absl::StrCat("slice of tensor '", absl::CHexEscape(full_key), "': ", why));
   };
   if (full_key.empty()) return bad("the empty key is the bundle header's");
-  if (slice.size() != full_shape.size()) return bad("the slice's rank is not the tensor's");
+  if (slice.size() != full_shape.size())
+    return bad("the slice's rank is not the tensor's");
   std::vector<int64_t> slice_shape;
   for (size_t d = 0; d < slice.size(); ++d) {
     const bool whole = slice[d].length < 0;
@@ -133,7 +140,8 @@ absl::Status BundleWriter::AddSlice(absl::string_view full_key,
   f.dtype = static_cast<int>(value.dtype());
   f.shape = full_shape;
   f.slices.push_back(std::move(normal));
-  absl::StatusOr<BundleEntry> e = BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
+  absl::StatusOr<BundleEntry> e =
+      BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
   if (!e.ok()) return status_ = absl::InternalError(e.status().message());
   entries_.insert_or_assign(std::string(full_key), *std::move(e));
   return absl::OkStatus();
@@ -141,26 +149,31 @@ absl::Status BundleWriter::AddSlice(absl::string_view full_key,
 
 absl::Status BundleWriter::Finish() {
   if (!status_.ok()) return status_;
-  if (finished_) return absl::FailedPreconditionError("BundleWriter::Finish called twice");
+  if (finished_)
+    return absl::FailedPreconditionError("BundleWriter::Finish called twice");
   std::FILE* f = file_;
   file_ = nullptr;
   if (std::fflush(f) != 0) {
     const int err = errno;
     std::fclose(f);
-    return status_ = absl::ErrnoToStatus(err, absl::StrCat("cannot write '", temp_data_, "'"));
+    return status_ =
+               absl::ErrnoToStatus(err, absl::StrCat("cannot write '", temp_data_, "'"));
   }
   if (::fsync(::fileno(f)) != 0) {
     const int err = errno;
     std::fclose(f);
-    return status_ = absl::ErrnoToStatus(err, absl::StrCat("cannot fsync '", temp_data_, "'"));
+    return status_ =
+               absl::ErrnoToStatus(err, absl::StrCat("cannot fsync '", temp_data_, "'"));
   }
   if (std::fclose(f) != 0) {
-    return status_ = absl::ErrnoToStatus(errno, absl::StrCat("cannot close '", temp_data_, "'"));
+    return status_ = absl::ErrnoToStatus(errno,
+                                         absl::StrCat("cannot close '", temp_data_, "'"));
   }
   const std::string data_path = DataFilename(prefix_, 0, 1);
   if (::rename(temp_data_.c_str(), data_path.c_str()) != 0) {
-    return status_ = absl::ErrnoToStatus(
-               errno, absl::StrCat("cannot rename '", temp_data_, "' to '", data_path, "'"));
+    return status_ =
+               absl::ErrnoToStatus(errno, absl::StrCat("cannot rename '", temp_data_,
+                                                       "' to '", data_path, "'"));
   }
   finished_ = true;  // the temporary is gone either way from here on
 
@@ -170,7 +183,8 @@ absl::Status BundleWriter::Finish() {
   std::vector<TableEntry> table;
   table.reserve(entries_.size() + 1);
   table.push_back(TableEntry{"", SerializeBundleHeader(header)});
-  for (const auto& [key, entry] : entries_) table.push_back(TableEntry{key, entry.Serialize()});
+  for (const auto& [key, entry] : entries_)
+    table.push_back(TableEntry{key, entry.Serialize()});
   TableWriteOptions topts;
   topts.snappy = options_.compress_index;
   topts.block_size = options_.index_block_size;
@@ -181,7 +195,8 @@ absl::Status BundleWriter::Finish() {
 absl::Status WriteBundle(const std::string& prefix,
                          const std::vector<std::pair<std::string, TensorValue>>& tensors,
                          BundleWriterOptions options) {
-  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<BundleWriter> w, BundleWriter::Create(prefix, options));
+  MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<BundleWriter> w,
+                            BundleWriter::Create(prefix, options));
   for (const auto& [key, value] : tensors) MESHCKPT_RETURN_IF_ERROR(w->Add(key, value));
   return w->Finish();
 }

@@ -43,8 +43,8 @@ struct BundleWriterOptions {
 
 class BundleWriter {
  public:
-  static absl::StatusOr<std::unique_ptr<BundleWriter>> Create(std::string prefix,
-                                                              BundleWriterOptions options = {});
+  static absl::StatusOr<std::unique_ptr<BundleWriter>> Create(
+      std::string prefix, BundleWriterOptions options = {});
   // Removes the temporary data file unless Finish() succeeded.
   ~BundleWriter();
 
@@ -56,14 +56,17 @@ class BundleWriter {
   // `full_key` (dtype, full_shape, the list of slices) is created or
   // extended. InvalidArgument when the slice is outside full_shape, does not
   // match the value's shape, or disagrees with earlier slices' dtype/shape.
-  absl::Status AddSlice(absl::string_view full_key, const std::vector<int64_t>& full_shape,
+  absl::Status AddSlice(absl::string_view full_key,
+                        const std::vector<int64_t>& full_shape,
                         const TensorSliceSpec& slice, const TensorValue& value);
   absl::Status Finish();
 
  private:
   BundleWriter(std::string prefix, BundleWriterOptions options, std::string temp_data,
                std::FILE* file)
-      : prefix_(std::move(prefix)), options_(options), temp_data_(std::move(temp_data)),
+      : prefix_(std::move(prefix)),
+        options_(options),
+        temp_data_(std::move(temp_data)),
         file_(file) {}
   absl::Status Append(absl::string_view bytes);
 

@@ -40,7 +40,7 @@ inline uint32_t LoadLE32(const unsigned char* p) {
 
 #ifdef MESHCKPT_CRC32C_X86
 __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const char* data,
-                                                        size_t n) {
+                                                       size_t n) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(data);
   uint64_t c = ~crc;
   while (n > 0 && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {
@@ -76,9 +76,9 @@ uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n) {
     const uint32_t lo = LoadLE32(p) ^ c;
     const uint32_t hi = LoadLE32(p + 4);
     c = kTables[7][lo & 0xff] ^ kTables[6][(lo >> 8) & 0xff] ^
-        kTables[5][(lo >> 16) & 0xff] ^ kTables[4][lo >> 24] ^
-        kTables[3][hi & 0xff] ^ kTables[2][(hi >> 8) & 0xff] ^
-        kTables[1][(hi >> 16) & 0xff] ^ kTables[0][hi >> 24];
+        kTables[5][(lo >> 16) & 0xff] ^ kTables[4][lo >> 24] ^ kTables[3][hi & 0xff] ^
+        kTables[2][(hi >> 8) & 0xff] ^ kTables[1][(hi >> 16) & 0xff] ^
+        kTables[0][hi >> 24];
     p += 8;
     n -= 8;
   }

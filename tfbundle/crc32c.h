@@ -18,9 +18,7 @@ uint32_t Extend(uint32_t crc, const char* data, size_t n);
 inline uint32_t Value(const char* data, size_t n) { return Extend(0, data, n); }
 
 inline constexpr uint32_t kMaskDelta = 0xa282ead8u;
-inline uint32_t Mask(uint32_t crc) {
-  return ((crc >> 15) | (crc << 17)) + kMaskDelta;
-}
+inline uint32_t Mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + kMaskDelta; }
 inline uint32_t Unmask(uint32_t masked) {
   const uint32_t rot = masked - kMaskDelta;
   return (rot >> 17) | (rot << 15);

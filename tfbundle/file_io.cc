@@ -31,15 +31,15 @@ absl::StatusOr<int> OpenRegular(const std::string& path, int64_t* size) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", path, "' is not a regular file (a directory, FIFO, socket or device)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' is not a regular file (a directory, FIFO, socket or device)"));
   }
   *size = static_cast<int64_t>(st.st_size);
   return fd;
 }
 
-absl::Status PreadFull(int fd, char* out, size_t n, int64_t offset, const std::string& path,
-                       absl::string_view what) {
+absl::Status PreadFull(int fd, char* out, size_t n, int64_t offset,
+                       const std::string& path, absl::string_view what) {
   while (n > 0) {
     const ssize_t r = ::pread(fd, out, n, static_cast<off_t>(offset));
     if (r < 0) {
@@ -47,8 +47,8 @@ absl::Status PreadFull(int fd, char* out, size_t n, int64_t offset, const std::s
       return Errno(absl::StrCat("cannot read ", what, " from"), path, errno);
     }
     if (r == 0) {
-      return absl::DataLossError(absl::StrCat("'", path, "' ended early while reading ", what,
-                                              " (the file shrank while open)"));
+      return absl::DataLossError(absl::StrCat("'", path, "' ended early while reading ",
+                                              what, " (the file shrank while open)"));
     }
     out += r;
     n -= static_cast<size_t>(r);
@@ -64,7 +64,8 @@ std::string RandomSuffix() {
 
 absl::Status SyncDirOf(const std::string& path) {
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Errno("cannot open directory", dir, errno);
   const int rc = ::fsync(fd);
@@ -76,7 +77,8 @@ absl::Status SyncDirOf(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<RandomAccessFile>> RandomAccessFile::Open(
+    const std::string& path) {
   int64_t size = 0;
   absl::StatusOr<int> fd = OpenRegular(path, &size);
   if (!fd.ok()) return fd.status();
@@ -90,8 +92,8 @@ absl::Status RandomAccessFile::ReadAt(int64_t offset, absl::Span<char> out,
   const int64_t n = static_cast<int64_t>(out.size());
   if (offset < 0 || offset > size_ || n > size_ - offset) {
     return absl::DataLossError(absl::StrFormat(
-        "%s is [%d, +%d) but '%s' has only %d bytes (truncated or damaged)", what, offset, n,
-        path_, size_));
+        "%s is [%d, +%d) but '%s' has only %d bytes (truncated or damaged)", what, offset,
+        n, path_, size_));
   }
   return PreadFull(fd_, out.data(), out.size(), offset, path_, what);
 }

@@ -56,11 +56,13 @@ Collection ToCollection(const tfproto::CollectionDef& c) {
       break;
     case tfproto::CollectionDef::kInt64List:
       out.kind = Collection::Kind::kInt64List;
-      out.int64_values.assign(c.int64_list().value().begin(), c.int64_list().value().end());
+      out.int64_values.assign(c.int64_list().value().begin(),
+                              c.int64_list().value().end());
       break;
     case tfproto::CollectionDef::kFloatList:
       out.kind = Collection::Kind::kFloatList;
-      out.float_values.assign(c.float_list().value().begin(), c.float_list().value().end());
+      out.float_values.assign(c.float_list().value().begin(),
+                              c.float_list().value().end());
       break;
     case tfproto::CollectionDef::kAnyList:
       out.kind = Collection::Kind::kAnyList;
@@ -79,7 +81,8 @@ absl::StatusOr<MetaGraph> MetaGraph::Parse(absl::string_view serialized,
   tfproto::MetaGraphDef p;
   if (serialized.size() > INT32_MAX ||
       !p.ParseFromArray(serialized.data(), static_cast<int>(serialized.size()))) {
-    return absl::DataLossError(absl::StrCat("'", source, "' is not a binary MetaGraphDef"));
+    return absl::DataLossError(
+        absl::StrCat("'", source, "' is not a binary MetaGraphDef"));
   }
   MetaGraph m;
   m.source_ = std::string(source);
@@ -91,15 +94,21 @@ absl::StatusOr<MetaGraph> MetaGraph::Parse(absl::string_view serialized,
   }
   if (p.has_saver_def()) {
     const auto& s = p.saver_def();
-    m.saver_ = SaverInfo{s.filename_tensor_name(), s.save_tensor_name(), s.restore_op_name(),
-                         s.max_to_keep(), s.sharded(), s.keep_checkpoint_every_n_hours(),
+    m.saver_ = SaverInfo{s.filename_tensor_name(),
+                         s.save_tensor_name(),
+                         s.restore_op_name(),
+                         s.max_to_keep(),
+                         s.sharded(),
+                         s.keep_checkpoint_every_n_hours(),
                          static_cast<int>(s.version())};
   }
-  for (const auto& c : p.collection_def()) m.collections_[c.key()] = ToCollection(c.value());
+  for (const auto& c : p.collection_def())
+    m.collections_[c.key()] = ToCollection(c.value());
   return m;
 }
 
-absl::StatusOr<MetaGraph> MetaGraph::ReadFile(const std::string& path, int64_t max_bytes) {
+absl::StatusOr<MetaGraph> MetaGraph::ReadFile(const std::string& path,
+                                              int64_t max_bytes) {
   MESHCKPT_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path, max_bytes));
   return Parse(bytes, path);
 }
@@ -120,8 +129,9 @@ absl::StatusOr<std::vector<CollectionVariable>> MetaGraph::CollectionVariables(
     const std::string& bytes = it->second.values[i];
     tfproto::VariableDef v;
     if (!v.ParseFromString(bytes)) {
-      return absl::DataLossError(absl::StrFormat(
-          "element %d of collection '%s' of '%s' is not a VariableDef", i, name, source_));
+      return absl::DataLossError(
+          absl::StrFormat("element %d of collection '%s' of '%s' is not a VariableDef", i,
+                          name, source_));
     }
     CollectionVariable cv;
     cv.variable_name = v.variable_name();

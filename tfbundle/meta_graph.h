@@ -69,7 +69,8 @@ struct CollectionVariable {
 class MetaGraph {
  public:
   // DataLoss naming `source` when the bytes are not a MetaGraphDef.
-  static absl::StatusOr<MetaGraph> Parse(absl::string_view serialized, absl::string_view source);
+  static absl::StatusOr<MetaGraph> Parse(absl::string_view serialized,
+                                         absl::string_view source);
   // A regular file of at most `max_bytes`.
   static absl::StatusOr<MetaGraph> ReadFile(const std::string& path,
                                             int64_t max_bytes = int64_t{1} << 30);

@@ -19,15 +19,16 @@ absl::Status CheckIds(const std::vector<TrackableObject>& nodes) {
   for (int i = 0; i < n; ++i) {
     for (const auto& c : nodes[i].children) {
       if (!in_range(c.node_id)) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "node %d's child '%s' refers to node %d of %d", i, c.local_name, c.node_id, n));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("node %d's child '%s' refers to node %d of %d", i,
+                            c.local_name, c.node_id, n));
       }
     }
     for (const auto& s : nodes[i].slot_variables) {
       if (!in_range(s.original_variable_node_id) || !in_range(s.slot_variable_node_id)) {
         return absl::InvalidArgumentError(absl::StrFormat(
-            "node %d's slot variable '%s' refers to nodes %d and %d of %d", i, s.slot_name,
-            s.original_variable_node_id, s.slot_variable_node_id, n));
+            "node %d's slot variable '%s' refers to nodes %d and %d of %d", i,
+            s.slot_name, s.original_variable_node_id, s.slot_variable_node_id, n));
       }
     }
   }
@@ -53,23 +54,28 @@ absl::StatusOr<ObjectGraph> ObjectGraph::Parse(absl::string_view serialized,
   nodes.reserve(p.nodes_size());
   for (const auto& pn : p.nodes()) {
     TrackableObject n;
-    for (const auto& c : pn.children()) n.children.push_back({c.node_id(), c.local_name()});
+    for (const auto& c : pn.children())
+      n.children.push_back({c.node_id(), c.local_name()});
     for (const auto& a : pn.attributes()) {
-      n.attributes.push_back({a.name(), a.full_name(), a.checkpoint_key(), a.optional_restore()});
+      n.attributes.push_back(
+          {a.name(), a.full_name(), a.checkpoint_key(), a.optional_restore()});
     }
     for (const auto& s : pn.slot_variables()) {
       n.slot_variables.push_back(
           {s.original_variable_node_id(), s.slot_name(), s.slot_variable_node_id()});
     }
     if (pn.has_registered_saver()) {
-      n.registered_saver.emplace(pn.registered_saver().name(), pn.registered_saver().object_name());
+      n.registered_saver.emplace(pn.registered_saver().name(),
+                                 pn.registered_saver().object_name());
     }
-    if (pn.has_has_checkpoint_values()) n.has_checkpoint_values = pn.has_checkpoint_values().value();
+    if (pn.has_has_checkpoint_values())
+      n.has_checkpoint_values = pn.has_checkpoint_values().value();
     nodes.push_back(std::move(n));
   }
   absl::Status ids = CheckIds(nodes);
   if (!ids.ok()) {
-    return absl::DataLossError(absl::StrCat("the object graph in ", source, ": ", ids.message()));
+    return absl::DataLossError(
+        absl::StrCat("the object graph in ", source, ": ", ids.message()));
   }
   return ObjectGraph(std::move(nodes));
 }
@@ -117,15 +123,16 @@ std::vector<std::optional<std::string>> ObjectGraph::NodePaths() const {
     queue.pop_front();
     for (const auto& c : nodes_[id].children) {
       if (paths[c.node_id]) continue;
-      paths[c.node_id] = paths[id]->empty() ? c.local_name : absl::StrCat(*paths[id], "/", c.local_name);
+      paths[c.node_id] = paths[id]->empty() ? c.local_name
+                                            : absl::StrCat(*paths[id], "/", c.local_name);
       queue.push_back(c.node_id);
     }
   }
   return paths;
 }
 
-std::vector<std::pair<std::string, TrackableObject::Attribute>> ObjectGraph::AttributesByPath()
-    const {
+std::vector<std::pair<std::string, TrackableObject::Attribute>>
+ObjectGraph::AttributesByPath() const {
   std::vector<std::pair<std::string, TrackableObject::Attribute>> out;
   const auto paths = NodePaths();
   for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -147,7 +154,8 @@ absl::StatusOr<ObjectGraph> ReadObjectGraph(const BundleReader& reader) {
     return absl::DataLossError(absl::StrCat(kObjectGraphKey, " in '", reader.prefix(),
                                             "' is not a string scalar"));
   }
-  return ObjectGraph::Parse(v.strings()[0], absl::StrCat("'", IndexFilename(reader.prefix()), "'"));
+  return ObjectGraph::Parse(v.strings()[0],
+                            absl::StrCat("'", IndexFilename(reader.prefix()), "'"));
 }
 
 }  // namespace meshckpt::tf

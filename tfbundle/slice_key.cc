@@ -27,7 +27,8 @@ void OrderedCodeWriteString(std::string* dest, absl::string_view s) {
 void OrderedCodeWriteSignedNumIncreasing(std::string* dest, int64_t value) {
   // The first byte's high bits hold the sign and, repeated, the number of
   // bytes after it; n bytes hold values in [-2^(7n-1), 2^(7n-1)).
-  const uint64_t x = value < 0 ? ~static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+  const uint64_t x = value < 0 ? ~static_cast<uint64_t>(value)
+                               : static_cast<uint64_t>(value);
   int bits = 0;  // bits of x, plus the sign bit below
   while (bits < 64 && (x >> bits) != 0) ++bits;
   int len = 1;
@@ -41,8 +42,8 @@ void OrderedCodeWriteSignedNumIncreasing(std::string* dest, int64_t value) {
   }
   // Header bits, xored in: len ones (then a zero) starting at the top bit.
   static const unsigned char kHeader[11][2] = {
-      {0, 0},       {0x80, 0},    {0xc0, 0},    {0xe0, 0},    {0xf0, 0},   {0xf8, 0},
-      {0xfc, 0},    {0xfe, 0},    {0xff, 0},    {0xff, 0x80}, {0xff, 0xc0}};
+      {0, 0},    {0x80, 0}, {0xc0, 0}, {0xe0, 0},    {0xf0, 0},   {0xf8, 0},
+      {0xfc, 0}, {0xfe, 0}, {0xff, 0}, {0xff, 0x80}, {0xff, 0xc0}};
   unsigned char* begin = buf + 10 - len;
   begin[0] ^= kHeader[len][0];
   if (len > 1) begin[1] ^= kHeader[len][1];

@@ -64,11 +64,12 @@ EncodedStrings EncodeStringTensor(absl::Span<const std::string> strings) {
   return e;
 }
 
-absl::Status DecodeStringTensor(absl::string_view data, int64_t num_elements, bool big_endian,
-                                absl::string_view what, std::vector<std::string>* out,
-                                uint32_t* crc32c) {
+absl::Status DecodeStringTensor(absl::string_view data, int64_t num_elements,
+                                bool big_endian, absl::string_view what,
+                                std::vector<std::string>* out, uint32_t* crc32c) {
   const auto bad = [&](absl::string_view why) {
-    return absl::DataLossError(absl::StrCat(what, ": string tensor data is damaged: ", why));
+    return absl::DataLossError(
+        absl::StrCat(what, ": string tensor data is damaged: ", why));
   };
   out->clear();
   *crc32c = 0;
@@ -76,7 +77,8 @@ absl::Status DecodeStringTensor(absl::string_view data, int64_t num_elements, bo
   if (data.empty() && num_elements == 0) return absl::OkStatus();
   // Every element needs at least one length byte: bounds the vector below.
   if (num_elements < 0 || static_cast<uint64_t>(num_elements) > data.size()) {
-    return bad(absl::StrFormat("%d elements cannot fit in %d bytes", num_elements, data.size()));
+    return bad(
+        absl::StrFormat("%d elements cannot fit in %d bytes", num_elements, data.size()));
   }
   const char* p = data.data();
   const char* const end = p + data.size();
@@ -100,7 +102,8 @@ absl::Status DecodeStringTensor(absl::string_view data, int64_t num_elements, bo
     crc = ExtendLength(crc, len, big_endian);
     if (len > data.size()) return bad(absl::StrFormat("an element claims %d bytes", len));
     remaining_bytes += len;
-    if (remaining_bytes > data.size()) return bad("the lengths add up to more than the data");
+    if (remaining_bytes > data.size())
+      return bad("the lengths add up to more than the data");
   }
   if (end - p < 4) return bad("the length checksum is missing");
   const uint32_t stored = GetFixed32(p, big_endian);

@@ -29,9 +29,9 @@ EncodedStrings EncodeStringTensor(absl::Span<const std::string> strings);
 // entry checksum (unmasked) to compare with the entry's. DataLoss, with
 // `what` (the key and file) in the message, when the lengths do not add up
 // to the data, or the length checksum does not match.
-absl::Status DecodeStringTensor(absl::string_view data, int64_t num_elements, bool big_endian,
-                                absl::string_view what, std::vector<std::string>* out,
-                                uint32_t* crc32c);
+absl::Status DecodeStringTensor(absl::string_view data, int64_t num_elements,
+                                bool big_endian, absl::string_view what,
+                                std::vector<std::string>* out, uint32_t* crc32c);
 
 }  // namespace meshckpt::tf
 

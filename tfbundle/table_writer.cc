@@ -43,13 +43,15 @@ absl::StatusOr<std::string> BuildTable(const std::vector<TableEntry>& entries,
   std::string out;
   StringFile file(&out);
   leveldb::Options opts;  // bytewise comparator, no filter policy: as TF
-  opts.compression = options.snappy ? leveldb::kSnappyCompression : leveldb::kNoCompression;
+  opts.compression = options.snappy ? leveldb::kSnappyCompression
+                                    : leveldb::kNoCompression;
   opts.block_size = static_cast<size_t>(options.block_size);
   opts.block_restart_interval = 16;
   leveldb::TableBuilder builder(opts, &file);
   for (const TableEntry& e : entries) builder.Add(e.key, e.value);
   const leveldb::Status s = builder.Finish();
-  if (!s.ok()) return absl::InternalError(absl::StrCat("building a table: ", s.ToString()));
+  if (!s.ok())
+    return absl::InternalError(absl::StrCat("building a table: ", s.ToString()));
   return out;
 }
 

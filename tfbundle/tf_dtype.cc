@@ -10,26 +10,38 @@ bool IsKnownTfDType(int value) { return value >= 1 && value <= 23; }
 
 std::string TfDTypeName(int value) {
   static const char* const kNames[] = {
-      "DT_INVALID",  "DT_FLOAT",  "DT_DOUBLE",   "DT_INT32",   "DT_UINT8",   "DT_INT16",
-      "DT_INT8",     "DT_STRING", "DT_COMPLEX64", "DT_INT64",  "DT_BOOL",    "DT_QINT8",
-      "DT_QUINT8",   "DT_QINT32", "DT_BFLOAT16", "DT_QINT16",  "DT_QUINT16", "DT_UINT16",
-      "DT_COMPLEX128", "DT_HALF", "DT_RESOURCE", "DT_VARIANT", "DT_UINT32",  "DT_UINT64"};
+      "DT_INVALID",  "DT_FLOAT",   "DT_DOUBLE", "DT_INT32",      "DT_UINT8",
+      "DT_INT16",    "DT_INT8",    "DT_STRING", "DT_COMPLEX64",  "DT_INT64",
+      "DT_BOOL",     "DT_QINT8",   "DT_QUINT8", "DT_QINT32",     "DT_BFLOAT16",
+      "DT_QINT16",   "DT_QUINT16", "DT_UINT16", "DT_COMPLEX128", "DT_HALF",
+      "DT_RESOURCE", "DT_VARIANT", "DT_UINT32", "DT_UINT64"};
   if (value >= 0 && value <= 23) return kNames[value];
   return absl::StrCat("DT_<", value, ">");
 }
 
 int64_t TfDTypeSize(TfDType dtype) {
   switch (dtype) {
-    case TfDType::kUint8: case TfDType::kInt8: case TfDType::kBool:
-    case TfDType::kQint8: case TfDType::kQuint8:
+    case TfDType::kUint8:
+    case TfDType::kInt8:
+    case TfDType::kBool:
+    case TfDType::kQint8:
+    case TfDType::kQuint8:
       return 1;
-    case TfDType::kInt16: case TfDType::kUint16: case TfDType::kBfloat16:
-    case TfDType::kHalf: case TfDType::kQint16: case TfDType::kQuint16:
+    case TfDType::kInt16:
+    case TfDType::kUint16:
+    case TfDType::kBfloat16:
+    case TfDType::kHalf:
+    case TfDType::kQint16:
+    case TfDType::kQuint16:
       return 2;
-    case TfDType::kFloat: case TfDType::kInt32: case TfDType::kUint32:
+    case TfDType::kFloat:
+    case TfDType::kInt32:
+    case TfDType::kUint32:
     case TfDType::kQint32:
       return 4;
-    case TfDType::kDouble: case TfDType::kInt64: case TfDType::kUint64:
+    case TfDType::kDouble:
+    case TfDType::kInt64:
+    case TfDType::kUint64:
     case TfDType::kComplex64:
       return 8;
     case TfDType::kComplex128:
@@ -62,7 +74,8 @@ absl::StatusOr<int64_t> NumElements(absl::Span<const int64_t> shape) {
   return n;
 }
 
-absl::StatusOr<TensorValue> TensorValue::FromBytes(TfDType dtype, std::vector<int64_t> shape,
+absl::StatusOr<TensorValue> TensorValue::FromBytes(TfDType dtype,
+                                                   std::vector<int64_t> shape,
                                                    std::string bytes) {
   const int64_t elem = TfDTypeSize(dtype);
   if (elem == 0) {

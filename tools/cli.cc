@@ -39,8 +39,7 @@ bool ParsedArgs::Bool(const std::string& name) const {
   return it != bools.end() && it->second;
 }
 
-std::string ParsedArgs::Value(const std::string& name,
-                              std::string fallback) const {
+std::string ParsedArgs::Value(const std::string& name, std::string fallback) const {
   auto it = values.find(name);
   if (it == values.end() || it->second.empty()) return fallback;
   return it->second.back();
@@ -70,8 +69,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(absl::Span<const std::string> args,
       continue;
     }
     if (!absl::StartsWith(arg, "--")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown option '", arg, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown option '", arg, "'"));
     }
     absl::string_view body = absl::string_view(arg).substr(2);
     std::string name(body);
@@ -85,8 +83,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(absl::Span<const std::string> args,
       if (s.name == name) spec = &s;
     }
     if (spec == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag '--", name, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag '--", name, "'"));
     }
     if (spec->kind == FlagKind::kBool) {
       bool value = true;
@@ -96,9 +93,9 @@ absl::StatusOr<ParsedArgs> ParseArgs(absl::Span<const std::string> args,
         } else if (*inline_value == "false" || *inline_value == "0") {
           value = false;
         } else {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "flag '--", name, "' takes no value (or true/false), got '",
-              *inline_value, "'"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("flag '--", name, "' takes no value (or true/false), got '",
+                           *inline_value, "'"));
         }
       }
       out.bools[name] = value;
@@ -135,9 +132,10 @@ std::string FlagsHelp(absl::Span<const FlagSpec> specs) {
   for (const auto& [left, help] : rows) {
     absl::StrAppend(&out, left, std::string(width + 2 - left.size(), ' '));
     // Continuation lines of a multi-line help are indented to the column.
-    absl::StrAppend(&out, absl::StrJoin(absl::StrSplit(help, '\n'),
-                                        "\n" + std::string(width + 2, ' ')),
-                    "\n");
+    absl::StrAppend(
+        &out,
+        absl::StrJoin(absl::StrSplit(help, '\n'), "\n" + std::string(width + 2, ' ')),
+        "\n");
   }
   return out;
 }
@@ -153,9 +151,9 @@ absl::StatusOr<std::vector<MeshDimension>> ParseMeshDims(absl::string_view text)
     int64_t size = 0;
     if (kv.first.empty() || part.find('=') == absl::string_view::npos ||
         !absl::SimpleAtoi(kv.second, &size) || size <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad mesh dimension '", part,
-          "' in --mesh '", text, "': want NAME=SIZE with SIZE >= 1"));
+      return absl::InvalidArgumentError(absl::StrCat("bad mesh dimension '", part,
+                                                     "' in --mesh '", text,
+                                                     "': want NAME=SIZE with SIZE >= 1"));
     }
     for (const MeshDimension& d : dims) {
       if (d.name == kv.first) {
@@ -168,14 +166,14 @@ absl::StatusOr<std::vector<MeshDimension>> ParseMeshDims(absl::string_view text)
   return dims;
 }
 
-absl::StatusOr<std::pair<std::string, std::vector<std::string>>>
-ParseLayoutFlag(absl::string_view text) {
+absl::StatusOr<std::pair<std::string, std::vector<std::string>>> ParseLayoutFlag(
+    absl::string_view text) {
   const size_t eq = text.rfind('=');
   if (eq == absl::string_view::npos || eq == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad --layout '", text,
-        "': want KEY=SPEC[,SPEC...] (SPEC a mesh dimension or 'unsharded'; "
-        "KEY= for a scalar)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad --layout '", text,
+                     "': want KEY=SPEC[,SPEC...] (SPEC a mesh dimension or 'unsharded'; "
+                     "KEY= for a scalar)"));
   }
   std::pair<std::string, std::vector<std::string>> out;
   out.first = std::string(text.substr(0, eq));
@@ -195,14 +193,13 @@ absl::StatusOr<double> ParseNonNegativeDouble(absl::string_view flag,
                                               absl::string_view text) {
   double v = 0;
   if (!absl::SimpleAtod(text, &v) || !(v >= 0) || std::isinf(v)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, " wants a finite number >= 0, got '", text, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " wants a finite number >= 0, got '", text, "'"));
   }
   return v;
 }
 
-absl::StatusOr<int64_t> ParseInt64(absl::string_view flag,
-                                   absl::string_view text) {
+absl::StatusOr<int64_t> ParseInt64(absl::string_view flag, absl::string_view text) {
   int64_t v = 0;
   if (!absl::SimpleAtoi(text, &v)) {
     return absl::InvalidArgumentError(
@@ -235,8 +232,7 @@ std::string ResolvePrefix(const std::string& arg) {
     return std::string(p);
   }
   struct stat st;
-  if (!CheckpointExists(arg) && ::stat(arg.c_str(), &st) == 0 &&
-      S_ISDIR(st.st_mode)) {
+  if (!CheckpointExists(arg) && ::stat(arg.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     absl::StatusOr<std::string> latest = LatestCheckpoint(arg);
     if (latest.ok()) return *latest;
   }
@@ -273,14 +269,13 @@ bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
 
 void ProgressPrinter::Update(int64_t done, int64_t total) {
   if (!enabled_) return;
-  const int percent =
-      total > 0 ? static_cast<int>(100.0 * static_cast<double>(done) /
-                                   static_cast<double>(total))
-                : 100;
+  const int percent = total > 0 ? static_cast<int>(100.0 * static_cast<double>(done) /
+                                                   static_cast<double>(total))
+                                : 100;
   if (percent == last_percent_) return;
   last_percent_ = percent;
-  std::fprintf(stderr, "\r%s: %s / %s (%d%%)", what_.c_str(),
-               HumanBytes(done).c_str(), HumanBytes(total).c_str(), percent);
+  std::fprintf(stderr, "\r%s: %s / %s (%d%%)", what_.c_str(), HumanBytes(done).c_str(),
+               HumanBytes(total).c_str(), percent);
   if (done >= total) std::fputc('\n', stderr);
   std::fflush(stderr);
 }

@@ -86,13 +86,12 @@ absl::StatusOr<std::vector<MeshDimension>> ParseMeshDims(absl::string_view text)
 
 // "KEY=SPEC,SPEC" -> {KEY, {SPEC, SPEC}}; "KEY=" is a scalar (no specs).
 // Split at the last '='; specs are mesh dimension names or `unsharded`.
-absl::StatusOr<std::pair<std::string, std::vector<std::string>>>
-ParseLayoutFlag(absl::string_view text);
+absl::StatusOr<std::pair<std::string, std::vector<std::string>>> ParseLayoutFlag(
+    absl::string_view text);
 
 absl::StatusOr<double> ParseNonNegativeDouble(absl::string_view flag,
                                               absl::string_view text);
-absl::StatusOr<int64_t> ParseInt64(absl::string_view flag,
-                                   absl::string_view text);
+absl::StatusOr<int64_t> ParseInt64(absl::string_view flag, absl::string_view text);
 
 // Exit code for a library status: NotFound 3, DataLoss 4, other errors 5.
 int ExitCodeFor(const absl::Status& status);

@@ -68,10 +68,14 @@ T Load(const std::vector<char>& bytes, int64_t i) {
 
 double FloatValue(const TensorData& d, int64_t i) {
   switch (d.dtype) {
-    case DType::kFloat32: return Load<float>(d.bytes, i);
-    case DType::kFloat16: return format::HalfToDouble(Load<uint16_t>(d.bytes, i));
-    case DType::kBfloat16: return format::BFloat16ToDouble(Load<uint16_t>(d.bytes, i));
-    default: return Load<double>(d.bytes, i);
+    case DType::kFloat32:
+      return Load<float>(d.bytes, i);
+    case DType::kFloat16:
+      return format::HalfToDouble(Load<uint16_t>(d.bytes, i));
+    case DType::kBfloat16:
+      return format::BFloat16ToDouble(Load<uint16_t>(d.bytes, i));
+    default:
+      return Load<double>(d.bytes, i);
   }
 }
 
@@ -106,7 +110,8 @@ void CompareSlab(const TensorData& a, const TensorData& b, double atol, Comparis
       for (int64_t i = 0; i < n; ++i) c->differing += a.strings[i] != b.strings[i];
       return;
     case DType::kBool:
-      for (int64_t i = 0; i < n; ++i) c->differing += (a.bytes[i] != 0) != (b.bytes[i] != 0);
+      for (int64_t i = 0; i < n; ++i)
+        c->differing += (a.bytes[i] != 0) != (b.bytes[i] != 0);
       return;
     case DType::kFloat32:
     case DType::kFloat64:
@@ -134,14 +139,22 @@ void CompareSlab(const TensorData& a, const TensorData& b, double atol, Comparis
         Record(std::abs(x - y), atol, c);
       }
       return;
-    case DType::kInt8: return CompareInts<int8_t>(a, b, atol, c);
-    case DType::kInt16: return CompareInts<int16_t>(a, b, atol, c);
-    case DType::kInt32: return CompareInts<int32_t>(a, b, atol, c);
-    case DType::kInt64: return CompareInts<int64_t>(a, b, atol, c);
-    case DType::kUint8: return CompareInts<uint8_t>(a, b, atol, c);
-    case DType::kUint16: return CompareInts<uint16_t>(a, b, atol, c);
-    case DType::kUint32: return CompareInts<uint32_t>(a, b, atol, c);
-    case DType::kUint64: return CompareInts<uint64_t>(a, b, atol, c);
+    case DType::kInt8:
+      return CompareInts<int8_t>(a, b, atol, c);
+    case DType::kInt16:
+      return CompareInts<int16_t>(a, b, atol, c);
+    case DType::kInt32:
+      return CompareInts<int32_t>(a, b, atol, c);
+    case DType::kInt64:
+      return CompareInts<int64_t>(a, b, atol, c);
+    case DType::kUint8:
+      return CompareInts<uint8_t>(a, b, atol, c);
+    case DType::kUint16:
+      return CompareInts<uint16_t>(a, b, atol, c);
+    case DType::kUint32:
+      return CompareInts<uint32_t>(a, b, atol, c);
+    case DType::kUint64:
+      return CompareInts<uint64_t>(a, b, atol, c);
   }
 }
 
@@ -156,7 +169,8 @@ absl::StatusOr<Comparison> CompareTensor(const CheckpointReader& ra,
     return c;
   }
   int64_t row_bytes = std::max<int64_t>(DTypeSize(v.dtype), 32);  // Strings: a guess.
-  for (size_t d = 1; d < v.shape.size(); ++d) row_bytes *= std::max<int64_t>(v.shape[d], 1);
+  for (size_t d = 1; d < v.shape.size(); ++d)
+    row_bytes *= std::max<int64_t>(v.shape[d], 1);
   const int64_t rows = std::max<int64_t>(kSlabBytes / std::max<int64_t>(row_bytes, 1), 1);
   for (int64_t r = 0; r < v.shape[0]; r += rows) {
     std::vector<int64_t> origin(v.shape.size(), 0), shape = v.shape;
@@ -185,7 +199,8 @@ int RunDiff(const std::vector<std::string>& args) {
     std::cout << kHelp << cli::FlagsHelp(Flags()) << "\n" << cli::kExitCodesHelp;
     return cli::kExitOk;
   }
-  if (a->positional.size() != 2) return cli::UsageError(kCmd, "want two checkpoints A and B");
+  if (a->positional.size() != 2)
+    return cli::UsageError(kCmd, "want two checkpoints A and B");
   double atol = 0;
   if (a->Has("atol")) {
     absl::StatusOr<double> v = cli::ParseNonNegativeDouble("atol", a->Value("atol"));
@@ -227,12 +242,13 @@ int RunDiff(const std::vector<std::string>& args) {
       continue;
     }
     if (va.shape != vb.shape) {
-      std::cout << "shape differs: " << key << ": " << cli::ShapeText(va.shape) << " in A, "
-                << cli::ShapeText(vb.shape) << " in B\n";
+      std::cout << "shape differs: " << key << ": " << cli::ShapeText(va.shape)
+                << " in A, " << cli::ShapeText(vb.shape) << " in B\n";
       ++differences;
       continue;
     }
-    if (tty) std::cerr << "\rcomparing " << compared + 1 << "/" << in_a.size() << "\x1b[K";
+    if (tty)
+      std::cerr << "\rcomparing " << compared + 1 << "/" << in_a.size() << "\x1b[K";
     absl::StatusOr<Comparison> c = CompareTensor(**ra, **rb, va, atol);
     if (tty) std::cerr << "\r\x1b[K";
     if (!c.ok()) return cli::ReportError(kCmd, c.status());

@@ -37,7 +37,8 @@ Decimal ParseScientific(absl::string_view s) {
   for (char c : s.substr(0, e)) {
     if (c != '.') digits.push_back(c);
   }
-  d.exp = e == absl::string_view::npos ? 0 : std::atoi(std::string(s.substr(e + 1)).c_str());
+  d.exp = e == absl::string_view::npos ? 0
+                                       : std::atoi(std::string(s.substr(e + 1)).c_str());
   while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
   if (digits == "0") d.exp = 0;
   d.digits = digits.empty() ? "0" : digits;
@@ -122,8 +123,7 @@ void Positional(const Decimal& d, std::string* int_part, std::string* frac) {
 }
 
 // numpy dragon4_positional(unique, precision 8, trim '.') split at the point.
-void PositionalParts(double x, FloatKind kind, std::string* int_part,
-                     std::string* frac) {
+void PositionalParts(double x, FloatKind kind, std::string* int_part, std::string* frac) {
   Decimal d = Shortest(x, kind);
   const int nfrac = std::max(0, static_cast<int>(d.digits.size()) - 1 - d.exp);
   if (nfrac > kPrecision) {
@@ -149,10 +149,11 @@ void PositionalParts(double x, FloatKind kind, std::string* int_part,
 }
 
 // numpy dragon4_scientific(unique, precision 8, trim '.') parts.
-void ScientificParts(double x, FloatKind kind, std::string* int_part,
-                     std::string* frac, int* exp) {
+void ScientificParts(double x, FloatKind kind, std::string* int_part, std::string* frac,
+                     int* exp) {
   Decimal d = Shortest(x, kind);
-  if (static_cast<int>(d.digits.size()) - 1 > kPrecision) d = RoundedScientific(x, kPrecision);
+  if (static_cast<int>(d.digits.size()) - 1 > kPrecision)
+    d = RoundedScientific(x, kPrecision);
   *int_part = (d.negative ? "-" : "") + d.digits.substr(0, 1);
   *frac = d.digits.substr(1);
   *exp = d.exp;
@@ -207,7 +208,8 @@ std::string PyFloatRepr(double value, FloatKind kind) {
   return absl::StrCat(d.negative ? "-" : "", mant, "e", ExpText(d.exp, 2));
 }
 
-FloatColumn::FloatColumn(const std::vector<double>& values, FloatKind kind) : kind_(kind) {
+FloatColumn::FloatColumn(const std::vector<double>& values, FloatKind kind)
+    : kind_(kind) {
   double max_val = 0, min_val = INFINITY;
   bool any_finite = false, any_nonfinite = false, neginf = false;
   for (double v : values) {

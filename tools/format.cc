@@ -75,14 +75,22 @@ std::complex<double> ComplexAt(const TensorData& d, int64_t i) {
 
 std::string IntText(const TensorData& d, int64_t i) {
   switch (d.dtype) {
-    case DType::kInt8: return absl::StrCat(Load<int8_t>(d, i));
-    case DType::kInt16: return absl::StrCat(Load<int16_t>(d, i));
-    case DType::kInt32: return absl::StrCat(Load<int32_t>(d, i));
-    case DType::kInt64: return absl::StrCat(Load<int64_t>(d, i));
-    case DType::kUint8: return absl::StrCat(Load<uint8_t>(d, i));
-    case DType::kUint16: return absl::StrCat(Load<uint16_t>(d, i));
-    case DType::kUint32: return absl::StrCat(Load<uint32_t>(d, i));
-    default: return absl::StrCat(Load<uint64_t>(d, i));
+    case DType::kInt8:
+      return absl::StrCat(Load<int8_t>(d, i));
+    case DType::kInt16:
+      return absl::StrCat(Load<int16_t>(d, i));
+    case DType::kInt32:
+      return absl::StrCat(Load<int32_t>(d, i));
+    case DType::kInt64:
+      return absl::StrCat(Load<int64_t>(d, i));
+    case DType::kUint8:
+      return absl::StrCat(Load<uint8_t>(d, i));
+    case DType::kUint16:
+      return absl::StrCat(Load<uint16_t>(d, i));
+    case DType::kUint32:
+      return absl::StrCat(Load<uint32_t>(d, i));
+    default:
+      return absl::StrCat(Load<uint64_t>(d, i));
   }
 }
 
@@ -139,8 +147,11 @@ class ArrayPrinter {
  public:
   ArrayPrinter(std::vector<std::string> words, std::vector<int64_t> shape,
                std::vector<bool> elided, int64_t edge)
-      : words_(std::move(words)), shape_(std::move(shape)),
-        elided_(std::move(elided)), edge_(edge), strides_(shape_.size(), 1) {
+      : words_(std::move(words)),
+        shape_(std::move(shape)),
+        elided_(std::move(elided)),
+        edge_(edge),
+        strides_(shape_.size(), 1) {
     for (int d = static_cast<int>(shape_.size()) - 2; d >= 0; --d) {
       strides_[d] = strides_[d + 1] * shape_[d + 1];
     }
@@ -196,7 +207,8 @@ class ArrayPrinter {
       const std::string sep(ndim - axis - 1, '\n');
       for (int64_t i = 0; i < leading; ++i) absl::StrAppend(&s, hanging, sub(i), sep);
       if (summary) absl::StrAppend(&s, hanging, "...", sep);
-      for (int64_t i = trailing; i > 1; --i) absl::StrAppend(&s, hanging, sub(n - i), sep);
+      for (int64_t i = trailing; i > 1; --i)
+        absl::StrAppend(&s, hanging, sub(n - i), sep);
       absl::StrAppend(&s, hanging, sub(n - 1));
     }
     return absl::StrCat("[", s.substr(hanging.size()), "]");
@@ -244,8 +256,8 @@ void AppendJsonElement(std::string* out, const TensorData& d, int64_t i) {
   }
 }
 
-void AppendJsonArray(std::string* out, const TensorData& d, int axis,
-                     int64_t offset, int64_t stride) {
+void AppendJsonArray(std::string* out, const TensorData& d, int axis, int64_t offset,
+                     int64_t stride) {
   if (axis == static_cast<int>(d.shape.size())) {
     AppendJsonElement(out, d, offset);
     return;
@@ -361,20 +373,23 @@ absl::StatusOr<std::string> FormatTensor(const TensorData& values,
                                          absl::Span<const int64_t> full_shape,
                                          const FormatOptions& options) {
   const std::vector<int64_t> shown = DisplayedShape(full_shape, options);
-  const bool is_whole = values.shape == std::vector<int64_t>(full_shape.begin(), full_shape.end());
+  const bool is_whole = values.shape ==
+                        std::vector<int64_t>(full_shape.begin(), full_shape.end());
   if (!is_whole && values.shape != shown) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "values of shape [", absl::StrJoin(values.shape, ","),
-        "] are neither the tensor [", absl::StrJoin(full_shape, ","),
-        "] nor its displayed part [", absl::StrJoin(shown, ","), "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("values of shape [", absl::StrJoin(values.shape, ","),
+                     "] are neither the tensor [", absl::StrJoin(full_shape, ","),
+                     "] nor its displayed part [", absl::StrJoin(shown, ","), "]"));
   }
   const int64_t n = values.num_elements();
-  const size_t want = values.dtype == DType::kString ? values.strings.size()
-                                                     : values.bytes.size() / std::max<int64_t>(DTypeSize(values.dtype), 1);
+  const size_t want =
+      values.dtype == DType::kString
+          ? values.strings.size()
+          : values.bytes.size() / std::max<int64_t>(DTypeSize(values.dtype), 1);
   if (static_cast<int64_t>(want) != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "values hold ", want, " elements, shape [", absl::StrJoin(values.shape, ","),
-        "] needs ", n));
+    return absl::InvalidArgumentError(
+        absl::StrCat("values hold ", want, " elements, shape [",
+                     absl::StrJoin(values.shape, ","), "] needs ", n));
   }
   if (full_shape.empty()) return ScalarText(values, 0);
   if (NumElements(full_shape) == 0) return std::string("[]");
@@ -385,7 +400,8 @@ absl::StatusOr<std::string> FormatTensor(const TensorData& values,
     data = &compact;
   }
   std::vector<bool> elided;
-  for (size_t d = 0; d < full_shape.size(); ++d) elided.push_back(shown[d] != full_shape[d]);
+  for (size_t d = 0; d < full_shape.size(); ++d)
+    elided.push_back(shown[d] != full_shape[d]);
   ArrayPrinter printer(Words(*data), data->shape, elided,
                        std::max<int64_t>(options.edgeitems, 1));
   return printer.Print(options.linewidth);

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
-#include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "io/fs/fs.h"
 #include "layout/layout.h"
 #include "tools/cli.h"
@@ -77,11 +77,13 @@ std::string SpecsText(const VariableInfo& v, const Mesh& checkpoint_mesh) {
   absl::StatusOr<Layout> layout = Layout::FromString(v.layout);
   if (!layout.ok()) return text;
   std::vector<std::string> dims, index_dims;
-  for (const MeshDimension& d : layout->mesh().dims()) dims.push_back(absl::StrCat(d.name, "=", d.size));
+  for (const MeshDimension& d : layout->mesh().dims())
+    dims.push_back(absl::StrCat(d.name, "=", d.size));
   for (const MeshDimension& d : checkpoint_mesh.dims()) {
     index_dims.push_back(absl::StrCat(d.name, "=", d.size));
   }
-  if (dims != index_dims) absl::StrAppend(&text, " (mesh ", absl::StrJoin(dims, ","), ")");
+  if (dims != index_dims)
+    absl::StrAppend(&text, " (mesh ", absl::StrJoin(dims, ","), ")");
   return text;
 }
 
@@ -96,9 +98,8 @@ absl::StatusOr<VariableInfo> FindTensor(const CheckpointReader& reader,
     if (v.dataset == path) return v;
   }
   return absl::NotFoundError(absl::StrCat(
-      "no tensor with key or dataset path '", name, "' in checkpoint '",
-      reader.prefix(), "' (run 'meshckpt inspect ", reader.prefix(),
-      "' for the list)"));
+      "no tensor with key or dataset path '", name, "' in checkpoint '", reader.prefix(),
+      "' (run 'meshckpt inspect ", reader.prefix(), "' for the list)"));
 }
 
 // The elements of `v` that the text shows: whole when not summarised, else
@@ -137,7 +138,8 @@ absl::StatusOr<TensorData> ReadDisplayed(const CheckpointReader& reader,
       if (v.dtype == DType::kString) {
         out.strings[dst] = std::move(part.strings[k]);
       } else {
-        std::copy_n(part.bytes.begin() + k * esize, esize, out.bytes.begin() + dst * esize);
+        std::copy_n(part.bytes.begin() + k * esize, esize,
+                    out.bytes.begin() + dst * esize);
       }
       for (int d = rank - 1; d >= 0; --d) {
         if (++idx[d] < shape[d]) break;
@@ -161,8 +163,8 @@ void PrintTable(const std::vector<VariableInfo>& vars, const Mesh& mesh) {
   for (const VariableInfo& v : vars) {
     show_dataset |= v.dataset != v.key;
     rows.push_back({v.key, std::string(DTypeName(v.dtype)), cli::ShapeText(v.shape),
-                    SpecsText(v, mesh), v.dtype == DType::kString ? "-" : absl::StrCat(v.bytes),
-                    v.dataset});
+                    SpecsText(v, mesh),
+                    v.dtype == DType::kString ? "-" : absl::StrCat(v.bytes), v.dataset});
   }
   const size_t ncol = show_dataset ? 6 : 5;
   std::vector<size_t> width(ncol, 0);
@@ -202,7 +204,8 @@ Summary Summarize(const CheckpointReader& reader, const std::vector<VariableInfo
   return s;
 }
 
-void PrintMetadata(const CheckpointReader& reader, const std::vector<VariableInfo>& vars) {
+void PrintMetadata(const CheckpointReader& reader,
+                   const std::vector<VariableInfo>& vars) {
   const IndexRecord& ix = reader.index();
   const Summary s = Summarize(reader, vars);
   std::cout << "checkpoint:       " << reader.prefix() << "\n"
@@ -210,8 +213,8 @@ void PrintMetadata(const CheckpointReader& reader, const std::vector<VariableInf
             << "save_counter:     " << ix.save_counter << "\n"
             << "time:             " << cli::IsoTimeUtc(ix.timestamp) << "\n"
             << "library version:  " << ix.library_version << "\n"
-            << "format version:   producer " << ix.version.producer
-            << ", min_consumer " << ix.version.min_consumer << "\n"
+            << "format version:   producer " << ix.version.producer << ", min_consumer "
+            << ix.version.min_consumer << "\n"
             << "mesh:             " << s.mesh << "\n"
             << "tensors:          " << vars.size() << "\n"
             << "total bytes:      " << s.total_bytes << " ("
@@ -222,10 +225,12 @@ void PrintMetadata(const CheckpointReader& reader, const std::vector<VariableInf
     std::cout << "data file:        " << s.data_file_bytes << " bytes ("
               << cli::HumanBytes(s.data_file_bytes) << ")\n";
   }
-  std::cout << "object graph:     " << static_cast<int64_t>(ix.object_graph.nodes.size()) << " node(s)\n";
+  std::cout << "object graph:     " << static_cast<int64_t>(ix.object_graph.nodes.size())
+            << " node(s)\n";
   if (!ix.user_metadata.empty()) {
     std::cout << "user metadata:\n";
-    for (const auto& [k, val] : ix.user_metadata) std::cout << "  " << k << ": " << val << "\n";
+    for (const auto& [k, val] : ix.user_metadata)
+      std::cout << "  " << k << ": " << val << "\n";
   }
   std::cout << "\n";
   PrintTable(vars, ix.mesh);
@@ -237,7 +242,8 @@ absl::Status PrintValuesText(const CheckpointReader& reader,
   bool first = true;
   for (const VariableInfo& v : selected) {
     MESHCKPT_ASSIGN_OR_RETURN(TensorData data, ReadDisplayed(reader, v, options));
-    MESHCKPT_ASSIGN_OR_RETURN(std::string text, format::FormatTensor(data, v.shape, options));
+    MESHCKPT_ASSIGN_OR_RETURN(std::string text,
+                              format::FormatTensor(data, v.shape, options));
     if (!first) std::cout << "\n";
     first = false;
     std::cout << "tensor_name:  " << v.key << "\n"
@@ -248,7 +254,8 @@ absl::Status PrintValuesText(const CheckpointReader& reader,
   return absl::OkStatus();
 }
 
-absl::Status PrintJson(const CheckpointReader& reader, const std::vector<VariableInfo>& vars,
+absl::Status PrintJson(const CheckpointReader& reader,
+                       const std::vector<VariableInfo>& vars,
                        const std::vector<VariableInfo>& listed, bool with_values) {
   const IndexRecord& ix = reader.index();
   const Summary s = Summarize(reader, vars);
@@ -327,11 +334,13 @@ int RunInspect(const std::vector<std::string>& args) {
   }
   if (a->Has("edgeitems")) {
     absl::StatusOr<int64_t> e = cli::ParseInt64("edgeitems", a->Value("edgeitems"));
-    if (!e.ok() || *e < 1) return cli::UsageError(kCmd, "--edgeitems wants an integer >= 1");
+    if (!e.ok() || *e < 1)
+      return cli::UsageError(kCmd, "--edgeitems wants an integer >= 1");
     options.edgeitems = *e;
   }
   const std::string prefix = cli::ResolvePrefix(a->positional[0]);
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> reader = CheckpointReader::Open(prefix);
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> reader =
+      CheckpointReader::Open(prefix);
   if (!reader.ok()) return cli::ReportError(kCmd, reader.status());
   const std::vector<VariableInfo> vars = (*reader)->ListVariables();
 

@@ -12,11 +12,21 @@ namespace {
 
 void AppendJsonChar(std::string* out, unsigned char c) {
   switch (c) {
-    case '"': absl::StrAppend(out, "\\\""); return;
-    case '\\': absl::StrAppend(out, "\\\\"); return;
-    case '\n': absl::StrAppend(out, "\\n"); return;
-    case '\r': absl::StrAppend(out, "\\r"); return;
-    case '\t': absl::StrAppend(out, "\\t"); return;
+    case '"':
+      absl::StrAppend(out, "\\\"");
+      return;
+    case '\\':
+      absl::StrAppend(out, "\\\\");
+      return;
+    case '\n':
+      absl::StrAppend(out, "\\n");
+      return;
+    case '\r':
+      absl::StrAppend(out, "\\r");
+      return;
+    case '\t':
+      absl::StrAppend(out, "\\t");
+      return;
     default:
       if (c < 0x20 || c >= 0x80) {
         absl::StrAppend(out, absl::StrFormat("\\u%04x", c));
@@ -83,7 +93,6 @@ std::string JsonQuoteLatin1(absl::string_view bytes) {
   return out;
 }
 
-
 void JsonWriter::BeforeValue() {
   if (after_key_) {
     after_key_ = false;
@@ -117,9 +126,7 @@ JsonWriter& JsonWriter::Key(absl::string_view key) {
   return *this;
 }
 
-JsonWriter& JsonWriter::String(absl::string_view value) {
-  return Raw(JsonQuote(value));
-}
+JsonWriter& JsonWriter::String(absl::string_view value) { return Raw(JsonQuote(value)); }
 
 JsonWriter& JsonWriter::Int(int64_t value) { return Raw(absl::StrCat(value)); }
 

@@ -16,10 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
-#include "io/fs/fs.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "io/format/index_file.h"
+#include "io/fs/fs.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "tools/json_writer.h"
@@ -109,9 +109,9 @@ void Examine(Entry* e) {
     return;
   }
   absl::StatusOr<std::string> bytes = ReadIndexFileBytes(index_path);
-  absl::StatusOr<IndexRecord> record =
-      bytes.ok() ? DecodeIndexFile(*bytes, index_path)
-                 : absl::StatusOr<IndexRecord>(bytes.status());
+  absl::StatusOr<IndexRecord> record = bytes.ok()
+                                           ? DecodeIndexFile(*bytes, index_path)
+                                           : absl::StatusOr<IndexRecord>(bytes.status());
   if (!record.ok()) {
     e->status = "corrupt";
     e->detail = std::string(record.status().message());
@@ -150,8 +150,8 @@ int RunLs(const std::vector<std::string>& args) {
   const std::string dir = a->positional[0];
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return cli::ReportError(kCmd, absl::NotFoundError(
-                                      absl::StrCat("no such directory '", dir, "'")));
+    return cli::ReportError(
+        kCmd, absl::NotFoundError(absl::StrCat("no such directory '", dir, "'")));
   }
 
   std::string real_dir;
@@ -229,7 +229,10 @@ int RunLs(const std::vector<std::string>& args) {
       } else {
         w.Key("step").Null();
       }
-      w.Key("timestamp").Double(e.timestamp).Key("time").String(cli::IsoTimeUtc(e.timestamp));
+      w.Key("timestamp")
+          .Double(e.timestamp)
+          .Key("time")
+          .String(cli::IsoTimeUtc(e.timestamp));
       w.Key("bytes").Int(e.bytes).Key("complete").Bool(e.status == "complete");
       w.Key("status").String(e.status).Key("detail").String(e.detail);
       w.Key("latest").Bool(e.latest).EndObject();
@@ -240,11 +243,11 @@ int RunLs(const std::vector<std::string>& args) {
     std::vector<std::vector<std::string>> rows = {
         {"", "STEP", "TIME (UTC)", "SIZE", "BYTES", "STATUS", "CHECKPOINT"}};
     for (const Entry& e : list) {
-      rows.push_back({e.latest ? "*" : "", e.has_step ? absl::StrCat(e.step) : "-",
-                      cli::IsoTimeUtc(e.timestamp), cli::HumanBytes(e.bytes),
-                      absl::StrCat(e.bytes),
-                      e.detail.empty() ? e.status : absl::StrCat(e.status, " (", e.detail, ")"),
-                      e.name});
+      rows.push_back(
+          {e.latest ? "*" : "", e.has_step ? absl::StrCat(e.step) : "-",
+           cli::IsoTimeUtc(e.timestamp), cli::HumanBytes(e.bytes), absl::StrCat(e.bytes),
+           e.detail.empty() ? e.status : absl::StrCat(e.status, " (", e.detail, ")"),
+           e.name});
     }
     std::vector<size_t> width(rows[0].size(), 0);
     for (const auto& r : rows) {
@@ -255,7 +258,8 @@ int RunLs(const std::vector<std::string>& args) {
       for (size_t c = 0; c < r.size(); ++c) {
         const std::string pad(width[c] - r[c].size(), ' ');
         const bool right = c == 1 || c == 3 || c == 4;
-        absl::StrAppend(&line, right ? pad + r[c] : r[c] + pad, c + 1 < r.size() ? "  " : "");
+        absl::StrAppend(&line, right ? pad + r[c] : r[c] + pad,
+                        c + 1 < r.size() ? "  " : "");
       }
       while (!line.empty() && line.back() == ' ') line.pop_back();
       std::cout << line << "\n";
@@ -268,8 +272,8 @@ int RunLs(const std::vector<std::string>& args) {
   }
   if (std::all_of(list.begin(), list.end(),
                   [](const Entry& e) { return e.status == "ignored"; })) {
-    return cli::ReportError(kCmd, absl::NotFoundError(
-                                      absl::StrCat("no checkpoints in '", dir, "'")));
+    return cli::ReportError(
+        kCmd, absl::NotFoundError(absl::StrCat("no checkpoints in '", dir, "'")));
   }
   return cli::kExitOk;
 }

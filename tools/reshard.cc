@@ -24,8 +24,8 @@
 #include "absl/strings/str_join.h"
 #include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "comm/mpi_communicator.h"
 #include "layout/shard_map.h"
 #include "tools/cli.h"
@@ -59,7 +59,8 @@ constexpr char kHelp[] =
 
 const std::vector<cli::FlagSpec>& Flags() {
   static const auto* flags = new std::vector<cli::FlagSpec>{
-      {"mesh", cli::FlagKind::kValue, "NAME=SIZE,...", "the new mesh (required), e.g. x=2,y=4"},
+      {"mesh", cli::FlagKind::kValue, "NAME=SIZE,...",
+       "the new mesh (required), e.g. x=2,y=4"},
       {"layout", cli::FlagKind::kRepeated, "KEY=SPEC,...",
        "target layout of one tensor (repeatable), e.g.\n"
        "model/dense/kernel=unsharded,y"},
@@ -79,9 +80,10 @@ absl::StatusOr<Layout> TargetLayout(
     if (name != t.key && path != t.dataset) continue;
     (*used)[name] = true;
     if (specs.size() != t.shape.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--layout for '", t.key, "' has ", specs.size(), " sharding spec(s) but the tensor has ",
-          t.shape.size(), " dimension(s) (shape ", cli::ShapeText(t.shape), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--layout for '", t.key, "' has ", specs.size(),
+                       " sharding spec(s) but the tensor has ", t.shape.size(),
+                       " dimension(s) (shape ", cli::ShapeText(t.shape), ")"));
     }
     absl::StatusOr<Layout> l = Layout::Create(specs, mesh);
     if (!l.ok()) {
@@ -168,8 +170,9 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   }
   for (const auto& [name, specs] : overrides) {
     if (!used.count(name)) {
-      return fail(absl::NotFoundError(absl::StrCat(
-          "--layout names '", name, "', which is no key or dataset path of '", src, "'")));
+      return fail(absl::NotFoundError(
+          absl::StrCat("--layout names '", name,
+                       "', which is no key or dataset path of '", src, "'")));
     }
   }
 
@@ -187,15 +190,23 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   for (size_t i = 0; i < index->tensors().size(); ++i) {
     const CheckpointIndex::Tensor& t = index->tensors()[i];
     restores.push_back({t.key, t.dtype, t.shape, layouts[i], {}, buffers[i].shard_data});
-    saves.push_back({t.key, t.dataset, t.dtype, t.shape, layouts[i], {},
+    saves.push_back({t.key,
+                     t.dataset,
+                     t.dtype,
+                     t.shape,
+                     layouts[i],
+                     {},
                      {buffers[i].shard_data.begin(), buffers[i].shard_data.end()}});
   }
 
   const bool tty = root && cli::StderrIsTerminal();
   cli::ProgressPrinter read_progress("reading (rank 0)", tty);
   IoOptions ropts;
-  ropts.progress = [&](int64_t done, int64_t total) { read_progress.Update(done, total); };
-  if (absl::Status s = RestoreTensors(**checkpoint, restores, ropts); !s.ok()) return fail(s);
+  ropts.progress = [&](int64_t done, int64_t total) {
+    read_progress.Update(done, total);
+  };
+  if (absl::Status s = RestoreTensors(**checkpoint, restores, ropts); !s.ok())
+    return fail(s);
   (*checkpoint)->Close();  // All read; the index stays for what DST records.
 
   const IndexRecord& ix = index->record();
@@ -207,8 +218,11 @@ int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
   contents.step = ix.step;
   contents.mesh = *mesh;  // Recorded in the index even when SRC has no tensors.
   IoOptions sopts;
-  sopts.progress = [&](int64_t done, int64_t total) { write_progress.Update(done, total); };
-  if (absl::Status s = SaveTensors(comm, dst, saves, contents, sopts); !s.ok()) return fail(s);
+  sopts.progress = [&](int64_t done, int64_t total) {
+    write_progress.Update(done, total);
+  };
+  if (absl::Status s = SaveTensors(comm, dst, saves, contents, sopts); !s.ok())
+    return fail(s);
 
   if (root) {
     std::cout << "resharded " << saves.size() << " tensor(s), "
@@ -227,13 +241,16 @@ int RunReshard(const std::vector<std::string>& args) {
   // rank 0 of a job prints them (OMPI/MPICH/Slurm rank variables), since MPI
   // is not initialized yet.
   const char* rank_env = nullptr;
-  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+  for (const char* v :
+       {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
     if ((rank_env = std::getenv(v)) != nullptr) break;
   }
   const bool print = rank_env == nullptr || std::string(rank_env) == "0";
-  if (!a.ok()) return print ? cli::UsageError(kCmd, a.status().message()) : cli::kExitUsage;
+  if (!a.ok())
+    return print ? cli::UsageError(kCmd, a.status().message()) : cli::kExitUsage;
   if (a->help) {
-    if (print) std::cout << kHelp << cli::FlagsHelp(Flags()) << "\n" << cli::kExitCodesHelp;
+    if (print)
+      std::cout << kHelp << cli::FlagsHelp(Flags()) << "\n" << cli::kExitCodesHelp;
     return cli::kExitOk;
   }
   MpiEnvironment env(nullptr, nullptr);

@@ -51,7 +51,8 @@ int RunVerify(const std::vector<std::string>& args) {
     return cli::UsageError(kCmd, "want exactly one checkpoint PREFIX");
   }
   const std::string prefix = cli::ResolvePrefix(a->positional[0]);
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> reader = CheckpointReader::Open(prefix);
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> reader =
+      CheckpointReader::Open(prefix);
   if (!reader.ok()) {
     if (absl::IsDataLoss(reader.status())) std::cout << prefix << ": DAMAGED\n";
     return cli::ReportError(kCmd, reader.status());

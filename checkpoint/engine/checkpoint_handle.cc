@@ -22,16 +22,17 @@ absl::StatusOr<std::unique_ptr<CheckpointHandle>> CheckpointHandle::Open(
   // size of the file it opened and will read, not of what the path names.
   const std::string path = DataFilePath(prefix);
   ChunkSourceOptions o;
-  o.mode = options.transfer_mode == TransferMode::kDirect ? ChunkSourceOptions::Mode::kDirect
-                                                          : ChunkSourceOptions::Mode::kMpiIo;
+  o.mode = options.transfer_mode == TransferMode::kDirect
+               ? ChunkSourceOptions::Mode::kDirect
+               : ChunkSourceOptions::Mode::kMpiIo;
   o.mpi_hints = options.mpi_hints;
   o.expected_size = index.record().data_file_size;
   absl::StatusOr<std::unique_ptr<ChunkSource>> data = ChunkSource::Open(comm, path, o);
   absl::Status local = data.status();
   if (absl::IsNotFound(local)) {
-    local = absl::DataLossError(absl::StrCat("data file '", path, "' of committed checkpoint '",
-                                             prefix, "' is missing (its index '",
-                                             index.path(), "' exists)"));
+    local = absl::DataLossError(
+        absl::StrCat("data file '", path, "' of committed checkpoint '", prefix,
+                     "' is missing (its index '", index.path(), "' exists)"));
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   trace.Mark("data");
@@ -59,7 +60,8 @@ absl::Status CheckpointHandle::ReadBox(absl::string_view key, const Box& box, vo
   if (!Box::FromShape(saved->shape).Contains(box)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "box ", box.ToString(), " (rank ", box.rank(), ") is not inside tensor '", key,
-        "' of shape [", absl::StrJoin(saved->shape, ","), "] in checkpoint '", prefix_, "'"));
+        "' of shape [", absl::StrJoin(saved->shape, ","), "] in checkpoint '", prefix_,
+        "'"));
   }
   if (box.empty()) return absl::OkStatus();
   MESHCKPT_ASSIGN_OR_RETURN(ChunkSource * source, data());

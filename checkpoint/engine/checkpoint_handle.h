@@ -75,7 +75,9 @@ class CheckpointHandle {
  private:
   CheckpointHandle(Communicator* comm, std::string prefix, CheckpointIndex index,
                    std::unique_ptr<ChunkSource> data)
-      : comm_(comm), prefix_(std::move(prefix)), index_(std::move(index)),
+      : comm_(comm),
+        prefix_(std::move(prefix)),
+        index_(std::move(index)),
         data_(std::move(data)) {}
 
   Communicator* comm_;

@@ -12,8 +12,8 @@
 #include "base/status_macros.h"
 #include "checkpoint/engine/shard_io.h"
 #include "io/format/checksum.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/fs/fs.h"
 #include "layout/reshard_plan.h"
 
 namespace meshckpt {
@@ -22,23 +22,23 @@ namespace {
 // Constant-initialized: counting costs no start-up work.
 std::atomic<int64_t> index_reads{0};
 
-absl::Status Bad(const std::string& path, absl::string_view key,
-                 absl::string_view what) {
-  return absl::DataLossError(absl::StrCat("index file '", path, "', tensor '",
-                                          key, "': ", what));
+absl::Status Bad(const std::string& path, absl::string_view key, absl::string_view what) {
+  return absl::DataLossError(
+      absl::StrCat("index file '", path, "', tensor '", key, "': ", what));
 }
 
 absl::Status CheckChunk(const std::string& path, const CheckpointIndex::Tensor& t,
                         const ChunkRecord& c, const Box& box) {
   if (static_cast<int>(c.tile_shape.size()) != box.rank()) {
-    return Bad(path, t.key, absl::StrCat("chunk ", box.ToString(),
-                                         " has a tile shape of the wrong rank"));
+    return Bad(
+        path, t.key,
+        absl::StrCat("chunk ", box.ToString(), " has a tile shape of the wrong rank"));
   }
   const std::vector<int64_t>& tile = c.tile_shape;
   for (int d = 0; d < box.rank(); ++d) {
     if (tile[d] < 1 || tile[d] > std::max<int64_t>(box.shape()[d], 1)) {
-      return Bad(path, t.key, absl::StrCat("chunk ", box.ToString(),
-                                           " has a bad tile shape"));
+      return Bad(path, t.key,
+                 absl::StrCat("chunk ", box.ToString(), " has a bad tile shape"));
     }
   }
   if (t.dtype == DType::kString && tile != box.shape()) {
@@ -47,22 +47,24 @@ absl::Status CheckChunk(const std::string& path, const CheckpointIndex::Tensor& 
   TileGrid grid(box.shape(), tile);
   if (grid.num_tiles() != static_cast<int64_t>(c.tile_checksums.size())) {
     return Bad(path, t.key,
-               absl::StrCat("chunk ", box.ToString(), " has ",
-                            c.tile_checksums.size(), " checksums for ",
-                            grid.num_tiles(), " tiles"));
+               absl::StrCat("chunk ", box.ToString(), " has ", c.tile_checksums.size(),
+                            " checksums for ", grid.num_tiles(), " tiles"));
   }
   return absl::OkStatus();
 }
 
 // The chunk's file location (ChunkRecord::file_offset), checked to lie inside
 // the data file; nullopt when the index gives none.
-absl::StatusOr<std::optional<StorageBlock>> ChunkStorage(
-    const std::string& path, const CheckpointIndex::Tensor& t,
-    const ChunkRecord& c, const Box& box, int64_t data_file_size) {
+absl::StatusOr<std::optional<StorageBlock>> ChunkStorage(const std::string& path,
+                                                         const CheckpointIndex::Tensor& t,
+                                                         const ChunkRecord& c,
+                                                         const Box& box,
+                                                         int64_t data_file_size) {
   if (!c.file_offset.has_value()) {
     if (!c.storage_shape.empty()) {
-      return Bad(path, t.key, absl::StrCat("chunk ", box.ToString(),
-                                           " has a storage shape but no offset"));
+      return Bad(
+          path, t.key,
+          absl::StrCat("chunk ", box.ToString(), " has a storage shape but no offset"));
     }
     return std::optional<StorageBlock>();
   }
@@ -81,7 +83,8 @@ absl::StatusOr<std::optional<StorageBlock>> ChunkStorage(
     }
   }
   absl::StatusOr<int64_t> n = CheckedNumElements(storage);
-  if (!n.ok() || *n > std::numeric_limits<int64_t>::max() / esize) return bad("has an absurd storage shape");
+  if (!n.ok() || *n > std::numeric_limits<int64_t>::max() / esize)
+    return bad("has an absurd storage shape");
   // Bytes from the chunk's first element to just past its last.
   int64_t last = 0;
   for (int d = 0; d < box.rank(); ++d) {
@@ -118,8 +121,7 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::FromRecord(IndexRecord record,
     Tensor t{e.key, e.dataset, e.dtype, e.shape, e.layout, {}, {}, static_cast<int>(i)};
     t.chunks.reserve(e.chunks.size());
     for (const ChunkRecord& c : e.chunks) t.chunks.push_back(c.box);
-    if (absl::Status s = ValidateChunkCover(Box::FromShape(e.shape), t.chunks);
-        !s.ok()) {
+    if (absl::Status s = ValidateChunkCover(Box::FromShape(e.shape), t.chunks); !s.ok()) {
       return Bad(p, e.key, s.message());
     }
     for (size_t c = 0; c < e.chunks.size(); ++c) {
@@ -129,8 +131,7 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::FromRecord(IndexRecord record,
           ChunkStorage(p, t, e.chunks[c], t.chunks[c], data_file_size));
       t.storage.push_back(std::move(storage));
     }
-    if (!index.by_key_.emplace(t.key, static_cast<int>(index.tensors_.size()))
-             .second) {
+    if (!index.by_key_.emplace(t.key, static_cast<int>(index.tensors_.size())).second) {
       return Bad(p, e.key, "key appears twice");
     }
     index.tensors_.push_back(std::move(t));
@@ -152,8 +153,7 @@ absl::StatusOr<CheckpointIndex> CheckpointIndex::Read(Communicator& comm,
       payload = *std::move(bytes);
     } else if (absl::IsNotFound(bytes.status())) {
       local = absl::NotFoundError(absl::StrCat(
-          "no checkpoint at '", prefix, "' (index file '", path,
-          "' does not exist)"));
+          "no checkpoint at '", prefix, "' (index file '", path, "' does not exist)"));
     } else {
       local = bytes.status();
     }

@@ -48,8 +48,7 @@ class CheckpointIndex {
   };
 
   // `path` is the index file, for messages.
-  static absl::StatusOr<CheckpointIndex> FromRecord(IndexRecord record,
-                                                    std::string path);
+  static absl::StatusOr<CheckpointIndex> FromRecord(IndexRecord record, std::string path);
   // Collective: rank 0 reads `<prefix>.index`, every rank gets the same
   // result. NotFound when there is no index (no committed checkpoint). A
   // restore reads it through CheckpointHandle::Open, once.

@@ -50,13 +50,13 @@ extern std::atomic<FaultHook> g_fault_hook;
 
 // Marks a fault point. `point` is a string literal from the list above,
 // `rank` the caller's rank in the saving job.
-#define MESHCKPT_FAULT_POINT(point, rank)                                    \
-  do {                                                                       \
-    const ::meshckpt::internal::FaultHook meshckpt_fault_hook =              \
+#define MESHCKPT_FAULT_POINT(point, rank)                                   \
+  do {                                                                      \
+    const ::meshckpt::internal::FaultHook meshckpt_fault_hook =             \
         ::meshckpt::internal::g_fault_hook.load(std::memory_order_relaxed); \
-    if (__builtin_expect(meshckpt_fault_hook != nullptr, false)) {           \
-      meshckpt_fault_hook(point, rank);                                      \
-    }                                                                        \
+    if (__builtin_expect(meshckpt_fault_hook != nullptr, false)) {          \
+      meshckpt_fault_hook(point, rank);                                     \
+    }                                                                       \
   } while (0)
 
 }  // namespace meshckpt

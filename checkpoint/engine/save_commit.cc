@@ -11,8 +11,8 @@
 #include "base/status_macros.h"
 #include "base/version.h"
 #include "checkpoint/engine/fault_injection.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/fs/fs.h"
 
 namespace meshckpt::internal {
 namespace {
@@ -110,9 +110,10 @@ absl::StatusOr<IndexRecord> BuildIndex(const Mesh& mesh,
     }
   }
   for (TensorRecord& t : index.tensors) {
-    std::sort(t.chunks.begin(), t.chunks.end(), [](const ChunkRecord& a, const ChunkRecord& b) {
-      return a.box.origin() < b.box.origin();
-    });
+    std::sort(t.chunks.begin(), t.chunks.end(),
+              [](const ChunkRecord& a, const ChunkRecord& b) {
+                return a.box.origin() < b.box.origin();
+              });
   }
   index.object_graph = contents.object_graph;
   index.user_metadata = contents.user_metadata;

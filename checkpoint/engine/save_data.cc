@@ -21,14 +21,16 @@ int64_t TotalBytes(int rank, const std::vector<PlannedTensor>& plan) {
 
 }  // namespace
 
-std::vector<SinkDataset> SinkDatasetsOf(int rank, const std::vector<PlannedTensor>& plan) {
+std::vector<SinkDataset> SinkDatasetsOf(int rank,
+                                        const std::vector<PlannedTensor>& plan) {
   std::vector<SinkDataset> datasets(plan.size());
   for (size_t i = 0; i < plan.size(); ++i) {
     const PlannedTensor& p = plan[i];
     datasets[i].spec = DatasetSpecOf(p);
     datasets[i].chunks.reserve(p.writers.size());
     for (const ShardWriter& w : p.writers) {
-      datasets[i].chunks.push_back({w.rank, w.box, w.rank == rank ? WriterData(p, w) : nullptr});
+      datasets[i].chunks.push_back(
+          {w.rank, w.box, w.rank == rank ? WriterData(p, w) : nullptr});
     }
   }
   return datasets;

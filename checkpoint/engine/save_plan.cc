@@ -68,8 +68,8 @@ absl::Status ValidateSaveInputs(const Communicator& comm,
           absl::StrCat("tensor key '", t.key, "' appears twice"));
     }
     if (!paths.insert(path).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", t.key, "': dataset path '", path, "' is used twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", t.key, "': dataset path '", path, "' is used twice"));
     }
     MESHCKPT_RETURN_IF_ERROR(CheckLayoutFitsComm(t.key, t.layout, comm));
     absl::StatusOr<ShardMap> map = ShardMap::Create(t.layout, t.shape);
@@ -84,9 +84,11 @@ absl::Status ValidateSaveInputs(const Communicator& comm,
     for (size_t slash = p.find('/'); slash != std::string::npos;
          slash = p.find('/', slash + 1)) {
       if (paths.contains(p.substr(0, slash))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "dataset path '", p.substr(0, slash), "' is both a tensor and a "
-            "group holding '", p, "'"));
+        return absl::InvalidArgumentError(absl::StrCat("dataset path '",
+                                                       p.substr(0, slash),
+                                                       "' is both a tensor and a "
+                                                       "group holding '",
+                                                       p, "'"));
       }
     }
   }
@@ -96,8 +98,7 @@ absl::Status ValidateSaveInputs(const Communicator& comm,
 uint64_t SaveFingerprint(absl::Span<const SaveTensor> tensors) {
   std::string text;
   for (const SaveTensor& t : tensors) {
-    absl::StrAppend(&text, t.key, "|", t.dataset, "|", static_cast<int>(t.dtype),
-                    "|");
+    absl::StrAppend(&text, t.key, "|", t.dataset, "|", static_cast<int>(t.dtype), "|");
     for (int64_t s : t.shape) absl::StrAppend(&text, s, ",");
     for (const std::string& s : t.layout.sharding_specs()) {
       absl::StrAppend(&text, s, ",");
@@ -132,7 +133,10 @@ std::vector<PlannedTensor> PlanSave(int num_ranks, absl::Span<const SaveTensor> 
 }
 
 DatasetSpec DatasetSpecOf(const PlannedTensor& p) {
-  return {p.dataset, p.tensor->dtype, p.tensor->shape, p.chunk_shape,
+  return {p.dataset,
+          p.tensor->dtype,
+          p.tensor->shape,
+          p.chunk_shape,
           {{"dtype", std::string(DTypeName(p.tensor->dtype))},
            {"layout", CanonicalLayoutString(p.tensor->layout)},
            {"key", p.tensor->key}}};

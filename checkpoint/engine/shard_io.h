@@ -43,8 +43,9 @@
 // Errors are the same on every rank (Communicator::Agree) and name the tensor,
 // the rank and the file: InvalidArgument (bad input), NotFound (no such
 // checkpoint or key, or the prefix's directory does not exist),
-// DataLoss also when a committed checkpoint's data file is gone, FailedPrecondition (dtype/shape mismatch, newer format),
-// DataLoss (checksum, truncation, inconsistent index).
+// DataLoss also when a committed checkpoint's data file is gone, FailedPrecondition
+// (dtype/shape mismatch, newer format), DataLoss (checksum, truncation, inconsistent
+// index).
 //
 // Example (2 ranks, a [1024, 512] float32 matrix split by rows):
 //   Mesh mesh = *Mesh::Create({{"x", 2}}, comm.rank(), comm.size());
@@ -72,9 +73,9 @@
 #include "absl/types/span.h"
 #include "base/dtype.h"
 #include "comm/communicator.h"
-#include "layout/layout.h"
 #include "io/format/index.h"
 #include "io/transfer/io_options.h"
+#include "layout/layout.h"
 
 namespace meshckpt {
 
@@ -135,8 +136,7 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
 // Collective over `comm`: opens the checkpoint at `prefix` and restores from
 // it, as above.
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
-                            absl::Span<const RestoreTensor> tensors,
-                            const IoOptions& io);
+                            absl::Span<const RestoreTensor> tensors, const IoOptions& io);
 
 // The index of a committed checkpoint, validated (version, mesh, layouts,
 // chunk cover). Collective: rank 0 reads, everyone gets the same answer.

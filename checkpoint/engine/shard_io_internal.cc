@@ -19,9 +19,9 @@ absl::Status ValidateDatasetPath(absl::string_view key, absl::string_view path) 
   }
   for (absl::string_view name : absl::StrSplit(path, '/')) {
     if (name.empty() || name == "." || name == "..") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", key, "': dataset path '", path,
-          "' must be '/'-separated names, none empty, '.' or '..'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", key, "': dataset path '", path,
+                       "' must be '/'-separated names, none empty, '.' or '..'"));
     }
   }
   return absl::OkStatus();
@@ -31,10 +31,10 @@ absl::Status CheckLayoutFitsComm(absl::string_view key, const Layout& layout,
                                  const Communicator& comm) {
   const Mesh& mesh = layout.mesh();
   if (mesh.num_ranks() != comm.size() || mesh.rank() != comm.rank()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", key, "': its mesh spans ", mesh.num_ranks(),
-        " ranks seen from rank ", mesh.rank(), ", but this job has ",
-        comm.size(), " ranks and this is rank ", comm.rank()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", key, "': its mesh spans ", mesh.num_ranks(),
+                     " ranks seen from rank ", mesh.rank(), ", but this job has ",
+                     comm.size(), " ranks and this is rank ", comm.rank()));
   }
   return absl::OkStatus();
 }
@@ -47,9 +47,11 @@ absl::Status CheckBuffers(absl::string_view key, const ShardMap& map,
   if (device_data.empty()) {
     const std::vector<int64_t> shards = map.LocalShards();
     if (shard_data.size() != shards.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", key, "': ", shard_data.size(), " shard buffers given, but "
-          "this rank's devices hold ", shards.size(), " distinct non-empty shards"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", key, "': ", shard_data.size(),
+                       " shard buffers given, but "
+                       "this rank's devices hold ",
+                       shards.size(), " distinct non-empty shards"));
     }
     for (size_t i = 0; i < shards.size(); ++i) {
       if (shard_data[i] == nullptr) {
@@ -60,18 +62,18 @@ absl::Status CheckBuffers(absl::string_view key, const ShardMap& map,
     return absl::OkStatus();
   }
   if (!shard_data.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", key, "': give device_data or shard_data, not both"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", key, "': give device_data or shard_data, not both"));
   }
   if (static_cast<int64_t>(device_data.size()) != local.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", key, "': ", device_data.size(), " device buffers given, but this rank has ",
-        local.size(), " local devices"));
+        "tensor '", key, "': ", device_data.size(),
+        " device buffers given, but this rank has ", local.size(), " local devices"));
   }
   for (int64_t d = local.begin; d < local.end; ++d) {
     if (device_data[d - local.begin] == nullptr && !map.DeviceBox(d).empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", key, "': the buffer of device ", d, " is null"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", key, "': the buffer of device ", d, " is null"));
     }
   }
   return absl::OkStatus();
@@ -86,7 +88,8 @@ LocalBuffers LocalBuffersOf(const ShardMap& map, const std::vector<Ptr>& device_
   if (device_data.empty()) {
     const std::vector<int64_t> shards = map.LocalShards();
     for (size_t i = 0; i < shards.size(); ++i) {
-      out.shards.push_back({shards[i], map.ShardBox(shards[i]), mutable_ptr(shard_data[i])});
+      out.shards.push_back(
+          {shards[i], map.ShardBox(shards[i]), mutable_ptr(shard_data[i])});
     }
     return out;
   }
@@ -134,9 +137,9 @@ absl::Status AgreeSameOnAllRanks(Communicator& comm, uint64_t fingerprint,
   const int64_t hi = comm.AllReduceMax(v);
   const int64_t lo = -comm.AllReduceMax(-v);
   if (hi != lo) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ranks passed different ", what,
-        "; every rank must pass the same keys, dtypes, shapes and layouts"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ranks passed different ", what,
+                     "; every rank must pass the same keys, dtypes, shapes and layouts"));
   }
   return absl::OkStatus();
 }
@@ -151,9 +154,7 @@ DataFileOptions FileOptions(bool collective,
 
 }  // namespace internal
 
-std::string DataFilePath(absl::string_view prefix) {
-  return absl::StrCat(prefix, ".h5");
-}
+std::string DataFilePath(absl::string_view prefix) { return absl::StrCat(prefix, ".h5"); }
 
 std::string IndexFilePath(absl::string_view prefix) {
   return absl::StrCat(prefix, ".index");

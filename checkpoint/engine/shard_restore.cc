@@ -30,21 +30,20 @@ absl::Status CheckRequest(const Communicator& comm, const CheckpointIndex& index
   MESHCKPT_RETURN_IF_ERROR(internal::CheckLayoutFitsComm(t.key, t.layout, comm));
   const CheckpointIndex::Tensor* saved = index.Find(t.key);
   if (saved == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tensor '", t.key,
-                                            "' is not in checkpoint '",
-                                            index.path(), "'"));
+    return absl::NotFoundError(
+        absl::StrCat("tensor '", t.key, "' is not in checkpoint '", index.path(), "'"));
   }
   if (saved->dtype != t.dtype) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tensor '", t.key, "' was saved as ", DTypeName(saved->dtype),
-        " but is restored as ", DTypeName(t.dtype), " (checkpoint '",
-        index.path(), "')"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("tensor '", t.key, "' was saved as ", DTypeName(saved->dtype),
+                     " but is restored as ", DTypeName(t.dtype), " (checkpoint '",
+                     index.path(), "')"));
   }
   if (saved->shape != t.shape) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tensor '", t.key, "' was saved with shape [",
-        absl::StrJoin(saved->shape, ","), "] but is restored with shape [",
-        absl::StrJoin(t.shape, ","), "] (checkpoint '", index.path(), "')"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("tensor '", t.key, "' was saved with shape [",
+                     absl::StrJoin(saved->shape, ","), "] but is restored with shape [",
+                     absl::StrJoin(t.shape, ","), "] (checkpoint '", index.path(), "')"));
   }
   MESHCKPT_ASSIGN_OR_RETURN(ShardMap map, ShardMap::Create(t.layout, t.shape));
   return internal::CheckBuffers(t.key, map, t.device_data, t.shard_data);
@@ -57,8 +56,8 @@ uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
 }
 
 absl::Status ReadAll(const CheckpointIndex& index, ChunkSource& source,
-                     absl::Span<const RestoreTensor> tensors,
-                     const IoOptions& options, PhaseTrace* trace) {
+                     absl::Span<const RestoreTensor> tensors, const IoOptions& options,
+                     PhaseTrace* trace) {
   // Per tensor, one read per distinct local shard, then copies to device
   // buffers that hold the same shard separately: work follows the shards
   // (and the device buffers the caller passed), not the mesh.

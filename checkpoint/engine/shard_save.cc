@@ -32,16 +32,16 @@ absl::Status WithContext(const absl::Status& s, const std::string& file) {
 absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> tensors,
                             const CheckpointContents& contents) {
   MESHCKPT_RETURN_IF_ERROR(internal::ValidateSaveInputs(comm, tensors));
-  if (contents.mesh.has_value() &&
-      (contents.mesh->num_ranks() != comm.size() || contents.mesh->rank() != comm.rank())) {
+  if (contents.mesh.has_value() && (contents.mesh->num_ranks() != comm.size() ||
+                                    contents.mesh->rank() != comm.rank())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "CheckpointContents::mesh ", contents.mesh->ToShortString(),
         " does not span this job's ", comm.size(), " ranks from rank ", comm.rank()));
   }
   for (const auto& [key, value] : contents.user_metadata) {
     if (!IsValidUtf8(key)) {  // Protobuf map keys must be.
-      return absl::InvalidArgumentError(
-          absl::StrCat("user metadata key '", absl::CHexEscape(key), "' is not valid UTF-8"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "user metadata key '", absl::CHexEscape(key), "' is not valid UTF-8"));
     }
   }
   return absl::OkStatus();
@@ -59,10 +59,11 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   trace.Mark("validate");
   const std::vector<PlannedTensor> plan = internal::PlanSave(comm.size(), tensors);
   trace.Mark("plan");
-  const Mesh mesh = contents.mesh.has_value() ? *contents.mesh
-                    : tensors.empty()
-                        ? Mesh::Create({{"ranks", comm.size()}}, comm.rank(), comm.size()).value()
-                        : tensors[0].layout.mesh();
+  const Mesh mesh =
+      contents.mesh.has_value() ? *contents.mesh
+      : tensors.empty()
+          ? Mesh::Create({{"ranks", comm.size()}}, comm.rank(), comm.size()).value()
+          : tensors[0].layout.mesh();
   absl::Status local;
   if (comm.rank() == 0) {
     const std::string dir = Dirname(prefix);
@@ -112,7 +113,8 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   if (comm.rank() == 0) {
     absl::StatusOr<IndexRecord> index =
         internal::BuildIndex(mesh, plan, chunk_reports, contents);
-    local = index.ok() ? internal::Commit(prefix, partial, *std::move(index)) : index.status();
+    local = index.ok() ? internal::Commit(prefix, partial, *std::move(index))
+                       : index.status();
   }
   trace.Mark("commit");
   if (absl::Status s = comm.Agree(WithContext(local, IndexFilePath(prefix))); !s.ok()) {

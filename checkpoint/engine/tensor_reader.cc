@@ -79,7 +79,8 @@ absl::Status TensorReader::FillPiece(const ReshardPiece& p, const Box& target_bo
   // rows at a time, into a staging buffer; hash them and copy out the
   // wanted part while they are in cache; check the sums at the end.
   sums_.assign(grid.num_tiles(), 0);
-  TileHasher hasher(grid, expanded, nullptr, chunk.shape(), expanded, esize_, sums_.data());
+  TileHasher hasher(grid, expanded, nullptr, chunk.shape(), expanded, esize_,
+                    sums_.data());
   const int64_t begin = expanded.origin()[0], end = begin + expanded.shape()[0];
   const int64_t row_bytes = expanded.num_elements() / expanded.shape()[0] * esize_;
   const int64_t step = std::max<int64_t>(1, kReadPieceBytes / row_bytes);
@@ -154,11 +155,11 @@ absl::Status TensorReader::FillStrings(const ReshardPiece& p, const Box& target_
   const Box& chunk = saved_.chunks[p.chunk];
   std::vector<std::string> all(chunk.num_elements());
   if (absl::Status s = source_.ReadStrings(dataset_, chunk, all.data()); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("tensor '", saved_.key, "': ", s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("tensor '", saved_.key, "': ", s.message()));
   }
-  if (options_.verify_checksums &&
-      HashStrings(all.data(), chunk.num_elements()) !=
-          index_.chunk(saved_, p.chunk).tile_checksums[0]) {
+  if (options_.verify_checksums && HashStrings(all.data(), chunk.num_elements()) !=
+                                       index_.chunk(saved_, p.chunk).tile_checksums[0]) {
     return Mismatch(chunk, 0);
   }
   CopyRegionOf(all.data(), chunk.shape(), p.in_chunk, static_cast<std::string*>(target),

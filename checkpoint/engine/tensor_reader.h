@@ -28,9 +28,13 @@ class TensorReader {
   TensorReader(ChunkSource& source, const CheckpointIndex& index,
                const CheckpointIndex::Tensor& saved, const IoOptions& options,
                PhaseTrace* trace = nullptr)
-      : source_(source), index_(index), saved_(saved),
-        dataset_{saved.dataset, saved.dtype, saved.shape}, options_(options),
-        esize_(DTypeSize(saved.dtype)), trace_(trace) {}
+      : source_(source),
+        index_(index),
+        saved_(saved),
+        dataset_{saved.dataset, saved.dtype, saved.shape},
+        options_(options),
+        esize_(DTypeSize(saved.dtype)),
+        trace_(trace) {}
 
   // Fills `target` (row-major over `target_box`, global coordinates; an
   // array of std::string for strings) from the chunks.

@@ -94,8 +94,8 @@ absl::Status ValidateOptions(const std::string& directory,
           "checkpoint_interval needs a step_counter to count steps with");
     }
     if (*o.checkpoint_interval < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint_interval must be >= 0, got ", *o.checkpoint_interval));
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint_interval must be >= 0, got ", *o.checkpoint_interval));
     }
   }
   if (o.step_counter != nullptr &&
@@ -132,8 +132,10 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   MESHCKPT_RETURN_IF_ERROR(CreateDirectories(dir));
   // The lock comes before the sweep: what looks stale may be another live
   // job's save in progress.
-  MESHCKPT_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir, o.directory_lock));
-  if (!lock.warning().empty()) std::fprintf(stderr, "meshckpt: warning: %s\n", lock.warning().c_str());
+  MESHCKPT_ASSIGN_OR_RETURN(DirectoryLock lock,
+                            DirectoryLock::Acquire(dir, o.directory_lock));
+  if (!lock.warning().empty())
+    std::fprintf(stderr, "meshckpt: warning: %s\n", lock.warning().c_str());
   r.lock.emplace(std::move(lock));
   MESHCKPT_RETURN_IF_ERROR(SweepStaleTemporaries(dir).status());
 
@@ -154,8 +156,8 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
       // must not make this manager delete files elsewhere.
       const std::string prefix = ResolveCheckpointPath(dir, paths[i]);
       const std::string rel = RelativeCheckpointPath(dir, prefix);
-      if (rel.empty() || rel == "." || rel == ".." || rel.find('/') != std::string::npos ||
-          rel.find('\0') != std::string::npos) {
+      if (rel.empty() || rel == "." || rel == ".." ||
+          rel.find('/') != std::string::npos || rel.find('\0') != std::string::npos) {
         continue;
       }
       const std::string abs = JoinPath(dir, rel);
@@ -210,13 +212,13 @@ int64_t BroadcastStep(Communicator& comm, const TrackedValue& step_counter) {
 
 }  // namespace
 
-CheckpointManager::CheckpointManager(DTensorCheckpoint* checkpoint,
-                                     std::string directory,
+CheckpointManager::CheckpointManager(DTensorCheckpoint* checkpoint, std::string directory,
                                      CheckpointManagerOptions options)
     : checkpoint_(checkpoint),
       directory_(std::move(directory)),
       options_(std::move(options)),
-      retention_(RetentionPolicy{options_.max_to_keep, options_.keep_checkpoint_every_n_hours,
+      retention_(RetentionPolicy{options_.max_to_keep,
+                                 options_.keep_checkpoint_every_n_hours,
                                  PreservationRule::kSinceLastPreserved}) {}
 
 absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
@@ -272,16 +274,18 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
 absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
     std::optional<int64_t> checkpoint_number, bool check_interval) {
   if (checkpoint_number.has_value() && *checkpoint_number < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint_number must be >= 0, got ", *checkpoint_number, " (directory '",
-        directory_, "')"));
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint_number must be >= 0, got ",
+                                                   *checkpoint_number, " (directory '",
+                                                   directory_, "')"));
   }
   Communicator& comm = checkpoint_->comm();
   std::optional<int64_t> step;
-  if (options_.step_counter != nullptr) step = BroadcastStep(comm, *options_.step_counter);
+  if (options_.step_counter != nullptr)
+    step = BroadcastStep(comm, *options_.step_counter);
   if (options_.checkpoint_interval.has_value() && last_checkpoint_step_.has_value()) {
     if (*step == *last_checkpoint_step_) return std::nullopt;
-    if (check_interval && *step < *last_checkpoint_step_ + *options_.checkpoint_interval) {
+    if (check_interval &&
+        *step < *last_checkpoint_step_ + *options_.checkpoint_interval) {
       return std::nullopt;
     }
   }

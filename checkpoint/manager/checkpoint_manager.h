@@ -60,10 +60,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/tracked_value.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "io/fs/directory_lock.h"
 
 namespace meshckpt {

@@ -10,11 +10,11 @@
 #include "base/path.h"
 #include "base/status_macros.h"
 #include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/object/object_graph.h"
 #include "checkpoint/object/restore_session.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 
 namespace meshckpt {
 namespace {
@@ -40,27 +40,30 @@ absl::Status RecordInStateFile(const std::string& prefix) {
 
 }  // namespace
 
-DTensorCheckpoint::DTensorCheckpoint(Communicator* comm, Mesh mesh,
-                                     IoOptions options)
-    : comm_(comm), mesh_(std::move(mesh)), graph_root_(this),
-      options_(std::move(options)), save_counter_(TrackedValue::Create(int64_t{0})) {}
+DTensorCheckpoint::DTensorCheckpoint(Communicator* comm, Mesh mesh, IoOptions options)
+    : comm_(comm),
+      mesh_(std::move(mesh)),
+      graph_root_(this),
+      options_(std::move(options)),
+      save_counter_(TrackedValue::Create(int64_t{0})) {}
 
 absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
     Communicator* comm, Mesh mesh, Children children, Trackable* root,
     IoOptions options) {
   if (comm == nullptr) return absl::InvalidArgumentError("communicator is null");
   if (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mesh ", mesh.ToShortString(), " spans ", mesh.num_ranks(), " ranks seen from rank ",
-        mesh.rank(), ", but this job has ", comm->size(), " ranks and this is rank ",
-        comm->rank()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("mesh ", mesh.ToShortString(), " spans ", mesh.num_ranks(),
+                     " ranks seen from rank ", mesh.rank(), ", but this job has ",
+                     comm->size(), " ranks and this is rank ", comm->rank()));
   }
   std::unique_ptr<DTensorCheckpoint> ckpt(
       new DTensorCheckpoint(comm, std::move(mesh), std::move(options)));
   if (root == nullptr) {
     for (auto& [name, child] : children) {
       if (name == kSaveCounter) {
-        return absl::InvalidArgumentError("'save_counter' is reserved for the checkpoint");
+        return absl::InvalidArgumentError(
+            "'save_counter' is reserved for the checkpoint");
       }
       MESHCKPT_RETURN_IF_ERROR(ckpt->TrackChild(name, child));
     }
@@ -69,7 +72,8 @@ absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
   }
   ckpt->graph_root_ = root;
   if (root->FindChild(kSaveCounter) != nullptr) {
-    return absl::InvalidArgumentError("the root already has a child named 'save_counter'");
+    return absl::InvalidArgumentError(
+        "the root already has a child named 'save_counter'");
   }
   for (auto& [name, child] : children) {
     MESHCKPT_RETURN_IF_ERROR(Trackable::ValidateChildName(name));
@@ -82,9 +86,10 @@ absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> DTensorCheckpoint::Create(
     }
     if (Trackable* existing = root->FindChild(name)) {
       if (existing == child) continue;
-      return absl::InvalidArgumentError(absl::StrCat(
-          "child '", name, "' is given both by the root and as a keyword, as "
-          "different objects"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("child '", name,
+                       "' is given both by the root and as a keyword, as "
+                       "different objects"));
     }
     for (const auto& [n, c] : ckpt->attached_) {
       if (n == name) {
@@ -114,14 +119,19 @@ absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
   for (const internal::GraphNode& n : nodes) {
     const std::string key = internal::ValueKey(n.path);
     if (const auto* v = dynamic_cast<const DVariable*>(n.object)) {
-      tensors.push_back({key, n.path, v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
+      tensors.push_back(
+          {key, n.path, v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
     } else if (const auto* t = dynamic_cast<const TrackedValue*>(n.object)) {
       const bool per_rank = t->scope() == TrackedValue::Scope::kPerRank;
-      const void* data = std::visit([](const auto& x) { return static_cast<const void*>(&x); },
-                                    t->value());
-      tensors.push_back({key, n.path, t->dtype(),
-                         per_rank ? std::vector<int64_t>{comm_->size()} : std::vector<int64_t>{},
-                         internal::ValueLayout(*comm_, per_rank), {data}});
+      const void* data = std::visit(
+          [](const auto& x) { return static_cast<const void*>(&x); }, t->value());
+      tensors.push_back(
+          {key,
+           n.path,
+           t->dtype(),
+           per_rank ? std::vector<int64_t>{comm_->size()} : std::vector<int64_t>{},
+           internal::ValueLayout(*comm_, per_rank),
+           {data}});
     }
   }
   CheckpointContents contents;
@@ -152,7 +162,8 @@ absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_pref
                          : locked;
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(number.status()));
-  const std::string path = absl::StrCat(file_prefix, "-", BroadcastValue(*comm_, *number, 0));
+  const std::string path =
+      absl::StrCat(file_prefix, "-", BroadcastValue(*comm_, *number, 0));
   (void)save_counter_->set(previous + 1);
   if (absl::Status s = WriteInternal(path, options ? *options : options_); !s.ok()) {
     (void)save_counter_->set(previous);

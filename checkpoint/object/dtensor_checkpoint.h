@@ -46,9 +46,9 @@
 #include "checkpoint/object/trackable.h"
 #include "checkpoint/object/tracked_value.h"
 #include "comm/communicator.h"
+#include "io/format/index.h"
 #include "io/fs/directory_lock.h"
 #include "mesh/mesh.h"
-#include "io/format/index.h"
 
 namespace meshckpt {
 
@@ -64,8 +64,8 @@ class DTensorCheckpoint : public Trackable {
   // one of root's but a different object, `save_counter` taken, a mesh whose
   // rank count differs from the communicator's.
   static absl::StatusOr<std::unique_ptr<DTensorCheckpoint>> Create(
-      Communicator* comm, Mesh mesh, Children children,
-      Trackable* root = nullptr, IoOptions options = {});
+      Communicator* comm, Mesh mesh, Children children, Trackable* root = nullptr,
+      IoOptions options = {});
 
   // Each call takes the options given at Create unless `options` is set.
   // Save writes `<file_prefix>-<N>`, N = save_counter + 1, or the next number

@@ -9,8 +9,10 @@
 
 namespace meshckpt {
 
-absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Create(
-    std::string name, DType dtype, std::vector<int64_t> shape, Layout layout) {
+absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Create(std::string name,
+                                                             DType dtype,
+                                                             std::vector<int64_t> shape,
+                                                             Layout layout) {
   if (name.empty()) return absl::InvalidArgumentError("variable name is empty");
   absl::StatusOr<ShardMap> map = ShardMap::Create(std::move(layout), std::move(shape));
   if (!map.ok()) {
@@ -71,25 +73,29 @@ absl::Span<std::string> DVariable::strings(int64_t device_id) {
 
 std::vector<const void*> DVariable::ShardData() const {
   std::vector<const void*> out;
-  for (size_t i = 0; i < local_shards_.size(); ++i) out.push_back(SlotData(static_cast<int>(i)));
+  for (size_t i = 0; i < local_shards_.size(); ++i)
+    out.push_back(SlotData(static_cast<int>(i)));
   return out;
 }
 
 std::vector<void*> DVariable::MutableShardData() {
   std::vector<void*> out;
-  for (size_t i = 0; i < local_shards_.size(); ++i) out.push_back(SlotData(static_cast<int>(i)));
+  for (size_t i = 0; i < local_shards_.size(); ++i)
+    out.push_back(SlotData(static_cast<int>(i)));
   return out;
 }
 
 std::vector<const void*> DVariable::DeviceData() const {
   std::vector<const void*> out;
-  for (int64_t d : map_.layout().mesh().local_device_ids()) out.push_back(SlotData(Slot(d)));
+  for (int64_t d : map_.layout().mesh().local_device_ids())
+    out.push_back(SlotData(Slot(d)));
   return out;
 }
 
 std::vector<void*> DVariable::MutableDeviceData() {
   std::vector<void*> out;
-  for (int64_t d : map_.layout().mesh().local_device_ids()) out.push_back(SlotData(Slot(d)));
+  for (int64_t d : map_.layout().mesh().local_device_ids())
+    out.push_back(SlotData(Slot(d)));
   return out;
 }
 

@@ -42,8 +42,9 @@ class DVariable : public Trackable {
  public:
   // InvalidArgument when the layout does not fit the shape. Data starts
   // zeroed (empty strings).
-  static absl::StatusOr<std::unique_ptr<DVariable>> Create(
-      std::string name, DType dtype, std::vector<int64_t> shape, Layout layout);
+  static absl::StatusOr<std::unique_ptr<DVariable>> Create(std::string name, DType dtype,
+                                                           std::vector<int64_t> shape,
+                                                           Layout layout);
 
   const std::string& name() const { return name_; }
   DType dtype() const { return dtype_; }

@@ -20,7 +20,8 @@ Trackable* FindLiveChild(Trackable* object, absl::string_view name, Trackable* r
   return nullptr;
 }
 
-std::vector<GraphNode> WalkObjectGraph(Trackable* root, const AttachedChildren& attached) {
+std::vector<GraphNode> WalkObjectGraph(Trackable* root,
+                                       const AttachedChildren& attached) {
   std::vector<GraphNode> nodes;
   absl::flat_hash_map<const Trackable*, int> id;
   nodes.push_back({root, "", {}});
@@ -31,9 +32,10 @@ std::vector<GraphNode> WalkObjectGraph(Trackable* root, const AttachedChildren& 
     for (const auto& [name, child] : children) {
       auto [it, added] = id.emplace(child, static_cast<int>(nodes.size()));
       if (added) {
-        nodes.push_back({child,
-                         nodes[i].path.empty() ? name : absl::StrCat(nodes[i].path, "/", name),
-                         {}});
+        nodes.push_back(
+            {child,
+             nodes[i].path.empty() ? name : absl::StrCat(nodes[i].path, "/", name),
+             {}});
       }
       nodes[i].children.emplace_back(name, it->second);
     }

@@ -27,16 +27,22 @@ struct ValueBuffer {
 
   void* data() {
     switch (value->dtype()) {
-      case DType::kInt64: return ints.data();
-      case DType::kFloat64: return doubles.data();
-      default: return strings.data();
+      case DType::kInt64:
+        return ints.data();
+      case DType::kFloat64:
+        return doubles.data();
+      default:
+        return strings.data();
     }
   }
   TrackedValue::Value At(int64_t i) const {
     switch (value->dtype()) {
-      case DType::kInt64: return ints[i];
-      case DType::kFloat64: return doubles[i];
-      default: return strings[i];
+      case DType::kInt64:
+        return ints[i];
+      case DType::kFloat64:
+        return doubles[i];
+      default:
+        return strings[i];
     }
   }
 };
@@ -49,7 +55,8 @@ Layout ValueLayout(const Communicator& comm, bool per_rank) {
   return Layout::Replicated(std::move(mesh), 0);
 }
 
-RestoreSession::RestoreSession(Communicator* comm, std::unique_ptr<CheckpointHandle> checkpoint,
+RestoreSession::RestoreSession(Communicator* comm,
+                               std::unique_ptr<CheckpointHandle> checkpoint,
                                IoOptions options, Trackable* root,
                                std::vector<std::pair<std::string, Trackable*>> attached,
                                std::function<void(const std::string&)> warning_sink)
@@ -67,10 +74,10 @@ RestoreSession::~RestoreSession() {
   if (expect_partial_ || comm_->rank() != 0) return;
   std::vector<std::string> unused = UnusedKeys();
   if (unused.empty()) return;
-  const std::string msg = absl::StrCat(
-      "meshckpt: warning: ", unused.size(), " value(s) in checkpoint '", prefix(),
-      "' were never restored: ", absl::StrJoin(unused, ", "),
-      ". Call LoadStatus::ExpectPartial() if this is intended.");
+  const std::string msg =
+      absl::StrCat("meshckpt: warning: ", unused.size(), " value(s) in checkpoint '",
+                   prefix(), "' were never restored: ", absl::StrJoin(unused, ", "),
+                   ". Call LoadStatus::ExpectPartial() if this is intended.");
   if (warning_sink_) {
     warning_sink_(msg);
   } else {
@@ -145,10 +152,10 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
       buf.n = saved->shape[0];
       if (buf.n != comm_->size() &&
           value->policy() == TrackedValue::RankPolicy::kRequireSameRanks) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "per-rank value '", leaf.key, "' was saved by ", buf.n,
-            " ranks and cannot be restored on ", comm_->size(),
-            " (policy kRequireSameRanks)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("per-rank value '", leaf.key, "' was saved by ", buf.n,
+                         " ranks and cannot be restored on ", comm_->size(),
+                         " (policy kRequireSameRanks)"));
       }
     }
     buf.ints.resize(value->dtype() == DType::kInt64 ? buf.n : 0);
@@ -159,9 +166,11 @@ absl::Status RestoreSession::RestoreLeaves(const std::vector<Leaf>& leaves) {
     // Every rank reads all saved values: replicated over this job's ranks.
     Layout layout = ValueLayout(*comm_, false);
     if (b.per_rank) layout = Layout::Replicated(layout.mesh(), 1);
-    requests.push_back({leaf.key, value->dtype(),
+    requests.push_back({leaf.key,
+                        value->dtype(),
                         b.per_rank ? std::vector<int64_t>{b.n} : std::vector<int64_t>{},
-                        layout, {b.data()}});
+                        layout,
+                        {b.data()}});
   }
   MESHCKPT_RETURN_IF_ERROR(RestoreTensors(*checkpoint_, requests, options_));
   for (ValueBuffer& b : values) {
@@ -195,9 +204,9 @@ absl::Status RestoreSession::AssertExistingObjectsMatched() const {
     if (n.object != root_ && !matched_.contains(n.object)) missing.push_back(n.path);
   }
   if (missing.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "objects not matched by checkpoint '", prefix(), "': ",
-      absl::StrJoin(missing, ", ")));
+  return absl::FailedPreconditionError(absl::StrCat("objects not matched by checkpoint '",
+                                                    prefix(),
+                                                    "': ", absl::StrJoin(missing, ", ")));
 }
 
 absl::Status RestoreSession::AssertConsumed() const {
@@ -207,14 +216,15 @@ absl::Status RestoreSession::AssertConsumed() const {
     if (!node_matched_[i]) unmatched.push_back(node_paths_[i]);
   }
   if (!unmatched.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "objects in checkpoint '", prefix(), "' with no live counterpart: ",
-        absl::StrJoin(unmatched, ", ")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("objects in checkpoint '", prefix(),
+                     "' with no live counterpart: ", absl::StrJoin(unmatched, ", ")));
   }
   std::vector<std::string> unused = UnusedKeys();
   if (!unused.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "values in checkpoint '", prefix(), "' not restored: ", absl::StrJoin(unused, ", ")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("values in checkpoint '", prefix(),
+                     "' not restored: ", absl::StrJoin(unused, ", ")));
   }
   return absl::OkStatus();
 }

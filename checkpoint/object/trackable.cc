@@ -19,8 +19,9 @@ Trackable* Trackable::FindChild(absl::string_view name) const {
 
 absl::Status Trackable::ValidateChildName(absl::string_view name) {
   if (name.empty() || name[0] == '.' || name.find('/') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "child name '", name, "' must be non-empty, without '/', and not start with '.'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("child name '", name,
+                     "' must be non-empty, without '/', and not start with '.'"));
   }
   return absl::OkStatus();
 }

@@ -94,8 +94,7 @@ class Module : public Trackable {
   }
   absl::StatusOr<Module*> AddModule(std::string name);
   absl::StatusOr<DVariable*> AddVariable(std::string name, DType dtype,
-                                         std::vector<int64_t> shape,
-                                         Layout layout);
+                                         std::vector<int64_t> shape, Layout layout);
   // Takes ownership, e.g. AddValue("step", TrackedValue::Create(int64_t{0})).
   absl::StatusOr<TrackedValue*> AddValue(std::string name,
                                          std::unique_ptr<TrackedValue> value);

@@ -13,8 +13,8 @@ std::unique_ptr<TrackedValue> TrackedValue::Create(Value initial, Scope scope,
 
 absl::Status TrackedValue::set(Value v) {
   if (v.index() != value_.index()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "value of type ", DTypeName(dtype()), " cannot be set to another type"));
+    return absl::InvalidArgumentError(absl::StrCat("value of type ", DTypeName(dtype()),
+                                                   " cannot be set to another type"));
   }
   value_ = std::move(v);
   return absl::OkStatus();
@@ -22,9 +22,12 @@ absl::Status TrackedValue::set(Value v) {
 
 DType TrackedValue::dtype() const {
   switch (value_.index()) {
-    case 0: return DType::kInt64;
-    case 1: return DType::kFloat64;
-    default: return DType::kString;
+    case 0:
+      return DType::kInt64;
+    case 1:
+      return DType::kFloat64;
+    default:
+      return DType::kString;
   }
 }
 

@@ -39,9 +39,8 @@ class TrackedValue : public Trackable {
   enum class Scope { kGlobal, kPerRank };
   enum class RankPolicy { kModulo, kRequireSameRanks };
 
-  static std::unique_ptr<TrackedValue> Create(
-      Value initial, Scope scope = Scope::kGlobal,
-      RankPolicy policy = RankPolicy::kModulo);
+  static std::unique_ptr<TrackedValue> Create(Value initial, Scope scope = Scope::kGlobal,
+                                              RankPolicy policy = RankPolicy::kModulo);
 
   const Value& value() const { return value_; }
   // InvalidArgument when `v` holds a different type than the value.

@@ -25,8 +25,7 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 }
 
 bool IsValueDType(DType dtype) {
-  return dtype == DType::kInt64 || dtype == DType::kFloat64 ||
-         dtype == DType::kString;
+  return dtype == DType::kInt64 || dtype == DType::kFloat64 || dtype == DType::kString;
 }
 
 // Element i of a TensorData of a value dtype.
@@ -69,8 +68,7 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> CheckpointReader::Open(
       prefix, std::move(comm), std::move(checkpoint), verify_checksums));
 }
 
-const CheckpointIndex::Tensor* CheckpointReader::FindOrNull(
-    absl::string_view key) const {
+const CheckpointIndex::Tensor* CheckpointReader::FindOrNull(absl::string_view key) const {
   return checkpoint_->index().Find(key);
 }
 
@@ -78,9 +76,8 @@ absl::StatusOr<const CheckpointIndex::Tensor*> CheckpointReader::FindOrError(
     absl::string_view key) const {
   const CheckpointIndex::Tensor* t = checkpoint_->index().Find(key);
   if (t == nullptr) {
-    return absl::NotFoundError(absl::StrCat("tensor '", key,
-                                            "' is not in checkpoint '",
-                                            prefix_, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("tensor '", key, "' is not in checkpoint '", prefix_, "'"));
   }
   return t;
 }
@@ -112,9 +109,7 @@ std::vector<VariableInfo> CheckpointReader::ListVariables() const {
     out.push_back(InfoOf(t));
   }
   std::sort(out.begin(), out.end(),
-            [](const VariableInfo& a, const VariableInfo& b) {
-              return a.key < b.key;
-            });
+            [](const VariableInfo& a, const VariableInfo& b) { return a.key < b.key; });
   return out;
 }
 
@@ -128,9 +123,8 @@ absl::StatusOr<VariableInfo> CheckpointReader::GetVariableInfo(
   return InfoOf(*t);
 }
 
-absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t,
-                                        const Box& box, TensorData* out,
-                                        bool verify) const {
+absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t, const Box& box,
+                                        TensorData* out, bool verify) const {
   out->dtype = t.dtype;
   out->shape = box.shape();
   out->bytes.clear();
@@ -138,9 +132,9 @@ absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t,
   const int64_t n = box.num_elements();
   const int64_t esize = DTypeSize(t.dtype);
   if (esize != 0 && n > kMaxInt64 / esize) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "box ", box.ToString(), " of tensor '", t.key, "' in checkpoint '",
-        prefix_, "' is too large to read into memory"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("box ", box.ToString(), " of tensor '", t.key, "' in checkpoint '",
+                     prefix_, "' is too large to read into memory"));
   }
   void* dst;
   if (t.dtype == DType::kString) {
@@ -153,8 +147,7 @@ absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t,
   return checkpoint_->ReadBox(t.key, box, dst, verify);
 }
 
-absl::StatusOr<TensorData> CheckpointReader::ReadTensor(
-    absl::string_view key) const {
+absl::StatusOr<TensorData> CheckpointReader::ReadTensor(absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   TensorData out;
   MESHCKPT_RETURN_IF_ERROR(
@@ -167,37 +160,34 @@ absl::StatusOr<TensorData> CheckpointReader::ReadBox(absl::string_view key,
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (!Box::FromShape(t->shape).Contains(box)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "box ", box.ToString(), " (rank ", box.rank(),
-        ") is not inside tensor '", key, "' of shape ", ShapeString(t->shape),
-        " in checkpoint '", prefix_, "'"));
+        "box ", box.ToString(), " (rank ", box.rank(), ") is not inside tensor '", key,
+        "' of shape ", ShapeString(t->shape), " in checkpoint '", prefix_, "'"));
   }
   TensorData out;
   MESHCKPT_RETURN_IF_ERROR(ReadInto(*t, box, &out, verify_checksums_));
   return out;
 }
 
-absl::StatusOr<ScalarValue> CheckpointReader::ReadValue(
-    absl::string_view key) const {
+absl::StatusOr<ScalarValue> CheckpointReader::ReadValue(absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (!t->shape.empty() || !IsValueDType(t->dtype)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "tensor '", key, "' in checkpoint '", prefix_, "' is ",
-        DTypeName(t->dtype), " ", ShapeString(t->shape),
-        ", not a value (a scalar int64, float64 or string)"));
+        "tensor '", key, "' in checkpoint '", prefix_, "' is ", DTypeName(t->dtype), " ",
+        ShapeString(t->shape), ", not a value (a scalar int64, float64 or string)"));
   }
   TensorData data;
   MESHCKPT_RETURN_IF_ERROR(ReadInto(*t, Box(), &data, verify_checksums_));
   return ValueAt(data, 0);
 }
 
-absl::StatusOr<std::vector<ScalarValue>>
-CheckpointReader::ReadPerRankValues(absl::string_view key) const {
+absl::StatusOr<std::vector<ScalarValue>> CheckpointReader::ReadPerRankValues(
+    absl::string_view key) const {
   MESHCKPT_ASSIGN_OR_RETURN(const CheckpointIndex::Tensor* t, FindOrError(key));
   if (t->shape.size() != 1 || !IsValueDType(t->dtype)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tensor '", key, "' in checkpoint '", prefix_, "' is ",
-        DTypeName(t->dtype), " ", ShapeString(t->shape),
-        ", not a per-rank value (a vector of int64, float64 or string)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("tensor '", key, "' in checkpoint '", prefix_, "' is ",
+                     DTypeName(t->dtype), " ", ShapeString(t->shape),
+                     ", not a per-rank value (a vector of int64, float64 or string)"));
   }
   TensorData data;
   MESHCKPT_RETURN_IF_ERROR(
@@ -208,8 +198,8 @@ CheckpointReader::ReadPerRankValues(absl::string_view key) const {
   return out;
 }
 
-absl::Status CheckpointReader::VerifyTensor(
-    const CheckpointIndex::Tensor& t, std::vector<std::string>* problems) const {
+absl::Status CheckpointReader::VerifyTensor(const CheckpointIndex::Tensor& t,
+                                            std::vector<std::string>* problems) const {
   // Dataset-level damage (missing, wrong type or shape) is one problem, not
   // one per tile.
   if (absl::Status dataset = checkpoint_->CheckDataset(t); !dataset.ok()) {
@@ -219,8 +209,8 @@ absl::Status CheckpointReader::VerifyTensor(
   }
   // Reads `box` verified; a DataLoss is recorded and reported as false.
   TensorData scratch;
-  auto read = [&](const Box& box, std::vector<std::string>* found)
-      -> absl::StatusOr<bool> {
+  auto read = [&](const Box& box,
+                  std::vector<std::string>* found) -> absl::StatusOr<bool> {
     absl::Status s = ReadInto(t, box, &scratch, /*verify=*/true);
     if (s.ok()) return true;
     if (!absl::IsDataLoss(s)) return s;
@@ -253,8 +243,8 @@ absl::Status CheckpointReader::VerifyTensor(
       shape[0] = std::min(step, chunk.shape()[0] - r);
       const Box slab = Box::Unchecked(origin, shape);  // Chunk coordinates.
       std::vector<std::string> slab_problems;
-      MESHCKPT_ASSIGN_OR_RETURN(
-          bool ok, read(Shifted(slab, chunk.origin()), &slab_problems));
+      MESHCKPT_ASSIGN_OR_RETURN(bool ok,
+                                read(Shifted(slab, chunk.origin()), &slab_problems));
       if (ok) continue;
       // Something in the slab is bad: find every bad tile, so the report is
       // complete rather than stopping at the first.
@@ -267,8 +257,8 @@ absl::Status CheckpointReader::VerifyTensor(
       }
       // A failure no single tile reproduces (e.g. a read error of the large
       // read) is still a problem.
-      const std::vector<std::string>& found =
-          tile_problems.empty() ? slab_problems : tile_problems;
+      const std::vector<std::string>& found = tile_problems.empty() ? slab_problems
+                                                                    : tile_problems;
       problems->insert(problems->end(), found.begin(), found.end());
     }
   }

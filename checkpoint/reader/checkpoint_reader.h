@@ -150,8 +150,7 @@ class CheckpointReader {
   absl::StatusOr<TensorData> ReadTensor(absl::string_view key) const;
   // `box` (global coordinates) of the tensor; InvalidArgument unless the box
   // has the tensor's rank and lies inside it. An empty box reads nothing.
-  absl::StatusOr<TensorData> ReadBox(absl::string_view key,
-                                     const Box& box) const;
+  absl::StatusOr<TensorData> ReadBox(absl::string_view key, const Box& box) const;
 
   // Non-tensor values as TrackedValue stores them. ReadValue: a rank-0
   // int64 / float64 / string tensor (a kGlobal value) as that value;
@@ -159,8 +158,7 @@ class CheckpointReader {
   absl::StatusOr<ScalarValue> ReadValue(absl::string_view key) const;
   // Every saved rank's value of a kPerRank value: a 1-D int64 / float64 /
   // string tensor indexed by saved rank; FailedPrecondition otherwise.
-  absl::StatusOr<std::vector<ScalarValue>> ReadPerRankValues(
-      absl::string_view key) const;
+  absl::StatusOr<std::vector<ScalarValue>> ReadPerRankValues(absl::string_view key) const;
 
   // Metadata: step, timestamp, save_counter, user_metadata, object graph,
   // library version, the saving mesh.
@@ -180,11 +178,10 @@ class CheckpointReader {
                    std::unique_ptr<CheckpointHandle> checkpoint, bool verify_checksums);
 
   const CheckpointIndex::Tensor* FindOrNull(absl::string_view key) const;
-  absl::StatusOr<const CheckpointIndex::Tensor*> FindOrError(
-      absl::string_view key) const;
+  absl::StatusOr<const CheckpointIndex::Tensor*> FindOrError(absl::string_view key) const;
   // Reads `box` (inside the tensor) into `out` with or without verification.
-  absl::Status ReadInto(const CheckpointIndex::Tensor& t, const Box& box,
-                        TensorData* out, bool verify) const;
+  absl::Status ReadInto(const CheckpointIndex::Tensor& t, const Box& box, TensorData* out,
+                        bool verify) const;
   // VerifyAll for one tensor; appends problems.
   absl::Status VerifyTensor(const CheckpointIndex::Tensor& t,
                             std::vector<std::string>* problems) const;

@@ -29,8 +29,8 @@
 #include "base/status_macros.h"
 #include "base/utf8.h"
 #include "checkpoint/engine/shard_io.h"
-#include "checkpoint/state/retention.h"
 #include "checkpoint/saver/saver_internal.h"
+#include "checkpoint/state/retention.h"
 
 namespace meshckpt {
 namespace internal {
@@ -60,15 +60,15 @@ double RootClock(Communicator& comm, const std::function<double()>& clock) {
 
 // A '/'-separated HDF5 path of non-empty names other than "." and "..".
 absl::Status ValidateVariableName(const std::string& name) {
-  bool ok = !name.empty() && name.find('\0') == std::string::npos &&
-            IsValidUtf8(name);
+  bool ok = !name.empty() && name.find('\0') == std::string::npos && IsValidUtf8(name);
   for (absl::string_view part : absl::StrSplit(name, '/')) {
     if (part.empty() || part == "." || part == "..") ok = false;
   }
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "Saver: variable name '", absl::CHexEscape(name), "' is not a valid dataset "
-      "path (UTF-8, '/'-separated names, none empty, '.' or '..')"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("Saver: variable name '", absl::CHexEscape(name),
+                   "' is not a valid dataset "
+                   "path (UTF-8, '/'-separated names, none empty, '.' or '..')"));
 }
 
 absl::Status ValidateOptions(const SaverOptions& o) {
@@ -76,16 +76,17 @@ absl::Status ValidateOptions(const SaverOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("Saver: max_to_keep must be >= 0, got ", o.max_to_keep));
   }
-  if (std::isnan(o.keep_checkpoint_every_n_hours) || o.keep_checkpoint_every_n_hours <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Saver: keep_checkpoint_every_n_hours must be > 0, got ",
-        o.keep_checkpoint_every_n_hours));
+  if (std::isnan(o.keep_checkpoint_every_n_hours) ||
+      o.keep_checkpoint_every_n_hours <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Saver: keep_checkpoint_every_n_hours must be > 0, got ",
+                     o.keep_checkpoint_every_n_hours));
   }
   const std::string& f = o.latest_filename;
   if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos ||
       f.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Saver: latest_filename '", f, "' must be a plain file name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Saver: latest_filename '", f, "' must be a plain file name"));
   }
   return absl::OkStatus();
 }
@@ -115,9 +116,9 @@ absl::Status ValidateVarList(const Communicator& comm,
     for (size_t slash = name.find('/'); slash != std::string::npos;
          slash = name.find('/', slash + 1)) {
       if (vars.count(name.substr(0, slash))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Saver: variable name '", name.substr(0, slash),
-            "' is also a group holding '", name, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Saver: variable name '", name.substr(0, slash),
+                         "' is also a group holding '", name, "'"));
       }
     }
   }
@@ -149,7 +150,8 @@ absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
   if (comm == nullptr) return absl::InvalidArgumentError("Saver: communicator is null");
   MESHCKPT_RETURN_IF_ERROR(comm->Agree(ValidateVarList(*comm, var_list, options)));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(
-      *comm, Describe(var_list), "Saver: the variable lists (names, dtypes, shapes, layouts)"));
+      *comm, Describe(var_list),
+      "Saver: the variable lists (names, dtypes, shapes, layouts)"));
   if (!options.clock) options.clock = RealClock;
   // The first preservation period starts now.
   const double created = RootClock(*comm, options.clock);
@@ -157,8 +159,9 @@ absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
       new Saver(comm, std::move(var_list), std::move(options), created));
 }
 
-absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
-    Communicator* comm, std::vector<DVariable*> var_list, SaverOptions options) {
+absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(Communicator* comm,
+                                                     std::vector<DVariable*> var_list,
+                                                     SaverOptions options) {
   if (comm == nullptr) return absl::InvalidArgumentError("Saver: communicator is null");
   std::map<std::string, DVariable*> by_name;
   absl::Status local;
@@ -168,8 +171,8 @@ absl::StatusOr<std::unique_ptr<Saver>> Saver::Create(
       local = absl::InvalidArgumentError(
           absl::StrCat("Saver: variable ", i, " of the list is null"));
     } else if (!by_name.emplace(v->name(), v).second) {
-      local = absl::InvalidArgumentError(absl::StrCat(
-          "Saver: at least two variables have the name '", v->name(), "'"));
+      local = absl::InvalidArgumentError(
+          absl::StrCat("Saver: at least two variables have the name '", v->name(), "'"));
     }
   }
   MESHCKPT_RETURN_IF_ERROR(comm->Agree(local));
@@ -209,9 +212,9 @@ absl::Status Saver::SetCollection(const std::string& name,
   bool ok = !name.empty();
   for (char c : name) ok = ok && c >= 0x20 && c < 0x7f;
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Saver: collection name '", absl::CEscape(name),
-        "' must be non-empty printable ASCII"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Saver: collection name '", absl::CEscape(name),
+                     "' must be non-empty printable ASCII"));
   }
   collections_[name] = std::move(values);
   return absl::OkStatus();
@@ -222,8 +225,9 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
                                         bool write_state) {
   absl::Status local;
   if (save_path.empty() || save_path.back() == '/') {
-    local = absl::InvalidArgumentError(absl::StrCat(
-        "Saver: save_path '", save_path, "' must name a checkpoint prefix, not a directory"));
+    local = absl::InvalidArgumentError(
+        absl::StrCat("Saver: save_path '", save_path,
+                     "' must name a checkpoint prefix, not a directory"));
   } else if (!IsValidUtf8(save_path)) {
     // The index records the data file's name in a proto string field.
     local = absl::InvalidArgumentError(absl::StrCat(
@@ -233,24 +237,27 @@ absl::StatusOr<std::string> Saver::Save(const std::string& save_path,
   std::string path = save_path;
   if (global_step.has_value()) {
     char step[32];
-    std::snprintf(step, sizeof(step), options_.pad_step_number ? "%08" PRId64 : "%" PRId64,
-                  *global_step);
+    std::snprintf(step, sizeof(step),
+                  options_.pad_step_number ? "%08" PRId64 : "%" PRId64, *global_step);
     path = absl::StrCat(save_path, "-", step);
   }
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(
       *comm_, absl::StrCat(path, "|", write_state), "Saver::Save arguments"));
   if (vars_.empty()) return std::string();  // allow_empty: nothing to save.
-  if (comm_->rank() == 0) local = locks_.Hold(StateFileDirectory(path), options_.directory_lock);
+  if (comm_->rank() == 0)
+    local = locks_.Hold(StateFileDirectory(path), options_.directory_lock);
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
 
   std::vector<SaveTensor> tensors;
   tensors.reserve(vars_.size());
   for (const auto& [name, v] : vars_) {
-    tensors.push_back({name, "", v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
+    tensors.push_back(
+        {name, "", v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
   }
   CheckpointContents contents;
   for (const auto& [name, values] : collections_) {
-    contents.user_metadata[absl::StrCat(kCollectionKeyPrefix, name)] = EncodeCollection(values);
+    contents.user_metadata[absl::StrCat(kCollectionKeyPrefix, name)] =
+        EncodeCollection(values);
   }
   contents.step = global_step.value_or(0);
   MESHCKPT_RETURN_IF_ERROR(SaveTensors(*comm_, path, tensors, contents, options_.io));

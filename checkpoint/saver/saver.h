@@ -82,9 +82,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/object/dvariable.h"
 #include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/state/retention.h"
-#include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "io/fs/directory_lock.h"
 #include "mesh/mesh.h"
@@ -136,18 +136,18 @@ class Saver {
   static absl::StatusOr<std::unique_ptr<Saver>> Create(
       Communicator* comm, std::map<std::string, DVariable*> var_list,
       SaverOptions options = {});
-  static absl::StatusOr<std::unique_ptr<Saver>> Create(
-      Communicator* comm, std::vector<DVariable*> var_list,
-      SaverOptions options = {});
+  static absl::StatusOr<std::unique_ptr<Saver>> Create(Communicator* comm,
+                                                       std::vector<DVariable*> var_list,
+                                                       SaverOptions options = {});
 
   // Collective. Writes the checkpoint and returns its prefix; see the file
   // comment for the state file and retention. InvalidArgument for an empty
   // or non-UTF-8 save_path or one ending in '/'; NotFound when its directory
   // does not exist; FailedPrecondition naming the holder when another job
   // holds the directory's lock (rank 0 takes it at the first save into a
-  // directory and keeps it for the Saver's lifetime; io/fs/directory_lock.h). An error after the checkpoint was committed (state
-  // file, deletion) is returned as such ("saved '...', then: ..."), but
-  // last_checkpoints() already lists the new checkpoint.
+  // directory and keeps it for the Saver's lifetime; io/fs/directory_lock.h). An error
+  // after the checkpoint was committed (state file, deletion) is returned as such ("saved
+  // '...', then: ..."), but last_checkpoints() already lists the new checkpoint.
   absl::StatusOr<std::string> Save(const std::string& save_path,
                                    std::optional<int64_t> global_step = std::nullopt,
                                    bool write_state = true);
@@ -178,8 +178,7 @@ class Saver {
   // Named string lists saved with every later checkpoint. InvalidArgument
   // for a name that is empty or not printable ASCII. Replaces an existing
   // collection of that name. Call with the same arguments on every rank.
-  absl::Status SetCollection(const std::string& name,
-                             std::vector<std::string> values);
+  absl::Status SetCollection(const std::string& name, std::vector<std::string> values);
   const std::map<std::string, std::vector<std::string>>& collections() const {
     return collections_;
   }
@@ -190,12 +189,13 @@ class Saver {
   Communicator* comm() const { return comm_; }
 
  private:
-  Saver(Communicator* comm, std::map<std::string, DVariable*> vars,
-        SaverOptions options, double created)
+  Saver(Communicator* comm, std::map<std::string, DVariable*> vars, SaverOptions options,
+        double created)
       : comm_(comm),
         vars_(std::move(vars)),
         options_(std::move(options)),
-        retention_(RetentionPolicy{options_.max_to_keep, options_.keep_checkpoint_every_n_hours,
+        retention_(RetentionPolicy{options_.max_to_keep,
+                                   options_.keep_checkpoint_every_n_hours,
                                    PreservationRule::kFixedPeriods},
                    created) {}
 
@@ -231,18 +231,19 @@ struct ImportedStructure {
 // collections. NotFound without a committed checkpoint; InvalidArgument for
 // a bad scope or a mesh whose rank count is not comm->size(); DataLoss for a
 // collection that does not decode.
-absl::StatusOr<ImportedStructure> ImportStructure(
-    Communicator* comm, const std::string& save_path, const Mesh& mesh,
-    const std::string& name_scope = "", bool restore_values = true,
-    SaverOptions saver_options = {});
+absl::StatusOr<ImportedStructure> ImportStructure(Communicator* comm,
+                                                  const std::string& save_path,
+                                                  const Mesh& mesh,
+                                                  const std::string& name_scope = "",
+                                                  bool restore_values = true,
+                                                  SaverOptions saver_options = {});
 
 // The structure is exported by every Saver::Save (the index holds names,
 // dtypes, shapes and layouts; collections go to user_metadata). This writes
 // a checkpoint of `saver`'s variables at exactly `save_path`, without
 // touching the state file or last_checkpoints(): the meta-graph export of
 // TF. Collective.
-absl::StatusOr<std::string> ExportStructure(Saver& saver,
-                                            const std::string& save_path);
+absl::StatusOr<std::string> ExportStructure(Saver& saver, const std::string& save_path);
 
 // user_metadata key of collection `name`: "collection:<name>".
 inline constexpr absl::string_view kCollectionKeyPrefix = "collection:";

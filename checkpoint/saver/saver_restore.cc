@@ -30,9 +30,9 @@
 #include "base/status_macros.h"
 #include "checkpoint/engine/checkpoint_handle.h"
 #include "checkpoint/engine/checkpoint_index.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/saver/saver.h"
 #include "checkpoint/saver/saver_internal.h"
-#include "checkpoint/engine/shard_io.h"
 
 namespace meshckpt {
 namespace {
@@ -56,20 +56,21 @@ absl::Status CheckAgainstIndex(const CheckpointIndex& index, const std::string& 
         "Saver: key '", key, "' not found in checkpoint '", index.path(), "'"));
   }
   if (saved->dtype != v->dtype()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "Saver: '", key, "' was saved as ", DTypeName(saved->dtype),
-        " but the variable is ", DTypeName(v->dtype()), " (checkpoint '",
-        index.path(), "')"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("Saver: '", key, "' was saved as ", DTypeName(saved->dtype),
+                     " but the variable is ", DTypeName(v->dtype()), " (checkpoint '",
+                     index.path(), "')"));
   }
   item->key = &key;
   item->var = v;
   if (saved->shape == v->shape()) return absl::OkStatus();
   if (!reshape) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "Saver: '", key, "' was saved with shape ", ShapeText(saved->shape),
-        " but the variable has shape ", ShapeText(v->shape()),
-        " (checkpoint '", index.path(), "'; SaverOptions::reshape restores by "
-        "flat index when the element counts agree)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("Saver: '", key, "' was saved with shape ", ShapeText(saved->shape),
+                     " but the variable has shape ", ShapeText(v->shape()),
+                     " (checkpoint '", index.path(),
+                     "'; SaverOptions::reshape restores by "
+                     "flat index when the element counts agree)"));
   }
   // The index validated the saved shape, so its product fits in int64.
   int64_t saved_n = 1;
@@ -77,8 +78,8 @@ absl::Status CheckAgainstIndex(const CheckpointIndex& index, const std::string& 
   if (saved_n != v->num_elements()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "Saver: cannot reshape '", key, "': saved shape ", ShapeText(saved->shape),
-        " has ", saved_n, " elements, the variable's ", ShapeText(v->shape()),
-        " has ", v->num_elements(), " (checkpoint '", index.path(), "')"));
+        " has ", saved_n, " elements, the variable's ", ShapeText(v->shape()), " has ",
+        v->num_elements(), " (checkpoint '", index.path(), "')"));
   }
   item->reshaped = true;
   item->saved_shape = saved->shape;
@@ -142,9 +143,9 @@ absl::Status Saver::Restore(const std::string& save_path) {
       CheckpointHandle::Open(*comm_, save_path, options_.io);
   if (!checkpoint.ok()) {
     if (absl::IsNotFound(checkpoint.status())) {
-      return absl::NotFoundError(absl::StrCat(
-          "Saver::Restore: '", save_path, "' is not a valid checkpoint: ",
-          checkpoint.status().message()));
+      return absl::NotFoundError(
+          absl::StrCat("Saver::Restore: '", save_path,
+                       "' is not a valid checkpoint: ", checkpoint.status().message()));
     }
     return checkpoint.status();
   }
@@ -157,7 +158,8 @@ absl::Status Saver::Restore(CheckpointHandle& checkpoint) {
   std::vector<Item> items;
   for (const auto& [key, v] : vars_) {
     items.emplace_back();
-    local = CheckAgainstIndex(checkpoint.index(), key, v, options_.reshape, &items.back());
+    local =
+        CheckAgainstIndex(checkpoint.index(), key, v, options_.reshape, &items.back());
     if (!local.ok()) break;
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(local));
@@ -174,8 +176,8 @@ absl::Status Saver::Restore(CheckpointHandle& checkpoint) {
       const Item& it = items[i];
       DVariable* v = it.var;
       if (!it.reshaped) {
-        tensors.push_back({*it.key, v->dtype(), v->shape(), v->layout(), {},
-                           v->MutableShardData()});
+        tensors.push_back(
+            {*it.key, v->dtype(), v->shape(), v->layout(), {}, v->MutableShardData()});
         continue;
       }
       Staging& s = staging[i - first];
@@ -185,9 +187,12 @@ absl::Status Saver::Restore(CheckpointHandle& checkpoint) {
       } else {
         s.bytes.resize(n * static_cast<size_t>(DTypeSize(v->dtype())));
       }
-      tensors.push_back({*it.key, v->dtype(), it.saved_shape,
-                         Layout::Replicated(stage_mesh, static_cast<int>(it.saved_shape.size())),
-                         {s.data(v->dtype())}});
+      tensors.push_back(
+          {*it.key,
+           v->dtype(),
+           it.saved_shape,
+           Layout::Replicated(stage_mesh, static_cast<int>(it.saved_shape.size())),
+           {s.data(v->dtype())}});
     }
     MESHCKPT_RETURN_IF_ERROR(RestoreTensors(checkpoint, tensors, restore));
     for (size_t i = first; i < last; ++i) {

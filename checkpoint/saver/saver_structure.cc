@@ -49,9 +49,9 @@ absl::StatusOr<std::vector<std::string>> DecodeCollection(absl::string_view enco
   std::vector<std::string> values(count);
   for (size_t i = 0; i < count; ++i) {
     if (!absl::Base64Unescape(parts[i + 1], &values[i])) {
-      return absl::DataLossError(absl::StrCat(
-          "collection item ", i, " is not base64: '",
-          absl::CHexEscape(parts[i + 1].substr(0, 64)), "'"));
+      return absl::DataLossError(
+          absl::StrCat("collection item ", i, " is not base64: '",
+                       absl::CHexEscape(parts[i + 1].substr(0, 64)), "'"));
     }
   }
   return values;
@@ -70,9 +70,10 @@ absl::StatusOr<std::string> NormalizeScope(std::string scope) {
   for (absl::string_view part : absl::StrSplit(scope, '/')) {
     if (part.empty() || part == "." || part == ".." ||
         part.find('\0') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ImportStructure: name scope '", scope, "' must be '/'-separated names, "
-          "none empty, '.' or '..'"));
+      return absl::InvalidArgumentError(absl::StrCat("ImportStructure: name scope '",
+                                                     scope,
+                                                     "' must be '/'-separated names, "
+                                                     "none empty, '.' or '..'"));
     }
   }
   return scope;
@@ -90,8 +91,8 @@ absl::StatusOr<Layout> Retarget(const Layout& saved, const Mesh& mesh) {
 
 absl::Status WithPath(const absl::Status& s, const std::string& path) {
   if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat("ImportStructure('", path, "'): ",
-                                             s.message()));
+  return absl::Status(s.code(),
+                      absl::StrCat("ImportStructure('", path, "'): ", s.message()));
 }
 
 }  // namespace
@@ -115,8 +116,8 @@ absl::StatusOr<ImportedStructure> ImportStructure(
   std::unique_ptr<CheckpointHandle> checkpoint;
   std::optional<CheckpointIndex> structure_only;
   if (restore_values) {
-    MESHCKPT_ASSIGN_OR_RETURN(
-        checkpoint, CheckpointHandle::Open(*comm, save_path, saver_options.io));
+    MESHCKPT_ASSIGN_OR_RETURN(checkpoint,
+                              CheckpointHandle::Open(*comm, save_path, saver_options.io));
   } else {
     MESHCKPT_ASSIGN_OR_RETURN(structure_only, CheckpointIndex::Read(*comm, save_path));
   }
@@ -128,9 +129,9 @@ absl::StatusOr<ImportedStructure> ImportStructure(
     if (!absl::ConsumePrefix(&name, kCollectionKeyPrefix)) continue;
     absl::StatusOr<std::vector<std::string>> values = DecodeCollection(value);
     if (!values.ok()) {
-      local = absl::DataLossError(absl::StrCat("collection '", name, "' in '",
-                                               index.path(), "': ",
-                                               values.status().message()));
+      local =
+          absl::DataLossError(absl::StrCat("collection '", name, "' in '", index.path(),
+                                           "': ", values.status().message()));
       break;
     }
     out.collections[std::string(name)] = *std::move(values);
@@ -140,8 +141,9 @@ absl::StatusOr<ImportedStructure> ImportStructure(
     const CheckpointIndex::Tensor& t = index.tensors()[i];
     absl::StatusOr<Layout> layout = Retarget(t.layout, mesh);
     if (!layout.ok()) {
-      local = absl::Status(layout.status().code(),
-                           absl::StrCat("tensor '", t.key, "': ", layout.status().message()));
+      local =
+          absl::Status(layout.status().code(),
+                       absl::StrCat("tensor '", t.key, "': ", layout.status().message()));
       break;
     }
     std::string name = scope->empty() ? t.key : absl::StrCat(*scope, "/", t.key);

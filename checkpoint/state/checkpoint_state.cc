@@ -35,8 +35,8 @@
 #include "checkpoint/engine/shard_io.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/fs/fs.h"
 #include "proto/checkpoint_state.pb.h"
 
 namespace meshckpt {
@@ -65,11 +65,10 @@ namespace {
 
 absl::Status ValidateLatestFilename(const std::string& name) {
   if (name.empty() || name == "." || name == ".." ||
-      name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid checkpoint state file name '", name,
-        "': must be a plain file name inside the directory"));
+      name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid checkpoint state file name '", name,
+                     "': must be a plain file name inside the directory"));
   }
   return absl::OkStatus();
 }
@@ -106,8 +105,8 @@ absl::StatusOr<std::vector<std::string>> ListRegularFiles(const std::string& dir
   DIR* handle = ::opendir(d.c_str());
   if (handle == nullptr) {
     const int err = errno;
-    std::string msg = absl::StrCat("cannot list checkpoint directory '", d,
-                                   "': ", std::strerror(err));
+    std::string msg =
+        absl::StrCat("cannot list checkpoint directory '", d, "': ", std::strerror(err));
     return err == ENOENT || err == ENOTDIR ? absl::NotFoundError(msg)
                                            : absl::InternalError(msg);
   }
@@ -146,22 +145,22 @@ proto::CheckpointState ToProto(const CheckpointState& s) {
   for (const std::string& path : s.all_model_checkpoint_paths) {
     p.add_all_model_checkpoint_paths(path);
   }
-  for (double t : s.all_model_checkpoint_timestamps) p.add_all_model_checkpoint_timestamps(t);
+  for (double t : s.all_model_checkpoint_timestamps)
+    p.add_all_model_checkpoint_timestamps(t);
   p.set_last_preserved_timestamp(s.last_preserved_timestamp);
   return p;
 }
 
 }  // namespace
 
-absl::StatusOr<CheckpointState> ReadCheckpointState(
-    const std::string& dir, const std::string& latest_filename) {
+absl::StatusOr<CheckpointState> ReadCheckpointState(const std::string& dir,
+                                                    const std::string& latest_filename) {
   MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
   const std::string path = JoinPath(dir, latest_filename);
   absl::StatusOr<std::string> text = ReadFileToString(path, kMaxStateFileBytes);
   if (!text.ok()) {
     if (absl::IsNotFound(text.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("no checkpoint state file '", path, "'"));
+      return absl::NotFoundError(absl::StrCat("no checkpoint state file '", path, "'"));
     }
     return text.status();
   }
@@ -177,14 +176,13 @@ absl::StatusOr<CheckpointState> ReadCheckpointState(
   return FromProto(state);
 }
 
-absl::Status WriteCheckpointState(const std::string& dir,
-                                  const CheckpointState& state,
+absl::Status WriteCheckpointState(const std::string& dir, const CheckpointState& state,
                                   const std::string& latest_filename) {
   MESHCKPT_RETURN_IF_ERROR(ValidateLatestFilename(latest_filename));
   std::string text;
   if (!google::protobuf::TextFormat::PrintToString(ToProto(state), &text)) {
-    return absl::InternalError(absl::StrCat(
-        "cannot format checkpoint state for '", JoinPath(dir, latest_filename), "'"));
+    return absl::InternalError(absl::StrCat("cannot format checkpoint state for '",
+                                            JoinPath(dir, latest_filename), "'"));
   }
   return WriteFileAtomically(JoinPath(dir, latest_filename), text);
 }
@@ -269,7 +267,8 @@ absl::StatusOr<IndexRecord> IntactIndex(const std::string& prefix) {
   MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index, DecodeIndexFile(bytes, path));
   MESHCKPT_ASSIGN_OR_RETURN(int64_t size, FileSize(DataFilePath(prefix)));
   if (size != index.data_file_size) {
-    return absl::DataLossError(absl::StrCat("data file of '", prefix, "' has the wrong size"));
+    return absl::DataLossError(
+        absl::StrCat("data file of '", prefix, "' has the wrong size"));
   }
   return index;
 }
@@ -335,8 +334,8 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& dir,
     if (!seen.contains(NormalizePath(prefix))) consider(prefix, timestamp);
   }
   if (!best.has_value()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no committed checkpoint in '", dir.empty() ? "." : dir, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("no committed checkpoint in '", dir.empty() ? "." : dir, "'"));
   }
   return best->second;
 }
@@ -382,8 +381,8 @@ absl::StatusOr<int64_t> NextCheckpointNumber(const std::string& dir,
 absl::Status DeleteCheckpoint(const std::string& prefix) {
   const std::string index = IndexFilePath(prefix);
   if (absl::Status s = RemoveFileIfExists(index); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("deleting checkpoint '", prefix,
-                                               "': ", s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("deleting checkpoint '", prefix, "': ", s.message()));
   }
   if (absl::Status s = RemoveFileIfExists(DataFilePath(prefix)); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("deleting checkpoint '", prefix,

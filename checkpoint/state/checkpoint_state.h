@@ -69,8 +69,7 @@ struct CheckpointState {
 // NotFound when missing; DataLoss when it does not parse. Paths are returned
 // as written in the file.
 absl::StatusOr<CheckpointState> ReadCheckpointState(
-    const std::string& dir,
-    const std::string& latest_filename = kDefaultLatestFilename);
+    const std::string& dir, const std::string& latest_filename = kDefaultLatestFilename);
 
 absl::Status WriteCheckpointState(
     const std::string& dir, const CheckpointState& state,
@@ -102,8 +101,7 @@ bool CheckpointIsIntact(const std::string& prefix);
 // The newest committed and intact checkpoint prefix (absolute or as given
 // by `dir`); NotFound when there is none. Reads every index in `dir`.
 absl::StatusOr<std::string> LatestCheckpoint(
-    const std::string& dir,
-    const std::string& latest_filename = kDefaultLatestFilename);
+    const std::string& dir, const std::string& latest_filename = kDefaultLatestFilename);
 
 // Every intact checkpoint prefix in `dir`, oldest first by index timestamp.
 std::vector<std::string> ListCommittedCheckpoints(const std::string& dir);

@@ -66,8 +66,8 @@ std::vector<std::string> RetentionList::ListedPrefixes() const {
 
 std::string StateFileDirectory(const std::string& prefix) { return Dirname(prefix); }
 
-absl::StatusOr<std::string> StateFilePath(const std::string& dir, const std::string& prefix,
-                                          bool relative) {
+absl::StatusOr<std::string> StateFilePath(const std::string& dir,
+                                          const std::string& prefix, bool relative) {
   MESHCKPT_ASSIGN_OR_RETURN(std::string abs, MakeAbsolute(prefix));
   if (!relative) return abs;
   MESHCKPT_ASSIGN_OR_RETURN(const std::string abs_dir, MakeAbsolute(dir));
@@ -78,8 +78,9 @@ absl::StatusOr<CheckpointState> StateAfterSave(const StateFileLocation& where,
                                                const RetentionList& list,
                                                const RetainedCheckpoint& latest) {
   CheckpointState state;
-  MESHCKPT_ASSIGN_OR_RETURN(state.model_checkpoint_path,
-                            StateFilePath(where.dir, latest.prefix, where.relative_paths));
+  MESHCKPT_ASSIGN_OR_RETURN(
+      state.model_checkpoint_path,
+      StateFilePath(where.dir, latest.prefix, where.relative_paths));
   for (const RetainedCheckpoint& c : list.listed()) {
     MESHCKPT_ASSIGN_OR_RETURN(state.all_model_checkpoint_paths.emplace_back(),
                               StateFilePath(where.dir, c.prefix, where.relative_paths));
@@ -102,9 +103,9 @@ absl::Status WriteThenDelete(const StateFileLocation& where, const RetentionList
                              const RetainedCheckpoint& latest,
                              const std::vector<std::string>& doomed) {
   absl::StatusOr<CheckpointState> state = StateAfterSave(where, list, latest);
-  absl::Status written = state.ok()
-                             ? WriteCheckpointState(where.dir, *state, where.latest_filename)
-                             : state.status();
+  absl::Status written =
+      state.ok() ? WriteCheckpointState(where.dir, *state, where.latest_filename)
+                 : state.status();
   MESHCKPT_FAULT_POINT("after_state_file", 0);
   MESHCKPT_RETURN_IF_ERROR(written);
   // Only now, with the state file no longer naming them, delete.
@@ -161,8 +162,8 @@ absl::Status BroadcastRetained(Communicator& comm, std::vector<RetainedCheckpoin
   comm.Broadcast(&bytes, root);
   // Every rank decodes the same bytes, so every rank gets the same answer.
   absl::StatusOr<CheckpointState> packed = DecodeCheckpointState(bytes);
-  if (!packed.ok() ||
-      packed->all_model_checkpoint_paths.size() != packed->all_model_checkpoint_timestamps.size()) {
+  if (!packed.ok() || packed->all_model_checkpoint_paths.size() !=
+                          packed->all_model_checkpoint_timestamps.size()) {
     return absl::InternalError("corrupt broadcast of a checkpoint list");
   }
   list->clear();

@@ -29,7 +29,8 @@
 //
 //   RetentionList list({/*max_to_keep=*/3, /*every_n_hours=*/0}, /*preserved=*/0);
 //   std::vector<std::string> doomed = list.Add("/ckpt/run/ckpt-4", now);
-//   if (rank == 0) status = RecordSave({"/ckpt/run"}, list, {"/ckpt/run/ckpt-4", now}, doomed);
+//   if (rank == 0) status = RecordSave({"/ckpt/run"}, list, {"/ckpt/run/ckpt-4", now},
+//   doomed);
 //
 // Thread-compatible. RecordSave and RetainedFromState touch files; the rest
 // is computation (StateFilePath and StateAfterSave may ask getcwd).
@@ -113,8 +114,8 @@ std::string StateFileDirectory(const std::string& prefix);
 // `relative` and it lies under `dir`, else absolute. Both are made absolute
 // with the working directory first (lexically), so "ckpt-1" in "." and
 // "/cwd/ckpt-1" are written alike.
-absl::StatusOr<std::string> StateFilePath(const std::string& dir, const std::string& prefix,
-                                          bool relative);
+absl::StatusOr<std::string> StateFilePath(const std::string& dir,
+                                          const std::string& prefix, bool relative);
 
 // Where a state file goes and how it names checkpoints.
 struct StateFileLocation {

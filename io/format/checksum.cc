@@ -17,8 +17,7 @@
 namespace meshckpt {
 
 std::vector<int64_t> ChooseTileShape(absl::Span<const int64_t> chunk_shape,
-                                     int64_t element_size,
-                                     int64_t target_bytes) {
+                                     int64_t element_size, int64_t target_bytes) {
   std::vector<int64_t> tile(chunk_shape.begin(), chunk_shape.end());
   for (int64_t& t : tile) t = std::max<int64_t>(t, 1);
   const int64_t target = std::max<int64_t>(target_bytes / element_size, 1);
@@ -38,8 +37,7 @@ std::vector<int64_t> ChooseTileShape(absl::Span<const int64_t> chunk_shape,
   return tile;
 }
 
-TileGrid::TileGrid(std::vector<int64_t> chunk_shape,
-                   std::vector<int64_t> tile_shape)
+TileGrid::TileGrid(std::vector<int64_t> chunk_shape, std::vector<int64_t> tile_shape)
     : chunk_shape_(std::move(chunk_shape)), tile_shape_(std::move(tile_shape)) {
   for (size_t d = 0; d < chunk_shape_.size(); ++d) {
     grid_.push_back((chunk_shape_[d] + tile_shape_[d] - 1) / tile_shape_[d]);
@@ -83,8 +81,8 @@ std::vector<int64_t> TileGrid::TilesIn(const Box& aligned) const {
   std::vector<int64_t> lo(rank), hi(rank);
   for (size_t i = 0; i < rank; ++i) {
     lo[i] = aligned.origin()[i] / tile_shape_[i];
-    hi[i] = (aligned.origin()[i] + aligned.shape()[i] + tile_shape_[i] - 1) /
-            tile_shape_[i];
+    hi[i] =
+        (aligned.origin()[i] + aligned.shape()[i] + tile_shape_[i] - 1) / tile_shape_[i];
     if (hi[i] <= lo[i]) return {};
   }
   std::vector<int64_t> tiles;
@@ -111,8 +109,7 @@ uint64_t HashRegion(const void* buffer, absl::Span<const int64_t> buffer_shape,
   // Walk the region against itself: only the source offsets matter.
   ForEachRunPair(buffer_shape, region, buffer_shape, region,
                  [&](int64_t off, int64_t, int64_t n) {
-                   XXH3_64bits_update(state, base + off * element_size,
-                                      n * element_size);
+                   XXH3_64bits_update(state, base + off * element_size, n * element_size);
                  });
   const uint64_t h = XXH3_64bits_digest(state);
   XXH3_freeState(state);
@@ -129,24 +126,26 @@ std::vector<uint64_t> TileChecksums(const void* chunk_data, const TileGrid& grid
     return sums;
   }
   for (int64_t t = 0; t < grid.num_tiles(); ++t) {
-    sums[t] = HashRegion(chunk_data, grid.chunk_shape(), grid.TileBox(t),
-                         element_size);
+    sums[t] = HashRegion(chunk_data, grid.chunk_shape(), grid.TileBox(t), element_size);
   }
   return sums;
 }
 
-TileHasher::TileHasher(const TileGrid& grid, const void* chunk_data,
-                       int64_t element_size, uint64_t* sums)
-    : TileHasher(grid, Box::FromShape(grid.chunk_shape()), chunk_data,
-                 grid.chunk_shape(), Box::FromShape(grid.chunk_shape()), element_size,
-                 sums) {}
+TileHasher::TileHasher(const TileGrid& grid, const void* chunk_data, int64_t element_size,
+                       uint64_t* sums)
+    : TileHasher(grid, Box::FromShape(grid.chunk_shape()), chunk_data, grid.chunk_shape(),
+                 Box::FromShape(grid.chunk_shape()), element_size, sums) {}
 
 TileHasher::TileHasher(const TileGrid& grid, const Box& region, const void* buffer,
                        absl::Span<const int64_t> buffer_shape, const Box& buffer_region,
                        int64_t element_size, uint64_t* sums)
-    : grid_(grid), region_(region),
-      view_{static_cast<const char*>(buffer), {buffer_shape.begin(), buffer_shape.end()}, {}},
-      element_size_(element_size), sums_(sums) {
+    : grid_(grid),
+      region_(region),
+      view_{static_cast<const char*>(buffer),
+            {buffer_shape.begin(), buffer_shape.end()},
+            {}},
+      element_size_(element_size),
+      sums_(sums) {
   for (int d = 0; d < region.rank(); ++d) {
     view_.shift.push_back(buffer_region.origin()[d] - region.origin()[d]);
   }
@@ -170,7 +169,8 @@ void TileHasher::AddRows(int64_t begin, int64_t end) { Add(begin, end, view_); }
 
 void TileHasher::AddRows(int64_t begin, int64_t end, const void* buffer,
                          absl::Span<const int64_t> buffer_shape, const Box& at) {
-  View view{static_cast<const char*>(buffer), {buffer_shape.begin(), buffer_shape.end()}, {}};
+  View view{
+      static_cast<const char*>(buffer), {buffer_shape.begin(), buffer_shape.end()}, {}};
   for (int d = 0; d < region_.rank(); ++d) {
     view.shift.push_back(at.origin()[d] - (d == 0 ? begin : region_.origin()[d]));
   }
@@ -186,7 +186,8 @@ void TileHasher::Add(int64_t begin, int64_t end, const View& view) {
   }
   const int64_t tile_rows = grid_.tile_shape()[0];
   const int64_t chunk_rows = grid_.chunk_shape()[0];
-  const int64_t tiles_per_row = grid_.num_tiles() / ((chunk_rows + tile_rows - 1) / tile_rows);
+  const int64_t tiles_per_row =
+      grid_.num_tiles() / ((chunk_rows + tile_rows - 1) / tile_rows);
   while (begin < end) {
     const int64_t tile_row = begin / tile_rows;
     const int64_t row_end = std::min(chunk_rows, (tile_row + 1) * tile_rows);
@@ -194,8 +195,8 @@ void TileHasher::Add(int64_t begin, int64_t end, const View& view) {
     for (size_t j = 0; j < row_tiles_.size(); ++j) {
       auto* state = static_cast<XXH3_state_t*>(states_[j]);
       if (begin == tile_row * tile_rows) XXH3_64bits_reset(state);
-      const int64_t t = row_tiles_[j] + (tile_row - row_tiles_[0] / tiles_per_row) *
-                                            tiles_per_row;
+      const int64_t t =
+          row_tiles_[j] + (tile_row - row_tiles_[0] / tiles_per_row) * tiles_per_row;
       const Box tile = grid_.TileBox(t);
       std::vector<int64_t> origin = tile.origin(), extent = tile.shape();
       origin[0] = begin;

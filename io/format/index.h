@@ -75,8 +75,11 @@ struct ChunkRecord {
 struct TensorRecord {
   TensorRecord(std::string key, std::string dataset, DType dtype,
                std::vector<int64_t> shape, Layout layout)
-      : key(std::move(key)), dataset(std::move(dataset)), dtype(dtype),
-        shape(std::move(shape)), layout(std::move(layout)) {}
+      : key(std::move(key)),
+        dataset(std::move(dataset)),
+        dtype(dtype),
+        shape(std::move(shape)),
+        layout(std::move(layout)) {}
 
   std::string key;
   std::string dataset;  // HDF5 path in the data file.

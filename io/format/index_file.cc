@@ -1,9 +1,8 @@
 // The index file: framing, versions, and the IndexRecord <-> proto mapping.
 #include "io/format/index_file.h"
 
-#include <xxhash.h>
-
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,10 +20,9 @@ namespace {
 
 constexpr size_t kFooterSize = 16;
 
-absl::Status Bad(const std::string& path, absl::string_view key,
-                 absl::string_view what) {
-  return absl::DataLossError(absl::StrCat("index file '", path, "', tensor '",
-                                          key, "': ", what));
+absl::Status Bad(const std::string& path, absl::string_view key, absl::string_view what) {
+  return absl::DataLossError(
+      absl::StrCat("index file '", path, "', tensor '", key, "': ", what));
 }
 
 absl::Status NotAnIndex(const std::string& path, int64_t size) {
@@ -57,7 +55,6 @@ absl::StatusOr<std::string> ReadIndexFileBytes(const std::string& path) {
   return ReadFileToString(path, kMaxIndexFileBytes);
 }
 
-
 proto::CheckpointIndexProto IndexToProto(const IndexRecord& index) {
   proto::CheckpointIndexProto p;
   p.mutable_version()->set_producer(index.version.producer);
@@ -71,7 +68,8 @@ proto::CheckpointIndexProto IndexToProto(const IndexRecord& index) {
     e->set_dtype(DTypeToProto(t.dtype));
     for (int64_t s : t.shape) e->add_shape(s);
     // A tensor on the index's mesh does not repeat it.
-    *e->mutable_layout() = LayoutToProto(t.layout, !t.layout.mesh().SameGridAs(index.mesh));
+    *e->mutable_layout() =
+        LayoutToProto(t.layout, !t.layout.mesh().SameGridAs(index.mesh));
     for (const ChunkRecord& c : t.chunks) {
       proto::ChunkProto* cp = e->add_chunks();
       ChunkBoxToProto(c.box, cp);
@@ -109,8 +107,8 @@ absl::StatusOr<IndexRecord> IndexFromProto(const proto::CheckpointIndexProto& p,
                                            const std::string& path) {
   absl::StatusOr<Mesh> mesh = MeshFromProto(p.mesh());
   if (!mesh.ok()) {
-    return absl::DataLossError(absl::StrCat("index file '", path, "' has a bad mesh: ",
-                                            mesh.status().message()));
+    return absl::DataLossError(absl::StrCat(
+        "index file '", path, "' has a bad mesh: ", mesh.status().message()));
   }
   IndexRecord index(*std::move(mesh));
   index.version.producer = p.version().producer();
@@ -124,8 +122,8 @@ absl::StatusOr<IndexRecord> IndexFromProto(const proto::CheckpointIndexProto& p,
     absl::StatusOr<Layout> layout = LayoutFromProto(e.layout(), index.mesh);
     if (!layout.ok()) return Bad(path, e.key(), layout.status().message());
     TensorRecord& t = index.tensors.emplace_back(
-        e.key(), e.dataset(), *dtype, std::vector<int64_t>(e.shape().begin(), e.shape().end()),
-        *std::move(layout));
+        e.key(), e.dataset(), *dtype,
+        std::vector<int64_t>(e.shape().begin(), e.shape().end()), *std::move(layout));
     t.chunks.reserve(e.chunks_size());
     for (const proto::ChunkProto& c : e.chunks()) {
       absl::StatusOr<Box> box = ChunkBoxFromProto(c);
@@ -141,8 +139,10 @@ absl::StatusOr<IndexRecord> IndexFromProto(const proto::CheckpointIndexProto& p,
   }
   for (const proto::ObjectGraphProto::Node& pn : p.object_graph().nodes()) {
     ObjectGraph::Node& n = index.object_graph.nodes.emplace_back();
-    for (const auto& c : pn.children()) n.children.push_back({c.node_id(), c.local_name()});
-    for (const auto& a : pn.attributes()) n.attributes.push_back({a.name(), a.checkpoint_key()});
+    for (const auto& c : pn.children())
+      n.children.push_back({c.node_id(), c.local_name()});
+    for (const auto& a : pn.attributes())
+      n.attributes.push_back({a.name(), a.checkpoint_key()});
   }
   index.user_metadata.insert(p.user_metadata().begin(), p.user_metadata().end());
   index.save_counter = p.save_counter();
@@ -184,8 +184,8 @@ absl::StatusOr<IndexRecord> DecodeIndexFile(absl::string_view bytes,
   return IndexFromProto(*p, path);
 }
 
-absl::StatusOr<proto::CheckpointIndexProto> DecodeIndexProto(
-    absl::string_view bytes, const std::string& path) {
+absl::StatusOr<proto::CheckpointIndexProto> DecodeIndexProto(absl::string_view bytes,
+                                                             const std::string& path) {
   if (bytes.size() < kFooterSize ||
       std::memcmp(bytes.data() + bytes.size() - 8, kIndexMagic, 8) != 0) {
     return NotAnIndex(path, static_cast<int64_t>(bytes.size()));
@@ -197,8 +197,7 @@ absl::StatusOr<proto::CheckpointIndexProto> DecodeIndexProto(
   const absl::string_view payload = bytes.substr(0, bytes.size() - kFooterSize);
   uint64_t stored = 0;
   for (int b = 0; b < 8; ++b) {
-    stored |= uint64_t{static_cast<unsigned char>(bytes[payload.size() + b])}
-              << (8 * b);
+    stored |= uint64_t{static_cast<unsigned char>(bytes[payload.size() + b])} << (8 * b);
   }
   if (XXH3_64bits(payload.data(), payload.size()) != stored) {
     return absl::DataLossError(
@@ -206,16 +205,15 @@ absl::StatusOr<proto::CheckpointIndexProto> DecodeIndexProto(
   }
   proto::CheckpointIndexProto index;
   if (!index.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return absl::DataLossError(
-        absl::StrCat("index file '", path, "' does not parse"));
+    return absl::DataLossError(absl::StrCat("index file '", path, "' does not parse"));
   }
   const proto::VersionDef& v = index.version();
   if (v.min_consumer() > kFormatVersion ||
       absl::c_linear_search(v.bad_consumers(), kFormatVersion)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "index file '", path, "' was written by meshckpt format ",
-        v.producer(), " and needs a reader of format >= ", v.min_consumer(),
-        "; this library reads format ", kFormatVersion));
+    return absl::FailedPreconditionError(
+        absl::StrCat("index file '", path, "' was written by meshckpt format ",
+                     v.producer(), " and needs a reader of format >= ", v.min_consumer(),
+                     "; this library reads format ", kFormatVersion));
   }
   return index;
 }

@@ -55,9 +55,9 @@ absl::Status DecodeStringBlob(absl::string_view blob, int64_t n,
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t len = GetU64(blob.data() + 8 * i);
     if (len > available - total) {
-      return absl::DataLossError(absl::StrCat(
-          "string element ", i, " claims ", len, " bytes, but only ",
-          available - total, " of the blob's ", blob.size(), " remain"));
+      return absl::DataLossError(absl::StrCat("string element ", i, " claims ", len,
+                                              " bytes, but only ", available - total,
+                                              " of the blob's ", blob.size(), " remain"));
     }
     total += len;
   }
@@ -79,8 +79,8 @@ absl::StatusOr<std::vector<StringBlobPiece>> PlaceStringShards(
     absl::Span<const int64_t> shape, absl::Span<const Box> boxes,
     absl::Span<const absl::string_view> blobs) {
   if (boxes.size() != blobs.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(boxes.size(), " string shards but ",
-                                                   blobs.size(), " blobs"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(boxes.size(), " string shards but ", blobs.size(), " blobs"));
   }
   const Box tensor = Box::FromShape(std::vector<int64_t>(shape.begin(), shape.end()));
   // A run: consecutive elements of the tensor that are consecutive in one
@@ -99,13 +99,13 @@ absl::StatusOr<std::vector<StringBlobPiece>> PlaceStringShards(
     const absl::string_view blob = blobs[i];
     const int64_t n = box.num_elements();
     if (box.rank() != tensor.rank() || !tensor.Contains(box)) {
-      return absl::InvalidArgumentError(absl::StrCat("string shard ", box.ToString(),
-                                                     " is not inside ", tensor.ToString()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "string shard ", box.ToString(), " is not inside ", tensor.ToString()));
     }
     if (static_cast<uint64_t>(n) > blob.size() / 8) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the blob of string shard ", box.ToString(), " has ", blob.size(),
-          " bytes, too few for ", n, " lengths"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the blob of string shard ", box.ToString(), " has ", blob.size(),
+                       " bytes, too few for ", n, " lengths"));
     }
     if (n == 0) continue;
     const uint64_t available = blob.size() - 8 * static_cast<uint64_t>(n);
@@ -119,13 +119,14 @@ absl::StatusOr<std::vector<StringBlobPiece>> PlaceStringShards(
                        fits = len <= available - used;
                        if (fits) used += len;
                      }
-                     runs.push_back({element, count, i, local, static_cast<int64_t>(first),
+                     runs.push_back({element, count, i, local,
+                                     static_cast<int64_t>(first),
                                      static_cast<int64_t>(used - first)});
                    });
     if (!fits || used != available) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the lengths in the blob of string shard ", box.ToString(),
-          " do not add up to the ", available, " bytes after them"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the lengths in the blob of string shard ", box.ToString(),
+                       " do not add up to the ", available, " bytes after them"));
     }
   }
   std::sort(runs.begin(), runs.end(),
@@ -137,16 +138,17 @@ absl::StatusOr<std::vector<StringBlobPiece>> PlaceStringShards(
     next += r.count;
   }
   if (!tiled || next != tensor.num_elements()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "string shards do not cover each element of ", tensor.ToString(),
-        " exactly once"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("string shards do not cover each element of ", tensor.ToString(),
+                     " exactly once"));
   }
   std::vector<StringBlobPiece> pieces;
   auto add = [&](size_t shard, int64_t from, int64_t to, int64_t size) {
     if (size == 0) return;
     if (!pieces.empty()) {
       StringBlobPiece& last = pieces.back();
-      if (last.shard == shard && last.from + last.size == from && last.to + last.size == to) {
+      if (last.shard == shard && last.from + last.size == from &&
+          last.to + last.size == to) {
         last.size += size;
         return;
       }

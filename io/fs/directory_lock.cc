@@ -94,10 +94,9 @@ std::string DescribeHolder(int fd) {
 // to a fixed width, so that on a full disk it reuses the file's block
 // instead of needing a new one (a job that cannot save may still restore).
 void RecordHolder(int fd) {
-  std::string line =
-      absl::StrCat("host=", HostName(), " pid=", ::getpid(),
-                   " since=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
-                                               absl::UTCTimeZone()));
+  std::string line = absl::StrCat(
+      "host=", HostName(), " pid=", ::getpid(), " since=",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()));
   if (line.size() < kHolderLineBytes - 1) line.resize(kHolderLineBytes - 1, ' ');
   line.push_back('\n');
   (void)!::pwrite(fd, line.data(), line.size(), 0);
@@ -126,22 +125,24 @@ absl::StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir,
   }
 
   auto unlocked = [&](int err) -> absl::StatusOr<DirectoryLock> {
-    std::string why = absl::StrCat("cannot lock checkpoint directory '", dir, "' (",
-                                   path, ": ", std::strerror(err),
+    std::string why = absl::StrCat("cannot lock checkpoint directory '", dir, "' (", path,
+                                   ": ", std::strerror(err),
                                    "); this filesystem does not support record locks");
     if (policy == DirectoryLockPolicy::kRequire) {
       return absl::FailedPreconditionError(absl::StrCat(
-          why, ". Mount it with lock support (Lustre: -o flock; NFS: lockd/v4) "
-               "or choose DirectoryLockPolicy::kIfSupported and make sure only one "
-               "job uses the directory"));
+          why,
+          ". Mount it with lock support (Lustre: -o flock; NFS: lockd/v4) "
+          "or choose DirectoryLockPolicy::kIfSupported and make sure only one "
+          "job uses the directory"));
     }
     return DirectoryLock(nullptr, path,
-                         absl::StrCat(why, "; going on unlocked: only one job may use "
-                                           "this directory at a time"));
+                         absl::StrCat(why,
+                                      "; going on unlocked: only one job may use "
+                                      "this directory at a time"));
   };
 
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                        0644);
+  const int fd =
+      ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
   if (fd < 0) {
     if (errno == ENOENT) {
       return absl::NotFoundError(

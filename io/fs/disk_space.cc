@@ -58,8 +58,8 @@ int64_t BytesToAllocate(const std::string& path, int64_t size) {
   return std::max<int64_t>(0, size - static_cast<int64_t>(st.st_blocks) * 512);
 }
 
-absl::Status NoSpaceStatus(absl::string_view what, const std::string& path,
-                           int err, int64_t needed) {
+absl::Status NoSpaceStatus(absl::string_view what, const std::string& path, int err,
+                           int64_t needed) {
   std::string msg = absl::StrCat(what, " '", path, "': ", std::strerror(err), "; ");
   if (needed >= 0) absl::StrAppend(&msg, "needs ", needed, " bytes, ");
   const int64_t free_bytes = FreeBytesFor(path);

@@ -35,8 +35,8 @@ int64_t BytesToAllocate(const std::string& path, int64_t size);
 // ResourceExhausted "<what> '<path>': <strerror(err)>; needs <needed>
 // bytes, <free> free on the filesystem mounted at '<mount>'". With `needed`
 // < 0 (unknown) the "needs" part is left out.
-absl::Status NoSpaceStatus(absl::string_view what, const std::string& path,
-                           int err, int64_t needed);
+absl::Status NoSpaceStatus(absl::string_view what, const std::string& path, int err,
+                           int64_t needed);
 
 }  // namespace meshckpt
 

@@ -17,8 +17,7 @@
 
 namespace meshckpt {
 
-absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
-                         int err) {
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path, int err) {
   if (IsOutOfSpace(err)) return NoSpaceStatus(what, path, err, /*needed=*/-1);
   std::string msg = absl::StrCat(what, " '", path, "': ", std::strerror(err));
   switch (err) {
@@ -80,14 +79,12 @@ absl::Status SyncParentDir(const std::string& path) {
 
 absl::Status RenameFile(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
-    return ErrnoStatus(absl::StrCat("cannot rename to '", to, "' from"), from,
-                       errno);
+    return ErrnoStatus(absl::StrCat("cannot rename to '", to, "' from"), from, errno);
   }
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view data) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data) {
   const std::string tmp = absl::StrCat(path, ".tmp-", RandomId());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus("cannot create", tmp, errno);
@@ -100,7 +97,8 @@ absl::Status WriteFileAtomically(const std::string& path,
       ::close(fd);
       ::unlink(tmp.c_str());
       if (IsOutOfSpace(err)) {
-        return NoSpaceStatus("write failed for", tmp, err, static_cast<int64_t>(data.size()));
+        return NoSpaceStatus("write failed for", tmp, err,
+                             static_cast<int64_t>(data.size()));
       }
       return ErrnoStatus("write failed for", tmp, err);
     }
@@ -135,13 +133,13 @@ absl::StatusOr<OpenedFile> OpenRegularFileForRead(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    const char* kind = S_ISFIFO(st.st_mode)  ? "a FIFO"
-                       : S_ISDIR(st.st_mode) ? "a directory"
+    const char* kind = S_ISFIFO(st.st_mode)                         ? "a FIFO"
+                       : S_ISDIR(st.st_mode)                        ? "a directory"
                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISSOCK(st.st_mode)                       ? "a socket"
                                               : "not a regular file";
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", path, "' is ", kind, ", not a regular file; refusing to read it"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' is ", kind, ", not a regular file; refusing to read it"));
   }
   // O_NONBLOCK only served the open; regular-file reads ignore it anyway.
   (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -179,8 +177,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, int64_t ma
   }
   ::close(fd);
   if (static_cast<int64_t>(done) > max_bytes) {
-    return absl::DataLossError(absl::StrCat("'", path, "' grew past the ", max_bytes,
-                                            " bytes such a file can be while being read"));
+    return absl::DataLossError(
+        absl::StrCat("'", path, "' grew past the ", max_bytes,
+                     " bytes such a file can be while being read"));
   }
   out.resize(done);
   return out;

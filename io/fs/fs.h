@@ -18,8 +18,7 @@ namespace meshckpt {
 // "<what> '<path>': <strerror>" with a canonical code for `err`: NotFound,
 // PermissionDenied, ResourceExhausted (ENOSPC, EDQUOT; saying what is free
 // on the filesystem, io/fs/disk_space.h), else Internal.
-absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
-                         int err);
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path, int err);
 
 // fsync of a file that already exists (opened read-only; Linux allows it).
 absl::Status SyncFile(const std::string& path);
@@ -36,8 +35,7 @@ absl::Status ReserveFileSpace(const std::string& path, int64_t bytes);
 absl::Status RenameFile(const std::string& from, const std::string& to);
 // Writes `data` to `path` via a temporary, fsync, rename and directory
 // fsync: readers see the old content or the new, never a mix.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 absl::string_view data);
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data);
 // Opens `path` for reading without blocking (a FIFO must not hang the
 // caller) and checks that it is a regular file: InvalidArgument for a FIFO,
 // device, socket or directory. Returns the descriptor (the caller closes it)
@@ -50,8 +48,7 @@ absl::StatusOr<OpenedFile> OpenRegularFileForRead(const std::string& path);
 // The whole of a regular file of at most `max_bytes`: DataLoss naming the
 // limit for a larger one (read nothing), InvalidArgument for anything that is
 // not a regular file. Callers pass a cap that follows from what the file is.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path,
-                                             int64_t max_bytes);
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, int64_t max_bytes);
 absl::StatusOr<int64_t> FileSize(const std::string& path);
 bool FileExists(const std::string& path);
 // unlink(2); OK when the file did not exist.

@@ -23,9 +23,9 @@ absl::Status Closed(const std::string& path) {
 
 // Reads `box` of dataset `d` through HDF5 into `dst_box` of `dst`, staging
 // in `staging` unless the region is the whole buffer.
-absl::Status ReadThroughHdf5(DataFileReader& r, int d, int64_t element_size, const Box& box,
-                             absl::Span<const int64_t> dst_shape, const Box& dst_box,
-                             void* dst, std::vector<char>* staging) {
+absl::Status ReadThroughHdf5(DataFileReader& r, int d, int64_t element_size,
+                             const Box& box, absl::Span<const int64_t> dst_shape,
+                             const Box& dst_box, void* dst, std::vector<char>* staging) {
   if (dst_box == Box::FromShape({dst_shape.begin(), dst_shape.end()})) {
     return r.Read(d, box, dst);
   }
@@ -56,7 +56,8 @@ class DirectSource final : public ChunkSource {
     const int64_t esize = DTypeSize(dataset.dtype);
     MESHCKPT_ASSIGN_OR_RETURN(std::optional<StorageBlock> block,
                               Where(dataset, chunk, stored));
-    if (block.has_value()) return file_->Read(*block, box, esize, dst_shape, dst_box, dst);
+    if (block.has_value())
+      return file_->Read(*block, box, esize, dst_shape, dst_box, dst);
     MESHCKPT_ASSIGN_OR_RETURN(DataFileReader * r, Hdf5());
     MESHCKPT_ASSIGN_OR_RETURN(int d, OpenDataset(*r, dataset));
     return ReadThroughHdf5(*r, d, esize, box, dst_shape, dst_box, dst, &staging_);
@@ -92,16 +93,17 @@ class DirectSource final : public ChunkSource {
  private:
   absl::StatusOr<DataFileReader*> Hdf5() {
     if (hdf5_ == nullptr) {
-      MESHCKPT_ASSIGN_OR_RETURN(hdf5_, DataFileReader::OpenDescriptor(file_->fd(), path()));
+      MESHCKPT_ASSIGN_OR_RETURN(hdf5_,
+                                DataFileReader::OpenDescriptor(file_->fd(), path()));
     }
     return hdf5_.get();
   }
 
   // Where `chunk` lies when it can be read directly: as the index records,
   // else as HDF5 says (asked once per dataset); nullopt: read through HDF5.
-  absl::StatusOr<std::optional<StorageBlock>> Where(const DatasetRef& dataset,
-                                                    const Box& chunk,
-                                                    const std::optional<StorageBlock>& stored) {
+  absl::StatusOr<std::optional<StorageBlock>> Where(
+      const DatasetRef& dataset, const Box& chunk,
+      const std::optional<StorageBlock>& stored) {
     if (stored.has_value()) return stored;
     if (dataset.dtype == DType::kString) return std::nullopt;
     auto it = located_.find(dataset.path);
@@ -133,8 +135,8 @@ class MpiIoSource final : public ChunkSource {
                          void* dst) override {
     if (hdf5_ == nullptr) return Closed(path());
     MESHCKPT_ASSIGN_OR_RETURN(int d, OpenDataset(*hdf5_, dataset));
-    return ReadThroughHdf5(*hdf5_, d, DTypeSize(dataset.dtype), box, dst_shape, dst_box, dst,
-                           &staging_);
+    return ReadThroughHdf5(*hdf5_, d, DTypeSize(dataset.dtype), box, dst_shape, dst_box,
+                           dst, &staging_);
   }
 
   absl::Status ReadStrings(const DatasetRef& dataset, const Box& box,
@@ -166,10 +168,11 @@ class MpiIoSource final : public ChunkSource {
 absl::StatusOr<std::unique_ptr<ChunkSource>> ChunkSource::Open(
     Communicator& comm, const std::string& path, const ChunkSourceOptions& options) {
   auto check_size = [&](int64_t size) {
-    if (options.expected_size < 0 || size == options.expected_size) return absl::OkStatus();
-    return absl::DataLossError(absl::StrCat("data file '", path, "' has ", size,
-                                            " bytes but was committed with ",
-                                            options.expected_size, " (truncated or replaced)"));
+    if (options.expected_size < 0 || size == options.expected_size)
+      return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat(
+        "data file '", path, "' has ", size, " bytes but was committed with ",
+        options.expected_size, " (truncated or replaced)"));
   };
   if (options.mode == ChunkSourceOptions::Mode::kDirect) {
     MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<DirectFile> file,

@@ -84,9 +84,9 @@ class ChunkSource {
   // block whose first element is the chunk's origin), nullopt when it does
   // not say.
   virtual absl::Status ReadChunk(const DatasetRef& dataset, const Box& chunk,
-                                 const std::optional<StorageBlock>& stored, const Box& box,
-                                 absl::Span<const int64_t> dst_shape, const Box& dst_box,
-                                 void* dst) = 0;
+                                 const std::optional<StorageBlock>& stored,
+                                 const Box& box, absl::Span<const int64_t> dst_shape,
+                                 const Box& dst_box, void* dst) = 0;
   // Elements `box` (dataset coordinates) of a string dataset into `out`,
   // row-major over the box. The source keeps the decoded elements of the
   // last string dataset read, as a restore reads one tensor's chunks in turn.

@@ -59,8 +59,7 @@ class DataFileWriter {
 
   // Creates (truncates) `path`; collective when comm has MPI behind it.
   static absl::StatusOr<std::unique_ptr<DataFileWriter>> Create(
-      Communicator& comm, const std::string& path,
-      const DataFileOptions& options);
+      Communicator& comm, const std::string& path, const DataFileOptions& options);
 
   // InvalidArgument for DType::kString.
   virtual absl::StatusOr<int> CreateDataset(const DatasetSpec& spec) = 0;
@@ -88,8 +87,7 @@ class DataFileReader {
   // behind it, else with the POSIX driver. NotFound when missing, DataLoss
   // when HDF5 cannot read it.
   static absl::StatusOr<std::unique_ptr<DataFileReader>> Open(
-      Communicator& comm, const std::string& path,
-      const DataFileOptions& options);
+      Communicator& comm, const std::string& path, const DataFileOptions& options);
   // As Open, for this process alone: through MPI-IO over MPI_COMM_SELF when
   // comm has MPI behind it, else with the POSIX driver. Neither this nor
   // Close is collective, so the reader may outlive any collective call.
@@ -111,8 +109,7 @@ class DataFileReader {
   // moved directly.
   virtual absl::StatusOr<std::vector<StorageBlock>> Locate(int dataset) = 0;
   // Keeps the decoded elements of the last string dataset read.
-  virtual absl::Status ReadStrings(int dataset, const Box& box,
-                                   std::string* out) = 0;
+  virtual absl::Status ReadStrings(int dataset, const Box& box, std::string* out) = 0;
   // Bytes in the file that was opened.
   virtual absl::StatusOr<int64_t> FileSize() = 0;
   virtual absl::Status Close() = 0;

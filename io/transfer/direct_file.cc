@@ -57,8 +57,9 @@ std::optional<StorageBlock> BlockHolding(const std::vector<StorageBlock>& blocks
   return std::nullopt;
 }
 
-absl::StatusOr<std::unique_ptr<DirectFile>> DirectFile::Open(
-    const std::string& path, Mode mode, bool start_writeback) {
+absl::StatusOr<std::unique_ptr<DirectFile>> DirectFile::Open(const std::string& path,
+                                                             Mode mode,
+                                                             bool start_writeback) {
   int fd;
   if (mode == kWrite) {
     fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -77,14 +78,14 @@ absl::Status DirectFile::PwriteAll(const char* data, int64_t n, int64_t offset) 
   const int64_t start = offset;
   const int64_t total = n;
   while (n > 0) {
-    const ssize_t w = ::pwrite(fd_, data, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)),
-                               offset);
+    const ssize_t w =
+        ::pwrite(fd_, data, static_cast<size_t>(std::min<int64_t>(n, 1 << 30)), offset);
     ++io_calls_;
     if (w < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(absl::StrCat("cannot write ", total, " bytes at offset ",
-                                      start, " of"),
-                         path_, errno);
+      return ErrnoStatus(
+          absl::StrCat("cannot write ", total, " bytes at offset ", start, " of"), path_,
+          errno);
     }
     data += w;
     n -= w;
@@ -117,8 +118,7 @@ void DirectFile::NoteWritten(int64_t offset, int64_t n) {
 }
 
 absl::Status DirectFile::Write(const StorageBlock& block, const Box& valid,
-                               const Box& box, int64_t element_size,
-                               const void* data) {
+                               const Box& box, int64_t element_size, const void* data) {
   if (box.empty()) return absl::OkStatus();
   const Box rel = RelativeTo(box, block.box());
   const Box rel_valid = RelativeTo(Intersect(valid, block.box()), block.box());
@@ -177,8 +177,8 @@ absl::Status DirectFile::Write(const StorageBlock& block, const Box& valid,
   return status;
 }
 
-absl::Status DirectFile::WritePacked(const StorageBlock& block, const Box& rel,
-                                     int k, int64_t element_size, const char* src) {
+absl::Status DirectFile::WritePacked(const StorageBlock& block, const Box& rel, int k,
+                                     int64_t element_size, const char* src) {
   const int rank = rel.rank();
   int64_t file_row = element_size;
   for (int d = k + 1; d < rank; ++d) file_row *= block.shape[d];
@@ -200,8 +200,9 @@ absl::Status DirectFile::WritePacked(const StorageBlock& block, const Box& rel,
                dst_shape, Box::Unchecked(std::vector<int64_t>(rank, 0), region),
                element_size);
     first[k] = rel.origin()[k] + w0;
-    MESHCKPT_RETURN_IF_ERROR(PwriteAll(
-        staging_.data(), bytes, block.offset + Linear(block.shape, first) * element_size));
+    MESHCKPT_RETURN_IF_ERROR(
+        PwriteAll(staging_.data(), bytes,
+                  block.offset + Linear(block.shape, first) * element_size));
   }
   if (staging_.capacity() > static_cast<size_t>(kStagingBytes)) {
     std::vector<char>().swap(staging_);
@@ -210,8 +211,7 @@ absl::Status DirectFile::WritePacked(const StorageBlock& block, const Box& rel,
 }
 
 absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
-                              int64_t element_size,
-                              absl::Span<const int64_t> dst_shape,
+                              int64_t element_size, absl::Span<const int64_t> dst_shape,
                               const Box& dst_box, void* dst) {
   if (box.empty()) return absl::OkStatus();
   const Box rel = RelativeTo(box, block.box());
@@ -242,38 +242,38 @@ absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
       iov.push_back({out + window[i].mem, static_cast<size_t>(window[i].n)});
     }
     const int64_t lo = window.front().file;
-    status = PreadvAll(&iov, block.offset + lo, window.back().file + window.back().n - lo);
+    status =
+        PreadvAll(&iov, block.offset + lo, window.back().file + window.back().n - lo);
     window.clear();
   };
-  ForEachRunPair(block.shape, rel, dst_shape, dst_box,
-                 [&](int64_t f, int64_t m, int64_t n) {
-                   if (!status.ok()) return;
-                   f *= element_size;
-                   m *= element_size;
-                   n *= element_size;
-                   if (!window.empty()) {
-                     Run& last = window.back();
-                     const bool contiguous =
-                         f == last.file + last.n && m == last.mem + last.n;
-                     if (window.size() == 1 && contiguous) {
-                       last.n += n;  // Still one direct read.
-                       return;
-                     }
-                     // Short runs close together share a call; reading a
-                     // gap costs a copy, a call per run a system call.
-                     const int64_t gap = f - (last.file + last.n);
-                     const bool sieve = n < kSieveRunBytes && last.n < kSieveRunBytes &&
-                                        gap <= std::max(n, kSieveMinGapBytes) &&
-                                        f + n - window.front().file <= kStagingBytes &&
-                                        2 * window.size() + 2 <= kMaxIov;
-                     if (sieve) {
-                       window.push_back({f, m, n});
-                       return;
-                     }
-                     flush();
-                   }
-                   window.push_back({f, m, n});
-                 });
+  ForEachRunPair(
+      block.shape, rel, dst_shape, dst_box, [&](int64_t f, int64_t m, int64_t n) {
+        if (!status.ok()) return;
+        f *= element_size;
+        m *= element_size;
+        n *= element_size;
+        if (!window.empty()) {
+          Run& last = window.back();
+          const bool contiguous = f == last.file + last.n && m == last.mem + last.n;
+          if (window.size() == 1 && contiguous) {
+            last.n += n;  // Still one direct read.
+            return;
+          }
+          // Short runs close together share a call; reading a
+          // gap costs a copy, a call per run a system call.
+          const int64_t gap = f - (last.file + last.n);
+          const bool sieve = n < kSieveRunBytes && last.n < kSieveRunBytes &&
+                             gap <= std::max(n, kSieveMinGapBytes) &&
+                             f + n - window.front().file <= kStagingBytes &&
+                             2 * window.size() + 2 <= kMaxIov;
+          if (sieve) {
+            window.push_back({f, m, n});
+            return;
+          }
+          flush();
+        }
+        window.push_back({f, m, n});
+      });
   flush();
   if (gap_sink_.capacity() > static_cast<size_t>(kSieveMaxGapBytes)) {
     std::vector<char>().swap(gap_sink_);
@@ -281,7 +281,8 @@ absl::Status DirectFile::Read(const StorageBlock& block, const Box& box,
   return status;
 }
 
-absl::Status DirectFile::PreadvAll(std::vector<iovec>* iov, int64_t offset, int64_t total) {
+absl::Status DirectFile::PreadvAll(std::vector<iovec>* iov, int64_t offset,
+                                   int64_t total) {
   const int64_t start = offset;
   size_t first = 0;
   while (first < iov->size()) {
@@ -290,13 +291,14 @@ absl::Status DirectFile::PreadvAll(std::vector<iovec>* iov, int64_t offset, int6
     ++io_calls_;
     if (r < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(absl::StrCat("cannot read ", total, " bytes at offset ", start, " of"),
-                         path_, errno);
+      return ErrnoStatus(
+          absl::StrCat("cannot read ", total, " bytes at offset ", start, " of"), path_,
+          errno);
     }
     if (r == 0) {
-      return absl::DataLossError(absl::StrCat(
-          "data file '", path_, "' ends before byte ", start + total, " (reading ", total,
-          " bytes at offset ", start, ")"));
+      return absl::DataLossError(absl::StrCat("data file '", path_, "' ends before byte ",
+                                              start + total, " (reading ", total,
+                                              " bytes at offset ", start, ")"));
     }
     offset += r;
     for (size_t left = r; left > 0;) {  // Drop what was filled.

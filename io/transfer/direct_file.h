@@ -71,8 +71,9 @@ class DirectFile {
   // `start_writeback`: after every few MiB written, ask the kernel to start
   // writing them to disk (sync_file_range) so that a later Sync finds less
   // to do; a hint, ignored where unsupported.
-  static absl::StatusOr<std::unique_ptr<DirectFile>> Open(
-      const std::string& path, Mode mode, bool start_writeback = false);
+  static absl::StatusOr<std::unique_ptr<DirectFile>> Open(const std::string& path,
+                                                          Mode mode,
+                                                          bool start_writeback = false);
   ~DirectFile();
   DirectFile(const DirectFile&) = delete;
   DirectFile& operator=(const DirectFile&) = delete;
@@ -86,9 +87,8 @@ class DirectFile {
 
   // Reads `box` (dataset coordinates, inside `block`) into the region
   // `dst_box` (same shape) of a row-major buffer of shape `dst_shape`.
-  absl::Status Read(const StorageBlock& block, const Box& box,
-                    int64_t element_size, absl::Span<const int64_t> dst_shape,
-                    const Box& dst_box, void* dst);
+  absl::Status Read(const StorageBlock& block, const Box& box, int64_t element_size,
+                    absl::Span<const int64_t> dst_shape, const Box& dst_box, void* dst);
 
   // fdatasync: what this process wrote is durable.
   absl::Status Sync();
@@ -109,8 +109,8 @@ class DirectFile {
   // preadv of `total` bytes at `offset` into `iov` (consumed as filled);
   // partial reads, EINTR and more than IOV_MAX entries are continued.
   absl::Status PreadvAll(std::vector<struct iovec>* iov, int64_t offset, int64_t total);
-  absl::Status WritePacked(const StorageBlock& block, const Box& rel_box,
-                           int packed_dim, int64_t element_size, const char* data);
+  absl::Status WritePacked(const StorageBlock& block, const Box& rel_box, int packed_dim,
+                           int64_t element_size, const char* data);
   void NoteWritten(int64_t offset, int64_t n);
 
   int fd_;

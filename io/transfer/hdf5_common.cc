@@ -19,8 +19,7 @@ namespace {
 herr_t CollectMessage(unsigned n, const H5E_error2_t* err, void* data) {
   auto* out = static_cast<std::vector<std::string>*>(data);
   if (err->desc != nullptr && err->desc[0] != '\0') {
-    out->push_back(absl::StrCat(err->func_name ? err->func_name : "?", ": ",
-                                err->desc));
+    out->push_back(absl::StrCat(err->func_name ? err->func_name : "?", ": ", err->desc));
   }
   return 0;
 }
@@ -63,8 +62,8 @@ void MakeInfo(const std::map<std::string, std::string>& hints, MPI_Info* info) {
 
 }  // namespace
 
-absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
-                        bool writing, IoFailure* failure, Closer* fapl) {
+absl::Status FileAccess(Communicator& comm, const DataFileOptions& options, bool writing,
+                        IoFailure* failure, Closer* fapl) {
   fapl->reset(H5Pcreate(H5P_FILE_ACCESS));
   if (fapl->get() < 0 ||
       H5Pset_libver_bounds(fapl->get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0 ||
@@ -121,8 +120,8 @@ absl::Status SelectBox(Handle dataset, const Box& box, Closer* file_space,
     if (file_space->get() < 0 ||
         H5Sselect_hyperslab(file_space->get(), H5S_SELECT_SET, start.data(), nullptr,
                             count.data(), nullptr) < 0) {
-      return absl::InternalError(
-          absl::StrCat("cannot select hyperslab ", box.ToString(), ": ", ErrorStackText()));
+      return absl::InternalError(absl::StrCat("cannot select hyperslab ", box.ToString(),
+                                              ": ", ErrorStackText()));
     }
     mem_space->reset(H5Screate_simple(box.rank(), count.data(), nullptr));
   }
@@ -146,28 +145,43 @@ std::string ErrorStackText() {
 
 absl::Status Error(absl::StatusCode code, absl::string_view what,
                    absl::string_view file) {
-  return absl::Status(code,
-                      absl::StrCat(what, " '", file, "': ", ErrorStackText()));
+  return absl::Status(code, absl::StrCat(what, " '", file, "': ", ErrorStackText()));
 }
 
 Handle TypeFor(DType dtype) {
   switch (dtype) {
-    case DType::kFloat16: return Float16Type(5, 15);
-    case DType::kBfloat16: return Float16Type(8, 127);
-    case DType::kFloat32: return H5Tcopy(H5T_IEEE_F32LE);
-    case DType::kFloat64: return H5Tcopy(H5T_IEEE_F64LE);
-    case DType::kInt8: return H5Tcopy(H5T_STD_I8LE);
-    case DType::kInt16: return H5Tcopy(H5T_STD_I16LE);
-    case DType::kInt32: return H5Tcopy(H5T_STD_I32LE);
-    case DType::kInt64: return H5Tcopy(H5T_STD_I64LE);
-    case DType::kUint8: return H5Tcopy(H5T_STD_U8LE);
-    case DType::kUint16: return H5Tcopy(H5T_STD_U16LE);
-    case DType::kUint32: return H5Tcopy(H5T_STD_U32LE);
-    case DType::kUint64: return H5Tcopy(H5T_STD_U64LE);
-    case DType::kBool: return BoolType();
-    case DType::kComplex64: return ComplexType(H5T_IEEE_F32LE, 4);
-    case DType::kComplex128: return ComplexType(H5T_IEEE_F64LE, 8);
-    case DType::kString: return H5Tcopy(H5T_STD_U8LE);  // io/format/string_blob.h
+    case DType::kFloat16:
+      return Float16Type(5, 15);
+    case DType::kBfloat16:
+      return Float16Type(8, 127);
+    case DType::kFloat32:
+      return H5Tcopy(H5T_IEEE_F32LE);
+    case DType::kFloat64:
+      return H5Tcopy(H5T_IEEE_F64LE);
+    case DType::kInt8:
+      return H5Tcopy(H5T_STD_I8LE);
+    case DType::kInt16:
+      return H5Tcopy(H5T_STD_I16LE);
+    case DType::kInt32:
+      return H5Tcopy(H5T_STD_I32LE);
+    case DType::kInt64:
+      return H5Tcopy(H5T_STD_I64LE);
+    case DType::kUint8:
+      return H5Tcopy(H5T_STD_U8LE);
+    case DType::kUint16:
+      return H5Tcopy(H5T_STD_U16LE);
+    case DType::kUint32:
+      return H5Tcopy(H5T_STD_U32LE);
+    case DType::kUint64:
+      return H5Tcopy(H5T_STD_U64LE);
+    case DType::kBool:
+      return BoolType();
+    case DType::kComplex64:
+      return ComplexType(H5T_IEEE_F32LE, 4);
+    case DType::kComplex128:
+      return ComplexType(H5T_IEEE_F64LE, 8);
+    case DType::kString:
+      return H5Tcopy(H5T_STD_U8LE);  // io/format/string_blob.h
   }
   return -1;
 }
@@ -177,8 +191,8 @@ absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
   Closer dcpl(H5Dget_create_plist(dataset));
   Closer space(H5Dget_space(dataset));
   if (dcpl.get() < 0 || space.get() < 0) {
-    return absl::InternalError(absl::StrCat("cannot query dataset storage: ",
-                                            ErrorStackText()));
+    return absl::InternalError(
+        absl::StrCat("cannot query dataset storage: ", ErrorStackText()));
   }
   if (H5Pget_nfilters(dcpl.get()) != 0) return std::vector<StorageBlock>();
   const int rank = H5Sget_simple_extent_ndims(space.get());
@@ -211,8 +225,8 @@ absl::StatusOr<std::vector<StorageBlock>> LocateStorage(Handle dataset,
         haddr_t addr = HADDR_UNDEF;
         hsize_t size = 0;
         if (H5Dget_chunk_info_by_coord(dataset, at.data(), &mask, &addr, &size) < 0) {
-          return absl::InternalError(absl::StrCat("cannot query chunk storage: ",
-                                                  ErrorStackText()));
+          return absl::InternalError(
+              absl::StrCat("cannot query chunk storage: ", ErrorStackText()));
         }
         if (addr == HADDR_UNDEF || mask != 0 ||
             static_cast<int64_t>(size) != chunk_bytes) {
@@ -242,14 +256,29 @@ void Closer::reset(Handle h) {
     return;
   }
   switch (H5Iget_type(h_)) {
-    case H5I_FILE: H5Fclose(h_); break;
-    case H5I_GROUP: H5Gclose(h_); break;
-    case H5I_DATATYPE: H5Tclose(h_); break;
-    case H5I_DATASPACE: H5Sclose(h_); break;
-    case H5I_DATASET: H5Dclose(h_); break;
-    case H5I_ATTR: H5Aclose(h_); break;
-    case H5I_GENPROP_LST: H5Pclose(h_); break;
-    default: break;
+    case H5I_FILE:
+      H5Fclose(h_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(h_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(h_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(h_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(h_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(h_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(h_);
+      break;
+    default:
+      break;
   }
   h_ = h;
 }

@@ -24,8 +24,7 @@ void SilenceErrorPrinting();
 // The current HDF5 error stack as text, most specific message first.
 std::string ErrorStackText();
 // `code` error: "<what> '<file>': <HDF5 error stack>".
-absl::Status Error(absl::StatusCode code, absl::string_view what,
-                   absl::string_view file);
+absl::Status Error(absl::StatusCode code, absl::string_view what, absl::string_view file);
 
 // The HDF5 type of a dtype's elements (caller closes it). Strings: uint8,
 // the bytes of their blob (io/format/string_blob.h).
@@ -48,8 +47,8 @@ struct IoFailure;  // io/transfer/hdf5_posix_driver.h
 // object keeps it open past its close. (Readers keep the default degree:
 // HDF5 refuses to open one file twice with different degrees, and a reader's
 // file may also be open elsewhere in the process.)
-absl::Status FileAccess(Communicator& comm, const DataFileOptions& options,
-                        bool writing, IoFailure* failure, Closer* fapl);
+absl::Status FileAccess(Communicator& comm, const DataFileOptions& options, bool writing,
+                        IoFailure* failure, Closer* fapl);
 
 // File and memory dataspaces selecting `box` of a dataset.
 absl::Status SelectBox(Handle dataset, const Box& box, Closer* file_space,

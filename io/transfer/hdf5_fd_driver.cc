@@ -37,14 +37,15 @@ const File* Cast(const H5FD_t* f) { return reinterpret_cast<const File*>(f); }
 
 void PushError(H5E_major_t major, H5E_minor_t minor, const char* func, const char* what,
                int err) {
-  H5Epush2(H5E_DEFAULT, __FILE__, func, __LINE__, H5E_ERR_CLS, major, minor, "%s: %s", what,
-           std::strerror(err));
+  H5Epush2(H5E_DEFAULT, __FILE__, func, __LINE__, H5E_ERR_CLS, major, minor, "%s: %s",
+           what, std::strerror(err));
 }
 
 // `name` only names the file in HDF5's messages: the descriptor is the file.
 H5FD_t* Open(const char* /*name*/, unsigned flags, hid_t fapl, haddr_t /*maxaddr*/) {
   const auto* config = static_cast<const Config*>(H5Pget_driver_info(fapl));
-  if (config == nullptr || (flags & (H5F_ACC_RDWR | H5F_ACC_TRUNC | H5F_ACC_CREAT)) != 0) {
+  if (config == nullptr ||
+      (flags & (H5F_ACC_RDWR | H5F_ACC_TRUNC | H5F_ACC_CREAT)) != 0) {
     PushError(H5E_VFL, H5E_CANTOPENFILE, __func__, "a descriptor file opens read-only",
               EINVAL);
     return nullptr;
@@ -54,7 +55,8 @@ H5FD_t* Open(const char* /*name*/, unsigned flags, hid_t fapl, haddr_t /*maxaddr
   if (fd < 0 || ::fstat(fd, &st) != 0) {
     const int err = errno;
     if (fd >= 0) ::close(fd);
-    PushError(H5E_VFL, H5E_CANTOPENFILE, __func__, "cannot duplicate the descriptor", err);
+    PushError(H5E_VFL, H5E_CANTOPENFILE, __func__, "cannot duplicate the descriptor",
+              err);
     return nullptr;
   }
   File* f = new File();
@@ -107,12 +109,13 @@ herr_t Read(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, void* bu
   File* f = Cast(file);
   char* out = static_cast<char*>(buf);
   while (size > 0) {
-    const ssize_t n = ::pread(f->fd, out, std::min<size_t>(size, 1 << 30),
-                              static_cast<off_t>(addr));
+    const ssize_t n =
+        ::pread(f->fd, out, std::min<size_t>(size, 1 << 30), static_cast<off_t>(addr));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       PushError(H5E_IO, H5E_READERROR, __func__,
-                absl::StrCat("cannot read ", size, " bytes at offset ", addr).c_str(), errno);
+                absl::StrCat("cannot read ", size, " bytes at offset ", addr).c_str(),
+                errno);
       return -1;
     }
     if (n == 0) {  // Past the end of the file: zeros, as sec2.

@@ -1,4 +1,5 @@
-// The serial writers' HDF5 file driver: POSIX I/O whose failures never leave a file half-closed.
+// The serial writers' HDF5 file driver: POSIX I/O whose failures never leave a file
+// half-closed.
 #include "io/transfer/hdf5_posix_driver.h"
 
 #include <fcntl.h>
@@ -113,8 +114,8 @@ herr_t Read(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size, void* bu
   File* f = Cast(file);
   char* out = static_cast<char*>(buf);
   while (size > 0) {
-    const ssize_t n = ::pread(f->fd, out, std::min<size_t>(size, 1 << 30),
-                              static_cast<off_t>(addr));
+    const ssize_t n =
+        ::pread(f->fd, out, std::min<size_t>(size, 1 << 30), static_cast<off_t>(addr));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
@@ -144,8 +145,8 @@ herr_t Write(H5FD_t* file, H5FD_mem_t, hid_t, haddr_t addr, size_t size,
   const size_t total = size;
   const char* in = static_cast<const char*>(buf);
   while (size > 0) {
-    const ssize_t n = ::pwrite(f->fd, in, std::min<size_t>(size, 1 << 30),
-                               static_cast<off_t>(addr));
+    const ssize_t n =
+        ::pwrite(f->fd, in, std::min<size_t>(size, 1 << 30), static_cast<off_t>(addr));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       Record(f, errno,

@@ -27,9 +27,9 @@ namespace meshckpt::h5 {
 // The first I/O failure of a file. Written by the driver, read by the
 // writer; one file (and thread) at a time.
 struct IoFailure {
-  int err = 0;  // errno; 0: nothing failed.
+  int err = 0;       // errno; 0: nothing failed.
   std::string what;  // "cannot write 48 bytes at offset 0 of"
-  int64_t end = 0;  // The end of the failed write (bytes the file needed).
+  int64_t end = 0;   // The end of the failed write (bytes the file needed).
   bool failed() const { return err != 0; }
 };
 

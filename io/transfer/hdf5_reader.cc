@@ -10,12 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "comm/mpi_communicator.h"
-#include "io/transfer/data_file.h"
+#include "io/format/string_blob.h"
 #include "io/fs/fs.h"
+#include "io/transfer/data_file.h"
 #include "io/transfer/hdf5_common.h"
 #include "io/transfer/hdf5_fd_driver.h"
 #include "io/transfer/io_pieces.h"
-#include "io/format/string_blob.h"
 #include "layout/region.h"
 
 namespace meshckpt {
@@ -46,8 +46,7 @@ class Hdf5Reader final : public DataFileReader {
     hid_t d = H5Dopen2(file_, path.c_str(), H5P_DEFAULT);
     if (d < 0) {
       return h5::Error(absl::StatusCode::kDataLoss,
-                       absl::StrCat("dataset '", path, "' is missing from"),
-                       path_);
+                       absl::StrCat("dataset '", path, "' is missing from"), path_);
     }
     Closer dset(d);
     Closer ftype(H5Dget_type(d));
@@ -64,9 +63,9 @@ class Hdf5Reader final : public DataFileReader {
     }
     if (!ok) {
       return absl::DataLossError(absl::StrCat(
-          "dataset '", path, "' in '", path_, "' has shape [",
-          absl::StrJoin(dims, ","), "] or a type that does not match the index's ",
-          DTypeName(dtype), " [", absl::StrJoin(shape, ","), "]"));
+          "dataset '", path, "' in '", path_, "' has shape [", absl::StrJoin(dims, ","),
+          "] or a type that does not match the index's ", DTypeName(dtype), " [",
+          absl::StrJoin(shape, ","), "]"));
     }
     datasets_.push_back(dset.release());
     dtypes_.push_back(dtype);
@@ -84,8 +83,8 @@ class Hdf5Reader final : public DataFileReader {
         box, DTypeSize(dtypes_[dataset]), [&](const Box& piece, int64_t off) {
           Closer fs, ms;
           absl::Status s = SelectBox(d, piece, &fs, &ms);
-          if (s.ok() && H5Dread(d, type.get(), ms.get(), fs.get(), dxpl_,
-                                base + off) < 0) {
+          if (s.ok() &&
+              H5Dread(d, type.get(), ms.get(), fs.get(), dxpl_, base + off) < 0) {
             s = ReadError(dataset, piece);
           }
           return s;
@@ -97,8 +96,7 @@ class Hdf5Reader final : public DataFileReader {
     return h5::LocateStorage(datasets_[dataset], DTypeSize(dtypes_[dataset]));
   }
 
-  absl::Status ReadStrings(int dataset, const Box& box,
-                           std::string* out) override {
+  absl::Status ReadStrings(int dataset, const Box& box, std::string* out) override {
     // One dataset at a time: a restore reads a tensor's chunks in turn, and
     // a reader kept open (e.g. for deferred values) should not hold every
     // string tensor it ever read.
@@ -160,12 +158,12 @@ class Hdf5Reader final : public DataFileReader {
           });
       if (!s.ok()) return s;
     }
-    absl::Status s = DecodeStringBlob(
-        blob, Box::FromShape(shapes_[dataset]).num_elements(), all);
+    absl::Status s =
+        DecodeStringBlob(blob, Box::FromShape(shapes_[dataset]).num_elements(), all);
     if (!s.ok()) {
       return absl::DataLossError(absl::StrCat("string dataset '", names_[dataset],
-                                              "' in '", path_, "' is damaged: ",
-                                              s.message()));
+                                              "' in '", path_,
+                                              "' is damaged: ", s.message()));
     }
     return absl::OkStatus();
   }
@@ -188,7 +186,6 @@ class Hdf5Reader final : public DataFileReader {
   int strings_dataset_ = -1;  // The string dataset whose elements are in strings_.
   std::vector<std::string> strings_;
 };
-
 
 }  // namespace
 
@@ -229,7 +226,8 @@ absl::StatusOr<std::unique_ptr<DataFileReader>> DataFileReader::OpenDescriptor(
   h5::SilenceErrorPrinting();
   std::unique_ptr<Communicator> serial = SerialCommunicator();
   Closer fapl;
-  absl::Status s = h5::FileAccess(*serial, DataFileOptions(), /*writing=*/false, nullptr, &fapl);
+  absl::Status s =
+      h5::FileAccess(*serial, DataFileOptions(), /*writing=*/false, nullptr, &fapl);
   if (s.ok()) s = h5::UseDescriptorDriver(fapl.get(), fd);
   if (!s.ok()) return s;
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());

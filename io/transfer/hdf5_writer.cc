@@ -6,6 +6,8 @@
 // error, wherever HDF5 would have reported it. MPI-IO writers use HDF5's
 // mpio driver, where an out-of-space error is recognised by its text or by
 // statvfs.
+#include "io/transfer/hdf5_writer.h"
+
 #include <hdf5.h>
 
 #include <algorithm>
@@ -16,10 +18,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/hdf5_writer.h"
 #include "io/fs/disk_space.h"
 #include "io/fs/fs.h"
+#include "io/transfer/data_file.h"
 #include "io/transfer/hdf5_common.h"
 #include "io/transfer/hdf5_posix_driver.h"
 #include "io/transfer/io_pieces.h"
@@ -48,12 +49,14 @@ class Hdf5Writer final : public Hdf5FileWriter {
   // `failure`: what the recording driver found (serial writers), else null.
   Hdf5Writer(hid_t file, std::string path, bool parallel, bool collective,
              std::unique_ptr<h5::IoFailure> failure)
-      : failure_(std::move(failure)), file_(file), path_(std::move(path)),
+      : failure_(std::move(failure)),
+        file_(file),
+        path_(std::move(path)),
         parallel_(parallel) {
     dxpl_.reset(H5Pcreate(H5P_DATASET_XFER));
     if (parallel_) {
-      H5Pset_dxpl_mpio(dxpl_.get(), collective ? H5FD_MPIO_COLLECTIVE
-                                               : H5FD_MPIO_INDEPENDENT);
+      H5Pset_dxpl_mpio(dxpl_.get(),
+                       collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
     }
   }
   ~Hdf5Writer() override { (void)Close(); }
@@ -244,7 +247,8 @@ class Hdf5Writer final : public Hdf5FileWriter {
     if (MentionsNoSpace(stack) ||
         (failure_ == nullptr && needed > 0 && needed > FreeBytesFor(path_))) {
       absl::Status s = NoSpaceStatus(what, path_, ENOSPC, needed);
-      return absl::ResourceExhaustedError(absl::StrCat(s.message(), " (HDF5: ", stack, ")"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(s.message(), " (HDF5: ", stack, ")"));
     }
     return absl::Status(code, absl::StrCat(what, " '", path_, "': ", stack));
   }
@@ -254,23 +258,25 @@ class Hdf5Writer final : public Hdf5FileWriter {
   std::string path_;
   bool parallel_;
   Closer dxpl_;
-  int64_t size_ = 0;  // Largest Size() seen, for after the close.
+  int64_t size_ = 0;             // Largest Size() seen, for after the close.
   std::vector<hid_t> datasets_;  // -1: released.
   std::vector<DatasetSpec> specs_;
 };
 
 // Opens (`create`: creates, truncating) `path` for writing.
-absl::StatusOr<std::unique_ptr<Hdf5FileWriter>> OpenWriter(
-    Communicator& comm, const std::string& path, const DataFileOptions& options,
-    bool create) {
+absl::StatusOr<std::unique_ptr<Hdf5FileWriter>> OpenWriter(Communicator& comm,
+                                                           const std::string& path,
+                                                           const DataFileOptions& options,
+                                                           bool create) {
   h5::SilenceErrorPrinting();
   const bool parallel = comm.mpi_fortran_handle().has_value();
   auto failure = parallel ? nullptr : std::make_unique<h5::IoFailure>();
   Closer fapl;
   absl::Status s = h5::FileAccess(comm, options, /*writing=*/true, failure.get(), &fapl);
   if (!s.ok()) return s;
-  const hid_t file = create ? H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())
-                            : H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
+  const hid_t file = create
+                         ? H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())
+                         : H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
   if (file < 0) {
     if (failure != nullptr && failure->failed()) {
       return ErrnoStatus(failure->what, path, failure->err);

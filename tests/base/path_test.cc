@@ -20,7 +20,7 @@ struct Case {
 };
 
 // The inputs every function is tried on.
-const std::vector<std::string> kInputs = {"",       "/",    "a",    "/a",  "a/",
+const std::vector<std::string> kInputs = {"",        "/",    "a",    "/a", "a/",
                                           "/ckpt-1", "../x", "a//b", "./a"};
 
 void ExpectEach(const std::vector<Case>& cases, std::string (*f)(absl::string_view),
@@ -83,23 +83,20 @@ TEST(PathTest, NormalizePath) {
 }
 
 TEST(PathTest, JoinPath) {
-  const std::vector<Case> cases = {{"", "n"},
-                                   {"/", "/n"},
-                                   {"a", "a/n"},
-                                   {"/a", "/a/n"},
-                                   {"a/", "a/n"},
-                                   {"/ckpt-1", "/ckpt-1/n"},
-                                   {"../x", "../x/n"},
-                                   {"a//b", "a//b/n"},
-                                   {"./a", "./a/n"}};
+  const std::vector<Case> cases = {
+      {"", "n"},          {"/", "/n"},        {"a", "a/n"},
+      {"/a", "/a/n"},     {"a/", "a/n"},      {"/ckpt-1", "/ckpt-1/n"},
+      {"../x", "../x/n"}, {"a//b", "a//b/n"}, {"./a", "./a/n"}};
   ASSERT_EQ(cases.size(), kInputs.size());
   for (const Case& c : cases) EXPECT_EQ(JoinPath(c.in, "n"), c.want) << c.in;
   EXPECT_EQ(JoinPath("a", ""), "a/");
 }
 
 TEST(PathTest, IsAbsoluteAndDotDot) {
-  const std::vector<bool> absolute = {false, true, false, true, false, true, false, false, false};
-  const std::vector<bool> dotdot = {false, false, false, false, false, false, true, false, false};
+  const std::vector<bool> absolute = {false, true,  false, true, false,
+                                      true,  false, false, false};
+  const std::vector<bool> dotdot = {false, false, false, false, false,
+                                    false, true,  false, false};
   for (size_t i = 0; i < kInputs.size(); ++i) {
     EXPECT_EQ(IsAbsolutePath(kInputs[i]), absolute[i]) << kInputs[i];
     EXPECT_EQ(HasDotDotComponent(kInputs[i]), dotdot[i]) << kInputs[i];
@@ -110,15 +107,11 @@ TEST(PathTest, IsAbsoluteAndDotDot) {
 }
 
 TEST(PathTest, MakeAbsoluteAgainst) {
-  const std::vector<Case> cases = {{"", "/w"},
-                                   {"/", "/"},
-                                   {"a", "/w/a"},
-                                   {"/a", "/a"},
-                                   {"a/", "/w/a"},
-                                   {"/ckpt-1", "/ckpt-1"},
+  const std::vector<Case> cases = {{"", "/w"},          {"/", "/"},
+                                   {"a", "/w/a"},       {"/a", "/a"},
+                                   {"a/", "/w/a"},      {"/ckpt-1", "/ckpt-1"},
                                    {"../x", "/w/../x"},  // Not "/x": lexical only.
-                                   {"a//b", "/w/a/b"},
-                                   {"./a", "/w/a"}};
+                                   {"a//b", "/w/a/b"},  {"./a", "/w/a"}};
   ASSERT_EQ(cases.size(), kInputs.size());
   for (const Case& c : cases) EXPECT_EQ(MakeAbsoluteAgainst(c.in, "/w"), c.want) << c.in;
   EXPECT_EQ(MakeAbsoluteAgainst("a", "/"), "/a");
@@ -172,7 +165,8 @@ TEST(PathTest, MakeAbsoluteWithoutAWorkingDirectory) {
   ASSERT_EQ(::rmdir(tmp.dir().c_str()), 0);  // The cwd is gone.
   absl::StatusOr<std::string> rel = MakeAbsolute("ckpt");
   EXPECT_TRUE(absl::IsInternal(rel.status())) << rel.status();
-  EXPECT_NE(rel.status().message().find("'ckpt'"), absl::string_view::npos) << rel.status();
+  EXPECT_NE(rel.status().message().find("'ckpt'"), absl::string_view::npos)
+      << rel.status();
   EXPECT_EQ(MakeAbsolute("/abs//ckpt").value(), "/abs/ckpt");  // Needs no cwd.
 }
 
@@ -181,11 +175,12 @@ TEST(PathTest, RelativePathUnder) {
   // Each input as a path under "/d" and under ".".
   for (size_t i = 0; i < kInputs.size(); ++i) {
     const std::string& in = kInputs[i];
-    const Opt under_d[] = {std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                           std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+    const Opt under_d[] = {std::nullopt, std::nullopt, std::nullopt,
+                           std::nullopt, std::nullopt, std::nullopt,
+                           std::nullopt, std::nullopt, std::nullopt};
     EXPECT_EQ(RelativePathUnder("/d", in), under_d[i]) << in;
-    const Opt under_dot[] = {std::nullopt, std::nullopt, "a",          std::nullopt, "a",
-                             std::nullopt, std::nullopt, "a/b",        "a"};
+    const Opt under_dot[] = {std::nullopt, std::nullopt, "a",   std::nullopt, "a",
+                             std::nullopt, std::nullopt, "a/b", "a"};
     EXPECT_EQ(RelativePathUnder(".", in), under_dot[i]) << in;
   }
   EXPECT_EQ(RelativePathUnder("/d", "/d/ckpt-1"), Opt("ckpt-1"));

@@ -29,9 +29,15 @@ IndexInterval I(int64_t origin, int64_t size) {
 // IndexInterval
 
 TEST(IndexInterval, CreateValid) {
-  for (auto [origin, size] : std::vector<std::pair<int64_t, int64_t>>{
-           {0, 0}, {0, 5}, {3, 0}, {7, 1}, {0, kMax}, {kMax, 0}, {kMax - 1, 1},
-           {kMax / 2, kMax / 2}}) {
+  for (auto [origin, size] :
+       std::vector<std::pair<int64_t, int64_t>>{{0, 0},
+                                                {0, 5},
+                                                {3, 0},
+                                                {7, 1},
+                                                {0, kMax},
+                                                {kMax, 0},
+                                                {kMax - 1, 1},
+                                                {kMax / 2, kMax / 2}}) {
     absl::StatusOr<IndexInterval> i = IndexInterval::Create(origin, size);
     ASSERT_TRUE(i.ok()) << origin << "+" << size << ": " << i.status();
     EXPECT_EQ(i->origin(), origin);
@@ -43,8 +49,15 @@ TEST(IndexInterval, CreateValid) {
 
 TEST(IndexInterval, CreateInvalid) {
   for (auto [origin, size] : std::vector<std::pair<int64_t, int64_t>>{
-           {-1, 0}, {-1, 5}, {0, -1}, {3, -7}, {kMax, 1}, {1, kMax},
-           {kMax - 1, 2}, {kMax, kMax}, {std::numeric_limits<int64_t>::min(), 1},
+           {-1, 0},
+           {-1, 5},
+           {0, -1},
+           {3, -7},
+           {kMax, 1},
+           {1, kMax},
+           {kMax - 1, 2},
+           {kMax, kMax},
+           {std::numeric_limits<int64_t>::min(), 1},
            {0, std::numeric_limits<int64_t>::min()}}) {
     absl::StatusOr<IndexInterval> i = IndexInterval::Create(origin, size);
     ASSERT_FALSE(i.ok()) << origin << "+" << size;
@@ -64,10 +77,10 @@ TEST(IndexInterval, HeaderExample) {
 TEST(IndexInterval, Intersect) {
   EXPECT_EQ(Intersect(I(0, 10), I(3, 4)), I(3, 4));  // Nested.
   EXPECT_EQ(Intersect(I(3, 4), I(0, 10)), I(3, 4));
-  EXPECT_EQ(Intersect(I(0, 5), I(5, 5)), I(5, 0));   // Touching.
+  EXPECT_EQ(Intersect(I(0, 5), I(5, 5)), I(5, 0));  // Touching.
   EXPECT_EQ(Intersect(I(5, 5), I(0, 5)), I(5, 0));
-  EXPECT_EQ(Intersect(I(0, 2), I(7, 3)), I(7, 0));   // Disjoint: empty at
-  EXPECT_EQ(Intersect(I(7, 3), I(0, 2)), I(7, 0));   // the larger origin.
+  EXPECT_EQ(Intersect(I(0, 2), I(7, 3)), I(7, 0));  // Disjoint: empty at
+  EXPECT_EQ(Intersect(I(7, 3), I(0, 2)), I(7, 0));  // the larger origin.
   EXPECT_TRUE(Intersect(I(0, 2), I(7, 3)).empty());
   EXPECT_EQ(Intersect(I(2, 6), I(4, 10)), I(4, 4));  // Overlapping.
   EXPECT_EQ(Intersect(I(4, 0), I(0, 10)), I(4, 0));  // Empty operand.

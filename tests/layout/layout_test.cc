@@ -57,8 +57,7 @@ TEST(Layout, CreateUnknownMeshDim) {
 }
 
 TEST(Layout, CreateMeshDimUsedTwice) {
-  absl::StatusOr<Layout> l =
-      Layout::Create({"model", "unsharded", "model"}, Mesh8());
+  absl::StatusOr<Layout> l = Layout::Create({"model", "unsharded", "model"}, Mesh8());
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(l.status()), HasSubstr("'model'"));
@@ -76,8 +75,7 @@ TEST(LayoutString, RoundTripDTensorForm) {
   const std::string text = std::string("sharding_specs:unsharded,model, mesh:") + kMesh8;
   absl::StatusOr<Layout> l = Layout::FromString(text);
   ASSERT_TRUE(l.ok()) << l.status();
-  EXPECT_EQ(l->sharding_specs(),
-            (std::vector<std::string>{"unsharded", "model"}));
+  EXPECT_EQ(l->sharding_specs(), (std::vector<std::string>{"unsharded", "model"}));
   EXPECT_EQ(l->mesh(), Mesh8());
   EXPECT_EQ(l->MeshDimOf(1), 1);
   EXPECT_EQ(l->NumShards(1), 4);
@@ -107,17 +105,15 @@ TEST(LayoutString, NoTrailingComma) {
   absl::StatusOr<Layout> l =
       Layout::FromString(std::string("sharding_specs:batch,unsharded mesh:") + kMesh8);
   ASSERT_TRUE(l.ok()) << l.status();
-  EXPECT_EQ(l->sharding_specs(),
-            (std::vector<std::string>{"batch", "unsharded"}));
+  EXPECT_EQ(l->sharding_specs(), (std::vector<std::string>{"batch", "unsharded"}));
   absl::StatusOr<Layout> dtensor =
       Layout::FromString(std::string("sharding_specs:batch,unsharded, mesh:") + kMesh8);
   ASSERT_TRUE(dtensor.ok()) << dtensor.status();
   EXPECT_EQ(*l, *dtensor);
-  EXPECT_EQ(l->ToString(),
-            std::string("sharding_specs:batch,unsharded, mesh:") + kMesh8);
+  EXPECT_EQ(l->ToString(), std::string("sharding_specs:batch,unsharded, mesh:") + kMesh8);
 
-  absl::StatusOr<Layout> x = Layout::FromString(
-      "sharding_specs:x,unsharded mesh:|x=2|0,1|0,1|*CPU");
+  absl::StatusOr<Layout> x =
+      Layout::FromString("sharding_specs:x,unsharded mesh:|x=2|0,1|0,1|*CPU");
   ASSERT_TRUE(x.ok()) << x.status();
   EXPECT_EQ(x->MeshDimOf(0), 0);
   EXPECT_EQ(x->ToString(), "sharding_specs:x,unsharded, mesh:|x=2|0,1|0,1|*CPU");
@@ -194,7 +190,8 @@ TEST(Layout, ShardedAlong) {
 }
 
 TEST(Layout, ShardedAlongErrors) {
-  for (auto [rank, dim] : std::vector<std::pair<int, int>>{{2, 2}, {2, -1}, {0, 0}, {3, 7}}) {
+  for (auto [rank, dim] :
+       std::vector<std::pair<int, int>>{{2, 2}, {2, -1}, {0, 0}, {3, 7}}) {
     absl::StatusOr<Layout> l = Layout::ShardedAlong(Mesh8(), rank, dim, "model");
     ASSERT_FALSE(l.ok()) << rank << " " << dim;
     EXPECT_EQ(l.status().code(), absl::StatusCode::kInvalidArgument);
@@ -240,8 +237,7 @@ TEST(Layout, WithMesh) {
   EXPECT_NE(*moved, l);
   EXPECT_EQ(moved->WithMesh(Mesh8()).value(), l);
 
-  absl::StatusOr<Layout> bad =
-      l.WithMesh(Mesh::Create({{"batch", 8}}, 0, 1).value());
+  absl::StatusOr<Layout> bad = l.WithMesh(Mesh::Create({{"batch", 8}}, 0, 1).value());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(bad.status()), HasSubstr("'model'"));

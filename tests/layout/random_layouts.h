@@ -49,8 +49,7 @@ inline Mesh RandomMesh(std::mt19937& rng) {
 }
 
 // Each tensor dimension is either unsharded or a distinct random mesh dim.
-inline Layout RandomLayout(std::mt19937& rng, const Mesh& mesh,
-                           int tensor_rank) {
+inline Layout RandomLayout(std::mt19937& rng, const Mesh& mesh, int tensor_rank) {
   std::vector<int> unused(mesh.num_dims());
   for (int i = 0; i < mesh.num_dims(); ++i) unused[i] = i;
   std::shuffle(unused.begin(), unused.end(), rng);
@@ -80,10 +79,9 @@ struct RandomCase {
   const Mesh& mesh() const { return layout.mesh(); }
   // For failure messages.
   std::string Describe() const {
-    return absl::StrCat("mesh=", layout.mesh().ToString(),
-                        " (ranks=", layout.mesh().num_ranks(), ") layout=",
-                        layout.ToString(), " shape=[",
-                        absl::StrJoin(shape, ","), "]");
+    return absl::StrCat(
+        "mesh=", layout.mesh().ToString(), " (ranks=", layout.mesh().num_ranks(),
+        ") layout=", layout.ToString(), " shape=[", absl::StrJoin(shape, ","), "]");
   }
 };
 
@@ -128,8 +126,7 @@ inline void ForEachIndex(const Box& box,
 
 inline bool BoxHolds(const Box& box, const std::vector<int64_t>& index) {
   for (int d = 0; d < box.rank(); ++d) {
-    if (index[d] < box.origin()[d] ||
-        index[d] >= box.origin()[d] + box.shape()[d]) {
+    if (index[d] < box.origin()[d] || index[d] >= box.origin()[d] + box.shape()[d]) {
       return false;
     }
   }

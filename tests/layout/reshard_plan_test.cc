@@ -61,8 +61,7 @@ TEST(PlanReshard, HeaderExample) {
 TEST(PlanReshard, TwoDimensions) {
   // Row-split chunks, column-split target.
   const std::vector<Box> chunks = {B({0, 0}, {2, 6}), B({2, 0}, {2, 6})};
-  absl::StatusOr<std::vector<ReshardPiece>> plan =
-      PlanReshard(chunks, B({0, 3}, {4, 3}));
+  absl::StatusOr<std::vector<ReshardPiece>> plan = PlanReshard(chunks, B({0, 3}, {4, 3}));
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 2u);
   EXPECT_EQ((*plan)[0].in_chunk, B({0, 3}, {2, 3}));
@@ -72,8 +71,7 @@ TEST(PlanReshard, TwoDimensions) {
 }
 
 TEST(PlanReshard, SkipsEmptyIntersectionsAndEmptyChunks) {
-  const std::vector<Box> chunks = {B({0}, {4}), B({4}, {0}), B({4}, {4}),
-                                   B({8}, {2})};
+  const std::vector<Box> chunks = {B({0}, {4}), B({4}, {0}), B({4}, {4}), B({8}, {2})};
   ASSERT_TRUE(ValidateChunkCover(Box::FromShape({10}), chunks).ok());
   absl::StatusOr<std::vector<ReshardPiece>> plan = PlanReshard(chunks, B({5}, {2}));
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -127,17 +125,17 @@ TEST(PlanReshard, RankMismatch) {
 }
 
 TEST(ValidateChunkCover, AcceptsPartitions) {
-  EXPECT_TRUE(ValidateChunkCover(Box::FromShape({4, 4}),
-                                 {B({0, 0}, {4, 2}), B({0, 2}, {4, 2})})
-                  .ok());
+  EXPECT_TRUE(
+      ValidateChunkCover(Box::FromShape({4, 4}), {B({0, 0}, {4, 2}), B({0, 2}, {4, 2})})
+          .ok());
   EXPECT_TRUE(ValidateChunkCover(Box::FromShape({4, 4}), {B({0, 0}, {4, 4})}).ok());
   // Empty tensor: no chunks, or only empty ones.
   EXPECT_TRUE(ValidateChunkCover(Box::FromShape({0, 4}), {}).ok());
   EXPECT_TRUE(ValidateChunkCover(Box::FromShape({0, 4}), {B({0, 0}, {0, 4})}).ok());
   // Empty chunks may sit anywhere inside, even on top of others.
-  EXPECT_TRUE(ValidateChunkCover(Box::FromShape({4}),
-                                 {B({0}, {4}), B({2}, {0}), B({4}, {0})})
-                  .ok());
+  EXPECT_TRUE(
+      ValidateChunkCover(Box::FromShape({4}), {B({0}, {4}), B({2}, {0}), B({4}, {0})})
+          .ok());
 }
 
 TEST(ValidateChunkCover, ChunkOutside) {
@@ -150,8 +148,7 @@ TEST(ValidateChunkCover, ChunkOutside) {
 TEST(ValidateChunkCover, Overlap) {
   ExpectDataLoss(Box::FromShape({10}), {B({0}, {6}), B({5}, {5})}, "overlap");
   ExpectDataLoss(Box::FromShape({4, 4}),
-                 {B({0, 0}, {2, 4}), B({2, 0}, {2, 4}), B({1, 1}, {2, 2})},
-                 "overlap");
+                 {B({0, 0}, {2, 4}), B({2, 0}, {2, 4}), B({1, 1}, {2, 2})}, "overlap");
   ExpectDataLoss(Box::FromShape({4}), {B({0}, {4}), B({0}, {4})}, "chunks 0");
   ExpectDataLoss(Box(), {Box(), Box()}, "overlap");
 }
@@ -216,8 +213,8 @@ void CheckPlan(const std::vector<Box>& chunks, const Box& target,
     for (int d = 0; d < target.rank(); ++d) {
       EXPECT_EQ(chunk.origin()[d] + p.in_chunk.origin()[d],
                 target.origin()[d] + p.in_target.origin()[d])
-          << "dim " << d << " chunk " << chunk << " piece " << p.in_chunk
-          << " target " << target << " piece " << p.in_target;
+          << "dim " << d << " chunk " << chunk << " piece " << p.in_chunk << " target "
+          << target << " piece " << p.in_target;
     }
     ForEachIndex(p.in_target, [&](const std::vector<int64_t>& idx) {
       ++count[LinearIndex(target.shape(), idx)];
@@ -239,10 +236,8 @@ TEST(PlanReshardProperty, PiecesCoverEveryTargetElementOnce) {
     ShardMap target_map = ShardMap::Create(plan.target, plan.saved.shape).value();
     for (int64_t dev = 0; dev < plan.target.mesh().num_devices(); ++dev) {
       const Box target = target_map.DeviceBox(dev);
-      SCOPED_TRACE("target device " + std::to_string(dev) + " box " +
-                   target.ToString());
-      absl::StatusOr<std::vector<ReshardPiece>> pieces =
-          PlanReshard(plan.chunks, target);
+      SCOPED_TRACE("target device " + std::to_string(dev) + " box " + target.ToString());
+      absl::StatusOr<std::vector<ReshardPiece>> pieces = PlanReshard(plan.chunks, target);
       ASSERT_TRUE(pieces.ok()) << pieces.status();
       CheckPlan(plan.chunks, target, *pieces);
       if (::testing::Test::HasFatalFailure()) return;

@@ -45,8 +45,8 @@ int64_t ExpectedShardIndex(int64_t n, int64_t k, int64_t e) {
 // Whether `device` should hold the element at `index` according to the split
 // rule: for every sharded tensor dim d, the device's coordinate on the mesh
 // dim sharding d equals the shard index of index[d].
-bool ShouldHold(const Layout& layout, const std::vector<int64_t>& shape,
-                int64_t device, const std::vector<int64_t>& index) {
+bool ShouldHold(const Layout& layout, const std::vector<int64_t>& shape, int64_t device,
+                const std::vector<int64_t>& index) {
   const std::vector<int64_t> coords = layout.mesh().DeviceCoords(device);
   for (int d = 0; d < layout.rank(); ++d) {
     std::optional<int> m = layout.MeshDimOf(d);
@@ -113,8 +113,8 @@ TEST(ShardMapProperty, DistinctShardsPartitionTheTensor) {
     for (size_t i = 0; i < boxes.size(); ++i) {
       for (size_t j = i + 1; j < boxes.size(); ++j) {
         EXPECT_TRUE(Intersect(boxes[i], boxes[j]).empty())
-            << "shards " << i << " " << boxes[i] << " and " << j << " "
-            << boxes[j] << " overlap";
+            << "shards " << i << " " << boxes[i] << " and " << j << " " << boxes[j]
+            << " overlap";
       }
     }
     for (size_t i = 0; i < count.size(); ++i) {
@@ -187,8 +187,9 @@ TEST(WriterAssignerProperty, EveryNonEmptyShardHasOneWriterThatHoldsIt) {
     std::vector<int64_t> bytes(mesh.num_ranks(), 0);
     const int warmup = static_cast<int>(RandomInt(rng, 0, 3));
     for (int i = 0; i < warmup; ++i) {
-      ShardMap other = ShardMap::Create(
-          testing_util::RandomLayout(rng, mesh, 1), RandomShape(rng, 1)).value();
+      ShardMap other =
+          ShardMap::Create(testing_util::RandomLayout(rng, mesh, 1), RandomShape(rng, 1))
+              .value();
       for (const ShardWriter& w : assigner.Assign(other, 2)) {
         bytes[w.rank] += w.box.num_elements() * 2;
       }
@@ -256,8 +257,8 @@ TEST(WriterAssignerProperty, ReplicatedTensorsAreBalanced) {
     }
     const std::vector<int64_t>& b = assigner.bytes_per_rank();
     ASSERT_EQ(static_cast<int>(b.size()), mesh.num_ranks());
-    const int64_t spread = *std::max_element(b.begin(), b.end()) -
-                           *std::min_element(b.begin(), b.end());
+    const int64_t spread =
+        *std::max_element(b.begin(), b.end()) - *std::min_element(b.begin(), b.end());
     EXPECT_LE(spread, largest) << "bytes per rank spread " << spread
                                << " exceeds the largest tensor " << largest;
   }
@@ -271,15 +272,14 @@ TEST(WriterAssignerProperty, IdenticalReplicatedTensorsSpreadByAtMostOne) {
     std::vector<int64_t> shape = RandomShape(rng, tensor_rank);
     for (int64_t& s : shape) s = std::max<int64_t>(s, 1);
     const int64_t bpe = RandomInt(rng, 1, 8);
-    ShardMap map =
-        ShardMap::Create(Layout::Replicated(mesh, tensor_rank), shape).value();
+    ShardMap map = ShardMap::Create(Layout::Replicated(mesh, tensor_rank), shape).value();
     const int64_t one = map.global_box().num_elements() * bpe;
     WriterAssigner assigner(mesh.num_ranks());
     const int n = static_cast<int>(RandomInt(rng, 1, 50));
     for (int i = 0; i < n; ++i) assigner.Assign(map, bpe);
     const std::vector<int64_t>& b = assigner.bytes_per_rank();
-    const int64_t spread = *std::max_element(b.begin(), b.end()) -
-                           *std::min_element(b.begin(), b.end());
+    const int64_t spread =
+        *std::max_element(b.begin(), b.end()) - *std::min_element(b.begin(), b.end());
     EXPECT_LE(spread, one) << mesh.ToString() << " ranks=" << mesh.num_ranks()
                            << " n=" << n;
     int64_t total = 0;
@@ -297,9 +297,8 @@ TEST(WriterAssignerProperty, Deterministic) {
     const int n = static_cast<int>(RandomInt(rng, 1, 10));
     for (int i = 0; i < n; ++i) {
       const int tensor_rank = static_cast<int>(RandomInt(rng, 0, 3));
-      maps.push_back(ShardMap::Create(
-                         testing_util::RandomLayout(rng, mesh, tensor_rank),
-                         RandomShape(rng, tensor_rank))
+      maps.push_back(ShardMap::Create(testing_util::RandomLayout(rng, mesh, tensor_rank),
+                                      RandomShape(rng, tensor_rank))
                          .value());
       bpes.push_back(RandomInt(rng, 1, 8));
     }
@@ -310,10 +309,9 @@ TEST(WriterAssignerProperty, Deterministic) {
     for (int i = 0; i < n; ++i) {
       SCOPED_TRACE(maps[i].layout().ToString());
       const std::vector<ShardWriter> wa = a.Assign(maps[i], bpes[i]);
-      ShardMap other =
-          ShardMap::Create(maps[i].layout().WithMesh(other_view).value(),
-                           maps[i].global_shape())
-              .value();
+      ShardMap other = ShardMap::Create(maps[i].layout().WithMesh(other_view).value(),
+                                        maps[i].global_shape())
+                           .value();
       const std::vector<ShardWriter> wb = b.Assign(other, bpes[i]);
       ASSERT_EQ(wa.size(), wb.size());
       for (size_t j = 0; j < wa.size(); ++j) {

@@ -51,7 +51,8 @@ TEST(ShardMapScale, NextDeviceOfShardMatchesBruteForce) {
       for (int64_t from = -1; from <= n; ++from) {
         auto it = std::lower_bound(holders.begin(), holders.end(), from);
         const int64_t want = it == holders.end() ? -1 : *it;
-        ASSERT_EQ(map.NextDeviceOfShard(s, from), want) << "shard " << s << " from " << from;
+        ASSERT_EQ(map.NextDeviceOfShard(s, from), want)
+            << "shard " << s << " from " << from;
       }
     }
   }
@@ -97,7 +98,8 @@ TEST(ShardMapScale, SixteenMillionDevicesCostTheShards) {
 
     ShardMap replicated = ShardMap::Create(Layout::Replicated(mesh, 1), {5}).value();
     EXPECT_EQ(replicated.LocalShards(), (std::vector<int64_t>{0}));
-    EXPECT_EQ(replicated.NextDeviceOfShard(0, Mesh::kMaxDevices - 1), Mesh::kMaxDevices - 1);
+    EXPECT_EQ(replicated.NextDeviceOfShard(0, Mesh::kMaxDevices - 1),
+              Mesh::kMaxDevices - 1);
 
     WriterAssigner assigner(num_ranks);
     const std::vector<ShardWriter> w = assigner.Assign(split, 4);

@@ -111,8 +111,7 @@ TEST(SplitShard, HugeDimensionsDoNotOverflow) {
   ASSERT_TRUE(map.ok()) << map.status();
   EXPECT_EQ(map->DeviceBox(1),
             Box::Unchecked({int64_t{1} << 62}, {kMax - (int64_t{1} << 62)}));
-  EXPECT_TRUE(map->global_box().Contains(map->DeviceBox(1)))
-      << map->DeviceBox(1);
+  EXPECT_TRUE(map->global_box().Contains(map->DeviceBox(1))) << map->DeviceBox(1);
 }
 
 // ---------------------------------------------------------------------------

@@ -61,8 +61,8 @@ TEST(MeshRange, ParsesRangesInIdLists) {
 }
 
 TEST(MeshRange, CreateFromRanges) {
-  absl::StatusOr<Mesh> mesh = Mesh::CreateFromRanges(
-      "", {{"x", 4}, {"y", 2}}, {0, 8}, {4, 6}, {}, "TPU");
+  absl::StatusOr<Mesh> mesh =
+      Mesh::CreateFromRanges("", {{"x", 4}, {"y", 2}}, {0, 8}, {4, 6}, {}, "TPU");
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_EQ(*mesh, Mesh::Create({{"x", 4}, {"y", 2}}, 2, 4, "TPU").value());
   absl::StatusOr<Mesh> named = Mesh::CreateFromRanges(
@@ -74,16 +74,21 @@ TEST(MeshRange, CreateFromRanges) {
                                    {GeneratedDeviceName("CPU", 1)})
                 .value(),
             Mesh::Create({{"x", 2}}, 1, 2).value());
-  for (auto [global, local] : std::vector<std::pair<DeviceRange, DeviceRange>>{
-           {{0, 7}, {0, 2}}, {{1, 9}, {0, 2}}, {{0, 8}, {1, 3}}, {{0, 8}, {0, 3}},
-           {{0, 8}, {2, 2}}, {{0, 8}, {6, 4}}, {{8, 0}, {0, 2}}}) {
+  for (auto [global, local] :
+       std::vector<std::pair<DeviceRange, DeviceRange>>{{{0, 7}, {0, 2}},
+                                                        {{1, 9}, {0, 2}},
+                                                        {{0, 8}, {1, 3}},
+                                                        {{0, 8}, {0, 3}},
+                                                        {{0, 8}, {2, 2}},
+                                                        {{0, 8}, {6, 4}},
+                                                        {{8, 0}, {0, 2}}}) {
     absl::StatusOr<Mesh> bad = Mesh::CreateFromRanges("", {{"x", 8}}, global, local, {});
     EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument)
         << DeviceRangeText(global) << " " << DeviceRangeText(local);
   }
-  EXPECT_EQ(Mesh::CreateFromRanges("", {{"x", 2}}, {0, 2}, {0, 2}, {}, "C-PU")
-                .status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      Mesh::CreateFromRanges("", {{"x", 2}}, {0, 2}, {0, 2}, {}, "C-PU").status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MeshRange, ShortStringCutsLongNameLists) {
@@ -91,9 +96,11 @@ TEST(MeshRange, ShortStringCutsLongNameLists) {
   EXPECT_EQ(few.ToShortString(2), few.ToString());
   std::vector<std::string> names;
   for (int i = 0; i < 2000; ++i) names.push_back("d" + std::to_string(i));
-  Mesh many = Mesh::CreateFromRanges("", {{"x", 2000}}, {0, 2000}, {0, 2000}, names,
-                                     "CPU", names).value();
-  EXPECT_EQ(many.ToShortString(2), "|x=2000|0-1999|0-1999|d0,d1,... (1998 more)|d0,d1,... (1998 more)");
+  Mesh many =
+      Mesh::CreateFromRanges("", {{"x", 2000}}, {0, 2000}, {0, 2000}, names, "CPU", names)
+          .value();
+  EXPECT_EQ(many.ToShortString(2),
+            "|x=2000|0-1999|0-1999|d0,d1,... (1998 more)|d0,d1,... (1998 more)");
   EXPECT_EQ(Mesh::FromString(many.ToString()).value(), many);
 }
 

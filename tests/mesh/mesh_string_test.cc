@@ -22,14 +22,12 @@ TEST(MeshString, RoundTripShorthand) {
   absl::StatusOr<Mesh> mesh = Mesh::FromString(text);
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_EQ(mesh->name(), "");
-  EXPECT_EQ(mesh->dims(),
-            (std::vector<MeshDimension>{{"batch", 2}, {"model", 4}}));
+  EXPECT_EQ(mesh->dims(), (std::vector<MeshDimension>{{"batch", 2}, {"model", 4}}));
   EXPECT_EQ(mesh->num_devices(), 8);
   EXPECT_EQ(mesh->num_ranks(), 2);
   EXPECT_EQ(mesh->rank(), 0);
   EXPECT_EQ(mesh->local_device_ids(), (std::vector<int64_t>{0, 1, 2, 3}));
-  EXPECT_EQ(mesh->local_devices()[3],
-            "/job:localhost/replica:0/task:0/device:CPU:3");
+  EXPECT_EQ(mesh->local_devices()[3], "/job:localhost/replica:0/task:0/device:CPU:3");
   EXPECT_EQ(mesh->ToString(), text);
   EXPECT_EQ(*mesh, Mesh::Create({{"batch", 2}, {"model", 4}}, 0, 2).value());
   absl::StatusOr<Mesh> back = Mesh::FromString(mesh->ToString());
@@ -65,9 +63,8 @@ TEST(MeshString, OtherDeviceTypeShorthand) {
   absl::StatusOr<Mesh> mesh = Mesh::FromString("|x=4|0,1,2,3|2,3|*TPU");
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_EQ(mesh->local_devices(),
-            (std::vector<std::string>{
-                "/job:localhost/replica:0/task:0/device:TPU:2",
-                "/job:localhost/replica:0/task:0/device:TPU:3"}));
+            (std::vector<std::string>{"/job:localhost/replica:0/task:0/device:TPU:2",
+                                      "/job:localhost/replica:0/task:0/device:TPU:3"}));
   EXPECT_EQ(mesh->ToString(), "|x=4|0,1,2,3|2,3|*TPU");
 }
 
@@ -200,18 +197,38 @@ TEST(MeshString, Malformed) {
 // Parsing never crashes: any input gives a mesh or InvalidArgument, and any
 // mesh it gives prints back to an equal one.
 TEST(MeshString, RandomInputsNeverCrash) {
-  const std::vector<std::string> fragments = {
-      "|", "|", "|", ",", ",", "=", "x", "y", "2", "0", "1", "3", "-1",
-      "*CPU", "*", "99999999999999999999", "9223372036854775807", "16777216",
-      "unsharded", "x=2", "0,1", "", " ", "a"};
+  const std::vector<std::string> fragments = {"|",
+                                              "|",
+                                              "|",
+                                              ",",
+                                              ",",
+                                              "=",
+                                              "x",
+                                              "y",
+                                              "2",
+                                              "0",
+                                              "1",
+                                              "3",
+                                              "-1",
+                                              "*CPU",
+                                              "*",
+                                              "99999999999999999999",
+                                              "9223372036854775807",
+                                              "16777216",
+                                              "unsharded",
+                                              "x=2",
+                                              "0,1",
+                                              "",
+                                              " ",
+                                              "a"};
   std::mt19937 rng(20240601);
   int ok = 0;
   for (int i = 0; i < 2000; ++i) {
     std::string text;
     const int n = std::uniform_int_distribution<int>(0, 14)(rng);
     for (int j = 0; j < n; ++j) {
-      text += fragments[std::uniform_int_distribution<size_t>(
-          0, fragments.size() - 1)(rng)];
+      text +=
+          fragments[std::uniform_int_distribution<size_t>(0, fragments.size() - 1)(rng)];
     }
     absl::StatusOr<Mesh> mesh = Mesh::FromString(text);
     if (mesh.ok()) {
@@ -240,15 +257,15 @@ TEST(MeshString, RandomInputsNeverCrash) {
       {"*CPU", "*GPU", "a,b", "a", "a,b,c,d", "*", "", ","},
       {"", "g0,g1", "g0,g1,g2,g3", "g0", ","}};
   for (int i = 0; i < 1000; ++i) {
-    const std::vector<std::string>& base = bases[std::uniform_int_distribution<
-        size_t>(0, bases.size() - 1)(rng)];
+    const std::vector<std::string>& base =
+        bases[std::uniform_int_distribution<size_t>(0, bases.size() - 1)(rng)];
     const int n = std::uniform_int_distribution<int>(0, 9)(rng) < 5 ? 5 : 6;
     std::string text;
     for (int j = 0; j < n; ++j) {
       if (j) text += "|";
       if (std::uniform_int_distribution<int>(0, 3)(rng) == 0) {
-        text += pools[j][std::uniform_int_distribution<size_t>(
-            0, pools[j].size() - 1)(rng)];
+        text +=
+            pools[j][std::uniform_int_distribution<size_t>(0, pools[j].size() - 1)(rng)];
       } else {
         text += base[j];
       }

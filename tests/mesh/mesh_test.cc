@@ -13,8 +13,8 @@
 namespace meshckpt {
 namespace {
 
-using ::testing::HasSubstr;
 using test::Msg;
+using ::testing::HasSubstr;
 
 // ---------------------------------------------------------------------------
 // Create
@@ -28,8 +28,7 @@ TEST(MeshCreate, SpreadsDevicesOverRanks) {
 
 TEST(MeshCreate, EightDevicesOnTwoRanks) {
   for (int rank = 0; rank < 2; ++rank) {
-    absl::StatusOr<Mesh> mesh =
-        Mesh::Create({{"batch", 2}, {"model", 4}}, rank, 2);
+    absl::StatusOr<Mesh> mesh = Mesh::Create({{"batch", 2}, {"model", 4}}, rank, 2);
     ASSERT_TRUE(mesh.ok()) << mesh.status();
     EXPECT_EQ(mesh->num_devices(), 8);
     EXPECT_EQ(mesh->num_dims(), 2);
@@ -40,8 +39,8 @@ TEST(MeshCreate, EightDevicesOnTwoRanks) {
     std::vector<std::string> names;
     for (int64_t i = 0; i < 4; ++i) {
       want.push_back(rank * 4 + i);
-      names.push_back(
-          "/job:localhost/replica:0/task:0/device:CPU:" + std::to_string(rank * 4 + i));
+      names.push_back("/job:localhost/replica:0/task:0/device:CPU:" +
+                      std::to_string(rank * 4 + i));
     }
     EXPECT_EQ(mesh->local_device_ids(), want);
     EXPECT_EQ(mesh->local_devices(), names);
@@ -70,8 +69,8 @@ TEST(MeshCreate, DeviceTypeAndName) {
 }
 
 TEST(MeshCreate, BadRank) {
-  for (auto [rank, num_ranks] : std::vector<std::pair<int, int>>{
-           {2, 2}, {-1, 2}, {0, 0}, {0, -1}, {5, 4}}) {
+  for (auto [rank, num_ranks] :
+       std::vector<std::pair<int, int>>{{2, 2}, {-1, 2}, {0, 0}, {0, -1}, {5, 4}}) {
     absl::StatusOr<Mesh> mesh = Mesh::Create({{"x", 4}}, rank, num_ranks);
     ASSERT_FALSE(mesh.ok()) << rank << "/" << num_ranks;
     EXPECT_EQ(mesh.status().code(), absl::StatusCode::kInvalidArgument);
@@ -121,8 +120,7 @@ TEST(MeshCreate, BadDeviceType) {
 
 TEST(MeshCreate, LargestMesh) {
   // One device per rank keeps the generated name list short.
-  absl::StatusOr<Mesh> mesh =
-      Mesh::Create({{"x", 1 << 12}, {"y", 1 << 12}}, 7, 1 << 24);
+  absl::StatusOr<Mesh> mesh = Mesh::Create({{"x", 1 << 12}, {"y", 1 << 12}}, 7, 1 << 24);
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   EXPECT_EQ(mesh->num_devices(), Mesh::kMaxDevices);
   EXPECT_EQ(mesh->local_device_ids(), (std::vector<int64_t>{7}));
@@ -140,8 +138,7 @@ TEST(MeshCreate, AcceptedNamesRoundTrip) {
     }
     absl::StatusOr<Mesh> back = Mesh::FromString(mesh->ToString());
     EXPECT_TRUE(back.ok()) << "Create accepted name '" << name << "' but "
-                           << mesh->ToString() << " does not parse: "
-                           << back.status();
+                           << mesh->ToString() << " does not parse: " << back.status();
     if (back.ok()) {
       EXPECT_EQ(*back, *mesh) << mesh->ToString();
     }
@@ -189,8 +186,7 @@ TEST(MeshCoords, OneDimension) {
 TEST(MeshRanks, RankOfDeviceAndDeviceIdsOfRank) {
   Mesh mesh = Mesh::Create({{"a", 2}, {"b", 3}, {"c", 4}}, 2, 4).value();
   EXPECT_EQ(mesh.devices_per_rank(), 6);
-  EXPECT_EQ(mesh.local_device_ids(),
-            (std::vector<int64_t>{12, 13, 14, 15, 16, 17}));
+  EXPECT_EQ(mesh.local_device_ids(), (std::vector<int64_t>{12, 13, 14, 15, 16, 17}));
   EXPECT_EQ(mesh.local_device_ids(), mesh.DeviceIdsOfRank(2));
   std::vector<int> seen(24, 0);
   for (int r = 0; r < 4; ++r) {
@@ -209,9 +205,7 @@ TEST(MeshRanks, RankOfDeviceAndDeviceIdsOfRank) {
 }
 
 TEST(MeshRanks, ForRank) {
-  Mesh mesh = Mesh::FromString(
-                  "m|x=2,y=2|0,1,2,3|0,1|dev_a,dev_b|g0,g1,g2,g3")
-                  .value();
+  Mesh mesh = Mesh::FromString("m|x=2,y=2|0,1,2,3|0,1|dev_a,dev_b|g0,g1,g2,g3").value();
   absl::StatusOr<Mesh> other = mesh.ForRank(1);
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_EQ(other->rank(), 1);
@@ -220,14 +214,12 @@ TEST(MeshRanks, ForRank) {
   EXPECT_EQ(other->dims(), mesh.dims());
   EXPECT_EQ(other->local_device_ids(), (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(other->local_devices(),
-            (std::vector<std::string>{
-                "/job:localhost/replica:0/task:0/device:CPU:2",
-                "/job:localhost/replica:0/task:0/device:CPU:3"}));
+            (std::vector<std::string>{"/job:localhost/replica:0/task:0/device:CPU:2",
+                                      "/job:localhost/replica:0/task:0/device:CPU:3"}));
   EXPECT_EQ(other->global_devices(), mesh.global_devices());
   EXPECT_TRUE(other->SameGridAs(mesh));
   EXPECT_NE(*other, mesh);
-  EXPECT_EQ(*other,
-            Mesh::FromString("m|x=2,y=2|0,1,2,3|2,3|*CPU|g0,g1,g2,g3").value());
+  EXPECT_EQ(*other, Mesh::FromString("m|x=2,y=2|0,1,2,3|2,3|*CPU|g0,g1,g2,g3").value());
 
   // ForRank of our own rank normalizes names to the generated ones.
   absl::StatusOr<Mesh> same = mesh.ForRank(0);

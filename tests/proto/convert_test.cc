@@ -36,9 +36,9 @@ TEST(MeshProto, RoundTripGenerated) {
   EXPECT_EQ(p.dimensions(1).size(), 4);
   ASSERT_EQ(p.global_device_ids_size(), 8);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(p.global_device_ids(i), i);
-  EXPECT_EQ(std::vector<int64_t>(p.local_device_ids().begin(),
-                                 p.local_device_ids().end()),
-            (std::vector<int64_t>{4, 5, 6, 7}));
+  EXPECT_EQ(
+      std::vector<int64_t>(p.local_device_ids().begin(), p.local_device_ids().end()),
+      (std::vector<int64_t>{4, 5, 6, 7}));
   ASSERT_EQ(p.local_devices_size(), 4);
   EXPECT_EQ(p.local_devices(0), "/job:localhost/replica:0/task:0/device:CPU:4");
   EXPECT_EQ(p.global_devices_size(), 0);
@@ -51,8 +51,7 @@ TEST(MeshProto, RoundTripGenerated) {
 
 TEST(MeshProto, RoundTripNamesAndGlobalDevices) {
   Mesh mesh =
-      Mesh::FromString("my_mesh|x=2,y=2|0,1,2,3|2,3|dev_a,dev_b|g0,g1,g2,g3")
-          .value();
+      Mesh::FromString("my_mesh|x=2,y=2|0,1,2,3|2,3|dev_a,dev_b|g0,g1,g2,g3").value();
   proto::MeshProto p = MeshToProto(mesh);
   EXPECT_EQ(p.name(), "my_mesh");
   ASSERT_EQ(p.local_devices_size(), 2);
@@ -123,17 +122,25 @@ TEST(MeshProto, LargeMeshesAreCompact) {
 TEST(MeshProto, InvalidCompactProtos) {
   const proto::MeshProto good = MeshToProto(Mesh::Create({{"x", 4096}}, 1, 2).value());
   ASSERT_TRUE(MeshFromProto(good).ok());
-  const std::vector<std::pair<std::string, std::function<void(proto::MeshProto*)>>> cases = {
-      {"ranges and a list", [](proto::MeshProto* p) { p->add_global_device_ids(0); }},
-      {"ranges and local ids", [](proto::MeshProto* p) { p->add_local_device_ids(2048); }},
-      {"type and names", [](proto::MeshProto* p) { p->add_local_devices("a"); }},
-      {"global range short", [](proto::MeshProto* p) { p->mutable_global_device_range()->set_end(4095); }},
-      {"global range shifted", [](proto::MeshProto* p) { p->mutable_global_device_range()->set_begin(1); }},
-      {"local range not a block", [](proto::MeshProto* p) { p->mutable_local_device_range()->set_begin(1); }},
-      {"local range reversed", [](proto::MeshProto* p) { p->mutable_local_device_range()->set_end(0); }},
-      {"no global range", [](proto::MeshProto* p) { p->clear_global_device_range(); }},
-      {"bad device type", [](proto::MeshProto* p) { p->set_generated_device_type("C-PU"); }},
-  };
+  const std::vector<std::pair<std::string, std::function<void(proto::MeshProto*)>>>
+      cases = {
+          {"ranges and a list", [](proto::MeshProto* p) { p->add_global_device_ids(0); }},
+          {"ranges and local ids",
+           [](proto::MeshProto* p) { p->add_local_device_ids(2048); }},
+          {"type and names", [](proto::MeshProto* p) { p->add_local_devices("a"); }},
+          {"global range short",
+           [](proto::MeshProto* p) { p->mutable_global_device_range()->set_end(4095); }},
+          {"global range shifted",
+           [](proto::MeshProto* p) { p->mutable_global_device_range()->set_begin(1); }},
+          {"local range not a block",
+           [](proto::MeshProto* p) { p->mutable_local_device_range()->set_begin(1); }},
+          {"local range reversed",
+           [](proto::MeshProto* p) { p->mutable_local_device_range()->set_end(0); }},
+          {"no global range",
+           [](proto::MeshProto* p) { p->clear_global_device_range(); }},
+          {"bad device type",
+           [](proto::MeshProto* p) { p->set_generated_device_type("C-PU"); }},
+      };
   for (const auto& [what, mutate] : cases) {
     proto::MeshProto p = good;
     mutate(&p);
@@ -161,19 +168,18 @@ TEST(MeshProto, InvalidProtos) {
       {"unsharded dim",
        [](proto::MeshProto* p) { p->mutable_dimensions(0)->set_name("unsharded"); },
        "unsharded"},
-      {"missing global id", [](proto::MeshProto* p) { p->mutable_global_device_ids()->RemoveLast(); },
+      {"missing global id",
+       [](proto::MeshProto* p) { p->mutable_global_device_ids()->RemoveLast(); },
        "got 3"},
       {"wrong global id", [](proto::MeshProto* p) { p->set_global_device_ids(2, 7); },
        "'7'"},
       {"no local ids", [](proto::MeshProto* p) { p->clear_local_device_ids(); },
        "no local device ids"},
-      {"local ids not a block", [](proto::MeshProto* p) { p->set_local_device_ids(0, 1); },
-       "'1'"},
-      {"local names count",
-       [](proto::MeshProto* p) { p->add_local_devices("extra"); },
+      {"local ids not a block",
+       [](proto::MeshProto* p) { p->set_local_device_ids(0, 1); }, "'1'"},
+      {"local names count", [](proto::MeshProto* p) { p->add_local_devices("extra"); },
        "3 local device names"},
-      {"global names count",
-       [](proto::MeshProto* p) { p->add_global_devices("g0"); },
+      {"global names count", [](proto::MeshProto* p) { p->add_global_devices("g0"); },
        "1 global device names"},
   };
   for (const Case& c : cases) {
@@ -323,8 +329,8 @@ TEST(DTypeProto, InvalidNumbers) {
 // Chunk boxes
 
 TEST(ChunkProto, RoundTrip) {
-  for (const Box& box : {Box::Unchecked({1, 2, 3}, {4, 5, 6}), Box(),
-                         Box::Unchecked({7}, {0})}) {
+  for (const Box& box :
+       {Box::Unchecked({1, 2, 3}, {4, 5, 6}), Box(), Box::Unchecked({7}, {0})}) {
     proto::ChunkProto c;
     c.add_origin(99);  // Stale content is replaced.
     c.set_writer_rank(3);

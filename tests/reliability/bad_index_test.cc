@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
 #include "io/format/index_proto.h"
+#include "io/fs/fs.h"
 #include "mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
@@ -61,8 +61,8 @@ class SavedCheckpointTest : public ::testing::Test {
     }
     std::vector<SaveTensor> save;
     for (size_t i = 0; i < specs_.size(); ++i) {
-      save.push_back(test::MakeSaveTensor(specs_[i].first, specs_[i].second,
-                                          data[i].ConstPtrs()));
+      save.push_back(
+          test::MakeSaveTensor(specs_[i].first, specs_[i].second, data[i].ConstPtrs()));
     }
     IoOptions o;
     o.checksum_tile_bytes = 64;
@@ -80,7 +80,8 @@ class SavedCheckpointTest : public ::testing::Test {
 
   // Writes `index` (with a valid footer) over the checkpoint's index and
   // returns what the reader and a full restore make of it.
-  std::pair<absl::Status, absl::Status> WithIndex(const proto::CheckpointIndexProto& index) {
+  std::pair<absl::Status, absl::Status> WithIndex(
+      const proto::CheckpointIndexProto& index) {
     WriteFileBytes(IndexFilePath(prefix_), EncodeIndexProto(index));
     absl::Status open = CheckpointReader::Open(prefix_).status();
     std::vector<DeviceBuffers> bufs;
@@ -89,8 +90,8 @@ class SavedCheckpointTest : public ::testing::Test {
       bufs.push_back(DeviceBuffers::Sentinel(spec, layout));
     }
     for (size_t i = 0; i < specs_.size(); ++i) {
-      want.push_back(test::MakeRestoreTensor(specs_[i].first, specs_[i].second,
-                                             bufs[i].Ptrs()));
+      want.push_back(
+          test::MakeRestoreTensor(specs_[i].first, specs_[i].second, bufs[i].Ptrs()));
     }
     return {open, Restore(want)};
   }

@@ -1,8 +1,8 @@
-// Bad input, in one process: every case must give a clear Status (the// canonical code, a message naming what is wrong), never a crash, an
-// exception, a hang or an out-of-bounds access (the sanitizer build runs
-// this too). The multi-rank counterpart, checking that every rank returns
-// the same status, is mpi_tests/bad_input_mpi_test.cc; damaged indexes and
-// wrong restore requests are in bad_index_test.cc.
+// Bad input, in one process: every case must give a clear Status (the// canonical code, a
+// message naming what is wrong), never a crash, an exception, a hang or an out-of-bounds
+// access (the sanitizer build runs this too). The multi-rank counterpart, checking that
+// every rank returns the same status, is mpi_tests/bad_input_mpi_test.cc; damaged indexes
+// and wrong restore requests are in bad_index_test.cc.
 //
 // Cases: malformed mesh and layout strings; layouts that do not fit the
 // tensor; dimensions whose product overflows int64; a model with another
@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
-#include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "comm/communicator.h"
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
@@ -74,7 +74,8 @@ TEST(BadMeshStrings, AreInvalidArgument) {
   for (const std::string& text : bad) {
     absl::StatusOr<Mesh> m = Mesh::FromString(text);
     EXPECT_TRUE(absl::IsInvalidArgument(m.status()))
-        << "'" << text << "' gave " << (m.ok() ? "OK: " + m->ToString() : m.status().ToString());
+        << "'" << text << "' gave "
+        << (m.ok() ? "OK: " + m->ToString() : m.status().ToString());
     if (!m.ok()) {
       EXPECT_FALSE(m.status().message().empty());
     }
@@ -102,7 +103,8 @@ TEST(BadLayoutStrings, AreInvalidArgument) {
   for (const std::string& text : bad) {
     absl::StatusOr<Layout> l = Layout::FromString(text);
     EXPECT_TRUE(absl::IsInvalidArgument(l.status()))
-        << "'" << text << "' gave " << (l.ok() ? "OK: " + l->ToString() : l.status().ToString());
+        << "'" << text << "' gave "
+        << (l.ok() ? "OK: " + l->ToString() : l.status().ToString());
   }
 }
 
@@ -124,13 +126,15 @@ TEST(LayoutsThatDoNotFit, AreInvalidArgument) {
   std::vector<float> buf(64);
   std::vector<const void*> ptrs(4, buf.data());
   const SaveTensor t{"w", "", DType::kFloat32, {8}, rank2, ptrs};
-  absl::Status s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {t}, {}, {});
+  absl::Status s =
+      SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {t}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "'w'")) << s;
   // A layout on a mesh for another rank count.
   const Mesh two_ranks = Mesh::Create({{"x", 2}}, 0, 2).value();
-  const SaveTensor u{"u", "", DType::kFloat32, {8},
-                     Layout::Create({"x"}, two_ranks).value(), {buf.data()}};
+  const SaveTensor u{
+      "u",         "", DType::kFloat32, {8}, Layout::Create({"x"}, two_ranks).value(),
+      {buf.data()}};
   s = SaveTensors(*comm, "/tmp/meshckpt_bad_layout_" + RandomId(), {u}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   // Too few device buffers.
@@ -152,13 +156,15 @@ TEST(OverflowingDimensions, AreInvalidArgument) {
         DVariable::Create("v", DType::kFloat32, shape, l2).status()));
   }
   EXPECT_TRUE(absl::IsInvalidArgument(
-      ShardMap::Create(l3, {int64_t{1} << 21, int64_t{1} << 21, int64_t{1} << 21}).status()));
+      ShardMap::Create(l3, {int64_t{1} << 21, int64_t{1} << 21, int64_t{1} << 21})
+          .status()));
   EXPECT_TRUE(absl::IsInvalidArgument(Box::Create({max, 0}, {1, 1}).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(Box::Create({0, 0}, {kBig, kBig}).status()));
 
   std::unique_ptr<Communicator> comm = SerialCommunicator();
   const SaveTensor t{"huge", "", DType::kFloat32, {kBig, kBig}, l2, {nullptr}};
-  absl::Status s = SaveTensors(*comm, "/tmp/meshckpt_overflow_" + RandomId(), {t}, {}, {});
+  absl::Status s =
+      SaveTensors(*comm, "/tmp/meshckpt_overflow_" + RandomId(), {t}, {}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "'huge'")) << s;
 }
@@ -171,16 +177,20 @@ TEST(DifferentTensorSets, LoadStatusNamesTheDifference) {
   std::unique_ptr<Communicator> comm = SerialCommunicator();
   const Mesh mesh = Mesh::Create({{"x", 2}}, 0, 1).value();
   Module saved;
-  ASSERT_TRUE(saved.AddVariable("a", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
-  ASSERT_TRUE(saved.AddVariable("b", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
+  ASSERT_TRUE(
+      saved.AddVariable("a", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
+  ASSERT_TRUE(
+      saved.AddVariable("b", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
   auto ckpt = DTensorCheckpoint::Create(comm.get(), mesh, {{"m", &saved}}).value();
   ckpt->SetWarningSink([](const std::string&) {});
   absl::StatusOr<std::string> path = ckpt->Save(dir + "/ckpt");
   ASSERT_TRUE(path.ok()) << path.status();
 
   Module other;  // Has a and c, not b.
-  ASSERT_TRUE(other.AddVariable("a", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
-  ASSERT_TRUE(other.AddVariable("c", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
+  ASSERT_TRUE(
+      other.AddVariable("a", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
+  ASSERT_TRUE(
+      other.AddVariable("c", DType::kFloat32, {4}, Layout::Replicated(mesh, 1)).ok());
   auto ckpt2 = DTensorCheckpoint::Create(comm.get(), mesh, {{"m", &other}}).value();
   ckpt2->SetWarningSink([](const std::string&) {});
   absl::StatusOr<LoadStatus> st = ckpt2->Restore(*path);
@@ -208,7 +218,8 @@ class StateFileTest : public ::testing::Test {
     fs::create_directories(dir_);
     fs::create_directories(outside_);
     mesh_ = Mesh::Create({{"x", 1}}, 0, 1).value();
-    w_ = model_.AddVariable("w", DType::kFloat32, {4}, Layout::Replicated(mesh_, 1)).value();
+    w_ = model_.AddVariable("w", DType::kFloat32, {4}, Layout::Replicated(mesh_, 1))
+             .value();
     ckpt_ = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"m", &model_}}).value();
     ckpt_->SetWarningSink([](const std::string&) {});
   }
@@ -231,8 +242,13 @@ TEST_F(StateFileTest, GarbageIsDataLossAndTheDirectoryIsScanned) {
   ASSERT_TRUE(ckpt_->Write(dir_ + "/ckpt-1").ok());
   std::mt19937_64 rng(7);
   std::vector<std::string> garbage = {
-      "", "\xff\xfe\x00\x01", "model_checkpoint_path: ", "model_checkpoint_path: \"",
-      "all_model_checkpoint_paths: 3", "{{{{", std::string(10000, 'x'),
+      "",
+      "\xff\xfe\x00\x01",
+      "model_checkpoint_path: ",
+      "model_checkpoint_path: \"",
+      "all_model_checkpoint_paths: 3",
+      "{{{{",
+      std::string(10000, 'x'),
       "model_checkpoint_path: \"ckpt-1\" unknown_field: 1",
       "all_model_checkpoint_timestamps: nan model_checkpoint_path: \"ckpt-1\"",
       "last_preserved_timestamp: 1e999"};
@@ -262,8 +278,8 @@ TEST_F(StateFileTest, PathsEscapingTheDirectoryAreIgnoredAndNeverDeleted) {
   const std::string victim = outside_ + "/ckpt-9";
   ASSERT_TRUE(ckpt_->Write(victim).ok());
   const std::vector<std::string> escapes = {
-      "../elsewhere/ckpt-9", victim, "./../elsewhere/ckpt-9", "sub/../../elsewhere/ckpt-9",
-      "//" + victim, dir_ + "/../elsewhere/ckpt-9"};
+      "../elsewhere/ckpt-9",        victim,        "./../elsewhere/ckpt-9",
+      "sub/../../elsewhere/ckpt-9", "//" + victim, dir_ + "/../elsewhere/ckpt-9"};
   for (const std::string& e : escapes) {
     CheckpointState s;
     s.model_checkpoint_path = e;
@@ -295,12 +311,13 @@ TEST_F(StateFileTest, PathsEscapingTheDirectoryAreIgnoredAndNeverDeleted) {
 
 TEST_F(StateFileTest, BadLatestFilenamesAreInvalidArgument) {
   for (const char* name : {"", ".", "..", "a/b", "../checkpoint"}) {
-    EXPECT_TRUE(absl::IsInvalidArgument(ReadCheckpointState(dir_, name).status())) << name;
+    EXPECT_TRUE(absl::IsInvalidArgument(ReadCheckpointState(dir_, name).status()))
+        << name;
     EXPECT_TRUE(absl::IsInvalidArgument(LatestCheckpoint(dir_, name).status())) << name;
     CheckpointManagerOptions o;
     o.latest_filename = name;
-    EXPECT_TRUE(absl::IsInvalidArgument(
-        CheckpointManager::Create(ckpt_.get(), dir_, o).status()))
+    EXPECT_TRUE(
+        absl::IsInvalidArgument(CheckpointManager::Create(ckpt_.get(), dir_, o).status()))
         << name;
   }
 }

@@ -13,8 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
-#include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "io/fs/fs.h"
 
 namespace meshckpt {
@@ -145,8 +145,7 @@ const Extent* CorruptionFixture::ExtentAt(int64_t pos) {
 
 CorruptionFixture::Restored CorruptionFixture::RestoreAll(const std::string& skip,
                                                           bool reshard) {
-  const Mesh mesh =
-      reshard ? Mesh::Create({{"x", 4}, {"y", 1}}, 0, 1).value() : *mesh_;
+  const Mesh mesh = reshard ? Mesh::Create({{"x", 4}, {"y", 1}}, 0, 1).value() : *mesh_;
   std::vector<DeviceBuffers> bufs;
   std::vector<RestoreTensor> want;
   for (const auto& [spec, layout] : *specs_) {

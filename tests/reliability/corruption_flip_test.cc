@@ -99,8 +99,8 @@ TEST_F(CorruptionTest, DataByteFlipsAreDataLossNamingTheTensor) {
     std::string d = *data_;
     d[pos] = static_cast<char>(d[pos] ^ static_cast<char>(1 + rng() % 255));
     WriteTrial(d, *index_);
-    const std::string where = absl::StrCat("trial ", trial, ": byte ", pos, " of '",
-                                           e->key, "'");
+    const std::string where =
+        absl::StrCat("trial ", trial, ": byte ", pos, " of '", e->key, "'");
     c.Add("flips");
 
     const Restored all = RestoreAll("", /*reshard=*/trial % 2 == 1);
@@ -125,8 +125,8 @@ TEST_F(CorruptionTest, DataByteFlipsAreDataLossNamingTheTensor) {
     if (in.status.ok() && named) {
       c.Add("verifyall_detected");
     } else {
-      ADD_FAILURE() << where << ": VerifyAll: " << in.status << ", "
-                    << in.problems.size() << " problems";
+      ADD_FAILURE() << where << ": VerifyAll: " << in.status << ", " << in.problems.size()
+                    << " problems";
     }
     if (cli) {
       const int rc = CliVerify(TrialPrefix());
@@ -152,8 +152,9 @@ void CorruptionTest::FlipAnywhere(int64_t pos, char mask, bool cli,
   WriteTrial(d, *index_);
   const Extent* e = ExtentAt(pos);
   const Restored r = RestoreAll();
-  if (e != nullptr && !(absl::IsDataLoss(r.status) &&
-                        absl::StrContains(r.status.message(), "tensor '" + e->key + "'"))) {
+  if (e != nullptr &&
+      !(absl::IsDataLoss(r.status) &&
+        absl::StrContains(r.status.message(), "tensor '" + e->key + "'"))) {
     failures->push_back(absl::StrCat("flip in elements of '", e->key,
                                      "': restore returned ", r.status.ToString()));
   }
@@ -236,8 +237,8 @@ void CorruptionTest::Isolated(int64_t pos, char mask, int trial, Counts* c) {
     }
   }
   if (failed) {  // Keep the damaged checkpoint for a reproduction.
-    const std::string keep = absl::StrCat("/tmp/meshckpt_corruption_failures/trial",
-                                          trial, "_byte", pos);
+    const std::string keep =
+        absl::StrCat("/tmp/meshckpt_corruption_failures/trial", trial, "_byte", pos);
     std::error_code ec;
     fs::create_directories("/tmp/meshckpt_corruption_failures", ec);
     fs::copy_file(DataFilePath(TrialPrefix()), DataFilePath(keep),
@@ -296,8 +297,8 @@ TEST_F(CorruptionTest, IndexByteFlipsAreAlwaysDataLoss) {
     std::string idx = *index_;
     idx[pos] = static_cast<char>(idx[pos] ^ static_cast<char>(1 + rng() % 255));
     WriteTrial(*data_, idx);
-    const std::string where = absl::StrCat("trial ", trial, ": index byte ", pos, " of ",
-                                           index_->size());
+    const std::string where =
+        absl::StrCat("trial ", trial, ": index byte ", pos, " of ", index_->size());
     c.Add("flips");
     const Restored r = RestoreAll();
     if (absl::IsDataLoss(r.status)) {

@@ -24,9 +24,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
 #include "io/format/index_file.h"
 #include "io/format/index_proto.h"
@@ -141,7 +141,8 @@ void MakeThreeCheckpoints(const std::string& dir, const std::string& data,
   if (with_state) {
     CheckpointState s;
     s.model_checkpoint_path = "ckpt-3";
-    for (int n = 1; n <= 3; ++n) s.all_model_checkpoint_paths.push_back(absl::StrCat("ckpt-", n));
+    for (int n = 1; n <= 3; ++n)
+      s.all_model_checkpoint_paths.push_back(absl::StrCat("ckpt-", n));
     ASSERT_TRUE(WriteCheckpointState(dir, s).ok());
   }
   ASSERT_EQ(LatestCheckpoint(dir).value_or(""), dir + "/ckpt-3");

@@ -7,7 +7,7 @@
 // restarted job sees: the latest checkpoint restores bit-exactly, nothing
 // partial is committed, a new manager sweeps the leftovers. The multi-rank
 // version under mpiexec is mpi_tests/crash_test.sh.
-#include "checkpoint/engine/testing/fault_injector.h"
+#include "checkpoint/engine/fault_injection.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -21,11 +21,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/fault_injection.h"
+#include "checkpoint/engine/testing/fault_injector.h"
 #include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/object/dvariable.h"
 #include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/object/dvariable.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,8 +57,9 @@ TEST(ParseFaultSpec, Good) {
 
 TEST(ParseFaultSpec, Bad) {
   for (const char* text :
-       {"", "rank=1", "point=nowhere", "point=after_flush,rank=-1", "point=after_flush,hit=0",
-        "point=random,prob=2", "point=after_flush,colour=red", "point", "point=after_flush,log="}) {
+       {"", "rank=1", "point=nowhere", "point=after_flush,rank=-1",
+        "point=after_flush,hit=0", "point=random,prob=2", "point=after_flush,colour=red",
+        "point", "point=after_flush,log="}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ParseFaultSpec(text).status())) << text;
   }
 }
@@ -78,7 +79,9 @@ TEST(FaultHook, IsNullUntilATestInstallsIt) {
 struct Job {
   explicit Job(const std::string& dir) {
     mesh = Mesh::Create({{"x", 2}}, 0, 1).value();
-    w = model.AddVariable("w", DType::kFloat32, {64, 3}, Layout::Create({"x", "unsharded"}, mesh).value())
+    w = model
+            .AddVariable("w", DType::kFloat32, {64, 3},
+                         Layout::Create({"x", "unsharded"}, mesh).value())
             .value();
     step = model.AddValue("step", TrackedValue::Create(int64_t{0})).value();
     ckpt = DTensorCheckpoint::Create(comm.get(), mesh, {{"m", &model}}).value();
@@ -91,7 +94,8 @@ struct Job {
   void Set(int64_t s) {
     for (int64_t d : mesh.local_device_ids()) {
       absl::Span<float> v = w->shard<float>(d);
-      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(s * 1000 + d * 100 + i);
+      for (size_t i = 0; i < v.size(); ++i)
+        v[i] = static_cast<float>(s * 1000 + d * 100 + i);
     }
     (void)step->set(s);
   }
@@ -192,8 +196,8 @@ TEST_F(FaultTest, KilledAtEveryPointTheRestartedJobFindsACompleteCheckpoint) {
     absl::StatusOr<std::string> latest = LatestCheckpoint(dir_);
     ASSERT_TRUE(latest.ok()) << latest.status();
     // Once the index is durable, ckpt-3 exists and wins, state file or not.
-    const bool committed =
-        point == "after_index" || point == "after_state_file" || point == "during_sweep";
+    const bool committed = point == "after_index" || point == "after_state_file" ||
+                           point == "during_sweep";
     EXPECT_EQ(*latest, dir_ + (committed ? "/ckpt-3" : "/ckpt-2"));
     for (const std::string& p : ListCommittedCheckpoints(dir_)) {
       absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(p);

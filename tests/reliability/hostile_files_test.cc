@@ -11,16 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/engine/shard_io.h"
 #include "checkpoint/manager/checkpoint_manager.h"
+#include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/reader/checkpoint_reader.h"
 #include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/engine/shard_io.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/fs/fs.h"
 #include "mesh/mesh.h"
 #include "tests/file_bytes.h"
 
@@ -46,7 +46,8 @@ class HostileFilesTest : public ::testing::Test {
   void SaveSmall(const std::string& prefix) {
     Mesh mesh = Mesh::Create({{"x", 1}}, 0, 1).value();
     std::vector<float> values = {1, 2, 3, 4};
-    SaveTensor t{"w", "", DType::kFloat32, {4}, Layout::Replicated(mesh, 1), {values.data()}};
+    SaveTensor t{
+        "w", "", DType::kFloat32, {4}, Layout::Replicated(mesh, 1), {values.data()}};
     ASSERT_TRUE(SaveTensors(*comm_, prefix, {t}, {}, {}).ok());
   }
   void MakeFifo(const std::string& path) {

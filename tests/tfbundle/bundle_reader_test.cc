@@ -15,7 +15,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<BundleReader> OpenOrDie(const std::string& prefix, BundleReaderOptions o = {}) {
+std::unique_ptr<BundleReader> OpenOrDie(const std::string& prefix,
+                                        BundleReaderOptions o = {}) {
   absl::StatusOr<std::unique_ptr<BundleReader>> r = BundleReader::Open(prefix, o);
   EXPECT_TRUE(r.ok()) << prefix << ": " << r.status();
   return r.ok() ? *std::move(r) : nullptr;
@@ -92,7 +93,8 @@ TEST(BundleReaderTest, ContribHalfPlusTwoV2) {
 TEST(BundleReaderTest, OldStringTensors) {
   auto r = OpenOrDie(TfTestdata("tf_old_string_tensors/foo"));
   ASSERT_NE(r, nullptr);
-  EXPECT_THAT(Keys(*r), ::testing::ElementsAre("floats", "scalar", "string_tensor", "strs"));
+  EXPECT_THAT(Keys(*r),
+              ::testing::ElementsAre("floats", "scalar", "string_tensor", "strs"));
   absl::StatusOr<TensorValue> floats = r->ReadTensor("floats");
   ASSERT_TRUE(floats.ok()) << floats.status();
   EXPECT_EQ(floats->shape(), (std::vector<int64_t>{2, 3}));
@@ -134,7 +136,9 @@ TEST(BundleReaderTest, RefusesV1Checkpoint) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("V1 (TensorSlice)"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("Variable"));
   // Naming the state file or a missing prefix is not a V1 checkpoint.
-  EXPECT_EQ(BundleReader::Open(TfTestdata("serving_bad_half_plus_two_v1/checkpoint")).status().code(),
+  EXPECT_EQ(BundleReader::Open(TfTestdata("serving_bad_half_plus_two_v1/checkpoint"))
+                .status()
+                .code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(BundleReader::Open(TfTestdata("nothing/here")).status().code(),
             absl::StatusCode::kNotFound);
@@ -168,8 +172,8 @@ class BoxTest : public ::testing::Test {
       for (int j = 0; j < 5; ++j)
         for (int k = 0; k < 6; ++k) v.push_back(100 * i + 10 * j + k);
     prefix_ = dir_.file("box");
-    ASSERT_TRUE(WriteBundle(prefix_, {{"t", *TensorValue::FromBytes(TfDType::kInt32, {4, 5, 6},
-                                                                    Pack(v))}})
+    ASSERT_TRUE(WriteBundle(prefix_, {{"t", *TensorValue::FromBytes(TfDType::kInt32,
+                                                                    {4, 5, 6}, Pack(v))}})
                     .ok());
   }
   TempDir dir_;
@@ -187,17 +191,20 @@ TEST_F(BoxTest, SubBoxesMatchTheWholeTensor) {
         {{3, 4, 5}, {1, 1, 1}}, {{0, 1, 2}, {4, 3, 3}}, {{2, 0, 3}, {0, 5, 2}}};
     for (const auto& [origin, size] : boxes) {
       std::vector<int32_t> got(size[0] * size[1] * size[2]);
-      absl::Status s = r->ReadBox("t", origin, size,
-                                  absl::MakeSpan(reinterpret_cast<char*>(got.data()), got.size() * 4));
+      absl::Status s =
+          r->ReadBox("t", origin, size,
+                     absl::MakeSpan(reinterpret_cast<char*>(got.data()), got.size() * 4));
       ASSERT_TRUE(s.ok()) << s;
       size_t n = 0;
       for (int i = 0; i < size[0]; ++i)
         for (int j = 0; j < size[1]; ++j)
           for (int k = 0; k < size[2]; ++k)
-            EXPECT_EQ(got[n++], 100 * (origin[0] + i) + 10 * (origin[1] + j) + origin[2] + k);
+            EXPECT_EQ(got[n++],
+                      100 * (origin[0] + i) + 10 * (origin[1] + j) + origin[2] + k);
     }
     int32_t one[3];
-    ASSERT_TRUE(r->ReadBytes("t", 4 * 31, absl::MakeSpan(reinterpret_cast<char*>(one), 12)).ok());
+    ASSERT_TRUE(
+        r->ReadBytes("t", 4 * 31, absl::MakeSpan(reinterpret_cast<char*>(one), 12)).ok());
     EXPECT_EQ(one[0], 101);
     EXPECT_EQ(one[2], 103);
     char small[4];
@@ -234,22 +241,27 @@ TEST(BundleReaderTest, LargeBoxesAcrossManyReadWindows) {
   TempDir dir;
   std::vector<int32_t> v(3000 * 300);
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>(i);
-  ASSERT_TRUE(WriteBundle(dir.file("big"),
-                          {{"m", *TensorValue::FromBytes(TfDType::kInt32, {3000, 300}, Pack(v))}})
-                  .ok());
+  ASSERT_TRUE(
+      WriteBundle(dir.file("big"),
+                  {{"m", *TensorValue::FromBytes(TfDType::kInt32, {3000, 300}, Pack(v))}})
+          .ok());
   auto r = OpenOrDie(dir.file("big"));
   ASSERT_NE(r, nullptr);
   const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> boxes = {
-      {{0, 100}, {3000, 100}}, {{7, 0}, {2000, 300}}, {{0, 299}, {3000, 1}},
+      {{0, 100}, {3000, 100}},
+      {{7, 0}, {2000, 300}},
+      {{0, 299}, {3000, 1}},
       {{1500, 20}, {1, 260}}};
   for (const auto& [origin, size] : boxes) {
     std::vector<int32_t> got(size[0] * size[1]);
-    ASSERT_TRUE(r->ReadBox("m", origin, size,
-                           absl::MakeSpan(reinterpret_cast<char*>(got.data()), got.size() * 4))
-                    .ok());
+    ASSERT_TRUE(
+        r->ReadBox("m", origin, size,
+                   absl::MakeSpan(reinterpret_cast<char*>(got.data()), got.size() * 4))
+            .ok());
     for (int64_t i = 0; i < size[0]; ++i) {
       for (int64_t j = 0; j < size[1]; ++j) {
-        ASSERT_EQ(got[i * size[1] + j], (origin[0] + i) * 300 + origin[1] + j) << i << "," << j;
+        ASSERT_EQ(got[i * size[1] + j], (origin[0] + i) * 300 + origin[1] + j)
+            << i << "," << j;
       }
     }
   }
@@ -262,7 +274,8 @@ TEST(BundleReaderHostileTest, RefusesFifoDirectoryAndMissingData) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("not a regular file"));
   ASSERT_EQ(::mkdir(dir.file("d.index").c_str(), 0700), 0);
-  EXPECT_EQ(BundleReader::Open(dir.file("d")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(BundleReader::Open(dir.file("d")).status().code(),
+            absl::StatusCode::kInvalidArgument);
 
   CopyFolder(TfTestdata("tf_tftrt2_2shards"), dir.path());
   std::filesystem::remove(dir.file("variables.data-00001-of-00002"));

@@ -70,7 +70,8 @@ TEST(BundleSyntheticTest, BigEndianBundleIsConvertedAfterItsCrcIsChecked) {
   BundleHeader h;
   h.big_endian = true;
   WriteRaw(dir.file("be"), h,
-           {Entry("c", TfDType::kComplex64, {1}, 16, cplx), Entry("i", TfDType::kInt32, {4}, 0, ints),
+           {Entry("c", TfDType::kComplex64, {1}, 16, cplx),
+            Entry("i", TfDType::kInt32, {4}, 0, ints),
             *BundleEntry::Create(sf, 1, "test")},
            ints + cplx + strs);
   auto r = BundleReader::Open(dir.file("be"));
@@ -86,12 +87,14 @@ TEST(BundleSyntheticTest, BigEndianBundleIsConvertedAfterItsCrcIsChecked) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_THAT(s->strings(), ::testing::ElementsAre("hi"));
   int32_t part[2];
-  ASSERT_TRUE((*r)->ReadBox("i", {2}, {2}, absl::MakeSpan(reinterpret_cast<char*>(part), 8)).ok());
+  ASSERT_TRUE(
+      (*r)->ReadBox("i", {2}, {2}, absl::MakeSpan(reinterpret_cast<char*>(part), 8)).ok());
   EXPECT_EQ(part[0], 3);
   EXPECT_EQ(part[1], 258);
 }
 
-TEST(BundleSyntheticTest, VariantResourceUnknownAreListedNotReadPartitionedNeedTheirSlices) {
+TEST(BundleSyntheticTest,
+     VariantResourceUnknownAreListedNotReadPartitionedNeedTheirSlices) {
   TempDir dir;
   BundleEntry::Fields unknown;
   unknown.key = "future";
@@ -99,7 +102,8 @@ TEST(BundleSyntheticTest, VariantResourceUnknownAreListedNotReadPartitionedNeedT
   unknown.shape = {4};
   unknown.size = 4;
   WriteRaw(dir.file("b"), {},
-           {Entry("part", TfDType::kFloat, {4, 2}, 0, "", {{{0, 2}, {0, -1}}, {{2, 2}, {0, -1}}}),
+           {Entry("part", TfDType::kFloat, {4, 2}, 0, "",
+                  {{{0, 2}, {0, -1}}, {{2, 2}, {0, -1}}}),
             Entry("res", TfDType::kResource, {}, 0, "xxxx"),
             Entry("var", TfDType::kVariant, {}, 0, "xxxx"),
             *BundleEntry::Create(unknown, 1, "t")},
@@ -117,7 +121,8 @@ TEST(BundleSyntheticTest, VariantResourceUnknownAreListedNotReadPartitionedNeedT
     EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << key << ": " << s;
     EXPECT_THAT(std::string(s.message()), HasSubstr(key));
   }
-  EXPECT_THAT(std::string((*r)->ReadTensor("var").status().message()), HasSubstr("DT_VARIANT"));
+  EXPECT_THAT(std::string((*r)->ReadTensor("var").status().message()),
+              HasSubstr("DT_VARIANT"));
   // The partitioned entry's slices were never stored (partitioned_test
   // covers real ones): DataLoss, naming the missing slice.
   absl::Status part_status = (*r)->ReadTensor("part").status();
@@ -126,7 +131,8 @@ TEST(BundleSyntheticTest, VariantResourceUnknownAreListedNotReadPartitionedNeedT
   EXPECT_EQ((*r)->VerifyAll().code(), absl::StatusCode::kDataLoss);
   WriteRaw(dir.file("c"), {},
            {Entry("res", TfDType::kResource, {}, 0, "xxxx"),
-            Entry("var", TfDType::kVariant, {}, 0, "xxxx"), *BundleEntry::Create(unknown, 1, "t")},
+            Entry("var", TfDType::kVariant, {}, 0, "xxxx"),
+            *BundleEntry::Create(unknown, 1, "t")},
            "xxxx");
   auto r2 = BundleReader::Open(dir.file("c"));
   ASSERT_TRUE(r2.ok()) << r2.status();
@@ -149,7 +155,8 @@ TEST(BundleSyntheticTest, NewerOrForeignHeadersAreRefused) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("header"));
   // Header with zero shards.
   WriteFileBytesForTest(dir.file("z.index"), *BuildTable({{"", ""}}));
-  EXPECT_EQ(BundleReader::Open(dir.file("z")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(BundleReader::Open(dir.file("z")).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(BundleSyntheticTest, HostileEntriesAreRefusedBeforeAllocating) {
@@ -210,8 +217,9 @@ TEST(StringTensorTest, DecoderRefusesInconsistentData) {
             absl::StatusCode::kDataLoss);  // trailing bytes
   EXPECT_EQ(DecodeStringTensor(e.bytes.substr(0, 5), 3, false, "t", &out, &crc).code(),
             absl::StatusCode::kDataLoss);  // truncated
-  EXPECT_EQ(DecodeStringTensor(std::string("\xff\xff\xff\xff\x0f", 5) + "abcd", 1, false, "t",
-                               &out, &crc).code(),
+  EXPECT_EQ(DecodeStringTensor(std::string("\xff\xff\xff\xff\x0f", 5) + "abcd", 1, false,
+                               "t", &out, &crc)
+                .code(),
             absl::StatusCode::kDataLoss);  // a 4 GiB length in 9 bytes
   EXPECT_EQ(DecodeStringTensor(e.bytes, int64_t{1} << 60, false, "t", &out, &crc).code(),
             absl::StatusCode::kDataLoss);  // no allocation for 2^60 lengths

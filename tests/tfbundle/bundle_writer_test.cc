@@ -16,11 +16,12 @@ namespace {
 std::vector<std::pair<std::string, TensorValue>> EveryDType() {
   std::vector<std::pair<std::string, TensorValue>> t;
   int seed = 1;
-  for (TfDType d : {TfDType::kFloat, TfDType::kDouble, TfDType::kInt32, TfDType::kUint8,
-                    TfDType::kInt16, TfDType::kInt8, TfDType::kComplex64, TfDType::kInt64,
-                    TfDType::kBool, TfDType::kQint8, TfDType::kQuint8, TfDType::kQint32,
-                    TfDType::kBfloat16, TfDType::kQint16, TfDType::kQuint16, TfDType::kUint16,
-                    TfDType::kComplex128, TfDType::kHalf, TfDType::kUint32, TfDType::kUint64}) {
+  for (TfDType d :
+       {TfDType::kFloat,      TfDType::kDouble, TfDType::kInt32,     TfDType::kUint8,
+        TfDType::kInt16,      TfDType::kInt8,   TfDType::kComplex64, TfDType::kInt64,
+        TfDType::kBool,       TfDType::kQint8,  TfDType::kQuint8,    TfDType::kQint32,
+        TfDType::kBfloat16,   TfDType::kQint16, TfDType::kQuint16,   TfDType::kUint16,
+        TfDType::kComplex128, TfDType::kHalf,   TfDType::kUint32,    TfDType::kUint64}) {
     const std::vector<int64_t> shape = {3, 2};
     std::string bytes(6 * TfDTypeSize(d), '\0');
     for (char& c : bytes) c = static_cast<char>(seed++ * 37);
@@ -29,10 +30,12 @@ std::vector<std::pair<std::string, TensorValue>> EveryDType() {
     }
     t.emplace_back("v/" + TfDTypeName(d), *TensorValue::FromBytes(d, shape, bytes));
   }
-  t.emplace_back("scalar", *TensorValue::FromBytes(TfDType::kFloat, {}, Pack<float>({1.5f})));
+  t.emplace_back("scalar",
+                 *TensorValue::FromBytes(TfDType::kFloat, {}, Pack<float>({1.5f})));
   t.emplace_back("empty", *TensorValue::FromBytes(TfDType::kFloat, {0, 7}, ""));
-  t.emplace_back("strings", *TensorValue::FromStrings({2, 2}, {"a", "", std::string(300, 'z'),
-                                                               std::string("\0\xff", 2)}));
+  t.emplace_back("strings",
+                 *TensorValue::FromStrings(
+                     {2, 2}, {"a", "", std::string(300, 'z'), std::string("\0\xff", 2)}));
   t.emplace_back("no_strings", *TensorValue::FromStrings({0}, {}));
   return t;
 }
@@ -61,7 +64,8 @@ TEST(BundleWriterTest, EveryDTypeRoundTrips) {
     o.compress_index = compress;
     o.index_block_size = 128;  // several index blocks
     ASSERT_TRUE(WriteBundle(dir.file("ckpt"), tensors, o).ok());
-    absl::StatusOr<std::unique_ptr<BundleReader>> r = BundleReader::Open(dir.file("ckpt"));
+    absl::StatusOr<std::unique_ptr<BundleReader>> r =
+        BundleReader::Open(dir.file("ckpt"));
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ((*r)->header().num_shards, 1);
     EXPECT_FALSE((*r)->header().big_endian);
@@ -76,7 +80,8 @@ TEST(BundleWriterTest, EveryDTypeRoundTrips) {
     for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
       files.push_back(e.path().filename().string());
     }
-    EXPECT_THAT(files, ::testing::UnorderedElementsAre("ckpt.index", "ckpt.data-00000-of-00001"));
+    EXPECT_THAT(
+        files, ::testing::UnorderedElementsAre("ckpt.index", "ckpt.data-00000-of-00001"));
   }
 }
 
@@ -132,10 +137,12 @@ TEST(BundleWriterTest, AbandonedWriterLeavesNothing) {
 TEST(BundleWriterTest, SharedCheckpointsRoundTripBitExact) {
   for (const char* prefix :
        {"serving_counter/variables", "serving_half_plus_two_cpu/variables",
-        "serving_half_plus_two_tf2_cpu/variables", "tf_contrib_half_plus_two_ckpt_v2/export",
-        "tf_old_string_tensors/foo", "tf_tftrt2_2shards/variables"}) {
+        "serving_half_plus_two_tf2_cpu/variables",
+        "tf_contrib_half_plus_two_ckpt_v2/export", "tf_old_string_tensors/foo",
+        "tf_tftrt2_2shards/variables"}) {
     SCOPED_TRACE(prefix);
-    absl::StatusOr<std::unique_ptr<BundleReader>> original = BundleReader::Open(TfTestdata(prefix));
+    absl::StatusOr<std::unique_ptr<BundleReader>> original =
+        BundleReader::Open(TfTestdata(prefix));
     ASSERT_TRUE(original.ok()) << original.status();
     TempDir dir;
     std::vector<std::pair<std::string, TensorValue>> tensors;
@@ -145,7 +152,8 @@ TEST(BundleWriterTest, SharedCheckpointsRoundTripBitExact) {
       tensors.emplace_back(e.key(), *std::move(v));
     }
     ASSERT_TRUE(WriteBundle(dir.file("copy"), tensors).ok());
-    absl::StatusOr<std::unique_ptr<BundleReader>> copy = BundleReader::Open(dir.file("copy"));
+    absl::StatusOr<std::unique_ptr<BundleReader>> copy =
+        BundleReader::Open(dir.file("copy"));
     ASSERT_TRUE(copy.ok()) << copy.status();
     ExpectSameBundles(**original, **copy);
     // Same bytes and CRCs per entry: TF would accept our checksums.
@@ -162,8 +170,10 @@ TEST(BundleWriterTest, SingleShardFilesMatchTensorFlowByteForByte) {
   // Entries in key order in one shard, no padding: TF's own files. (TF lays
   // data out in the order tensors were added, so only bundles whose keys
   // were added sorted can match: not tf_old_string_tensors.)
-  for (const char* prefix : {"serving_counter/variables", "tf_contrib_half_plus_two_ckpt_v2/export"}) {
-    absl::StatusOr<std::unique_ptr<BundleReader>> original = BundleReader::Open(TfTestdata(prefix));
+  for (const char* prefix :
+       {"serving_counter/variables", "tf_contrib_half_plus_two_ckpt_v2/export"}) {
+    absl::StatusOr<std::unique_ptr<BundleReader>> original =
+        BundleReader::Open(TfTestdata(prefix));
     ASSERT_TRUE(original.ok());
     TempDir dir;
     std::vector<std::pair<std::string, TensorValue>> tensors;
@@ -171,8 +181,9 @@ TEST(BundleWriterTest, SingleShardFilesMatchTensorFlowByteForByte) {
       tensors.emplace_back(e.key(), *(*original)->ReadTensor(e.key()));
     }
     ASSERT_TRUE(WriteBundle(dir.file("copy"), tensors).ok());
-    EXPECT_EQ(ReadFileBytesForTest(dir.file("copy.data-00000-of-00001")),
-              ReadFileBytesForTest(TfTestdata(std::string(prefix) + ".data-00000-of-00001")));
+    EXPECT_EQ(
+        ReadFileBytesForTest(dir.file("copy.data-00000-of-00001")),
+        ReadFileBytesForTest(TfTestdata(std::string(prefix) + ".data-00000-of-00001")));
     // These indexes are uncompressed, as TF writes them today: LevelDB's
     // TableBuilder reproduces TF's table builder exactly.
     EXPECT_EQ(ReadFileBytesForTest(dir.file("copy.index")),

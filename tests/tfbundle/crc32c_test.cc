@@ -56,7 +56,8 @@ TEST(Crc32cTest, KnownVectorsHardware) {
 }
 
 TEST(Crc32cTest, KnownVectorsDispatched) {
-  for (const Vector& v : KnownVectors()) EXPECT_EQ(Value(v.data.data(), v.data.size()), v.crc);
+  for (const Vector& v : KnownVectors())
+    EXPECT_EQ(Value(v.data.data(), v.data.size()), v.crc);
 }
 
 TEST(Crc32cTest, ImplementationsAgreeOnEveryLengthAndAlignment) {

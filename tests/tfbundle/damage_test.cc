@@ -35,7 +35,8 @@ const Checkpoint kCheckpoints[] = {
 };
 
 // Everything a reader does with a bundle; the values read, or the first error.
-absl::StatusOr<std::map<std::string, TensorValue>> ReadEverything(const std::string& prefix) {
+absl::StatusOr<std::map<std::string, TensorValue>> ReadEverything(
+    const std::string& prefix) {
   absl::StatusOr<std::unique_ptr<BundleReader>> r = BundleReader::Open(prefix);
   if (!r.ok()) return r.status();
   std::map<std::string, TensorValue> values;
@@ -54,7 +55,8 @@ absl::StatusOr<std::map<std::string, TensorValue>> ReadEverything(const std::str
 }
 
 bool Acceptable(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kDataLoss || s.code() == absl::StatusCode::kInvalidArgument;
+  return s.code() == absl::StatusCode::kDataLoss ||
+         s.code() == absl::StatusCode::kInvalidArgument;
 }
 
 class DamageTest : public ::testing::TestWithParam<Checkpoint> {};
@@ -76,7 +78,8 @@ TEST_P(DamageTest, FlipsAndTruncations) {
   for (int trial = 0; trial < Trials(); ++trial) {
     const std::string name = files[rng() % files.size()];
     const std::string victim = dir.file(name);
-    const std::string pristine = ReadFileBytesForTest(TfTestdata(absl::StrCat(c.folder, "/", name)));
+    const std::string pristine =
+        ReadFileBytesForTest(TfTestdata(absl::StrCat(c.folder, "/", name)));
     std::string bytes = pristine;
     const bool truncate = rng() % 3 == 0;
     std::string what;
@@ -101,7 +104,8 @@ TEST_P(DamageTest, FlipsAndTruncations) {
       ++harmless;
       ASSERT_EQ(got->size(), original->size()) << what;
       for (const auto& [key, value] : *original) {
-        ASSERT_TRUE(got->at(key) == value) << what << ": '" << key << "' changed silently";
+        ASSERT_TRUE(got->at(key) == value)
+            << what << ": '" << key << "' changed silently";
       }
     } else {
       ++refused;

@@ -17,7 +17,8 @@ using ::testing::Pair;
 
 std::vector<std::pair<std::string, std::string>> PathsToKeys(const ObjectGraph& g) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [path, attr] : g.AttributesByPath()) out.emplace_back(path, attr.checkpoint_key);
+  for (const auto& [path, attr] : g.AttributesByPath())
+    out.emplace_back(path, attr.checkpoint_key);
   return out;
 }
 
@@ -29,9 +30,9 @@ TEST(ObjectGraphTest, ServingHalfPlusTwoTf2) {
   ASSERT_EQ(g->nodes().size(), 24u);
   std::vector<std::string> root_children;
   for (const auto& c : g->nodes()[0].children) root_children.push_back(c.local_name);
-  EXPECT_THAT(root_children, ElementsAre("a", "b", "c", "asset", "classify_x2y3", "classify_xy",
-                                         "predict", "regress_x2y3", "regress_xy", "regress_xy2",
-                                         "signatures"));
+  EXPECT_THAT(root_children, ElementsAre("a", "b", "c", "asset", "classify_x2y3",
+                                         "classify_xy", "predict", "regress_x2y3",
+                                         "regress_xy", "regress_xy2", "signatures"));
   EXPECT_THAT(PathsToKeys(*g), ElementsAre(Pair("a", "a/.ATTRIBUTES/VARIABLE_VALUE"),
                                            Pair("b", "b/.ATTRIBUTES/VARIABLE_VALUE"),
                                            Pair("c", "c/.ATTRIBUTES/VARIABLE_VALUE")));
@@ -67,8 +68,10 @@ ObjectGraph SmallGraph() {
   n[0].children = {{1, "model"}, {5, "optimizer"}};
   n[1].children = {{2, "dense"}};
   n[2].children = {{3, "kernel"}, {4, "bias"}};
-  n[3].attributes = {{"VARIABLE_VALUE", "dense/kernel", "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE", false}};
-  n[4].attributes = {{"VARIABLE_VALUE", "dense/bias", "model/dense/bias/.ATTRIBUTES/VARIABLE_VALUE", true}};
+  n[3].attributes = {{"VARIABLE_VALUE", "dense/kernel",
+                      "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE", false}};
+  n[4].attributes = {{"VARIABLE_VALUE", "dense/bias",
+                      "model/dense/bias/.ATTRIBUTES/VARIABLE_VALUE", true}};
   n[5].slot_variables = {{3, "m", 4}};
   n[5].registered_saver = std::make_pair(std::string("saver"), std::string("obj"));
   n[5].has_checkpoint_values = true;
@@ -78,19 +81,22 @@ ObjectGraph SmallGraph() {
 TEST(ObjectGraphTest, WriterRoundTripsThroughABundle) {
   const ObjectGraph g = SmallGraph();
   TempDir dir;
-  ASSERT_TRUE(WriteBundle(dir.file("ckpt"),
-                          {{kObjectGraphKey, *TensorValue::FromStrings({}, {g.Serialize()})},
-                           {"model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE",
-                            *TensorValue::FromBytes(TfDType::kFloat, {1}, Pack<float>({1.f}))}})
-                  .ok());
+  ASSERT_TRUE(
+      WriteBundle(dir.file("ckpt"),
+                  {{kObjectGraphKey, *TensorValue::FromStrings({}, {g.Serialize()})},
+                   {"model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE",
+                    *TensorValue::FromBytes(TfDType::kFloat, {1}, Pack<float>({1.f}))}})
+          .ok());
   auto r = BundleReader::Open(dir.file("ckpt"));
   ASSERT_TRUE(r.ok());
   absl::StatusOr<ObjectGraph> back = ReadObjectGraph(**r);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->Serialize(), g.Serialize());
-  EXPECT_THAT(PathsToKeys(*back),
-              ElementsAre(Pair("model/dense/kernel", "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"),
-                          Pair("model/dense/bias", "model/dense/bias/.ATTRIBUTES/VARIABLE_VALUE")));
+  EXPECT_THAT(
+      PathsToKeys(*back),
+      ElementsAre(
+          Pair("model/dense/kernel", "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"),
+          Pair("model/dense/bias", "model/dense/bias/.ATTRIBUTES/VARIABLE_VALUE")));
   const TrackableObject& opt = back->nodes()[5];
   ASSERT_EQ(opt.slot_variables.size(), 1u);
   EXPECT_EQ(opt.slot_variables[0].slot_name, "m");
@@ -109,7 +115,8 @@ TEST(ObjectGraphTest, RefusesDanglingIds) {
   std::string bytes = ObjectGraph::Create(ok)->Serialize();
   absl::Status s = ObjectGraph::Parse(bytes.substr(0, bytes.size() - 2), "test").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
-  EXPECT_EQ(ObjectGraph::Parse("\xff\xff\xff", "test").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ObjectGraph::Parse("\xff\xff\xff", "test").status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST(MetaGraphTest, ContribHalfPlusTwo) {
@@ -120,7 +127,8 @@ TEST(MetaGraphTest, ContribHalfPlusTwo) {
   EXPECT_EQ(m->tensorflow_version(), "0.12.head");
   std::vector<std::string> names;
   for (const GraphVariable& v : m->variables()) names.push_back(v.name);
-  EXPECT_THAT(names, ElementsAre("a", "b", "asset_path", "global_step", "filename1", "filename2"));
+  EXPECT_THAT(names, ElementsAre("a", "b", "asset_path", "global_step", "filename1",
+                                 "filename2"));
   const GraphVariable& a = m->variables()[0];
   EXPECT_EQ(a.op, "Variable");
   EXPECT_EQ(a.dtype, static_cast<int>(TfDType::kFloat));
@@ -137,7 +145,8 @@ TEST(MetaGraphTest, ContribHalfPlusTwo) {
   EXPECT_EQ(m->saver()->version, 2);  // V2: TensorBundle
   ASSERT_EQ(m->collections().count("variables"), 1u);
   EXPECT_EQ(m->collections().at("variables").kind, Collection::Kind::kBytesList);
-  absl::StatusOr<std::vector<CollectionVariable>> vars = m->CollectionVariables("variables");
+  absl::StatusOr<std::vector<CollectionVariable>> vars =
+      m->CollectionVariables("variables");
   ASSERT_TRUE(vars.ok()) << vars.status();
   ASSERT_EQ(vars->size(), 3u);
   EXPECT_EQ((*vars)[0].variable_name, "a:0");
@@ -163,7 +172,8 @@ TEST(MetaGraphTest, RefusesWhatIsNotAMetaGraph) {
   absl::Status s =
       MetaGraph::ReadFile(TfTestdata("serving_bad_half_plus_two_v1/export")).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
-  EXPECT_EQ(MetaGraph::ReadFile(TfTestdata("no.meta")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(MetaGraph::ReadFile(TfTestdata("no.meta")).status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(MetaGraph::ReadFile(TfTestdata("")).status().code(),
             absl::StatusCode::kInvalidArgument);  // a directory
 }

@@ -32,7 +32,9 @@ TEST(SliceKeyTest, OrderedCodeVectors) {
   EXPECT_EQ(Num(256), std::string("\x02\x01\x00", 3));
   std::string s;
   OrderedCodeWriteString(&s, std::string("a\0b\xff", 4));
-  EXPECT_EQ(s, std::string("a\x00\xff" "b\xff\x00\x00\x01", 8));
+  EXPECT_EQ(s, std::string("a\x00\xff"
+                           "b\xff\x00\x00\x01",
+                           8));
   // Single bytes cover [-64, 64): 0x80 ^ value.
   EXPECT_EQ(Signed(0), "\x80");
   EXPECT_EQ(Signed(-1), "\x7f");
@@ -45,8 +47,9 @@ TEST(SliceKeyTest, OrderedCodeVectors) {
   EXPECT_EQ(Signed(INT64_MAX).size(), 10u);
   EXPECT_EQ(Signed(INT64_MIN).size(), 10u);
   // Order is preserved: that is what the encoding is for.
-  const std::vector<int64_t> values = {INT64_MIN, -1000000, -8193, -8192, -65, -64, -1, 0,
-                                       1, 63, 64, 8191, 8192, 1 << 20, INT64_MAX};
+  const std::vector<int64_t> values = {INT64_MIN, -1000000, -8193, -8192,   -65,
+                                       -64,       -1,       0,     1,       63,
+                                       64,        8191,     8192,  1 << 20, INT64_MAX};
   for (size_t i = 1; i < values.size(); ++i) {
     EXPECT_LT(Signed(values[i - 1]), Signed(values[i])) << values[i];
   }
@@ -86,9 +89,11 @@ TEST(PartitionedTest, AddSliceThenReadTensorAssemblesTheWhole) {
             absl::StatusCode::kInvalidArgument);  // another full shape
   // Strings split along dimension 1.
   ASSERT_TRUE((*w)->AddSlice("words", {1, 3}, {{0, -1}, {0, 2}},
-                             *TensorValue::FromStrings({1, 2}, {"a", "bb"})).ok());
+                             *TensorValue::FromStrings({1, 2}, {"a", "bb"}))
+                  .ok());
   ASSERT_TRUE((*w)->AddSlice("words", {1, 3}, {{0, -1}, {2, 1}},
-                             *TensorValue::FromStrings({1, 1}, {""})).ok());
+                             *TensorValue::FromStrings({1, 1}, {""}))
+                  .ok());
   ASSERT_TRUE((*w)->Finish().ok());
 
   absl::StatusOr<std::unique_ptr<BundleReader>> r = BundleReader::Open(dir.file("p"));
@@ -114,7 +119,8 @@ TEST(PartitionedTest, AddSliceThenReadTensorAssemblesTheWhole) {
 
 // A bundle whose partitioned entry "t" (shape {4}) lists `specs`, with the
 // slices in `stored` present as entries.
-std::string WritePartitioned(const TempDir& dir, const std::vector<TensorSliceSpec>& specs,
+std::string WritePartitioned(const TempDir& dir,
+                             const std::vector<TensorSliceSpec>& specs,
                              const std::vector<TensorSliceSpec>& stored) {
   std::vector<TableEntry> table = {{"", SerializeBundleHeader({})}};
   BundleEntry::Fields full;

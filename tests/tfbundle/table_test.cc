@@ -1,5 +1,7 @@
 // Our LevelDB-format table reader: round trips through LevelDB's builder,
 // agreement with LevelDB's own reader on real TF indexes, hostile tables.
+#include "tfbundle/table.h"
+
 #include <leveldb/env.h>
 #include <leveldb/iterator.h>
 #include <leveldb/options.h>
@@ -11,9 +13,8 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/file_bytes.h"
-#include "tfbundle/crc32c.h"
-#include "tfbundle/table.h"
 #include "tests/tfbundle/tf_test_util.h"
+#include "tfbundle/crc32c.h"
 
 namespace meshckpt::tf {
 namespace {
@@ -59,7 +60,8 @@ std::vector<TableEntry> ManyEntries(int n) {
   std::vector<TableEntry> e;
   e.push_back({"", "header"});
   for (int i = 0; i < n; ++i) {
-    e.push_back({absl::StrFormat("layer_%04d/kernel", i), std::string(i % 37 + 1, 'a' + i % 26)});
+    e.push_back(
+        {absl::StrFormat("layer_%04d/kernel", i), std::string(i % 37 + 1, 'a' + i % 26)});
   }
   return e;
 }
@@ -95,12 +97,12 @@ TEST(TableTest, BuildRefusesUnsortedOrDuplicateKeys) {
 }
 
 TEST(TableTest, AgreesWithLevelDbOnRealTensorFlowIndexes) {
-  for (const char* f : {"serving_counter/variables.index",
-                        "serving_half_plus_two_cpu/variables.index",
-                        "serving_half_plus_two_tf2_cpu/variables.index",
-                        "tf_contrib_half_plus_two_ckpt_v2/export.index",
-                        "tf_old_string_tensors/foo.index", "tf_tftrt2_2shards/variables.index",
-                        "serving_bad_half_plus_two_v1/export"}) {
+  for (const char* f :
+       {"serving_counter/variables.index", "serving_half_plus_two_cpu/variables.index",
+        "serving_half_plus_two_tf2_cpu/variables.index",
+        "tf_contrib_half_plus_two_ckpt_v2/export.index",
+        "tf_old_string_tensors/foo.index", "tf_tftrt2_2shards/variables.index",
+        "serving_bad_half_plus_two_v1/export"}) {
     const std::string bytes = ReadFileBytes(TfTestdata(f));
     ASSERT_FALSE(bytes.empty()) << f;
     absl::StatusOr<std::vector<TableEntry>> ours = ReadTable(bytes, f);
@@ -113,21 +115,25 @@ TEST(TableTest, AgreesWithLevelDbOnRealTensorFlowIndexes) {
 
 TEST(TableTest, SnappyBlockOfRealIndexIsCompressed) {
   // The README says this index's data block is Snappy: type byte 1.
-  const std::string bytes = ReadFileBytes(TfTestdata("serving_half_plus_two_cpu/variables.index"));
+  const std::string bytes =
+      ReadFileBytes(TfTestdata("serving_half_plus_two_cpu/variables.index"));
   absl::StatusOr<std::vector<TableEntry>> t = ReadTable(bytes, "x");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->size(), 6u);  // header + a, a2, b, c, c2
 }
 
 std::string WithValidCrc(std::string table, size_t block_offset, size_t block_size) {
-  const uint32_t crc = crc32c::Mask(crc32c::Value(table.data() + block_offset, block_size + 1));
-  for (int i = 0; i < 4; ++i) table[block_offset + block_size + 1 + i] = static_cast<char>(crc >> (8 * i));
+  const uint32_t crc =
+      crc32c::Mask(crc32c::Value(table.data() + block_offset, block_size + 1));
+  for (int i = 0; i < 4; ++i)
+    table[block_offset + block_size + 1 + i] = static_cast<char>(crc >> (8 * i));
   return table;
 }
 
 TEST(TableTest, RecognisesOtherFiles) {
   EXPECT_EQ(ReadTable("", "f").status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(ReadTable(std::string(100, 'x'), "f").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ReadTable(std::string(100, 'x'), "f").status().code(),
+            absl::StatusCode::kDataLoss);
   const std::string hdf5 = std::string("\x89HDF\r\n\x1a\n", 8) + std::string(100, '\0');
   absl::Status s = ReadTable(hdf5, "f.h5").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -135,7 +141,8 @@ TEST(TableTest, RecognisesOtherFiles) {
   s = ReadTable(std::string(60, '\x01') + "MCKPTIX1", "ckpt-1.index").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("meshckpt"), absl::string_view::npos) << s;
-  s = ReadTable("model_checkpoint_path: \"x\"\n" + std::string(40, ' '), "checkpoint").status();
+  s = ReadTable("model_checkpoint_path: \"x\"\n" + std::string(40, ' '), "checkpoint")
+          .status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -170,7 +177,8 @@ TEST(TableTest, SnappyLengthBombIsRefused) {
   std::string table = block + '\x01' + std::string(4, '\0');
   table = WithValidCrc(table, 0, block.size());
   std::string footer;
-  for (uint64_t v : {uint64_t{0}, uint64_t{block.size()}, uint64_t{0}, uint64_t{block.size()}}) {
+  for (uint64_t v :
+       {uint64_t{0}, uint64_t{block.size()}, uint64_t{0}, uint64_t{block.size()}}) {
     footer.push_back(static_cast<char>(v));
   }
   footer.resize(40, '\0');
@@ -193,7 +201,8 @@ TEST(TableTest, EveryFlippedByteIsDataLossOrHarmless) {
       if (r.ok()) {
         EXPECT_EQ(*r, expected) << "byte " << i;
       } else {
-        EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << i << ": " << r.status();
+        EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss)
+            << i << ": " << r.status();
       }
     }
   }

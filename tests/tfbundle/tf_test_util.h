@@ -25,7 +25,8 @@ inline std::string TfTestdata(const std::string& rel) {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tfbundle_test_XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "tfbundle_test_XXXXXX").string();
     char* p = ::mkdtemp(tmpl.data());
     EXPECT_NE(p, nullptr);
     path_ = tmpl;

@@ -42,7 +42,13 @@ template <typename T>
 TestTensor Numeric(std::string key, std::string dataset, DType dtype,
                    std::vector<int64_t> shape, std::vector<std::string> specs,
                    const std::vector<T>& values) {
-  TestTensor t{std::move(key), std::move(dataset), dtype, std::move(shape), std::move(specs), {}, {}};
+  TestTensor t{std::move(key),
+               std::move(dataset),
+               dtype,
+               std::move(shape),
+               std::move(specs),
+               {},
+               {}};
   t.bytes.resize(values.size() * sizeof(T));
   if (!values.empty()) std::memcpy(t.bytes.data(), values.data(), t.bytes.size());
   return t;
@@ -61,9 +67,10 @@ inline int64_t GlobalIndex(const Box& box, const std::vector<int64_t>& shape, in
 }
 
 // Saves `tensors` on one rank holding every device of the mesh `dims`.
-inline absl::Status Save(const std::string& prefix, const std::vector<TestTensor>& tensors,
-                  const CheckpointContents& contents,
-                  std::vector<MeshDimension> dims = {{"x", 2}, {"y", 3}}) {
+inline absl::Status Save(const std::string& prefix,
+                         const std::vector<TestTensor>& tensors,
+                         const CheckpointContents& contents,
+                         std::vector<MeshDimension> dims = {{"x", 2}, {"y", 3}}) {
   std::unique_ptr<Communicator> comm = SerialCommunicator();
   absl::StatusOr<Mesh> mesh = Mesh::Create(dims, 0, 1);
   if (!mesh.ok()) return mesh.status();
@@ -88,7 +95,8 @@ inline absl::Status Save(const std::string& prefix, const std::vector<TestTensor
         auto& buf = byte_buffers.emplace_back();
         for (int64_t i = 0; i < box.num_elements(); ++i) {
           const int64_t g = GlobalIndex(box, t.shape, i);
-          buf.insert(buf.end(), t.bytes.begin() + g * esize, t.bytes.begin() + (g + 1) * esize);
+          buf.insert(buf.end(), t.bytes.begin() + g * esize,
+                     t.bytes.begin() + (g + 1) * esize);
         }
         s.device_data.push_back(buf.data());
       }
@@ -136,7 +144,8 @@ class CliTest : public ::testing::Test {
   // Runs `command` (a shell fragment); stdout and stderr captured.
   Result Shell(const std::string& command) {
     const std::string out = dir_ + "/.stdout", err = dir_ + "/.stderr";
-    const int rc = std::system(absl::StrCat(command, " >", Quote(out), " 2>", Quote(err)).c_str());
+    const int rc =
+        std::system(absl::StrCat(command, " >", Quote(out), " 2>", Quote(err)).c_str());
     Result r;
     r.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     r.out = ReadFileBytes(out);
@@ -166,9 +175,10 @@ class CliReshardTest : public CliTest {
     const char* np_flag = std::getenv("MESHCKPT_MPIEXEC_NUMPROC_FLAG");
     const char* pre = std::getenv("MESHCKPT_MPIEXEC_PREFLAGS");
     const char* post = std::getenv("MESHCKPT_MPIEXEC_POSTFLAGS");
-    launcher_ = absl::StrCat(Quote(mpiexec), " ", np_flag ? np_flag : "-n",
-                             " 2 --oversubscribe --mca mpi_yield_when_idle 1 --timeout 60 ",
-                             pre ? pre : "", " ", Quote(bin_), " ", post ? post : "");
+    launcher_ =
+        absl::StrCat(Quote(mpiexec), " ", np_flag ? np_flag : "-n",
+                     " 2 --oversubscribe --mca mpi_yield_when_idle 1 --timeout 60 ",
+                     pre ? pre : "", " ", Quote(bin_), " ", post ? post : "");
   }
   Result MpiRun(const std::vector<std::string>& args) {
     std::string cmd = launcher_;

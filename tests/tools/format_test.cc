@@ -4,9 +4,6 @@
 // which follow Python's complex repr.
 #include "tools/format.h"
 
-#include "tests/tools/mini_json.h"
-#include "tools/json_writer.h"
-
 #include <cmath>
 #include <complex>
 #include <cstring>
@@ -15,6 +12,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/mini_json.h"
+#include "tools/json_writer.h"
 
 namespace meshckpt {
 namespace format {
@@ -65,7 +64,8 @@ TEST(FormatTest, SummarisedVector) {
   EXPECT_EQ(Fmt(Data<int32_t>(DType::kInt32, {2000}, Range<int32_t>(2000))),
             "[   0    1    2 ... 1997 1998 1999]");
   // 1000 elements is not above the threshold.
-  const std::string full = Fmt(Data<int32_t>(DType::kInt32, {1000}, Range<int32_t>(1000)));
+  const std::string full =
+      Fmt(Data<int32_t>(DType::kInt32, {1000}, Range<int32_t>(1000)));
   EXPECT_THAT(full, ::testing::Not(::testing::HasSubstr("...")));
   EXPECT_THAT(full, ::testing::HasSubstr(" 500 "));
 }
@@ -167,11 +167,13 @@ TEST(FormatTest, Ranges) {
   EXPECT_FALSE(IsSummarised(std::vector<int64_t>{1 << 20}, o));
   o.threshold = 10;
   o.edgeitems = 1;
-  EXPECT_EQ(Fmt(Data<int32_t>(DType::kInt32, {20}, Range<int32_t>(20)), o), "[ 0 ... 19]");
+  EXPECT_EQ(Fmt(Data<int32_t>(DType::kInt32, {20}, Range<int32_t>(20)), o),
+            "[ 0 ... 19]");
 }
 
 TEST(FormatTest, Floats) {
-  EXPECT_EQ(Fmt(Data<float>(DType::kFloat32, {3}, {1.0f, 2.5f, -3.25f})), "[ 1.    2.5  -3.25]");
+  EXPECT_EQ(Fmt(Data<float>(DType::kFloat32, {3}, {1.0f, 2.5f, -3.25f})),
+            "[ 1.    2.5  -3.25]");
   EXPECT_EQ(Fmt(Data<float>(DType::kFloat32, {2}, {0.1f, 0.2f})), "[0.1 0.2]");
   EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {3}, {0, 1, 2})), "[0. 1. 2.]");
   EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {1}, {1.0 / 3})), "[0.33333333]");
@@ -181,14 +183,17 @@ TEST(FormatTest, Floats) {
 
 TEST(FormatTest, ScientificFloats) {
   EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {2}, {1e-5, 1.0})), "[1.e-05 1.e+00]");
-  EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {2}, {1.234e-5, 2e10})), "[1.234e-05 2.000e+10]");
-  EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {2}, {-1e100, 1.0})), "[-1.e+100  1.e+000]");
+  EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {2}, {1.234e-5, 2e10})),
+            "[1.234e-05 2.000e+10]");
+  EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {2}, {-1e100, 1.0})),
+            "[-1.e+100  1.e+000]");
   EXPECT_EQ(Fmt(Data<float>(DType::kFloat32, {2}, {1e8f, 1.0f})), "[1.e+08 1.e+00]");
 }
 
 TEST(FormatTest, NonFinite) {
   const double nan = std::nan("");
-  EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {3}, {nan, 1.0, -INFINITY})), "[ nan   1. -inf]");
+  EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {3}, {nan, 1.0, -INFINITY})),
+            "[ nan   1. -inf]");
   EXPECT_EQ(Fmt(Data<double>(DType::kFloat64, {2}, {nan, INFINITY})), "[nan inf]");
 }
 
@@ -211,8 +216,9 @@ TEST(FormatTest, HalfAndBFloat16ShowTheirFloatValues) {
 
 TEST(FormatTest, BoolsComplexAndStrings) {
   EXPECT_EQ(Fmt(Data<uint8_t>(DType::kBool, {3}, {1, 0, 1})), "[ True False  True]");
-  EXPECT_EQ(Fmt(Data<std::complex<float>>(DType::kComplex64, {2}, {{1, 2}, {1.5f, -0.25f}})),
-            "[     (1+2j) (1.5-0.25j)]");
+  EXPECT_EQ(
+      Fmt(Data<std::complex<float>>(DType::kComplex64, {2}, {{1, 2}, {1.5f, -0.25f}})),
+      "[     (1+2j) (1.5-0.25j)]");
   EXPECT_EQ(Fmt(Strings({4}, {"a", "", "it's", std::string("\0\n\xff", 3)})),
             "[b'a' b'' b\"it's\" b'\\x00\\n\\xff']");
 }
@@ -252,8 +258,9 @@ TEST(FormatTest, PyReprs) {
 TEST(FormatTest, Json) {
   EXPECT_EQ(JsonValues(Data<int32_t>(DType::kInt32, {2, 2}, Range<int32_t>(4))),
             "[[0, 1], [2, 3]]");
-  EXPECT_EQ(JsonValues(Data<float>(DType::kFloat32, {3}, {0.1f, std::nanf(""), -INFINITY})),
-            "[0.1, \"NaN\", \"-Infinity\"]");
+  EXPECT_EQ(
+      JsonValues(Data<float>(DType::kFloat32, {3}, {0.1f, std::nanf(""), -INFINITY})),
+      "[0.1, \"NaN\", \"-Infinity\"]");
   EXPECT_EQ(JsonValues(Data<double>(DType::kFloat64, {}, {2.0})), "2.0");
   EXPECT_EQ(JsonValues(Data<uint8_t>(DType::kBool, {2}, {0, 1})), "[false, true]");
   EXPECT_EQ(JsonValues(Data<std::complex<double>>(DType::kComplex128, {1}, {{1, -2}})),

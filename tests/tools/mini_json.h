@@ -62,7 +62,9 @@ class Parser {
     return false;
   }
   void Space() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r'))
+      ++i_;
   }
   bool Literal(const char* word) {
     const std::string w = word;
@@ -93,10 +95,14 @@ class Parser {
     for (int k = 0; k < 4; ++k) {
       const char c = s_[i_++];
       *cp <<= 4;
-      if (c >= '0' && c <= '9') *cp |= c - '0';
-      else if (c >= 'a' && c <= 'f') *cp |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') *cp |= c - 'A' + 10;
-      else return Fail("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        *cp |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        *cp |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        *cp |= c - 'A' + 10;
+      else
+        return Fail("bad \\u escape");
     }
     return true;
   }
@@ -115,14 +121,30 @@ class Parser {
       if (i_ >= s_.size()) return Fail("bad escape");
       const char e = s_[i_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           unsigned cp;
           if (!Hex4(&cp)) return false;
@@ -135,14 +157,16 @@ class Parser {
           AppendUtf8(out, cp);
           break;
         }
-        default: return Fail("bad escape");
+        default:
+          return Fail("bad escape");
       }
     }
   }
   bool Number(double* out) {
     const size_t start = i_;
     if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_]))) return Fail("bad number");
+    if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_])))
+      return Fail("bad number");
     if (s_[i_] == '0') {
       ++i_;
     } else {
@@ -150,13 +174,15 @@ class Parser {
     }
     if (i_ < s_.size() && s_[i_] == '.') {
       ++i_;
-      if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_]))) return Fail("bad fraction");
+      if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_])))
+        return Fail("bad fraction");
       while (i_ < s_.size() && isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
     }
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
       ++i_;
       if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_]))) return Fail("bad exponent");
+      if (i_ >= s_.size() || !isdigit(static_cast<unsigned char>(s_[i_])))
+        return Fail("bad exponent");
       while (i_ < s_.size() && isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
     }
     *out = std::strtod(s_.substr(start, i_ - start).c_str(), nullptr);
@@ -183,7 +209,10 @@ class Parser {
         if (v->object.count(key)) return Fail("duplicate key " + key);
         v->object.emplace(std::move(key), std::move(item));
         Space();
-        if (i_ < s_.size() && s_[i_] == ',') { ++i_; continue; }
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
         if (i_ < s_.size() && s_[i_] == '}') return ++i_, true;
         return Fail("expected ',' or '}'");
       }
@@ -198,7 +227,10 @@ class Parser {
         if (!Value(&item)) return false;
         v->array.push_back(std::move(item));
         Space();
-        if (i_ < s_.size() && s_[i_] == ',') { ++i_; continue; }
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
         if (i_ < s_.size() && s_[i_] == ']') return ++i_, true;
         return Fail("expected ',' or ']'");
       }
@@ -207,8 +239,15 @@ class Parser {
       v->type = Json::kString;
       return String(&v->string);
     }
-    if (c == 't') { v->type = Json::kBool; v->boolean = true; return Literal("true"); }
-    if (c == 'f') { v->type = Json::kBool; return Literal("false"); }
+    if (c == 't') {
+      v->type = Json::kBool;
+      v->boolean = true;
+      return Literal("true");
+    }
+    if (c == 'f') {
+      v->type = Json::kBool;
+      return Literal("false");
+    }
     if (c == 'n') return Literal("null");
     v->type = Json::kNumber;
     return Number(&v->number);
@@ -221,7 +260,8 @@ class Parser {
 
 }  // namespace mini_json_internal
 
-inline std::optional<Json> ParseJson(const std::string& text, std::string* error = nullptr) {
+inline std::optional<Json> ParseJson(const std::string& text,
+                                     std::string* error = nullptr) {
   return mini_json_internal::Parser(text).ParseDocument(error);
 }
 

@@ -70,11 +70,11 @@ void FaultPointReached(const char* point, int rank) {
   }
   if (!kill) return;
   if (!spec.log.empty()) {
-    WriteLog(spec.log, absl::StrCat("fault point=", point, " rank=", rank,
-                                    " hit=", hit, " pid=", ::getpid(), "\n"));
+    WriteLog(spec.log, absl::StrCat("fault point=", point, " rank=", rank, " hit=", hit,
+                                    " pid=", ::getpid(), "\n"));
   }
-  std::fprintf(stderr, "meshckpt: MESHCKPT_FAULT kills rank %d at %s (hit %d)\n",
-               rank, point, hit);
+  std::fprintf(stderr, "meshckpt: MESHCKPT_FAULT kills rank %d at %s (hit %d)\n", rank,
+               point, hit);
   std::fflush(stderr);
   std::raise(SIGKILL);
 }
@@ -118,9 +118,9 @@ absl::StatusOr<FaultSpec> ParseFaultSpec(absl::string_view text) {
       spec.log = std::string(value);
       ok = !value.empty();
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown key '", key, "' in '", text,
-          "' (keys: point, rank, hit, seed, prob, log)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown key '", key, "' in '", text,
+                       "' (keys: point, rank, hit, seed, prob, log)"));
     }
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrCat(

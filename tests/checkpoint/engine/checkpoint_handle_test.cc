@@ -28,10 +28,11 @@ class CheckpointHandleTest : public ::testing::TestWithParam<TransferMode> {
     prefix_ = dir_ + "/ckpt";
     std::vector<float> w0 = {0, 1, 2}, w1 = {3, 4};
     std::vector<std::string> s0 = {"a", "bb", "ccc"}, s1 = {"dddd", ""};
-    absl::Status s = SaveTensors(*comm_, prefix_,
-                                 {{"w", "", DType::kFloat32, {5}, split_, {w0.data(), w1.data()}},
-                                  {"s", "", DType::kString, {5}, split_, {s0.data(), s1.data()}}},
-                                 {}, {});
+    absl::Status s =
+        SaveTensors(*comm_, prefix_,
+                    {{"w", "", DType::kFloat32, {5}, split_, {w0.data(), w1.data()}},
+                     {"s", "", DType::kString, {5}, split_, {s0.data(), s1.data()}}},
+                    {}, {});
     ASSERT_TRUE(s.ok()) << s;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -76,10 +77,11 @@ TEST_P(CheckpointHandleTest, ManyReadsThroughOneHandle) {
   for (int round = 0; round < 2; ++round) {
     std::vector<float> w(5);
     std::vector<std::string> s(5);
-    absl::Status st = RestoreTensors(**h,
-                                     {{"w", DType::kFloat32, {5}, whole, {w.data(), w.data()}},
-                                      {"s", DType::kString, {5}, whole, {s.data(), s.data()}}},
-                                     Options());
+    absl::Status st =
+        RestoreTensors(**h,
+                       {{"w", DType::kFloat32, {5}, whole, {w.data(), w.data()}},
+                        {"s", DType::kString, {5}, whole, {s.data(), s.data()}}},
+                       Options());
     ASSERT_TRUE(st.ok()) << st;
     EXPECT_THAT(w, ElementsAre(0, 1, 2, 3, 4));
     EXPECT_THAT(s, ElementsAre("a", "bb", "ccc", "dddd", ""));
@@ -104,17 +106,21 @@ TEST_P(CheckpointHandleTest, ClosedHandleKeepsItsIndexButReadsNothing) {
   ASSERT_NE((*h)->index().Find("w"), nullptr);
   std::vector<float> w(5);
   absl::Status st = RestoreTensors(
-      **h, {{"w", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1), {w.data(), w.data()}}},
+      **h,
+      {{"w", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1), {w.data(), w.data()}}},
       Options());
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
   EXPECT_THAT(st.message(), HasSubstr("closed"));
-  EXPECT_TRUE(absl::IsFailedPrecondition((*h)->ReadBox("w", Box::FromShape({5}), w.data())));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition((*h)->ReadBox("w", Box::FromShape({5}), w.data())));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, CheckpointHandleTest,
-                         ::testing::Values(TransferMode::kDirect, TransferMode::kIndependent),
+                         ::testing::Values(TransferMode::kDirect,
+                                           TransferMode::kIndependent),
                          [](const ::testing::TestParamInfo<TransferMode>& info) {
-                           return info.param == TransferMode::kDirect ? "Direct" : "MpiIo";
+                           return info.param == TransferMode::kDirect ? "Direct"
+                                                                      : "MpiIo";
                          });
 
 }  // namespace

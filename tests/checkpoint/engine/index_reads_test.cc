@@ -62,7 +62,8 @@ class IndexReadsTest : public ::testing::Test {
   }
 
   std::unique_ptr<DVariable> Var(const std::string& name, int64_t n) {
-    return DVariable::Create(name, DType::kFloat32, {n}, Layout::Create({"x"}, mesh_).value())
+    return DVariable::Create(name, DType::kFloat32, {n},
+                             Layout::Create({"x"}, mesh_).value())
         .value();
   }
 
@@ -70,10 +71,14 @@ class IndexReadsTest : public ::testing::Test {
   std::string SaveModel() {
     Module root;
     Module* dense = root.AddModule("dense").value();
-    Fill(dense->AddVariable("kernel", DType::kFloat32, {9}, Layout::Create({"x"}, mesh_).value())
+    Fill(dense
+             ->AddVariable("kernel", DType::kFloat32, {9},
+                           Layout::Create({"x"}, mesh_).value())
              .value(),
          0);
-    Fill(dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Create({"x"}, mesh_).value())
+    Fill(dense
+             ->AddVariable("bias", DType::kFloat32, {4},
+                           Layout::Create({"x"}, mesh_).value())
              .value(),
          100);
     EXPECT_TRUE(root.AddValue("step", TrackedValue::Create(int64_t{42})).ok());
@@ -104,10 +109,12 @@ TEST_F(IndexReadsTest, DTensorCheckpointRestore) {
   Module root;
   Module* dense = root.AddModule("dense").value();
   DVariable* kernel =
-      dense->AddVariable("kernel", DType::kFloat32, {9}, Layout::Replicated(mesh_, 1)).value();
-  DVariable* bias =
-      dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Create({"x"}, mesh_).value())
+      dense->AddVariable("kernel", DType::kFloat32, {9}, Layout::Replicated(mesh_, 1))
           .value();
+  DVariable* bias = dense
+                        ->AddVariable("bias", DType::kFloat32, {4},
+                                      Layout::Create({"x"}, mesh_).value())
+                        .value();
   TrackedValue* step = root.AddValue("step", TrackedValue::Create(int64_t{0})).value();
   auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &root}}).value();
   absl::StatusOr<LoadStatus> status;
@@ -129,12 +136,14 @@ TEST_F(IndexReadsTest, DeferredValuesReadNoFurtherIndex) {
     EXPECT_FALSE(status->AssertConsumed().ok());
     // Each of these takes a value the restore left pending.
     Module* dense = root.AddModule("dense").value();
-    DVariable* kernel =
-        dense->AddVariable("kernel", DType::kFloat32, {9}, Layout::Create({"x"}, mesh_).value())
-            .value();
+    DVariable* kernel = dense
+                            ->AddVariable("kernel", DType::kFloat32, {9},
+                                          Layout::Create({"x"}, mesh_).value())
+                            .value();
     TrackedValue* step = root.AddValue("step", TrackedValue::Create(int64_t{0})).value();
     DVariable* bias =
-        dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Replicated(mesh_, 1)).value();
+        dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Replicated(mesh_, 1))
+            .value();
     EXPECT_TRUE(Holds(kernel, 0));
     EXPECT_TRUE(Holds(bias, 100));
     EXPECT_EQ(step->int64(), 42);
@@ -178,10 +187,11 @@ TEST_F(IndexReadsTest, RestoreTensors) {
   const Layout whole = Layout::Replicated(mesh_, 1);
   absl::Status s;
   EXPECT_EQ(ReadsOf([&] {
-              s = RestoreTensors(*comm_, path,
-                                 {{"a", DType::kFloat32, {5}, whole, {a.data(), a.data()}},
-                                  {"c", DType::kFloat32, {7}, whole, {c.data(), c.data()}}},
-                                 IoOptions());
+              s = RestoreTensors(
+                  *comm_, path,
+                  {{"a", DType::kFloat32, {5}, whole, {a.data(), a.data()}},
+                   {"c", DType::kFloat32, {7}, whole, {c.data(), c.data()}}},
+                  IoOptions());
             }),
             1);
   ASSERT_TRUE(s.ok()) << s;

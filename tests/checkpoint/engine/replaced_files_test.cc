@@ -64,7 +64,8 @@ class ReplacedFilesTest : public ::testing::TestWithParam<TransferMode> {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<DVariable> Var(const std::string& name, int64_t n) {
-    return DVariable::Create(name, DType::kFloat32, {n}, Layout::Create({"x"}, mesh_).value())
+    return DVariable::Create(name, DType::kFloat32, {n},
+                             Layout::Create({"x"}, mesh_).value())
         .value();
   }
 
@@ -85,10 +86,13 @@ class ReplacedFilesTest : public ::testing::TestWithParam<TransferMode> {
   void SaveModel(const std::string& prefix, float base) {
     Module root;
     Module* dense = root.AddModule("dense").value();
-    Fill(dense->AddVariable("kernel", DType::kFloat32, {9}, Layout::Create({"x"}, mesh_).value())
+    Fill(dense
+             ->AddVariable("kernel", DType::kFloat32, {9},
+                           Layout::Create({"x"}, mesh_).value())
              .value(),
          base);
-    Fill(dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Replicated(mesh_, 1)).value(),
+    Fill(dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Replicated(mesh_, 1))
+             .value(),
          base + 100);
     ASSERT_TRUE(
         root.AddValue("step", TrackedValue::Create(static_cast<int64_t>(base))).ok());
@@ -143,19 +147,21 @@ TEST_P(ReplacedFilesTest, DeferredValuesComeFromTheCheckpointRestored) {
   SaveModel(b, 1000);
   Module root;
   IoOptions io = Io();
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &root}}, nullptr, io)
-                  .value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &root}}, nullptr, io)
+          .value();
   absl::StatusOr<LoadStatus> status = ckpt->Restore(a);
   ASSERT_TRUE(status.ok()) << status.status();
   Replace(b, a);
   Module* dense = root.AddModule("dense").value();
-  absl::StatusOr<DVariable*> kernel =
-      dense->AddVariable("kernel", DType::kFloat32, {9}, Layout::Create({"x"}, mesh_).value());
+  absl::StatusOr<DVariable*> kernel = dense->AddVariable(
+      "kernel", DType::kFloat32, {9}, Layout::Create({"x"}, mesh_).value());
   ASSERT_TRUE(kernel.ok()) << kernel.status();
-  absl::StatusOr<TrackedValue*> step = root.AddValue("step", TrackedValue::Create(int64_t{7}));
+  absl::StatusOr<TrackedValue*> step =
+      root.AddValue("step", TrackedValue::Create(int64_t{7}));
   ASSERT_TRUE(step.ok()) << step.status();
-  absl::StatusOr<DVariable*> bias =
-      dense->AddVariable("bias", DType::kFloat32, {4}, Layout::Create({"x"}, mesh_).value());
+  absl::StatusOr<DVariable*> bias = dense->AddVariable(
+      "bias", DType::kFloat32, {4}, Layout::Create({"x"}, mesh_).value());
   ASSERT_TRUE(bias.ok()) << bias.status();
   EXPECT_TRUE(Holds(*kernel, 0));
   EXPECT_TRUE(Holds(*bias, 100));
@@ -164,9 +170,11 @@ TEST_P(ReplacedFilesTest, DeferredValuesComeFromTheCheckpointRestored) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ReplacedFilesTest,
-                         ::testing::Values(TransferMode::kDirect, TransferMode::kIndependent),
+                         ::testing::Values(TransferMode::kDirect,
+                                           TransferMode::kIndependent),
                          [](const ::testing::TestParamInfo<TransferMode>& info) {
-                           return info.param == TransferMode::kDirect ? "Direct" : "MpiIo";
+                           return info.param == TransferMode::kDirect ? "Direct"
+                                                                      : "MpiIo";
                          });
 
 // The reader reads numbers directly and strings through HDF5: both from the

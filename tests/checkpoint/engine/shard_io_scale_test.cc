@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/object/dvariable.h"
+#include "checkpoint/reader/checkpoint_reader.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
+#include "io/fs/fs.h"
 #include "layout/shard_map.h"
 #include "tests/peak_rss.h"
 
@@ -95,11 +95,26 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
   CheckpointContents opts;
   opts.step = 9;
   ASSERT_TRUE(SaveTensors(*comm_, prefix,
-                          {{"vec", "", DType::kInt32, {8}, vec.layout(), {},
+                          {{"vec",
+                            "",
+                            DType::kInt32,
+                            {8},
+                            vec.layout(),
+                            {},
                             Pointers<const void*>(vec_data)},
-                           {"mat", "", DType::kInt32, {3, 5}, mat.layout(), {},
+                           {"mat",
+                            "",
+                            DType::kInt32,
+                            {3, 5},
+                            mat.layout(),
+                            {},
                             Pointers<const void*>(mat_data)},
-                           {"str", "", DType::kString, {3}, str.layout(), {},
+                           {"str",
+                            "",
+                            DType::kString,
+                            {3},
+                            str.layout(),
+                            {},
                             Pointers<const void*>(words)}},
                           opts, {})
                   .ok());
@@ -113,7 +128,8 @@ TEST_F(ShardIoScale, SaveAndReshardOnSixteenMillionDevices) {
 
   const Mesh grid = Mesh::Create({{"x", 4096}, {"y", 4096}}, 0, 1).value();
   ShardMap vec2 = ShardMap::Create(Layout::Create({"y"}, grid).value(), {8}).value();
-  ShardMap mat2 = ShardMap::Create(Layout::Create({"x", "y"}, grid).value(), {3, 5}).value();
+  ShardMap mat2 =
+      ShardMap::Create(Layout::Create({"x", "y"}, grid).value(), {3, 5}).value();
   ShardMap str2 = ShardMap::Create(Layout::Replicated(grid, 1), {3}).value();
   std::vector<std::vector<int32_t>> vec_out(vec2.LocalShards().size());
   std::vector<std::vector<int32_t>> mat_out(mat2.LocalShards().size());
@@ -165,23 +181,29 @@ TEST_F(ShardIoScale, BufferFormsAreChecked) {
   for (const SaveTensor& t :
        {SaveTensor{"v", "", DType::kInt32, {2}, split, {}, {one.data()}},
         SaveTensor{"v", "", DType::kInt32, {2}, split, {}, {one.data(), nullptr}},
-        SaveTensor{"v", "", DType::kInt32, {1}, Layout::Replicated(Mesh::Create({{"x", 2}}, 0, 1).value(), 1),
-                   {one.data(), one.data()}, {one.data()}}}) {
+        SaveTensor{"v",
+                   "",
+                   DType::kInt32,
+                   {1},
+                   Layout::Replicated(Mesh::Create({{"x", 2}}, 0, 1).value(), 1),
+                   {one.data(), one.data()},
+                   {one.data()}}}) {
     absl::Status s = SaveTensors(*comm_, prefix, {t}, {}, {});
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   }
   EXPECT_FALSE(FileExists(IndexFilePath(prefix)));
   // A tensor with no elements has no shards, so no buffers.
-  EXPECT_TRUE(SaveTensors(*comm_, prefix, {{"v", "", DType::kInt32, {0}, split, {}, {}}},
-                          {}, {})
-                  .ok());
+  EXPECT_TRUE(
+      SaveTensors(*comm_, prefix, {{"v", "", DType::kInt32, {0}, split, {}, {}}}, {}, {})
+          .ok());
 }
 
 // A DVariable stores its shards, not its devices.
 TEST(DVariableScale, StoresShardsNotDevices) {
   PeakRssGrowth growth;
   const Mesh big = Mesh::Create({{"x", Mesh::kMaxDevices}}, 0, 1).value();
-  auto v = DVariable::Create("w", DType::kFloat32, {8}, Layout::Create({"x"}, big).value());
+  auto v =
+      DVariable::Create("w", DType::kFloat32, {8}, Layout::Create({"x"}, big).value());
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ((*v)->local_shards().size(), 8u);
   EXPECT_EQ((*v)->ShardData().size(), 8u);

@@ -9,11 +9,11 @@
 #include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/file_bytes.h"
-#include "io/fs/fs.h"
 #include "io/format/index_file.h"
 #include "io/format/index_proto.h"
+#include "io/fs/fs.h"
 #include "layout/shard_map.h"
+#include "tests/file_bytes.h"
 
 namespace meshckpt {
 namespace {
@@ -82,11 +82,14 @@ TEST_F(ShardIoSerial, ReshardsBetweenMeshesAndLayouts) {
   IoOptions opts;
   opts.checksum_tile_bytes = 64;  // Many small tiles: exercises slab reads.
   ASSERT_TRUE(SaveTensors(*comm_, prefix,
-                          {{"w", "", DType::kFloat64, shape, save_layout, ptrs}}, {}, opts)
+                          {{"w", "", DType::kFloat64, shape, save_layout, ptrs}}, {},
+                          opts)
                   .ok());
 
-  for (auto specs : std::vector<std::vector<std::string>>{
-           {"a", "unsharded"}, {"unsharded", "a"}, {"b", "a"}, {"unsharded", "unsharded"}}) {
+  for (auto specs : std::vector<std::vector<std::string>>{{"a", "unsharded"},
+                                                          {"unsharded", "a"},
+                                                          {"b", "a"},
+                                                          {"unsharded", "unsharded"}}) {
     Mesh mesh = Mesh::Create({{"a", 4}, {"b", 5}}, 0, 1).value();
     Layout layout = Layout::Create(specs, mesh).value();
     auto want = Fill(layout, shape);
@@ -96,8 +99,8 @@ TEST_F(ShardIoSerial, ReshardsBetweenMeshesAndLayouts) {
       got[i].assign(want[i].size(), -1);
       out.push_back(got[i].data());
     }
-    absl::Status s = RestoreTensors(*comm_, prefix,
-                                    {{"w", DType::kFloat64, shape, layout, out}}, {});
+    absl::Status s =
+        RestoreTensors(*comm_, prefix, {{"w", DType::kFloat64, shape, layout, out}}, {});
     ASSERT_TRUE(s.ok()) << s;
     EXPECT_EQ(got, want) << layout.ToString();
   }
@@ -109,11 +112,12 @@ TEST_F(ShardIoSerial, DetectsFlippedDataByte) {
   Layout layout = Layout::Create({"x", "unsharded"}, mesh).value();
   auto saved = Fill(layout, shape);
   const std::string prefix = TempPrefix("flip");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix,
-                          {{"w", "", DType::kFloat64, shape, layout,
-                            {saved[0].data(), saved[1].data()}}},
-                          {}, {})
-                  .ok());
+  ASSERT_TRUE(
+      SaveTensors(
+          *comm_, prefix,
+          {{"w", "", DType::kFloat64, shape, layout, {saved[0].data(), saved[1].data()}}},
+          {}, {})
+          .ok());
   // Find the first float of the data in the file and flip a bit of it.
   std::string bytes = ReadFileBytes(DataFilePath(prefix));
   double first = Value(0);
@@ -122,10 +126,8 @@ TEST_F(ShardIoSerial, DetectsFlippedDataByte) {
   bytes[at + 3] ^= 0x10;
   ASSERT_TRUE(WriteFileAtomically(DataFilePath(prefix), bytes).ok());
   std::vector<double> a(saved[0].size()), b(saved[1].size());
-  absl::Status s = RestoreTensors(*comm_, prefix,
-                                  {{"w", DType::kFloat64, shape, layout,
-                                    {a.data(), b.data()}}},
-                                  {});
+  absl::Status s = RestoreTensors(
+      *comm_, prefix, {{"w", DType::kFloat64, shape, layout, {a.data(), b.data()}}}, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("'w'"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("checksum"));
@@ -151,13 +153,15 @@ TEST_F(ShardIoSerial, StringsScalarsAndEmptyTensors) {
   Mesh one = Mesh::Create({{"y", 1}}, 0, 1).value();
   std::vector<std::string> all(5);
   double got_pi = 0;
-  s = RestoreTensors(*comm_, prefix,
-                     {{"names", DType::kString, {5}, Layout::Replicated(one, 1), {all.data()}},
-                      {"pi", DType::kFloat64, {}, Layout::Replicated(one, 0), {&got_pi}},
-                      {"nothing", DType::kFloat32, {0, 4}, Layout::Replicated(one, 2), {nullptr}}},
-                     {});
+  s = RestoreTensors(
+      *comm_, prefix,
+      {{"names", DType::kString, {5}, Layout::Replicated(one, 1), {all.data()}},
+       {"pi", DType::kFloat64, {}, Layout::Replicated(one, 0), {&got_pi}},
+       {"nothing", DType::kFloat32, {0, 4}, Layout::Replicated(one, 2), {nullptr}}},
+      {});
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(all, (std::vector<std::string>{"alpha", "", std::string("a\0b", 3), "d", "last"}));
+  EXPECT_EQ(all,
+            (std::vector<std::string>{"alpha", "", std::string("a\0b", 3), "d", "last"}));
   EXPECT_EQ(got_pi, 3.25);
 }
 
@@ -169,20 +173,21 @@ TEST_F(ShardIoSerial, KeysAndMetadataNeedNotBeUtf8) {
   CheckpointContents opts;
   opts.user_metadata["note"] = "\xff\x00\xc3";
   const std::string prefix = TempPrefix("utf8");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, {{key, "", DType::kFloat32, {4}, l, {v.data()}}}, opts,
-                          {})
+  ASSERT_TRUE(SaveTensors(*comm_, prefix,
+                          {{key, "", DType::kFloat32, {4}, l, {v.data()}}}, opts, {})
                   .ok());
   absl::StatusOr<IndexRecord> index = ReadCheckpointIndex(*comm_, prefix);
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->user_metadata.at("note"), opts.user_metadata["note"]);
-  ASSERT_TRUE(RestoreTensors(*comm_, prefix, {{key, DType::kFloat32, {4}, l, {back.data()}}}, {})
-                  .ok());
+  ASSERT_TRUE(
+      RestoreTensors(*comm_, prefix, {{key, DType::kFloat32, {4}, l, {back.data()}}}, {})
+          .ok());
   EXPECT_EQ(back, v);
   // Metadata keys are protobuf map keys: they must be UTF-8.
   CheckpointContents bad;
   bad.user_metadata["\xff"] = "x";
-  absl::Status s = SaveTensors(*comm_, prefix + "b", {{"v", "", DType::kFloat32, {4}, l, {v.data()}}},
-                               bad, {});
+  absl::Status s = SaveTensors(*comm_, prefix + "b",
+                               {{"v", "", DType::kFloat32, {4}, l, {v.data()}}}, bad, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
 }
 
@@ -200,8 +205,8 @@ std::string SaveUneven(Communicator& comm, const std::string& name, TransferMode
   IoOptions opts;
   opts.checksum_tile_bytes = 64;
   opts.transfer_mode = mode;
-  EXPECT_TRUE(SaveTensors(comm, prefix, {{"w", "", DType::kFloat64, shape, layout, ptrs}}, {},
-                          opts)
+  EXPECT_TRUE(SaveTensors(comm, prefix, {{"w", "", DType::kFloat64, shape, layout, ptrs}},
+                          {}, opts)
                   .ok());
   return prefix;
 }
@@ -221,8 +226,8 @@ void ExpectRestores(Communicator& comm, const std::string& prefix,
   }
   IoOptions opts;
   opts.transfer_mode = mode;
-  absl::Status s = RestoreTensors(comm, prefix, {{"w", DType::kFloat64, shape, layout, out}},
-                                  opts);
+  absl::Status s =
+      RestoreTensors(comm, prefix, {{"w", DType::kFloat64, shape, layout, out}}, opts);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(got, want) << layout.ToString();
 }
@@ -232,7 +237,8 @@ proto::CheckpointIndexProto ReadIndex(const std::string& prefix) {
 }
 
 void WriteIndex(const std::string& prefix, proto::CheckpointIndexProto index) {
-  ASSERT_TRUE(WriteFileAtomically(IndexFilePath(prefix), EncodeIndexProto(std::move(index))).ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(IndexFilePath(prefix), EncodeIndexProto(std::move(index))).ok());
 }
 
 TEST_F(ShardIoSerial, DirectSavesRecordWhereEveryChunkIs) {
@@ -280,9 +286,11 @@ TEST_F(ShardIoSerial, BadChunkLocationsAreDataLoss) {
   std::vector<std::function<void(proto::ChunkProto*)>> damage = {
       [&](proto::ChunkProto* c) { c->set_file_offset(good.data_file_size()); },
       [](proto::ChunkProto* c) { c->set_file_offset(-8); },
-      [](proto::ChunkProto* c) { c->set_storage_shape(1, 1); },  // Narrower than the chunk.
-      [](proto::ChunkProto* c) { c->add_storage_shape(4); },     // Wrong rank.
-      [](proto::ChunkProto* c) { c->clear_file_offset(); },      // Shape without offset.
+      [](proto::ChunkProto* c) {
+        c->set_storage_shape(1, 1);
+      },                                                      // Narrower than the chunk.
+      [](proto::ChunkProto* c) { c->add_storage_shape(4); },  // Wrong rank.
+      [](proto::ChunkProto* c) { c->clear_file_offset(); },   // Shape without offset.
       [](proto::ChunkProto* c) { c->set_storage_shape(0, int64_t{1} << 62); },
   };
   for (size_t i = 0; i < damage.size(); ++i) {
@@ -304,9 +312,12 @@ TEST_F(ShardIoSerial, MismatchErrors) {
   Layout l = Layout::Replicated(mesh, 1);
   std::vector<float> v(4, 1.0f);
   const std::string prefix = TempPrefix("errors");
-  ASSERT_TRUE(SaveTensors(*comm_, prefix, {{"v", "", DType::kFloat32, {4}, l, {v.data()}}}, {}, {}).ok());
+  ASSERT_TRUE(SaveTensors(*comm_, prefix,
+                          {{"v", "", DType::kFloat32, {4}, l, {v.data()}}}, {}, {})
+                  .ok());
   std::vector<int32_t> i(4);
-  absl::Status s = RestoreTensors(*comm_, prefix, {{"v", DType::kInt32, {4}, l, {i.data()}}}, {});
+  absl::Status s =
+      RestoreTensors(*comm_, prefix, {{"v", DType::kInt32, {4}, l, {i.data()}}}, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), HasSubstr("float32"));
   EXPECT_THAT(std::string(s.message()), HasSubstr("int32"));
@@ -314,7 +325,8 @@ TEST_F(ShardIoSerial, MismatchErrors) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   s = RestoreTensors(*comm_, prefix, {{"u", DType::kFloat32, {4}, l, {v.data()}}}, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  s = RestoreTensors(*comm_, prefix + "-missing", {{"v", DType::kFloat32, {4}, l, {v.data()}}}, {});
+  s = RestoreTensors(*comm_, prefix + "-missing",
+                     {{"v", DType::kFloat32, {4}, l, {v.data()}}}, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
 }
 

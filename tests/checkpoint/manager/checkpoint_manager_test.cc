@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/object/dvariable.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/object/dvariable.h"
 #include "checkpoint/object/tracked_value.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
-#include "tests/checkpoint/manager/manager_fixture.h"
 #include "mesh/mesh.h"
+#include "tests/checkpoint/manager/manager_fixture.h"
 
 namespace meshckpt {
 namespace {
@@ -289,9 +289,9 @@ TEST_F(CheckpointManagerTest, CreateMakesDirectoryAndSweepsLeftovers) {
   auto run = NewJob();
   ASSERT_TRUE(std::filesystem::create_directories(dir_));
   ASSERT_TRUE(run->ckpt->Write(Ckpt(1)).ok());
-  const std::vector<std::string> stale = {
-      dir_ + "/ckpt-2.h5.partial-0123456789abcdef", dir_ + "/checkpoint.tmp-0123456789abcdef",
-      dir_ + "/ckpt-3.h5"};
+  const std::vector<std::string> stale = {dir_ + "/ckpt-2.h5.partial-0123456789abcdef",
+                                          dir_ + "/checkpoint.tmp-0123456789abcdef",
+                                          dir_ + "/ckpt-3.h5"};
   for (const std::string& f : stale) ASSERT_TRUE(WriteFileAtomically(f, "x").ok());
   auto m = NewManager(*run, Options());
   for (const std::string& f : stale) EXPECT_FALSE(FileExists(f)) << f;
@@ -305,7 +305,8 @@ TEST_F(CheckpointManagerTest, CreateMakesDirectoryAndSweepsLeftovers) {
   EXPECT_EQ((*n)->Save().value(), nested + "/ckpt-1");
 
   ASSERT_TRUE(WriteFileAtomically(root_ + "/file", "x").ok());
-  EXPECT_FALSE(CheckpointManager::Create(run->ckpt.get(), root_ + "/file", Options()).ok());
+  EXPECT_FALSE(
+      CheckpointManager::Create(run->ckpt.get(), root_ + "/file", Options()).ok());
 }
 
 TEST_F(CheckpointManagerTest, RestoreOrInitialize) {

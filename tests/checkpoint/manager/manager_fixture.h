@@ -50,10 +50,12 @@ class CheckpointManagerTest : public ::testing::Test {
   std::unique_ptr<Job> NewJob() {
     auto run = std::make_unique<Job>();
     Mesh mesh = Mesh::Create({{"x", 1}}, 0, 1).value();
-    run->w = run->model.AddVariable("w", DType::kFloat32, {4}, Layout::Replicated(mesh, 1))
-                 .value();
+    run->w =
+        run->model.AddVariable("w", DType::kFloat32, {4}, Layout::Replicated(mesh, 1))
+            .value();
     run->step = run->model.AddValue("step", TrackedValue::Create(int64_t{0})).value();
-    run->ckpt = DTensorCheckpoint::Create(comm_.get(), mesh, {{"model", &run->model}}).value();
+    run->ckpt =
+        DTensorCheckpoint::Create(comm_.get(), mesh, {{"model", &run->model}}).value();
     run->ckpt->SetWarningSink([](const std::string&) {});
     return run;
   }
@@ -72,7 +74,8 @@ class CheckpointManagerTest : public ::testing::Test {
   }
 
   // Saves and expects a checkpoint to be written.
-  std::string MustSave(CheckpointManager& m, std::optional<int64_t> number = std::nullopt) {
+  std::string MustSave(CheckpointManager& m,
+                       std::optional<int64_t> number = std::nullopt) {
     absl::StatusOr<std::optional<std::string>> p = m.Save(number);
     EXPECT_TRUE(p.ok()) << p.status();
     EXPECT_TRUE(p.ok() && p->has_value());
@@ -92,9 +95,9 @@ class CheckpointManagerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Communicator> comm_ = SerialCommunicator();
-  std::string root_ = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR")
-                                                             : "/tmp") +
-                      "/meshckpt_manager_" + RandomId();
+  std::string root_ =
+      std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
+      "/meshckpt_manager_" + RandomId();
   std::string dir_ = root_ + "/run";
   double now_ = kT0;
 };

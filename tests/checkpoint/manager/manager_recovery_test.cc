@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/testing/fault_injector.h"
+#include "checkpoint/manager/checkpoint_manager.h"
 #include "checkpoint/saver/saver.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/fs/directory_lock.h"
@@ -37,11 +37,13 @@ class ManagerRecoveryTest : public CheckpointManagerTest {
   // before writing the state file, leaves behind.
   void SaveThreeAndLoseTheLastStateWrite(Job& run, CheckpointManager& m) {
     for (int i = 1; i <= 3; ++i) {
-      if (i == 3) WriteFileBytes(dir_ + "/state.saved", ReadFileBytes(dir_ + "/checkpoint"));
+      if (i == 3)
+        WriteFileBytes(dir_ + "/state.saved", ReadFileBytes(dir_ + "/checkpoint"));
       run.set_values(std::vector<float>(4, static_cast<float>(i)));
       MustSave(m);
     }
-    ASSERT_EQ(::rename((dir_ + "/state.saved").c_str(), (dir_ + "/checkpoint").c_str()), 0);
+    ASSERT_EQ(::rename((dir_ + "/state.saved").c_str(), (dir_ + "/checkpoint").c_str()),
+              0);
     ASSERT_EQ(ReadCheckpointState(dir_)->model_checkpoint_path, "ckpt-2");
   }
 };

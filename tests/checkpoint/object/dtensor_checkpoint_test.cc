@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "checkpoint/engine/shard_io.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/object/tracked_value.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
@@ -79,7 +79,9 @@ class DTensorCheckpointTest : public ::testing::Test {
   Mesh mesh_ = Mesh::Create({{"x", 2}, {"y", 3}}, 0, 1).value();
   std::string dir_ = TempDir();
 
-  Layout L(std::vector<std::string> specs) { return Layout::Create(specs, mesh_).value(); }
+  Layout L(std::vector<std::string> specs) {
+    return Layout::Create(specs, mesh_).value();
+  }
 
   // model/dense/{kernel,bias}, model/step
   struct Model {
@@ -92,9 +94,12 @@ class DTensorCheckpointTest : public ::testing::Test {
   std::unique_ptr<Model> MakeModel(Layout kernel_layout, bool with_bias = true) {
     auto m = std::make_unique<Model>();
     m->dense = m->root.AddModule("dense").value();
-    m->kernel = m->dense->AddVariable("kernel", DType::kFloat32, {7, 5}, kernel_layout).value();
-    m->bias = with_bias ? m->dense->AddVariable("bias", DType::kFloat32, {5},
-                                                 Layout::Replicated(mesh_, 1)).value()
+    m->kernel =
+        m->dense->AddVariable("kernel", DType::kFloat32, {7, 5}, kernel_layout).value();
+    m->bias = with_bias ? m->dense
+                              ->AddVariable("bias", DType::kFloat32, {5},
+                                            Layout::Replicated(mesh_, 1))
+                              .value()
                         : nullptr;
     m->step = m->root.AddValue("step", TrackedValue::Create(int64_t{0})).value();
     return m;
@@ -106,7 +111,8 @@ TEST_F(DTensorCheckpointTest, SaveNumbersAndRestoresOntoAnotherLayout) {
   FillIota(m->kernel, 0);
   FillIota(m->bias, 100);
   ASSERT_TRUE(m->step->set(int64_t{42}).ok());
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   EXPECT_EQ(ckpt->Save(dir_ + "/ckpt").value(), dir_ + "/ckpt-1");
   absl::StatusOr<std::string> second = ckpt->Save(dir_ + "/ckpt");
   ASSERT_TRUE(second.ok()) << second.status();
@@ -121,7 +127,8 @@ TEST_F(DTensorCheckpointTest, SaveNumbersAndRestoresOntoAnotherLayout) {
   EXPECT_EQ(state.all_model_checkpoint_paths.size(), 2);
 
   auto m2 = MakeModel(L({"unsharded", "x"}));
-  auto ckpt2 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m2->root}}).value();
+  auto ckpt2 =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m2->root}}).value();
   absl::StatusOr<LoadStatus> st = ckpt2->Restore(*second);
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_TRUE(st->AssertConsumed().ok()) << st->AssertConsumed();
@@ -133,7 +140,8 @@ TEST_F(DTensorCheckpointTest, SaveNumbersAndRestoresOntoAnotherLayout) {
 
 TEST_F(DTensorCheckpointTest, PerCallOptionsReachTheIo) {
   auto m = MakeModel(L({"x", "y"}));
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   int64_t last_done = -1, last_total = -1;
   IoOptions o;
   o.transfer_mode = TransferMode::kCollective;
@@ -155,7 +163,8 @@ TEST_F(DTensorCheckpointTest, PerCallOptionsReachTheIo) {
 
 TEST_F(DTensorCheckpointTest, WriteUsesTheExactPrefixAndNoStateFile) {
   auto m = MakeModel(L({"x", "unsharded"}));
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   EXPECT_EQ(ckpt->Write(dir_ + "/exact").value(), dir_ + "/exact");
   EXPECT_TRUE(CheckpointExists(dir_ + "/exact"));
   EXPECT_FALSE(FileExists(dir_ + "/checkpoint"));
@@ -165,14 +174,18 @@ TEST_F(DTensorCheckpointTest, WriteUsesTheExactPrefixAndNoStateFile) {
 
 TEST_F(DTensorCheckpointTest, AssertionsNameWhatDidNotMatch) {
   auto m = MakeModel(L({"x", "y"}));
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   const std::string path = ckpt->Save(dir_ + "/ckpt").value();
 
   // Live graph has an extra variable: existing objects do not all match.
   auto bigger = MakeModel(L({"x", "y"}));
-  ASSERT_TRUE(bigger->dense->AddVariable("extra", DType::kFloat32, {2},
-                                         Layout::Replicated(mesh_, 1)).ok());
-  auto c1 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &bigger->root}}).value();
+  ASSERT_TRUE(
+      bigger->dense
+          ->AddVariable("extra", DType::kFloat32, {2}, Layout::Replicated(mesh_, 1))
+          .ok());
+  auto c1 =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &bigger->root}}).value();
   LoadStatus s1 = c1->Restore(path).value();
   EXPECT_THAT(std::string(s1.AssertExistingObjectsMatched().message()),
               HasSubstr("model/dense/extra"));
@@ -182,12 +195,15 @@ TEST_F(DTensorCheckpointTest, AssertionsNameWhatDidNotMatch) {
   // Live graph lacks the bias: existing objects match, values unused.
   std::vector<std::string> warnings;
   auto smaller = MakeModel(L({"x", "y"}), /*with_bias=*/false);
-  auto c2 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &smaller->root}}).value();
+  auto c2 =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &smaller->root}}).value();
   c2->SetWarningSink([&](const std::string& w) { warnings.push_back(w); });
   {
     LoadStatus s2 = c2->Restore(path).value();
-    EXPECT_TRUE(s2.AssertExistingObjectsMatched().ok()) << s2.AssertExistingObjectsMatched();
-    EXPECT_THAT(std::string(s2.AssertConsumed().message()), HasSubstr("model/dense/bias"));
+    EXPECT_TRUE(s2.AssertExistingObjectsMatched().ok())
+        << s2.AssertExistingObjectsMatched();
+    EXPECT_THAT(std::string(s2.AssertConsumed().message()),
+                HasSubstr("model/dense/bias"));
     EXPECT_EQ(s2.UnusedKeys(),
               std::vector<std::string>{"model/dense/bias/.ATTRIBUTES/VARIABLE_VALUE"});
   }
@@ -200,7 +216,8 @@ TEST_F(DTensorCheckpointTest, AssertionsNameWhatDidNotMatch) {
   // Same again with ExpectPartial: no report.
   warnings.clear();
   auto smaller2 = MakeModel(L({"x", "y"}), false);
-  auto c3 = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &smaller2->root}}).value();
+  auto c3 =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &smaller2->root}}).value();
   c3->SetWarningSink([&](const std::string& w) { warnings.push_back(w); });
   c3->Restore(path).value().ExpectPartial();
   smaller2.reset();
@@ -217,7 +234,8 @@ TEST_F(DTensorCheckpointTest, AssertionsNameWhatDidNotMatch) {
 TEST_F(DTensorCheckpointTest, DeferredRestorationAppliesWhenObjectsAppear) {
   auto m = MakeModel(L({"x", "y"}));
   FillIota(m->kernel, 7);
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   const std::string path = ckpt->Save(dir_ + "/ckpt").value();
 
   Module root;  // Built lazily after restore.
@@ -228,7 +246,8 @@ TEST_F(DTensorCheckpointTest, DeferredRestorationAppliesWhenObjectsAppear) {
   DVariable* kernel =
       dense->AddVariable("kernel", DType::kFloat32, {7, 5}, L({"y", "unsharded"})).value();
   EXPECT_TRUE(IsIota(kernel, 7));  // Applied as soon as it was tracked.
-  ASSERT_TRUE(dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
+  ASSERT_TRUE(
+      dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
   ASSERT_TRUE(root.AddValue("step", TrackedValue::Create(int64_t{0})).ok());
   EXPECT_TRUE(st.AssertConsumed().ok()) << st.AssertConsumed();
 
@@ -245,7 +264,8 @@ TEST_F(DTensorCheckpointTest, DeferredRestorationAppliesWhenObjectsAppear) {
 
 TEST_F(DTensorCheckpointTest, DataFileStaysOpenWhileValuesArePending) {
   auto m = MakeModel(L({"x", "y"}));
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"model", &m->root}}).value();
   const std::string path = ckpt->Write(dir_ + "/p").value();
   const std::string data = DataFilePath(path);
 
@@ -255,7 +275,8 @@ TEST_F(DTensorCheckpointTest, DataFileStaysOpenWhileValuesArePending) {
   EXPECT_GT(OpenDescriptorsOf(data), 0);  // dense and step are pending.
   Module* dense = root.AddModule("dense").value();
   ASSERT_TRUE(dense->AddVariable("kernel", DType::kFloat32, {7, 5}, L({"x", "y"})).ok());
-  ASSERT_TRUE(dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
+  ASSERT_TRUE(
+      dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
   EXPECT_GT(OpenDescriptorsOf(data), 0);  // step is.
   ASSERT_TRUE(root.AddValue("step", TrackedValue::Create(int64_t{0})).ok());
   EXPECT_EQ(OpenDescriptorsOf(data), 0);
@@ -273,20 +294,23 @@ TEST_F(DTensorCheckpointTest, RootObjectReceivesDeferredValues) {
   auto m = MakeModel(L({"x", "y"}));
   FillIota(m->kernel, 3);
   Module extra;
-  auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"extra", &extra}}, &m->root).value();
+  auto ckpt =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"extra", &extra}}, &m->root).value();
   const std::string path = ckpt->Save(dir_ + "/ckpt").value();
   EXPECT_EQ(m->root.FindChild("extra"), nullptr);  // Attached, not adopted.
   EXPECT_EQ(m->root.FindChild("save_counter"), nullptr);
 
   Module root;  // The root gets its children after the restore.
   Module extra2;
-  auto c = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"extra", &extra2}}, &root).value();
+  auto c =
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"extra", &extra2}}, &root).value();
   LoadStatus st = c->Restore(path).value();
   Module* dense = root.AddModule("dense").value();
   DVariable* kernel =
       dense->AddVariable("kernel", DType::kFloat32, {7, 5}, L({"unsharded", "y"})).value();
   EXPECT_TRUE(IsIota(kernel, 3));
-  ASSERT_TRUE(dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
+  ASSERT_TRUE(
+      dense->AddVariable("bias", DType::kFloat32, {5}, Layout::Replicated(mesh_, 1)).ok());
   ASSERT_TRUE(root.AddValue("step", TrackedValue::Create(int64_t{0})).ok());
   EXPECT_TRUE(st.AssertConsumed().ok()) << st.AssertConsumed();
   EXPECT_EQ(c->save_counter(), 1);
@@ -294,16 +318,22 @@ TEST_F(DTensorCheckpointTest, RootObjectReceivesDeferredValues) {
 
 TEST_F(DTensorCheckpointTest, ConstructionErrors) {
   Module a, b;
-  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), mesh_, {{"a", nullptr}}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"a", nullptr}}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(DTensorCheckpoint::Create(nullptr, mesh_, {{"a", &a}}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), mesh_, {{"a", &a}, {"a", &b}}).status().code(),
+  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), mesh_, {{"a", &a}, {"a", &b}})
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), mesh_, {{"save_counter", &a}}).status().code(),
+  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), mesh_, {{"save_counter", &a}})
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), mesh_, {{"bad/name", &a}}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      DTensorCheckpoint::Create(comm_.get(), mesh_, {{"bad/name", &a}}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   Module root;
   ASSERT_TRUE(root.Track("a", &a).ok());
   // Root and keyword agree: fine. Disagree: rejected.
@@ -313,19 +343,24 @@ TEST_F(DTensorCheckpointTest, ConstructionErrors) {
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(clash.status().message()), HasSubstr("'a'"));
   Mesh two_ranks = Mesh::Create({{"x", 2}}, 0, 2).value();
-  EXPECT_EQ(DTensorCheckpoint::Create(comm_.get(), two_ranks, {{"a", &a}}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      DTensorCheckpoint::Create(comm_.get(), two_ranks, {{"a", &a}}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   auto ok = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"a", &a}}).value();
-  EXPECT_EQ(ok->Restore(dir_ + "/nothing-here").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ok->Restore(dir_ + "/nothing-here").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(DTensorCheckpointTest, ValuesOfEveryKindAndScope) {
   Module root;
   TrackedValue* i = root.AddValue("i", TrackedValue::Create(int64_t{-5})).value();
   TrackedValue* f = root.AddValue("f", TrackedValue::Create(2.5)).value();
-  TrackedValue* s = root.AddValue("s", TrackedValue::Create(std::string("cfg\0x", 5))).value();
-  TrackedValue* r = root.AddValue(
-      "rng", TrackedValue::Create(std::string("seed-0"), TrackedValue::Scope::kPerRank)).value();
+  TrackedValue* s =
+      root.AddValue("s", TrackedValue::Create(std::string("cfg\0x", 5))).value();
+  TrackedValue* r =
+      root.AddValue("rng", TrackedValue::Create(std::string("seed-0"),
+                                                TrackedValue::Scope::kPerRank))
+          .value();
   auto ckpt = DTensorCheckpoint::Create(comm_.get(), mesh_, {{"state", &root}}).value();
   const std::string path = ckpt->Save(dir_ + "/v").value();
   ASSERT_TRUE(i->set(int64_t{0}).ok());

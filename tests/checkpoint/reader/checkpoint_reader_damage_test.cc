@@ -47,7 +47,8 @@ class CheckpointReaderCorruptTest : public ::testing::Test {
     prefix_ = TempPrefix("corrupt");
     IoOptions options;
     options.checksum_tile_bytes = 64;  // 8 doubles per tile.
-    absl::Status s = SaveTensors(*comm_, prefix_, {w_.ToSave(), ok_.ToSave()}, {}, options);
+    absl::Status s =
+        SaveTensors(*comm_, prefix_, {w_.ToSave(), ok_.ToSave()}, {}, options);
     ASSERT_TRUE(s.ok()) << s;
   }
   void TearDown() override { RemoveCheckpoint(prefix_); }
@@ -111,7 +112,8 @@ TEST_F(CheckpointReaderCorruptTest, NewerFormatIsFailedPrecondition) {
 TEST_F(CheckpointReaderCorruptTest, TruncatedDataFileIsDataLoss) {
   std::string bytes = ReadFileBytes(DataFilePath(prefix_));
   ASSERT_TRUE(
-      WriteFileAtomically(DataFilePath(prefix_), bytes.substr(0, bytes.size() - 100)).ok());
+      WriteFileAtomically(DataFilePath(prefix_), bytes.substr(0, bytes.size() - 100))
+          .ok());
   absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("truncated"));
@@ -159,9 +161,9 @@ TEST_F(CheckpointReaderCorruptTest, VerifyAllListsEveryDamagedTile) {
     ASSERT_TRUE(problems.ok()) << problems.status();
     EXPECT_THAT(*problems, IsEmpty());
   }
-  Flip(0);                 // Row 0: first chunk.
-  Flip(6 * 16 + 4);        // Row 6: first chunk, another tile.
-  Flip(64 * 16 - 1);       // Last element: second chunk.
+  Flip(0);            // Row 0: first chunk.
+  Flip(6 * 16 + 4);   // Row 6: first chunk, another tile.
+  Flip(64 * 16 - 1);  // Last element: second chunk.
   absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
   ASSERT_TRUE(r.ok()) << r.status();
   absl::StatusOr<std::vector<std::string>> problems = (*r)->VerifyAll();

@@ -32,8 +32,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 const std::vector<std::string>& Names() {
-  static const auto* names = new std::vector<std::string>{
-      "alpha", "", std::string("a\0b", 3), "d", "last"};
+  static const auto* names =
+      new std::vector<std::string>{"alpha", "", std::string("a\0b", 3), "d", "last"};
   return *names;
 }
 
@@ -49,14 +49,12 @@ class CheckpointReaderTest : public ::testing::Test {
     f32_ = MakeTensor<float>("model/w", DType::kFloat32, {13, 7}, layout({"y", "x"}),
                              [](int64_t g) { return g * 0.5f - 7.0f; });
     i64_ = MakeTensor<int64_t>(
-        "model/counts", DType::kInt64, {6, 5}, layout({"x", "unsharded"}),
-        [](int64_t g) {
+        "model/counts", DType::kInt64, {6, 5}, layout({"x", "unsharded"}), [](int64_t g) {
           return g == 0 ? std::numeric_limits<int64_t>::min() : g * 1000000007 - 5;
         });
-    bf16_ = MakeTensor<uint16_t>("model/bf16", DType::kBfloat16, {5, 4},
-                                 layout({"unsharded", "y"}), [](int64_t g) {
-                                   return static_cast<uint16_t>(0x3f80 + g * 37);
-                                 });
+    bf16_ = MakeTensor<uint16_t>(
+        "model/bf16", DType::kBfloat16, {5, 4}, layout({"unsharded", "y"}),
+        [](int64_t g) { return static_cast<uint16_t>(0x3f80 + g * 37); });
     bool_ = MakeTensor<uint8_t>("flags", DType::kBool, {7}, layout({"y"}),
                                 [](int64_t g) { return uint8_t{g % 3 == 0}; });
     c64_ = MakeTensor<std::complex<float>>(
@@ -67,8 +65,7 @@ class CheckpointReaderTest : public ::testing::Test {
     f64_scalar_ = MakeTensor<double>("pi", DType::kFloat64, {}, layout({}),
                                      [](int64_t) { return 3.25; });
     empty_ = MakeTensor<float>("empty", DType::kFloat32, {0, 4},
-                               layout({"x", "unsharded"}),
-                               [](int64_t) { return 1.0f; });
+                               layout({"x", "unsharded"}), [](int64_t) { return 1.0f; });
     // TrackedValue storage: kGlobal values are scalars, kPerRank values a
     // vector over the saved ranks.
     step_ = MakeTensor<int64_t>("step", DType::kInt64, {}, layout({}),
@@ -93,21 +90,20 @@ class CheckpointReaderTest : public ::testing::Test {
     contents.user_metadata = {{"note", "hello"}};
     IoOptions options;
     options.checksum_tile_bytes = 16;  // Several tiles per chunk.
-    absl::Status s = SaveTensors(
-        *comm_, prefix_,
-        {f32_.ToSave(), i64_.ToSave(), bf16_.ToSave(), bool_.ToSave(), c64_.ToSave(),
-         str_.ToSave(), f64_scalar_.ToSave(), empty_.ToSave(), step_.ToSave(),
-         lr_.ToSave(), blob_.ToSave(), rng_.ToSave(), pos_.ToSave(), frac_.ToSave(),
-         f32_scalar_.ToSave()},
-        contents, options);
+    absl::Status s =
+        SaveTensors(*comm_, prefix_,
+                    {f32_.ToSave(), i64_.ToSave(), bf16_.ToSave(), bool_.ToSave(),
+                     c64_.ToSave(), str_.ToSave(), f64_scalar_.ToSave(), empty_.ToSave(),
+                     step_.ToSave(), lr_.ToSave(), blob_.ToSave(), rng_.ToSave(),
+                     pos_.ToSave(), frac_.ToSave(), f32_scalar_.ToSave()},
+                    contents, options);
     ASSERT_TRUE(s.ok()) << s;
   }
 
   void TearDown() override { RemoveCheckpoint(prefix_); }
 
   std::unique_ptr<CheckpointReader> OpenOrDie() {
-    absl::StatusOr<std::unique_ptr<CheckpointReader>> r =
-        CheckpointReader::Open(prefix_);
+    absl::StatusOr<std::unique_ptr<CheckpointReader>> r = CheckpointReader::Open(prefix_);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *std::move(r) : nullptr;
   }
@@ -218,9 +214,9 @@ TEST_F(CheckpointReaderTest, ReadsWholeTensorsBitExactly) {
   EXPECT_EQ(s->strings, Names());
   EXPECT_EQ(s->strings[2].size(), 3u);  // The embedded NUL survives.
   EXPECT_THAT(s->bytes, IsEmpty());
-  EXPECT_EQ(std::vector<std::string>(s->as<std::string>().begin(),
-                                     s->as<std::string>().end()),
-            Names());
+  EXPECT_EQ(
+      std::vector<std::string>(s->as<std::string>().begin(), s->as<std::string>().end()),
+      Names());
 }
 
 TEST_F(CheckpointReaderTest, ZeroSizeTensor) {
@@ -332,7 +328,8 @@ TEST_F(CheckpointReaderTest, UnknownKeyIsNotFound) {
   ASSERT_NE(r, nullptr);
   EXPECT_FALSE(r->HasTensor("model/nope"));
   EXPECT_FALSE(r->HasTensor("model"));
-  EXPECT_EQ(r->GetVariableInfo("model/nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r->GetVariableInfo("model/nope").status().code(),
+            absl::StatusCode::kNotFound);
   absl::StatusOr<TensorData> d = r->ReadTensor("model/nope");
   EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(d.status().message()), HasSubstr("model/nope"));

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "checkpoint/engine/shard_io.h"
+#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/fs/fs.h"
@@ -53,7 +53,8 @@ void ElementBytes(uint64_t seed, int64_t g, int64_t size, char* out) {
   for (int64_t b = 0; b < size; ++b) out[b] = static_cast<char>(v >> (8 * (b % 8)));
 }
 std::string ElementString(uint64_t seed, int64_t g) {
-  return g % 7 == 3 ? std::string() : absl::StrCat("v", seed, ":", g, std::string("\0z", 2));
+  return g % 7 == 3 ? std::string()
+                    : absl::StrCat("v", seed, ":", g, std::string("\0z", 2));
 }
 
 void Fill(DVariable* v, uint64_t seed) {
@@ -102,9 +103,10 @@ class SaverTest : public ::testing::Test {
 
   DVariable* Var(std::string name, DType dtype, std::vector<int64_t> shape,
                  std::vector<std::string> specs, const Mesh* mesh = nullptr) {
-    owned_.push_back(DVariable::Create(std::move(name), dtype, std::move(shape),
-                                       Layout::Create(specs, mesh ? *mesh : mesh_).value())
-                         .value());
+    owned_.push_back(
+        DVariable::Create(std::move(name), dtype, std::move(shape),
+                          Layout::Create(specs, mesh ? *mesh : mesh_).value())
+            .value());
     return owned_.back().get();
   }
   // dense/kernel [7,5] f32 over x,y; dense/bias [5] i64 over y; vocab [4] str.
@@ -271,7 +273,8 @@ TEST_F(SaverTest, RejectsBadVarLists) {
   EXPECT_EQ(saver->Save(P("dir/")).status().code(), kInvalid);
   EXPECT_EQ(saver->Save("").status().code(), kInvalid);
   EXPECT_EQ(saver->Save(P("m\xff")).status().code(), kInvalid);
-  EXPECT_EQ(saver->Save(P("missing_dir/m"), 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(saver->Save(P("missing_dir/m"), 1).status().code(),
+            absl::StatusCode::kNotFound);
   EXPECT_EQ(saver->SetCollection("", {}).code(), kInvalid);
   EXPECT_EQ(saver->SetCollection("a\nb", {}).code(), kInvalid);
 }
@@ -327,7 +330,8 @@ TEST_F(SaverTest, RestoreErrors) {
   auto saver = Saver::Create(comm_.get(), Model(1)).value();
   const std::string path = saver->Save(P("m")).value();
   EXPECT_EQ(saver->Restore(P("absent")).code(), absl::StatusCode::kNotFound);
-  auto missing = Saver::Create(comm_.get(), {{"nope", Var("n", DType::kFloat32, {5}, {"y"})}});
+  auto missing =
+      Saver::Create(comm_.get(), {{"nope", Var("n", DType::kFloat32, {5}, {"y"})}});
   EXPECT_EQ(missing.value()->Restore(path).code(), absl::StatusCode::kNotFound);
   auto wrong_type =
       Saver::Create(comm_.get(), {{"dense/bias", Var("b", DType::kInt32, {5}, {"y"})}});
@@ -351,12 +355,14 @@ TEST_F(SaverTest, ReshapeRestoresByFlatIndex) {
       DVariable* flat = Var("f", dtype, {24}, {"x"});
       DVariable* cube = Var("c", dtype, {2, 3, 4}, {"unsharded", "y", "x"});
       for (DVariable* v : {t, flat, cube}) {
-        ASSERT_TRUE(Saver::Create(comm_.get(), {{"w", v}}, o).value()->Restore(path).ok());
+        ASSERT_TRUE(
+            Saver::Create(comm_.get(), {{"w", v}}, o).value()->Restore(path).ok());
         EXPECT_EQ(Mismatches(v, 42), 0) << v->name();
       }
     }
     DVariable* t = Var("t", dtype, {4, 6}, {"y", "x"});
-    const absl::Status plain = Saver::Create(comm_.get(), {{"w", t}}).value()->Restore(path);
+    const absl::Status plain =
+        Saver::Create(comm_.get(), {{"w", t}}).value()->Restore(path);
     EXPECT_EQ(plain.code(), absl::StatusCode::kFailedPrecondition) << plain;
     SaverOptions o;
     o.reshape = true;
@@ -379,8 +385,8 @@ TEST_F(SaverTest, ImportStructureRecreatesVariablesAndCollections) {
     SCOPED_TRACE(scope);
     absl::StatusOr<ImportedStructure> s = ImportStructure(comm_.get(), path, mesh, scope);
     ASSERT_TRUE(s.ok()) << s.status();
-    const std::string pre =
-        scope.empty() ? "" : (scope.back() == '/' ? scope : scope + "/");
+    const std::string pre = scope.empty() ? ""
+                                          : (scope.back() == '/' ? scope : scope + "/");
     ASSERT_EQ(s->variables.size(), 3u);
     std::map<std::string, DVariable*> by_name;
     for (auto& v : s->variables) by_name[v->name()] = v.get();
@@ -390,7 +396,8 @@ TEST_F(SaverTest, ImportStructureRecreatesVariablesAndCollections) {
     ASSERT_TRUE(k && b && voc);
     EXPECT_EQ(k->dtype(), DType::kFloat32);
     EXPECT_THAT(k->shape(), ElementsAre(7, 5));
-    EXPECT_THAT(k->layout().sharding_specs(), ElementsAre("x", "unsharded"));  // y not in mesh
+    EXPECT_THAT(k->layout().sharding_specs(),
+                ElementsAre("x", "unsharded"));  // y not in mesh
     EXPECT_EQ(k->layout().mesh(), mesh);
     EXPECT_EQ(b->dtype(), DType::kInt64);
     EXPECT_THAT(b->layout().sharding_specs(), ElementsAre("unsharded"));
@@ -421,8 +428,8 @@ TEST_F(SaverTest, ImportStructureRecreatesVariablesAndCollections) {
 }
 
 TEST(CollectionEncoding, RoundTripsAndRejectsGarbage) {
-  for (const std::vector<std::string>& v :
-       std::vector<std::vector<std::string>>{{}, {""}, {"", ""}, {"a", "bc", ",", std::string("\0", 1)}}) {
+  for (const std::vector<std::string>& v : std::vector<std::vector<std::string>>{
+           {}, {""}, {"", ""}, {"a", "bc", ",", std::string("\0", 1)}}) {
     EXPECT_EQ(DecodeCollection(EncodeCollection(v)).value(), v);
   }
   EXPECT_EQ(EncodeCollection({}), "0");

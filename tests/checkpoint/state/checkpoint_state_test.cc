@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,10 +18,10 @@
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/file_bytes.h"
 #include "io/fs/fs.h"
 #include "layout/layout.h"
 #include "mesh/mesh.h"
+#include "tests/file_bytes.h"
 
 namespace meshckpt {
 namespace {
@@ -29,7 +29,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
-
 
 std::vector<std::string> ListDir(const std::string& dir) {
   std::vector<std::string> out;
@@ -119,10 +118,12 @@ TEST(CheckpointStateEncodingTest, RoundTripsAnyBytesAndEveryDoubleBit) {
   EXPECT_EQ(back->all_model_checkpoint_paths, s.all_model_checkpoint_paths);
   EXPECT_TRUE(std::signbit(back->all_model_checkpoint_timestamps[0]));
   EXPECT_EQ(back->last_preserved_timestamp, 5e-324);
-  EXPECT_TRUE(DecodeCheckpointState(EncodeCheckpointState({})).value() == CheckpointState());
+  EXPECT_TRUE(DecodeCheckpointState(EncodeCheckpointState({})).value() ==
+              CheckpointState());
   // Every truncation and an extra byte are refused, never misread.
   for (size_t n = 0; n < bytes.size(); ++n) {
-    EXPECT_TRUE(absl::IsInternal(DecodeCheckpointState(bytes.substr(0, n)).status())) << n;
+    EXPECT_TRUE(absl::IsInternal(DecodeCheckpointState(bytes.substr(0, n)).status()))
+        << n;
   }
   EXPECT_TRUE(absl::IsInternal(DecodeCheckpointState(bytes + "x").status()));
 }
@@ -249,7 +250,8 @@ TEST_F(CheckpointStateTest, LostOrTruncatedDataIsNotLatest) {
 
   // Truncated data file: skipped, by the state file and by the scan.
   std::string data = ReadFileBytes(dir_ + "/ckpt-3.h5");
-  ASSERT_TRUE(WriteFileAtomically(dir_ + "/ckpt-3.h5", data.substr(0, data.size() / 2)).ok());
+  ASSERT_TRUE(
+      WriteFileAtomically(dir_ + "/ckpt-3.h5", data.substr(0, data.size() / 2)).ok());
   EXPECT_FALSE(CheckpointIsIntact(dir_ + "/ckpt-3"));
   EXPECT_EQ(LatestCheckpoint(dir_).value(), dir_ + "/ckpt-2");
   // Data file gone.
@@ -338,9 +340,8 @@ TEST_F(CheckpointStateTest, SweepRemovesExactlyTheStaleFiles) {
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(*removed, 4);
   EXPECT_THAT(ListDir(dir_),
-              UnorderedElementsAre("checkpoint", "ckpt-1.h5", "ckpt-1.index",
-                                   "notes.txt", "run.tmp-3.data",
-                                   "ckpt-4.h5.partial-", "sub.h5"));
+              UnorderedElementsAre("checkpoint", "ckpt-1.h5", "ckpt-1.index", "notes.txt",
+                                   "run.tmp-3.data", "ckpt-4.h5.partial-", "sub.h5"));
   EXPECT_TRUE(CheckpointExists(dir_ + "/ckpt-1"));
   EXPECT_EQ(SweepStaleTemporaries(dir_).value(), 0);
   EXPECT_TRUE(absl::IsNotFound(SweepStaleTemporaries(dir_ + "/missing").status()));

@@ -49,7 +49,8 @@ TEST(RetentionListTest, MaxToKeepDeletesOldestFirst) {
 
 TEST(RetentionListTest, NulloptKeepsAllAndZeroListsNothing) {
   RetentionList all(RetentionPolicy{std::nullopt, 1});
-  for (int i = 0; i < 5; ++i) EXPECT_THAT(all.Add("c-" + std::to_string(i), i * kHour), IsEmpty());
+  for (int i = 0; i < 5; ++i)
+    EXPECT_THAT(all.Add("c-" + std::to_string(i), i * kHour), IsEmpty());
   EXPECT_EQ(all.listed().size(), 5u);
   EXPECT_EQ(all.preserved(), 0);  // Nothing left, so nothing was preserved.
 
@@ -66,7 +67,8 @@ TEST(RetentionListTest, SinceLastPreservedRule) {
   const double t[] = {0, 3599, 3700, 7250, 7300, 11000};
   std::vector<std::string> deleted;
   for (int i = 0; i < 6; ++i) {
-    for (const std::string& p : list.Add("c-" + std::to_string(i), t[i])) deleted.push_back(p);
+    for (const std::string& p : list.Add("c-" + std::to_string(i), t[i]))
+      deleted.push_back(p);
   }
   // c-0 (0 - 3600 < -1) deleted; c-1 (3599 >= -1 + 3600) preserved, last
   // 3599; c-2 (3700 < 7199) deleted; c-3 (7250 >= 7199) preserved, last
@@ -83,7 +85,8 @@ TEST(RetentionListTest, FixedPeriodsRule) {
   const double t[] = {100, 3600, 3700, 7250, 7300, 11000};
   std::vector<std::string> deleted;
   for (int i = 0; i < 6; ++i) {
-    for (const std::string& p : list.Add("c-" + std::to_string(i), t[i])) deleted.push_back(p);
+    for (const std::string& p : list.Add("c-" + std::to_string(i), t[i]))
+      deleted.push_back(p);
   }
   // c-0 deleted; c-1 (3600, not later than 3600) deleted; c-2 (3700 > 3600)
   // preserved, next 7200; c-3 (7250 > 7200) preserved, next 10800; c-4
@@ -101,9 +104,9 @@ TEST(RetentionListTest, NothingIsPreservedWithoutAPositivePeriod) {
     EXPECT_EQ(list.preserved(), -1e9);
   }
   // An infinite period never preserves either.
-  RetentionList never(
-      RetentionPolicy{1, std::numeric_limits<double>::infinity(), PreservationRule::kFixedPeriods},
-      0);
+  RetentionList never(RetentionPolicy{1, std::numeric_limits<double>::infinity(),
+                                      PreservationRule::kFixedPeriods},
+                      0);
   never.Add("a", 1e12);
   EXPECT_THAT(never.Add("b", 2e12), ElementsAre("a"));
 }
@@ -141,7 +144,8 @@ class RetentionFilesTest : public ::testing::Test {
   void MakeCheckpoint(const std::string& prefix) {
     Mesh mesh = Mesh::Create({{"x", 1}}, 0, 1).value();
     std::vector<float> data = {1, 2};
-    SaveTensor t{"w", "", DType::kFloat32, {2}, Layout::Replicated(mesh, 1), {data.data()}};
+    SaveTensor t{"w",          "", DType::kFloat32, {2}, Layout::Replicated(mesh, 1),
+                 {data.data()}};
     ASSERT_TRUE(SaveTensors(*comm_, prefix, {t}, {}, {}).ok());
   }
   std::string P(const std::string& name) const { return dir_ + "/" + name; }
@@ -168,7 +172,8 @@ TEST_F(RetentionFilesTest, StateAfterSaveListsTheNewestLast) {
   // max_to_keep 0 only the newest is listed.
   RetentionList none(RetentionPolicy{0, 1, PreservationRule::kFixedPeriods}, 50);
   none.Add(P("m-3"), 300);
-  s = StateAfterSave({dir_, "checkpoint", /*relative_paths=*/false}, none, {P("m-3"), 300})
+  s = StateAfterSave({dir_, "checkpoint", /*relative_paths=*/false}, none,
+                     {P("m-3"), 300})
           .value();
   EXPECT_EQ(s.model_checkpoint_path, P("m-3"));
   EXPECT_THAT(s.all_model_checkpoint_paths, ElementsAre(P("m-3")));
@@ -228,8 +233,9 @@ TEST_F(RetentionFilesTest, RetainedFromStateKeepsWhatIsStillInside) {
   CheckpointState s;
   // c-0 is gone, the victim lies outside (either spelling), "./c-1" is c-1
   // again; the file has no timestamp for the last entry.
-  s.all_model_checkpoint_paths = {"c-0",   "c-1",  "../" + Basename(outside) + "/victim",
-                                  outside + "/victim", "./c-1", P("c-2")};
+  s.all_model_checkpoint_paths = {
+      "c-0",   "c-1",   "../" + Basename(outside) + "/victim", outside + "/victim",
+      "./c-1", P("c-2")};
   s.all_model_checkpoint_timestamps = {10, 11, 12, 13, 14};
   const std::vector<RetainedCheckpoint> got = RetainedFromState(dir_, s);
   ASSERT_EQ(got.size(), 2u);

@@ -18,11 +18,11 @@
 
 #include "base/path.h"
 #include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
 #include "checkpoint/object/dtensor_checkpoint.h"
 #include "checkpoint/object/dvariable.h"
 #include "checkpoint/saver/saver.h"
+#include "checkpoint/state/checkpoint_state.h"
+#include "checkpoint/state/retention.h"
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -40,7 +40,8 @@ class StateFileLocationTest : public ::testing::Test {
     EXPECT_EQ(::mkdir(root_.c_str(), 0755), 0) << root_;
     cwd_ = CurrentDirectory().value();
     Mesh mesh = Mesh::Create({{"x", 1}}, 0, 1).value();
-    w_ = model_.AddVariable("w", DType::kFloat32, {3}, Layout::Replicated(mesh, 1)).value();
+    w_ =
+        model_.AddVariable("w", DType::kFloat32, {3}, Layout::Replicated(mesh, 1)).value();
     ckpt_ = DTensorCheckpoint::Create(comm_.get(), mesh, {{"model", &model_}}).value();
     saver_ = Saver::Create(comm_.get(), {{"w", w_}}).value();
   }

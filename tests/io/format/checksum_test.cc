@@ -17,8 +17,8 @@ std::vector<uint8_t> Bytes(int64_t n) {
 }
 
 TEST(TileHasherTest, MatchesTileChecksumsForAnyRowSteps) {
-  const std::vector<std::vector<int64_t>> shapes = {
-      {37, 11}, {64, 64}, {5, 7, 3}, {1, 100}, {100}, {9, 1, 4}};
+  const std::vector<std::vector<int64_t>> shapes = {{37, 11}, {64, 64}, {5, 7, 3},
+                                                    {1, 100}, {100},    {9, 1, 4}};
   for (const std::vector<int64_t>& shape : shapes) {
     for (int64_t target : {4, 64, 333, 1 << 20}) {
       const int64_t esize = 4;
@@ -66,7 +66,8 @@ TEST(TileHasherTest, RegionInsideALargerBuffer) {
   for (int64_t step : {1, 3, 5, 12}) {
     std::vector<uint64_t> got(grid.num_tiles(), 0);
     TileHasher hasher(grid, region, buffer.data(), buffer_shape, at, esize, got.data());
-    for (int64_t r = 4; r < 16; r += step) hasher.AddRows(r, std::min<int64_t>(16, r + step));
+    for (int64_t r = 4; r < 16; r += step)
+      hasher.AddRows(r, std::min<int64_t>(16, r + step));
     for (int64_t t : grid.TilesIn(region)) EXPECT_EQ(got[t], want[t]) << "tile " << t;
     for (int64_t t = 0; t < grid.num_tiles(); ++t) {
       if (!Intersect(grid.TileBox(t), region).empty()) continue;

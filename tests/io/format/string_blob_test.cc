@@ -44,7 +44,8 @@ TEST(StringBlob, DamageIsDataLoss) {
   // Fewer elements than stored: the bytes are not accounted for.
   EXPECT_TRUE(absl::IsDataLoss(DecodeStringBlob(good, 1, &out)));
   // A truncated blob.
-  EXPECT_TRUE(absl::IsDataLoss(DecodeStringBlob(good.substr(0, good.size() - 1), 2, &out)));
+  EXPECT_TRUE(
+      absl::IsDataLoss(DecodeStringBlob(good.substr(0, good.size() - 1), 2, &out)));
   // A length claiming everything (its sum with the next would overflow).
   std::string huge = good;
   std::memset(&huge[0], '\xff', 8);
@@ -108,7 +109,8 @@ size_t ExpectPlaced(const std::vector<int64_t>& shape, const std::vector<Box>& b
     blobs.push_back(EncodeStringBlob(mine));
   }
   for (const std::string& b : blobs) views.push_back(b);
-  absl::StatusOr<std::vector<StringBlobPiece>> pieces = PlaceStringShards(shape, boxes, views);
+  absl::StatusOr<std::vector<StringBlobPiece>> pieces =
+      PlaceStringShards(shape, boxes, views);
   EXPECT_TRUE(pieces.ok()) << pieces.status();
   if (!pieces.ok()) return 0;
   EXPECT_EQ(Assemble(*pieces, blobs), EncodeStringBlob(all));
@@ -119,11 +121,13 @@ TEST(StringBlob, PlacesShardsAsTheWholeTensorsBlob) {
   // One shard: its blob as it is, in one piece.
   EXPECT_EQ(ExpectPlaced({5}, {Box::FromShape({5})}), 1u);
   // Row blocks: two pieces per shard, whatever the rows hold.
-  EXPECT_EQ(ExpectPlaced({4, 3}, {*Box::Create({2, 0}, {2, 3}), *Box::Create({0, 0}, {2, 3})}),
-            4u);
+  EXPECT_EQ(
+      ExpectPlaced({4, 3}, {*Box::Create({2, 0}, {2, 3}), *Box::Create({0, 0}, {2, 3})}),
+      4u);
   // Column blocks: two pieces per row of each shard.
-  EXPECT_EQ(ExpectPlaced({3, 4}, {*Box::Create({0, 0}, {3, 2}), *Box::Create({0, 2}, {3, 2})}),
-            12u);
+  EXPECT_EQ(
+      ExpectPlaced({3, 4}, {*Box::Create({0, 0}, {3, 2}), *Box::Create({0, 2}, {3, 2})}),
+      12u);
   // Uneven 2-D blocks, with an empty shard.
   ExpectPlaced({5, 3}, {*Box::Create({0, 0}, {3, 2}), *Box::Create({0, 2}, {3, 1}),
                         *Box::Create({3, 0}, {2, 2}), *Box::Create({3, 2}, {2, 1}),
@@ -143,7 +147,8 @@ TEST(StringBlob, PlacingBadShardsIsInvalidArgument) {
   // A gap, an overlap, a box outside, counts that differ.
   EXPECT_TRUE(absl::IsInvalidArgument(place({first}, {two})));
   EXPECT_TRUE(absl::IsInvalidArgument(place({first, first, last}, {two, two, two})));
-  EXPECT_TRUE(absl::IsInvalidArgument(place({first, *Box::Create({3}, {2})}, {two, two})));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(place({first, *Box::Create({3}, {2})}, {two, two})));
   EXPECT_TRUE(absl::IsInvalidArgument(place({first, last}, {two})));
   // Blobs that are not of their box: too short, lengths not adding up.
   EXPECT_TRUE(absl::IsInvalidArgument(place({first, last}, {two, two.substr(0, 10)})));

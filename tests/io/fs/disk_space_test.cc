@@ -23,7 +23,8 @@ std::string TempPath(const std::string& name) {
 }
 
 TEST(DiskSpaceTest, NoSpaceStatusSaysWhatIsNeededAndFree) {
-  const std::string dir = std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp";
+  const std::string dir = std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR")
+                                                     : "/tmp";
   absl::Status s = NoSpaceStatus("cannot write to", dir + "/missing-file", ENOSPC, 4096);
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(s.message(), HasSubstr("cannot write to '" + dir + "/missing-file': "));

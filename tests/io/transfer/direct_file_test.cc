@@ -13,17 +13,17 @@
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "io/fs/fs.h"
 #include "io/transfer/data_file.h"
 #include "io/transfer/hdf5_writer.h"
-#include "io/fs/fs.h"
 
 namespace meshckpt {
 namespace {
 
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/meshckpt_direct_" + name + "_" +
-         RandomId() + ".h5";
+  return std::string(dir ? dir : "/tmp") + "/meshckpt_direct_" + name + "_" + RandomId() +
+         ".h5";
 }
 
 // Element (r, c) of a [rows, cols] int32 tensor.
@@ -52,7 +52,8 @@ class DirectFileTest : public ::testing::Test {
     auto comm = SerialCommunicator();
     auto w = Hdf5FileWriter::Create(*comm, path_, {});
     EXPECT_TRUE(w.ok()) << w.status();
-    auto d = (*w)->CreateDataset({"g/t", DType::kInt32, shape_, chunk, {{"dtype", "int32"}}});
+    auto d =
+        (*w)->CreateDataset({"g/t", DType::kInt32, shape_, chunk, {{"dtype", "int32"}}});
     EXPECT_TRUE(d.ok()) << d.status();
     auto blocks = (*w)->Locate(*d);
     EXPECT_TRUE(blocks.ok()) << blocks.status();
@@ -92,7 +93,8 @@ class DirectFileTest : public ::testing::Test {
     for (const StorageBlock& b : blocks) {
       const Box part = Intersect(box, b.box());
       if (part.empty()) continue;
-      EXPECT_TRUE((*f)->Read(b, part, 4, box.shape(), RelativeTo(part, box), out.data()).ok());
+      EXPECT_TRUE(
+          (*f)->Read(b, part, 4, box.shape(), RelativeTo(part, box), out.data()).ok());
     }
     if (calls != nullptr) *calls = (*f)->io_calls();
     return out;
@@ -190,7 +192,7 @@ TEST_F(DirectFileTest, ManyShortRunsTakeSeveralScatterReads) {
   int64_t calls = 0;
   const Box strip = *Box::Create({1, 30}, {2999, 4});  // 2999 runs of 16 bytes.
   EXPECT_EQ(ReadDirect(blocks, strip, &calls), BoxValues(strip));
-  EXPECT_GE(calls, 6);   // At most 511 runs per preadv.
+  EXPECT_GE(calls, 6);  // At most 511 runs per preadv.
   EXPECT_LE(calls, 10);
   // Runs far apart are read one by one rather than reading the gaps.
   const Box sparse = *Box::Create({0, 0}, {3000, 1});
@@ -216,7 +218,7 @@ TEST_F(DirectFileTest, ReadIntoRegionOfLargerBuffer) {
   ASSERT_TRUE((*r)->Read(blocks[0], *Box::Create({2, 1}, {2, 3}), 4, {4, 4},
                          *Box::Create({1, 1}, {2, 3}), dst.data())
                   .ok());
-  EXPECT_THAT(dst, ::testing::ElementsAre(-1, -1, -1, -1,                           //
+  EXPECT_THAT(dst, ::testing::ElementsAre(-1, -1, -1, -1,                             //
                                           -1, Value(2, 1), Value(2, 2), Value(2, 3),  //
                                           -1, Value(3, 1), Value(3, 2), Value(3, 3),  //
                                           -1, -1, -1, -1));
@@ -258,7 +260,8 @@ TEST_F(DirectFileTest, FilteredDatasetsCannotBeLocated) {
     const hid_t d =
         H5Dcreate2(file, "t", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     ASSERT_GE(d, 0);
-    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+              0);
     H5Dclose(d);
     H5Pclose(dcpl);
     H5Sclose(space);

@@ -17,10 +17,10 @@
 #include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "io/fs/fs.h"
 #include "io/transfer/chunk_sink.h"
 #include "io/transfer/data_file.h"
 #include "io/transfer/hdf5_writer.h"
-#include "io/fs/fs.h"
 
 namespace meshckpt {
 namespace {
@@ -68,7 +68,9 @@ class WriteFailureTest : public ::testing::Test {
 };
 
 // 4 MiB of float32, allocated at creation (none of it written).
-DatasetSpec Big() { return {"g/w", DType::kFloat32, {1024, 1024}, {}, {{"dtype", "float32"}}}; }
+DatasetSpec Big() {
+  return {"g/w", DType::kFloat32, {1024, 1024}, {}, {{"dtype", "float32"}}};
+}
 
 TEST_F(WriteFailureTest, NoWriteAtAllStillClosesAndSaysWhy) {
   FileSizeLimit limit(0);
