@@ -5,7 +5,8 @@
 #   scripts/test.sh -L mpi         # MPI tests only
 # BUILD_DIR (default: build) picks the build tree.
 #
-# It first checks the include rules (scripts/check_includes.sh). Without
+# It first checks the include rules (scripts/check_includes.sh) and the
+# formatting (scripts/check_format.sh). Without
 # arguments (the full run, what CI does) it then also runs clang-tidy over
 # the library (scripts/tidy.sh) and the reliability extras of
 # docs/reliability.md: the sanitizer build on the unit
@@ -23,6 +24,7 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j"$JOBS"
 status=0
 bash scripts/check_includes.sh || status=1
+bash scripts/check_format.sh || status=1
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" "$@" || status=$?
 
 if [ $# -eq 0 ] && [ "${MESHCKPT_EXTRAS:-1}" != 0 ]; then
