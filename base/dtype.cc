@@ -1,5 +1,5 @@
 // DType names, sizes and parsing.
-#include "base/dtype.h"
+#include "meshckpt/base/dtype.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"

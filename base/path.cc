@@ -1,6 +1,6 @@
 // Lexical path helpers (path.h): splitting, joining, normalizing and making
 // paths absolute without touching the filesystem.
-#include "base/path.h"
+#include "meshckpt/base/path.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // PhaseTrace: per-phase timings printed when MESHCKPT_TRACE asks for them.
-#include "base/phase_trace.h"
+#include "meshckpt/base/phase_trace.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -20,9 +20,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "io/format/checksum.h"
-#include "io/fs/fs.h"
-#include "io/transfer/data_file.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/data_file.h"
 
 namespace meshckpt {
 namespace {

@@ -21,13 +21,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "base/status_macros.h"
 #include "bench/bench_util.h"
 #include "bench/report.h"
 #include "bench/workload.h"
-#include "checkpoint/engine/shard_io.h"
-#include "comm/mpi_communicator.h"
-#include "io/fs/fs.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/comm/mpi_communicator.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt::bench {
 namespace {

@@ -1,5 +1,5 @@
 // Communicator over an MPI communicator.
-#include "comm/mpi_communicator.h"
+#include "meshckpt/comm/mpi_communicator.h"
 
 #include <mpi.h>
 

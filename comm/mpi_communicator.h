@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "comm/communicator.h"
+#include "meshckpt/comm/communicator.h"
 
 namespace meshckpt {
 

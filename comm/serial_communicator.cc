@@ -1,7 +1,7 @@
 // Communicator for a single process, without MPI.
 #include <memory>
 
-#include "comm/communicator.h"
+#include "meshckpt/comm/communicator.h"
 
 namespace meshckpt {
 namespace {

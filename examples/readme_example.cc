@@ -1,9 +1,9 @@
 // The API example of README.md, compiled and run by ctest so the README
 // cannot drift from the code. Keep the two in sync.
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
-#include "comm/mpi_communicator.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/comm/mpi_communicator.h"
 
 using namespace meshckpt;
 

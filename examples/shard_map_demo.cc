@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "comm/mpi_communicator.h"
-#include "layout/layout.h"
-#include "layout/shard_map.h"
-#include "mesh/mesh.h"
+#include "meshckpt/comm/mpi_communicator.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace {
 

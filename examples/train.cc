@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <sstream>
 #include <string>
@@ -38,12 +39,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "base/status_macros.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
-#include "comm/mpi_communicator.h"
-#include "io/fs/fs.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/comm/mpi_communicator.h"
 
 namespace meshckpt {
 namespace {
@@ -397,8 +397,12 @@ int Run(int argc, char** argv) {
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
       if (rank == 0 && saved->has_value()) {
-        const int64_t bytes = FileSize(DataFilePath(**saved)).value_or(0) +
-                              FileSize(IndexFilePath(**saved)).value_or(0);
+        std::error_code ignored;  // A size we cannot read counts as 0.
+        const auto size = [&](const std::string& path) -> int64_t {
+          const auto n = std::filesystem::file_size(path, ignored);
+          return ignored ? 0 : static_cast<int64_t>(n);
+        };
+        const int64_t bytes = size(DataFilePath(**saved)) + size(IndexFilePath(**saved));
         std::printf("saved %s: %lld bytes in %.3f s (%.3f GB/s)\n", (*saved)->c_str(),
                     static_cast<long long>(bytes), secs, bytes / secs / 1e9);
         std::fflush(stdout);

@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <string>
 
-#include "checkpoint/engine/checkpoint_index.h"
-#include "io/format/checksum.h"
-#include "io/format/index_file.h"
-#include "layout/reshard_plan.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/layout/reshard_plan.h"
 
 namespace {
 

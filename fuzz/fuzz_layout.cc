@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "layout/layout.h"
-#include "layout/shard_map.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <string>
 
-#include "checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
 
 namespace {
 

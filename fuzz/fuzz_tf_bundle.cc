@@ -18,9 +18,9 @@
 #include <map>
 #include <string>
 
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/object_graph.h"
-#include "tfbundle/table.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/object_graph.h"
+#include "meshckpt/tfbundle/table.h"
 
 namespace {
 

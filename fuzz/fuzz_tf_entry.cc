@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/string_tensor.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/string_tensor.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "tfbundle/meta_graph.h"
-#include "tfbundle/object_graph.h"
+#include "meshckpt/tfbundle/meta_graph.h"
+#include "meshckpt/tfbundle/object_graph.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/table.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/table.h"
 
 namespace {
 

@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/bundle_writer.h"
-#include "tfbundle/object_graph.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
+#include "meshckpt/tfbundle/object_graph.h"
+#include "meshckpt/tfbundle/string_tensor.h"
+#include "meshckpt/tfbundle/table.h"
 #include "tfbundle/proto/meta_graph.pb.h"
 #include "tfbundle/proto/variable.pb.h"
-#include "tfbundle/string_tensor.h"
-#include "tfbundle/table.h"
 
 namespace fs = std::filesystem;
 using namespace meshckpt::tf;

@@ -1,12 +1,12 @@
 // Box: a hyper-rectangle of a tensor, and intersection of boxes.
-#include "layout/box.h"
+#include "meshckpt/layout/box.h"
 
 #include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
+#include "meshckpt/base/status_macros.h"
 
 namespace meshckpt {
 

@@ -21,7 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "layout/index_interval.h"
+#include "meshckpt/layout/index_interval.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // IndexInterval: half-open ranges of indices along one dimension.
-#include "layout/index_interval.h"
+#include "meshckpt/layout/index_interval.h"
 
 #include <limits>
 

@@ -1,5 +1,5 @@
 // Layout: how each tensor dimension is split over a mesh dimension.
-#include "layout/layout.h"
+#include "meshckpt/layout/layout.h"
 
 #include <utility>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "base/status_macros.h"
+#include "meshckpt/base/status_macros.h"
 
 namespace meshckpt {
 

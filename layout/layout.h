@@ -30,7 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // PlanReshard: which saved chunks cover a wanted box, and where each piece goes.
-#include "layout/reshard_plan.h"
+#include "meshckpt/layout/reshard_plan.h"
 
 #include "absl/strings/str_cat.h"
 

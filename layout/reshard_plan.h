@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "layout/box.h"
+#include "meshckpt/layout/box.h"
 
 namespace meshckpt {
 

@@ -1,12 +1,12 @@
 // ShardMap: the shard and box of every device for a layout and shape.
-#include "layout/shard_map.h"
+#include "meshckpt/layout/shard_map.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
+#include "meshckpt/base/status_macros.h"
 
 namespace meshckpt {
 

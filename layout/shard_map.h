@@ -41,9 +41,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "layout/box.h"
-#include "layout/index_interval.h"
-#include "layout/layout.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/index_interval.h"
+#include "meshckpt/layout/layout.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // Mesh: named dimensions of devices, their ranks, and the local view.
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 
 #include <utility>
 
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "base/status_macros.h"
+#include "meshckpt/base/status_macros.h"
 
 namespace meshckpt {
 namespace mesh_internal {

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/format/index_file.h"
 #include "tests/tools/cli_test_util.h"
 #include "tests/tools/mini_json.h"
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/reader/checkpoint_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
 #include "tests/tools/cli_test_util.h"
 
 namespace meshckpt {

@@ -17,15 +17,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/tools/format.h"
 #include "tests/tools/cli_test_util.h"
 #include "tests/tools/mini_json.h"
-#include "tools/format.h"
 
 namespace meshckpt {
 namespace {

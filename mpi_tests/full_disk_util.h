@@ -22,12 +22,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/tracked_value.h"
-#include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
 #include "mpi_tests/test_tensors.h"
 
 namespace meshckpt::test {

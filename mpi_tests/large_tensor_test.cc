@@ -10,10 +10,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "layout/shard_map.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/shard_map.h"
 #include "mpi_tests/mpi_test_env.h"
 
 namespace meshckpt {

@@ -2,7 +2,7 @@
 #ifndef MESHCKPT_MPI_TESTS_MPI_TEST_ENV_H_
 #define MESHCKPT_MPI_TESTS_MPI_TEST_ENV_H_
 
-#include "comm/communicator.h"
+#include "meshckpt/comm/communicator.h"
 
 namespace meshckpt {
 

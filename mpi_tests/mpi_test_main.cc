@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "comm/mpi_communicator.h"
 #include "gtest/gtest.h"
+#include "meshckpt/comm/mpi_communicator.h"
 #include "mpi_tests/mpi_test_env.h"
 
 namespace meshckpt {

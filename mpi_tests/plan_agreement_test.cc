@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "layout/layout.h"
-#include "layout/reshard_plan.h"
-#include "layout/shard_map.h"
-#include "mesh/mesh.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/reshard_plan.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 #include "mpi_tests/mpi_test_env.h"
 
 namespace meshckpt {

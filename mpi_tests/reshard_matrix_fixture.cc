@@ -14,8 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "base/dtype.h"
 #include "gtest/gtest.h"
+#include "meshckpt/base/dtype.h"
 
 namespace meshckpt::reshard_matrix {
 namespace {

@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "comm/communicator.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
 
 namespace meshckpt::reshard_matrix {

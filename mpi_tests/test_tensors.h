@@ -39,13 +39,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "base/dtype.h"
-#include "checkpoint/engine/shard_io.h"
-#include "comm/communicator.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "layout/shard_map.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace test {

@@ -1,11 +1,11 @@
 // Conversions between the value types and their protos.
-#include "proto/convert.h"
+#include "meshckpt/proto/convert.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "base/status_macros.h"
+#include "meshckpt/base/status_macros.h"
 
 namespace meshckpt {
 

@@ -14,10 +14,10 @@
 #define MESHCKPT_PROTO_CONVERT_H_
 
 #include "absl/status/statusor.h"
-#include "base/dtype.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 #include "proto/meshckpt.pb.h"
 
 namespace meshckpt {

@@ -19,6 +19,8 @@
 #      checkpoint/reader/  not on checkpoint/object|saver|manager
 #      io/                 not on checkpoint/
 #      base/ mesh/ layout/ not on comm/ io/ checkpoint/
+# 4. One of our headers included without the "meshckpt/" prefix it is
+#    installed under.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,12 +64,19 @@ room() {
   report "$rule" "${lines[@]}"
 }
 room "checkpoint/engine/ includes object, saver, manager or reader" \
-  '"checkpoint/(object|saver|manager|reader)/' 'checkpoint/engine/*'
+  '"meshckpt/checkpoint/(object|saver|manager|reader)/' 'checkpoint/engine/*'
 room "checkpoint/reader/ includes object, saver or manager" \
-  '"checkpoint/(object|saver|manager)/' 'checkpoint/reader/*'
-room "io/ includes checkpoint/" '"checkpoint/' 'io/*'
+  '"meshckpt/checkpoint/(object|saver|manager)/' 'checkpoint/reader/*'
+room "io/ includes checkpoint/" '"meshckpt/checkpoint/' 'io/*'
 room "base/, mesh/ or layout/ includes comm/, io/ or checkpoint/" \
-  '"(comm|io|checkpoint)/' 'base/*' 'mesh/*' 'layout/*'
+  '"meshckpt/(comm|io|checkpoint)/' 'base/*' 'mesh/*' 'layout/*'
+
+# 4. Our headers are included as installed: "meshckpt/<folder>/<file>.h".
+#    Generated protos keep their protoc paths ("proto/<name>.pb.h").
+mapfile -t all < <(git ls-files '*.h' '*.cc')
+mapfile -t lines < <(grep_includes '"(base|mesh|layout|proto|comm|io|checkpoint|tools|tfbundle)/' \
+  "${all[@]}" | grep -v '\.pb\.h"')
+report "our headers included without the meshckpt/ prefix" "${lines[@]}"
 
 if [ $violations -eq 0 ]; then
   echo "check_includes: clean"

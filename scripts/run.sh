@@ -12,5 +12,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)" --target train meshckpt
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target train meshckpt_cli
 exec bash scripts/story.sh "$BUILD_DIR" "${1:-/tmp/meshckpt_story}"

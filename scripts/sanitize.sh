@@ -47,7 +47,7 @@ if [ $CI -eq 1 ]; then
   targets+=" bad_input_mpi_test save_failure_test save_failure_restore_test"
   targets+=" reshard_matrix_test checkpoint_api_test"
   targets+=" saver_mpi_test plan_agreement_test full_disk_test full_disk_edge_test crash_test"
-  targets+=" meshckpt"
+  targets+=" meshckpt_cli"
   cmake --build "$BUILD" -j"$JOBS" --target $targets
 else
   cmake --build "$BUILD" -j"$JOBS"

@@ -21,6 +21,8 @@ PACKAGES=(
   # ps, for the multinode harness (scripts/multinode/); its unshare and
   # nsenter are in util-linux, which every Debian system has.
   procps
+  # cpack -G DEB and the downstream test (dpkg-shlibdeps, dpkg-deb).
+  dpkg-dev
 )
 
 missing=()

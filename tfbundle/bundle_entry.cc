@@ -1,5 +1,5 @@
 // Conversion between the TensorBundle index protos and BundleHeader/BundleEntry.
-#include "tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"

@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "tfbundle/tf_dtype.h"
+#include "meshckpt/tfbundle/tf_dtype.h"
 
 namespace meshckpt::tf {
 

@@ -1,5 +1,5 @@
 // BundleReader: opens a TensorBundle V2 index and reads, checks and slices its tensors.
-#include "tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,12 +8,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/status_macros.h"
-#include "tfbundle/crc32c.h"
-#include "tfbundle/file_io.h"
-#include "tfbundle/slice_key.h"
-#include "tfbundle/string_tensor.h"
-#include "tfbundle/table.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/file_io.h"
+#include "meshckpt/tfbundle/slice_key.h"
+#include "meshckpt/tfbundle/string_tensor.h"
+#include "meshckpt/tfbundle/table.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -40,8 +40,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/tf_dtype.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/tf_dtype.h"
 
 namespace meshckpt::tf {
 

@@ -1,5 +1,5 @@
 // BundleWriter: streams tensor data, then commits data file and index atomically.
-#include "tfbundle/bundle_writer.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,13 +10,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/status_macros.h"
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/crc32c.h"
-#include "tfbundle/file_io.h"
-#include "tfbundle/slice_key.h"
-#include "tfbundle/string_tensor.h"
-#include "tfbundle/table.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/file_io.h"
+#include "meshckpt/tfbundle/slice_key.h"
+#include "meshckpt/tfbundle/string_tensor.h"
+#include "meshckpt/tfbundle/table.h"
 
 namespace meshckpt::tf {
 

@@ -28,8 +28,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/tf_dtype.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/tf_dtype.h"
 
 namespace meshckpt::tf {
 

@@ -1,5 +1,5 @@
 // CRC32C: slicing-by-8 tables, the SSE4.2 instruction, and the dispatch.
-#include "tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/crc32c.h"
 
 #include <array>
 #include <cstring>

@@ -1,5 +1,5 @@
 // Regular-file-only reads with size checks, and atomic writes, for tfbundle/.
-#include "tfbundle/file_io.h"
+#include "meshckpt/tfbundle/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,10 +1,10 @@
 // MetaGraphDef -> MetaGraph: variable nodes, SaverDef, collections.
-#include "tfbundle/meta_graph.h"
+#include "meshckpt/tfbundle/meta_graph.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/status_macros.h"
-#include "tfbundle/file_io.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/tfbundle/file_io.h"
 #include "tfbundle/proto/meta_graph.pb.h"
 #include "tfbundle/proto/variable.pb.h"
 

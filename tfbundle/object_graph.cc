@@ -1,13 +1,13 @@
 // TrackableObjectGraph <-> ObjectGraph, and paths through the graph.
-#include "tfbundle/object_graph.h"
+#include "meshckpt/tfbundle/object_graph.h"
 
 #include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/status_macros.h"
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/bundle_reader.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
 #include "tfbundle/proto/trackable_object_graph.pb.h"
 
 namespace meshckpt::tf {

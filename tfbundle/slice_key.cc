@@ -1,5 +1,5 @@
 // OrderedCode encoding of tensor slice keys, as TensorFlow's ordered_code.cc.
-#include "tfbundle/slice_key.h"
+#include "meshckpt/tfbundle/slice_key.h"
 
 namespace meshckpt::tf {
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
 
 namespace meshckpt::tf {
 

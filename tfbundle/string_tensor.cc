@@ -1,9 +1,9 @@
 // Encoding and bounded decoding of DT_STRING tensors in a TensorBundle.
-#include "tfbundle/string_tensor.h"
+#include "meshckpt/tfbundle/string_tensor.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/crc32c.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -7,9 +7,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/status_macros.h"
-#include "tfbundle/crc32c.h"
-#include "tfbundle/table.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/table.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "tfbundle/table.h"
+#include "meshckpt/tfbundle/table.h"
 
 namespace meshckpt::tf {
 namespace {

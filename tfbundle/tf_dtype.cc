@@ -1,5 +1,5 @@
 // TensorFlow dtype names and sizes, shape arithmetic, and TensorValue.
-#include "tfbundle/tf_dtype.h"
+#include "meshckpt/tfbundle/tf_dtype.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

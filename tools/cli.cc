@@ -1,6 +1,6 @@
 // Flag parsing, flag-value parsers, exit codes and display helpers of the
 // `meshckpt` tool (see cli.h).
-#include "tools/cli.h"
+#include "meshckpt/tools/cli.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,7 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
 
 namespace meshckpt {
 namespace cli {

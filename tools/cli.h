@@ -27,7 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace cli {

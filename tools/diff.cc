@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "layout/box.h"
-#include "tools/cli.h"
-#include "tools/commands.h"
-#include "tools/format.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/tools/cli.h"
+#include "meshckpt/tools/commands.h"
+#include "meshckpt/tools/format.h"
 
 namespace meshckpt {
 namespace {

@@ -1,6 +1,6 @@
 // Float text for `meshckpt inspect`: shortest round-trip decimals per float
 // type, Python's float repr, and numpy's float columns (see float_format.h).
-#include "tools/float_format.h"
+#include "meshckpt/tools/float_format.h"
 
 #include <algorithm>
 #include <charconv>

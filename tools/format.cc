@@ -2,7 +2,7 @@
 // array layout follows numpy's arrayprint._formatArray and the float columns
 // its FloatingFormat (floatmode 'maxprec', precision 8), so output matches
 // `print(np_array)` for the common cases.
-#include "tools/format.h"
+#include "meshckpt/tools/format.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "base/dtype.h"
-#include "tools/json_writer.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/tools/json_writer.h"
 
 namespace meshckpt {
 namespace format {

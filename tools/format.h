@@ -39,8 +39,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "tools/float_format.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/tools/float_format.h"
 
 namespace meshckpt {
 namespace format {

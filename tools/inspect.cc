@@ -8,15 +8,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "io/fs/fs.h"
-#include "layout/layout.h"
-#include "tools/cli.h"
-#include "tools/commands.h"
-#include "tools/format.h"
-#include "tools/json_writer.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/tools/cli.h"
+#include "meshckpt/tools/commands.h"
+#include "meshckpt/tools/format.h"
+#include "meshckpt/tools/json_writer.h"
 
 namespace meshckpt {
 namespace {

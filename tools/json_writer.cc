@@ -1,11 +1,11 @@
 // JsonWriter (see json_writer.h).
-#include "tools/json_writer.h"
+#include "meshckpt/tools/json_writer.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "tools/float_format.h"
+#include "meshckpt/tools/float_format.h"
 
 namespace meshckpt {
 namespace {

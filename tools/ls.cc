@@ -15,14 +15,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "io/format/index_file.h"
-#include "io/fs/fs.h"
-#include "tools/cli.h"
-#include "tools/commands.h"
-#include "tools/json_writer.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/tools/cli.h"
+#include "meshckpt/tools/commands.h"
+#include "meshckpt/tools/json_writer.h"
 
 namespace meshckpt {
 namespace {

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "base/version.h"
-#include "tools/cli.h"
-#include "tools/commands.h"
+#include "meshckpt/base/version.h"
+#include "meshckpt/tools/cli.h"
+#include "meshckpt/tools/commands.h"
 
 namespace {
 

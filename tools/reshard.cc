@@ -22,14 +22,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "comm/mpi_communicator.h"
-#include "layout/shard_map.h"
-#include "tools/cli.h"
-#include "tools/commands.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/comm/mpi_communicator.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/tools/cli.h"
+#include "meshckpt/tools/commands.h"
 
 namespace meshckpt {
 namespace {

@@ -8,9 +8,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "tools/cli.h"
-#include "tools/commands.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/tools/cli.h"
+#include "meshckpt/tools/commands.h"
 
 namespace meshckpt {
 namespace {

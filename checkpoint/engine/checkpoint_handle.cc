@@ -1,13 +1,13 @@
 // CheckpointHandle: a checkpoint opened once for a restore, and boxes read from it.
-#include "checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/phase_trace.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/tensor_reader.h"
+#include "meshckpt/base/phase_trace.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/tensor_reader.h"
 
 namespace meshckpt {
 

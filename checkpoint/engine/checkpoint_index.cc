@@ -1,5 +1,5 @@
 // CheckpointIndex: reading, checking and looking up a checkpoint's index.
-#include "checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
 
 #include <algorithm>
 #include <atomic>
@@ -9,12 +9,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/shard_io.h"
-#include "io/format/checksum.h"
-#include "io/format/index_file.h"
-#include "io/fs/fs.h"
-#include "layout/reshard_plan.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/reshard_plan.h"
 
 namespace meshckpt {
 namespace {

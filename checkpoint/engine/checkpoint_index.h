@@ -21,13 +21,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "base/dtype.h"
-#include "comm/communicator.h"
-#include "io/format/index.h"
-#include "io/transfer/direct_file.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/index.h"
+#include "meshckpt/io/transfer/direct_file.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 

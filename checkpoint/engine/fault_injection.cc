@@ -1,6 +1,6 @@
 // The fault hook the save path calls through (fault_injection.h): null
 // unless a test installs one; nothing here runs before main().
-#include "checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
 
 #include "absl/base/attributes.h"
 

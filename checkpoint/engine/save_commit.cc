@@ -1,5 +1,5 @@
 // The end of a save: rank reports, the index, the commit.
-#include "checkpoint/engine/save_commit.h"
+#include "meshckpt/checkpoint/engine/save_commit.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,12 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "base/path.h"
-#include "base/status_macros.h"
-#include "base/version.h"
-#include "checkpoint/engine/fault_injection.h"
-#include "io/format/index_file.h"
-#include "io/fs/fs.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/base/version.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt::internal {
 namespace {

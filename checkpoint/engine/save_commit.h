@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "checkpoint/engine/save_plan.h"
-#include "io/format/index.h"
-#include "io/transfer/chunk_sink.h"
+#include "meshckpt/checkpoint/engine/save_plan.h"
+#include "meshckpt/io/format/index.h"
+#include "meshckpt/io/transfer/chunk_sink.h"
 
 namespace meshckpt::internal {
 

@@ -1,10 +1,10 @@
 // A save's chunks, from the plan into the chunk sink.
-#include "checkpoint/engine/save_data.h"
+#include "meshckpt/checkpoint/engine/save_data.h"
 
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
 
 namespace meshckpt::internal {
 namespace {

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "checkpoint/engine/save_plan.h"
-#include "io/transfer/chunk_sink.h"
-#include "io/transfer/io_options.h"
+#include "meshckpt/checkpoint/engine/save_plan.h"
+#include "meshckpt/io/transfer/chunk_sink.h"
+#include "meshckpt/io/transfer/io_options.h"
 
 namespace meshckpt::internal {
 

@@ -1,5 +1,5 @@
 // Save planning: datasets, writer ranks and the buffer of every shard.
-#include "checkpoint/engine/save_plan.h"
+#include "meshckpt/checkpoint/engine/save_plan.h"
 
 #include <xxhash.h>
 
@@ -7,8 +7,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/shard_io_internal.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io_internal.h"
 
 namespace meshckpt::internal {
 namespace {

@@ -11,10 +11,10 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "checkpoint/engine/shard_io.h"
-#include "comm/communicator.h"
-#include "io/transfer/data_file.h"
-#include "layout/shard_map.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt::internal {
 

@@ -71,11 +71,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "base/dtype.h"
-#include "comm/communicator.h"
-#include "io/format/index.h"
-#include "io/transfer/io_options.h"
-#include "layout/layout.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/index.h"
+#include "meshckpt/io/transfer/io_options.h"
+#include "meshckpt/layout/layout.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // Argument checks and buffer bookkeeping shared by save and restore.
-#include "checkpoint/engine/shard_io_internal.h"
+#include "meshckpt/checkpoint/engine/shard_io_internal.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
 
 namespace meshckpt {
 namespace internal {

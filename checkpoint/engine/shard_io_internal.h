@@ -8,11 +8,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "comm/communicator.h"
-#include "io/transfer/data_file.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "layout/shard_map.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt::internal {
 

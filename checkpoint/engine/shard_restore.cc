@@ -13,14 +13,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/phase_trace.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/engine/shard_io_internal.h"
-#include "checkpoint/engine/tensor_reader.h"
-#include "layout/shard_map.h"
+#include "meshckpt/base/phase_trace.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/engine/shard_io_internal.h"
+#include "meshckpt/checkpoint/engine/tensor_reader.h"
+#include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
 namespace {

@@ -1,15 +1,15 @@
 // TensorReader: boxes of a tensor filled from its chunks, verified tile by tile.
-#include "checkpoint/engine/tensor_reader.h"
+#include "meshckpt/checkpoint/engine/tensor_reader.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/shard_io_internal.h"
-#include "io/format/checksum.h"
-#include "layout/region.h"
-#include "layout/reshard_plan.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io_internal.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/layout/region.h"
+#include "meshckpt/layout/reshard_plan.h"
 
 namespace meshckpt::internal {
 namespace {

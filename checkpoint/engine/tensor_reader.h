@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "base/phase_trace.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/engine/shard_io.h"
-#include "io/format/checksum.h"
-#include "io/transfer/chunk_source.h"
-#include "layout/reshard_plan.h"
+#include "meshckpt/base/phase_trace.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/transfer/chunk_source.h"
+#include "meshckpt/layout/reshard_plan.h"
 
 namespace meshckpt::internal {
 

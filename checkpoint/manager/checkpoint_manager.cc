@@ -8,7 +8,7 @@
 //
 //   auto m = *CheckpointManager::Create(ckpt.get(), "/ckpt/run");
 //   std::optional<std::string> p = *m->Save();   // "/ckpt/run/ckpt-1"
-#include "checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
 
 #include <sys/stat.h>
 
@@ -29,10 +29,10 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "base/path.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/fault_injection.h"
-#include "checkpoint/object/load_status.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/object/load_status.h"
 
 namespace meshckpt {
 namespace {

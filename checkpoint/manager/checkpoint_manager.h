@@ -60,11 +60,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/tracked_value.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
-#include "io/fs/directory_lock.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/retention.h"
+#include "meshckpt/io/fs/directory_lock.h"
 
 namespace meshckpt {
 

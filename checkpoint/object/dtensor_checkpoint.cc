@@ -1,5 +1,5 @@
 // DTensorCheckpoint (dtensor_checkpoint.h): creation, Save and Write, Restore.
-#include "checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 
 #include <optional>
 #include <utility>
@@ -7,14 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "base/path.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/object_graph.h"
-#include "checkpoint/object/restore_session.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/object_graph.h"
+#include "meshckpt/checkpoint/object/restore_session.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/retention.h"
 
 namespace meshckpt {
 namespace {

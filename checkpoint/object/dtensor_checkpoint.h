@@ -41,14 +41,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/load_status.h"
-#include "checkpoint/object/trackable.h"
-#include "checkpoint/object/tracked_value.h"
-#include "comm/communicator.h"
-#include "io/format/index.h"
-#include "io/fs/directory_lock.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/load_status.h"
+#include "meshckpt/checkpoint/object/trackable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/index.h"
+#include "meshckpt/io/fs/directory_lock.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // DVariable: a sharded variable with one buffer per local device.
-#include "checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
 
 #include <algorithm>
 #include <utility>

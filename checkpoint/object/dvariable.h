@@ -30,11 +30,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "base/dtype.h"
-#include "checkpoint/object/trackable.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "layout/shard_map.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/checkpoint/object/trackable.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
 

@@ -1,7 +1,7 @@
 // LoadStatus: what a restore matched, and the checks callers ask of it.
-#include "checkpoint/object/load_status.h"
+#include "meshckpt/checkpoint/object/load_status.h"
 
-#include "checkpoint/object/restore_session.h"
+#include "meshckpt/checkpoint/object/restore_session.h"
 
 namespace meshckpt {
 

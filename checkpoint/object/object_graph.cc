@@ -1,12 +1,12 @@
 // Walking the live object graph and naming what a checkpoint saves.
-#include "checkpoint/object/object_graph.h"
+#include "meshckpt/checkpoint/object/object_graph.h"
 
 #include <deque>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
 
 namespace meshckpt::internal {
 

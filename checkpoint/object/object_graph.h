@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "checkpoint/object/trackable.h"
-#include "io/format/index.h"
+#include "meshckpt/checkpoint/object/trackable.h"
+#include "meshckpt/io/format/index.h"
 
 namespace meshckpt::internal {
 

@@ -1,15 +1,15 @@
 // RestoreSession: live objects matched with a checkpoint's graph and restored.
-#include "checkpoint/object/restore_session.h"
+#include "meshckpt/checkpoint/object/restore_session.h"
 
 #include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/status_macros.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/object_graph.h"
-#include "checkpoint/object/tracked_value.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/object_graph.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
 
 namespace meshckpt::internal {
 namespace {

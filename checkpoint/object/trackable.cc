@@ -1,12 +1,12 @@
 // Trackable: named children and the restores pending for them.
-#include "checkpoint/object/trackable.h"
+#include "meshckpt/checkpoint/object/trackable.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/restore_session.h"
-#include "checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/restore_session.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
 
 namespace meshckpt {
 

@@ -35,8 +35,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "base/dtype.h"
-#include "layout/layout.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/layout/layout.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // TrackedValue: scalars and per-rank values saved beside the variables.
-#include "checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -27,9 +27,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "base/dtype.h"
-#include "base/scalar_value.h"
-#include "checkpoint/object/trackable.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/base/scalar_value.h"
+#include "meshckpt/checkpoint/object/trackable.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // CheckpointReader: a committed checkpoint listed, read and verified in one process.
-#include "checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
 
 #include <algorithm>
 #include <limits>
@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/shard_io.h"
-#include "io/format/checksum.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/format/checksum.h"
 
 namespace meshckpt {
 namespace {

@@ -61,12 +61,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "base/dtype.h"
-#include "base/scalar_value.h"
-#include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "comm/communicator.h"
-#include "layout/box.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/base/scalar_value.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/layout/box.h"
 
 namespace meshckpt {
 

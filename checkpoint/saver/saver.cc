@@ -10,7 +10,7 @@
 //
 //   auto saver = *Saver::Create(comm, std::vector<DVariable*>{w, b});
 //   std::string p = *saver->Save("/ckpt/run/model", 1000);  // ".../model-1000"
-#include "checkpoint/saver/saver.h"
+#include "meshckpt/checkpoint/saver/saver.h"
 
 #include <sys/stat.h>
 
@@ -26,11 +26,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "base/status_macros.h"
-#include "base/utf8.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/saver/saver_internal.h"
-#include "checkpoint/state/retention.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/base/utf8.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/saver/saver_internal.h"
+#include "meshckpt/checkpoint/state/retention.h"
 
 namespace meshckpt {
 namespace internal {

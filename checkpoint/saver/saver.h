@@ -81,13 +81,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
-#include "comm/communicator.h"
-#include "io/fs/directory_lock.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/retention.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/directory_lock.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 

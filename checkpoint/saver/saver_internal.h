@@ -9,8 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "base/utf8.h"
-#include "comm/communicator.h"
+#include "meshckpt/base/utf8.h"
+#include "meshckpt/comm/communicator.h"
 
 namespace meshckpt::internal {
 

@@ -27,12 +27,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/saver/saver.h"
-#include "checkpoint/saver/saver_internal.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/saver/saver.h"
+#include "meshckpt/checkpoint/saver/saver_internal.h"
 
 namespace meshckpt {
 namespace {

@@ -24,11 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/checkpoint_handle.h"
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/saver/saver.h"
-#include "checkpoint/saver/saver_internal.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/saver/saver.h"
+#include "meshckpt/checkpoint/saver/saver_internal.h"
 
 namespace meshckpt {
 

@@ -13,7 +13,7 @@
 //   s.all_model_checkpoint_paths = {"ckpt-3"};
 //   absl::Status st = WriteCheckpointState("/ckpt/run", s);
 //   absl::StatusOr<std::string> latest = LatestCheckpoint("/ckpt/run");
-#include "checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -30,13 +30,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "base/path.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/shard_io.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "io/format/index_file.h"
-#include "io/fs/fs.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/fs/fs.h"
 #include "proto/checkpoint_state.pb.h"
 
 namespace meshckpt {

@@ -1,15 +1,15 @@
 // Retention and the state file after a save (retention.h): the list, the
 // preservation rules, the state file's content, and write-then-delete.
-#include "checkpoint/state/retention.h"
+#include "meshckpt/checkpoint/state/retention.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "base/path.h"
-#include "base/status_macros.h"
-#include "checkpoint/engine/fault_injection.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
 
 namespace meshckpt {
 

@@ -44,8 +44,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "comm/communicator.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/comm/communicator.h"
 
 namespace meshckpt {
 

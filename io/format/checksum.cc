@@ -1,5 +1,5 @@
 // XXH3 checksums over the tiles of a chunk.
-#include "io/format/checksum.h"
+#include "meshckpt/io/format/checksum.h"
 
 #include <xxhash.h>
 #if defined(__x86_64__) || defined(_M_X64)
@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "layout/region.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 

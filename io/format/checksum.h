@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "layout/box.h"
+#include "meshckpt/layout/box.h"
 
 namespace meshckpt {
 

@@ -21,10 +21,10 @@
 #include <utility>
 #include <vector>
 
-#include "base/dtype.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // The index file: framing, versions, and the IndexRecord <-> proto mapping.
-#include "io/format/index_file.h"
+#include "meshckpt/io/format/index_file.h"
 
 #include <unistd.h>
 #include <xxhash.h>
@@ -11,9 +11,9 @@
 #include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "io/format/index_proto.h"
-#include "io/fs/fs.h"
-#include "proto/convert.h"
+#include "meshckpt/io/format/index_proto.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/proto/convert.h"
 
 namespace meshckpt {
 namespace {

@@ -20,7 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "io/format/index.h"
+#include "meshckpt/io/format/index.h"
 
 namespace meshckpt {
 

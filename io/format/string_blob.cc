@@ -1,11 +1,11 @@
 // The string blob format: encoding, checked decoding, and placing shards.
-#include "io/format/string_blob.h"
+#include "meshckpt/io/format/string_blob.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "layout/region.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

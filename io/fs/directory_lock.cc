@@ -1,6 +1,6 @@
 // DirectoryLock (directory_lock.h): record locks on `<dir>/.meshckpt-lock`,
 // shared within a process through a registry keyed by the file's identity.
-#include "io/fs/directory_lock.h"
+#include "meshckpt/io/fs/directory_lock.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,8 +18,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "base/path.h"
-#include "io/fs/fs.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 

@@ -1,5 +1,5 @@
 // Out-of-space errors that say what is missing and free (disk_space.h).
-#include "io/fs/disk_space.h"
+#include "meshckpt/io/fs/disk_space.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "base/path.h"
+#include "meshckpt/base/path.h"
 
 namespace meshckpt {
 namespace {

@@ -1,5 +1,5 @@
 // POSIX file operations as absl::Status (fs.h).
-#include "io/fs/fs.h"
+#include "meshckpt/io/fs/fs.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/path.h"
-#include "io/fs/disk_space.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/io/fs/disk_space.h"
 
 namespace meshckpt {
 

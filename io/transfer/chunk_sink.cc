@@ -1,17 +1,17 @@
 // ChunkSink::Create and what both sinks share: the data file's creation on
 // rank 0 (string tensors included) and this rank's chunk records.
-#include "io/transfer/chunk_sink.h"
+#include "meshckpt/io/transfer/chunk_sink.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "base/status_macros.h"
-#include "io/format/checksum.h"
-#include "io/format/string_blob.h"
-#include "io/transfer/chunk_sink_internal.h"
-#include "io/transfer/hdf5_writer.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/format/string_blob.h"
+#include "meshckpt/io/transfer/chunk_sink_internal.h"
+#include "meshckpt/io/transfer/hdf5_writer.h"
 
 namespace meshckpt {
 namespace sink_internal {

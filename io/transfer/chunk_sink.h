@@ -48,11 +48,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "comm/communicator.h"
-#include "io/format/index.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/io_options.h"
-#include "layout/box.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/index.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/io_options.h"
+#include "meshckpt/layout/box.h"
 
 namespace meshckpt {
 

@@ -12,10 +12,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "comm/communicator.h"
-#include "io/transfer/chunk_sink.h"
-#include "io/transfer/direct_file.h"
-#include "io/transfer/io_options.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/transfer/chunk_sink.h"
+#include "meshckpt/io/transfer/direct_file.h"
+#include "meshckpt/io/transfer/io_options.h"
 
 namespace meshckpt::sink_internal {
 

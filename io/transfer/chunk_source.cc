@@ -1,5 +1,5 @@
 // ChunkSource: a data file read directly with pread, or through HDF5 over MPI-IO.
-#include "io/transfer/chunk_source.h"
+#include "meshckpt/io/transfer/chunk_source.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,10 +8,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "io/fs/fs.h"
-#include "io/transfer/data_file.h"
-#include "layout/region.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

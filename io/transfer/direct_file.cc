@@ -1,5 +1,5 @@
 // DirectFile: pread/pwrite of chunk bytes at offsets HDF5 allocated.
-#include "io/transfer/direct_file.h"
+#include "meshckpt/io/transfer/direct_file.h"
 
 #include <fcntl.h>
 #include <sys/uio.h>
@@ -11,9 +11,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "io/fs/fs.h"
-#include "layout/region.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

@@ -6,10 +6,10 @@
 #include <utility>
 #include <vector>
 
-#include "base/status_macros.h"
-#include "io/format/checksum.h"
-#include "io/transfer/chunk_sink_internal.h"
-#include "layout/region.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/transfer/chunk_sink_internal.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt::sink_internal {
 namespace {

@@ -1,5 +1,5 @@
 // HDF5 pieces shared by the writer and the reader: types, errors, storage lookup.
-#include "io/transfer/hdf5_common.h"
+#include "meshckpt/io/transfer/hdf5_common.h"
 
 // io/ sees MPI (MPI_Info, MPI_Comm_f2c) only through parallel HDF5's <hdf5.h>.
 #include <hdf5.h>
@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/hdf5_posix_driver.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/hdf5_posix_driver.h"
 
 namespace meshckpt::h5 {
 namespace {

@@ -9,11 +9,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "base/dtype.h"
-#include "comm/communicator.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/direct_file.h"
-#include "layout/box.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/direct_file.h"
+#include "meshckpt/layout/box.h"
 
 namespace meshckpt::h5 {
 

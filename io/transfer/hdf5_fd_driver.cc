@@ -1,5 +1,5 @@
 // The read-only HDF5 file driver over a descriptor (hdf5_fd_driver.h).
-#include "io/transfer/hdf5_fd_driver.h"
+#include "meshckpt/io/transfer/hdf5_fd_driver.h"
 
 #include <fcntl.h>
 #include <hdf5.h>

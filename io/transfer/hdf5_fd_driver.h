@@ -12,7 +12,7 @@
 #define MESHCKPT_IO_TRANSFER_HDF5_FD_DRIVER_H_
 
 #include "absl/status/status.h"
-#include "io/transfer/hdf5_common.h"
+#include "meshckpt/io/transfer/hdf5_common.h"
 
 namespace meshckpt::h5 {
 

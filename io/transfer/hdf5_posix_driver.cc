@@ -1,6 +1,6 @@
 // The serial writers' HDF5 file driver: POSIX I/O whose failures never leave a file
 // half-closed.
-#include "io/transfer/hdf5_posix_driver.h"
+#include "meshckpt/io/transfer/hdf5_posix_driver.h"
 
 #include <fcntl.h>
 #include <hdf5.h>

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "io/transfer/hdf5_common.h"
+#include "meshckpt/io/transfer/hdf5_common.h"
 
 namespace meshckpt::h5 {
 

@@ -9,14 +9,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "comm/mpi_communicator.h"
-#include "io/format/string_blob.h"
-#include "io/fs/fs.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/hdf5_common.h"
-#include "io/transfer/hdf5_fd_driver.h"
-#include "io/transfer/io_pieces.h"
-#include "layout/region.h"
+#include "meshckpt/comm/mpi_communicator.h"
+#include "meshckpt/io/format/string_blob.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/hdf5_common.h"
+#include "meshckpt/io/transfer/hdf5_fd_driver.h"
+#include "meshckpt/io/transfer/io_pieces.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

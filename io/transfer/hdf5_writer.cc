@@ -6,7 +6,7 @@
 // error, wherever HDF5 would have reported it. MPI-IO writers use HDF5's
 // mpio driver, where an out-of-space error is recognised by its text or by
 // statvfs.
-#include "io/transfer/hdf5_writer.h"
+#include "meshckpt/io/transfer/hdf5_writer.h"
 
 #include <hdf5.h>
 
@@ -18,12 +18,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "io/fs/disk_space.h"
-#include "io/fs/fs.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/hdf5_common.h"
-#include "io/transfer/hdf5_posix_driver.h"
-#include "io/transfer/io_pieces.h"
+#include "meshckpt/io/fs/disk_space.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/hdf5_common.h"
+#include "meshckpt/io/transfer/hdf5_posix_driver.h"
+#include "meshckpt/io/transfer/io_pieces.h"
 
 namespace meshckpt {
 namespace {

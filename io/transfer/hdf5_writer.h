@@ -18,9 +18,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "comm/communicator.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/direct_file.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/direct_file.h"
 
 namespace meshckpt {
 

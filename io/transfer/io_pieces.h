@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "layout/box.h"
+#include "meshckpt/layout/box.h"
 
 namespace meshckpt {
 

@@ -6,11 +6,11 @@
 #include <utility>
 #include <vector>
 
-#include "base/status_macros.h"
-#include "io/format/checksum.h"
-#include "io/transfer/chunk_sink_internal.h"
-#include "io/transfer/hdf5_writer.h"
-#include "io/transfer/io_pieces.h"
+#include "meshckpt/base/status_macros.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/transfer/chunk_sink_internal.h"
+#include "meshckpt/io/transfer/hdf5_writer.h"
+#include "meshckpt/io/transfer/io_pieces.h"
 
 namespace meshckpt::sink_internal {
 namespace {

@@ -1,5 +1,5 @@
 // Tests of DType names, sizes and parsing.
-#include "base/dtype.h"
+#include "meshckpt/base/dtype.h"
 
 #include <set>
 #include <string>

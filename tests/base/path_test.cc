@@ -1,6 +1,6 @@
 // Tests of the lexical path helpers (base/path.h): every function on the
 // same awkward inputs, with the exact expected output for each.
-#include "base/path.h"
+#include "meshckpt/base/path.h"
 
 #include <stdlib.h>
 #include <unistd.h>

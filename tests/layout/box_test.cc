@@ -1,5 +1,5 @@
 // Tests of Box.
-#include "layout/box.h"
+#include "meshckpt/layout/box.h"
 
 #include <cstdint>
 #include <limits>
@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "layout/index_interval.h"
+#include "meshckpt/layout/index_interval.h"
 
 namespace meshckpt {
 namespace {

@@ -1,5 +1,5 @@
 // Tests of Layout.
-#include "layout/layout.h"
+#include "meshckpt/layout/layout.h"
 
 #include <string>
 #include <vector>
@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace {

@@ -13,9 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace testing_util {

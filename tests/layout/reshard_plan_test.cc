@@ -1,5 +1,5 @@
 // Tests of PlanReshard.
-#include "layout/reshard_plan.h"
+#include "meshckpt/layout/reshard_plan.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -10,10 +10,10 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "layout/shard_map.h"
-#include "mesh/mesh.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/layout/random_layouts.h"
 
 namespace meshckpt {

@@ -12,10 +12,10 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "layout/shard_map.h"
-#include "mesh/mesh.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/layout/random_layouts.h"
 
 namespace meshckpt {

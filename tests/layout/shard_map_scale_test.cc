@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "layout/shard_map.h"
+#include "meshckpt/layout/shard_map.h"
 #include "tests/layout/random_layouts.h"
 #include "tests/peak_rss.h"
 

@@ -1,7 +1,7 @@
 // SplitShard, ShardMap and WriterAssigner on hand-picked cases, including
 // the extremes of int64. The random property tests are in
 // shard_map_property_test.cc.
-#include "layout/shard_map.h"
+#include "meshckpt/layout/shard_map.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,9 +12,9 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/mesh/mesh_test_util.h"
 #include "tests/peak_rss.h"
 

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/mesh/mesh_test_util.h"
 
 namespace meshckpt {

@@ -1,6 +1,6 @@
 // Mesh::Create and what a mesh knows: device coordinates, ranks and their
 // devices, dimensions. The text form is in mesh_string_test.cc.
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 
 #include <string>
 #include <vector>

@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mesh/mesh.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt::test {
 

@@ -1,5 +1,5 @@
 // Tests of the proto conversions.
-#include "proto/convert.h"
+#include "meshckpt/proto/convert.h"
 
 #include <cstdint>
 #include <functional>
@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "base/dtype.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "layout/box.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/dtype.h"
+#include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 #include "proto/meshckpt.pb.h"
 
 namespace meshckpt {

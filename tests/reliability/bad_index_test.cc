@@ -15,14 +15,14 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
-#include "io/format/index_proto.h"
-#include "io/fs/fs.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/format/index_proto.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
 

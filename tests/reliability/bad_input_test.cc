@@ -17,16 +17,16 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "layout/shard_map.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/file_bytes.h"
 
 namespace meshckpt {

@@ -13,9 +13,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 namespace corruption_test {

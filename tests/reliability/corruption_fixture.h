@@ -25,9 +25,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "mesh/mesh.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/mesh/mesh.h"
 #include "mpi_tests/test_tensors.h"
 #include "tests/file_bytes.h"
 

@@ -34,8 +34,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
 #include "tests/reliability/corruption_fixture.h"
 
 namespace meshckpt {

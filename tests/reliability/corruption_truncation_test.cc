@@ -24,12 +24,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
-#include "io/format/index_proto.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/format/index_proto.h"
 #include "tests/reliability/corruption_fixture.h"
 
 namespace meshckpt {

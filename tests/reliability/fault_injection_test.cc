@@ -7,7 +7,7 @@
 // restarted job sees: the latest checkpoint restores bit-exactly, nothing
 // partial is committed, a new manager sweeps the leftovers. The multi-rank
 // version under mpiexec is mpi_tests/crash_test.sh.
-#include "checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -21,15 +21,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/testing/fault_injector.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/testing/fault_injector.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -11,17 +11,17 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
-#include "io/fs/fs.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/file_bytes.h"
 
 namespace meshckpt {

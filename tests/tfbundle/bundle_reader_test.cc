@@ -1,14 +1,14 @@
 // BundleReader on the real TensorFlow checkpoints in ../shared: every known
 // value, every CRC, both shards, strings, V1 refusal; partial reads; hostile
 // files (FIFO, directory, missing data).
-#include "tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
 
 #include <sys/stat.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
 #include "tests/tfbundle/tf_test_util.h"
-#include "tfbundle/bundle_writer.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -6,12 +6,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/string_tensor.h"
+#include "meshckpt/tfbundle/table.h"
 #include "tests/tfbundle/tf_test_util.h"
-#include "tfbundle/bundle_entry.h"
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/crc32c.h"
-#include "tfbundle/string_tensor.h"
-#include "tfbundle/table.h"
 
 namespace meshckpt::tf {
 namespace {

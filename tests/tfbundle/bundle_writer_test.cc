@@ -1,14 +1,14 @@
 // BundleWriter: every dtype round trips; every shared TF checkpoint read,
 // written back and read again is bit-exact; the output is a TF-format table.
-#include "tfbundle/bundle_writer.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
 
 #include <filesystem>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/table.h"
 #include "tests/tfbundle/tf_test_util.h"
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/table.h"
 
 namespace meshckpt::tf {
 namespace {

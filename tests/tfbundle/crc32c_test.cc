@@ -1,5 +1,5 @@
 // CRC32C against published vectors (RFC 3720 B.4), both implementations, masking.
-#include "tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/crc32c.h"
 
 #include <random>
 #include <string>

@@ -2,11 +2,11 @@
 // and the object graph writer.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
+#include "meshckpt/tfbundle/meta_graph.h"
+#include "meshckpt/tfbundle/object_graph.h"
 #include "tests/tfbundle/tf_test_util.h"
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/bundle_writer.h"
-#include "tfbundle/meta_graph.h"
-#include "tfbundle/object_graph.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -5,12 +5,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
+#include "meshckpt/tfbundle/crc32c.h"
+#include "meshckpt/tfbundle/slice_key.h"
+#include "meshckpt/tfbundle/table.h"
 #include "tests/tfbundle/tf_test_util.h"
-#include "tfbundle/bundle_reader.h"
-#include "tfbundle/bundle_writer.h"
-#include "tfbundle/crc32c.h"
-#include "tfbundle/slice_key.h"
-#include "tfbundle/table.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -1,6 +1,6 @@
 // Our LevelDB-format table reader: round trips through LevelDB's builder,
 // agreement with LevelDB's own reader on real TF indexes, hostile tables.
-#include "tfbundle/table.h"
+#include "meshckpt/tfbundle/table.h"
 
 #include <leveldb/env.h>
 #include <leveldb/iterator.h>
@@ -12,9 +12,9 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tfbundle/crc32c.h"
 #include "tests/file_bytes.h"
 #include "tests/tfbundle/tf_test_util.h"
-#include "tfbundle/crc32c.h"
 
 namespace meshckpt::tf {
 namespace {

@@ -1,6 +1,6 @@
 // Unit tests of the `meshckpt` flag parsing and display helpers
 // (tools/cli.h).
-#include "tools/cli.h"
+#include "meshckpt/tools/cli.h"
 
 #include <string>
 #include <vector>

@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/shard_io.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "layout/shard_map.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/shard_map.h"
 #include "tests/file_bytes.h"
 
 namespace meshckpt {

@@ -2,7 +2,7 @@
 // (tools/format.h). Expected strings are what numpy 1.24 prints for
 // `print(np.array(...))` with default options, except complex values,
 // which follow Python's complex repr.
-#include "tools/format.h"
+#include "meshckpt/tools/format.h"
 
 #include <cmath>
 #include <complex>
@@ -12,8 +12,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/tools/json_writer.h"
 #include "tests/tools/mini_json.h"
-#include "tools/json_writer.h"
 
 namespace meshckpt {
 namespace format {

@@ -1,6 +1,6 @@
 // Test-only fault injector (fault_injector.h): installs the library's fault
 // hook while a FaultSpec or a callback is armed, and removes it otherwise.
-#include "checkpoint/engine/testing/fault_injector.h"
+#include "meshckpt/checkpoint/engine/testing/fault_injector.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/engine/fault_injection.h"
 
 namespace meshckpt {
 namespace {

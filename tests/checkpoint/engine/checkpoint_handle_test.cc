@@ -1,7 +1,7 @@
 // CheckpointHandle in one process: what Open refuses, reads through one
 // handle (RestoreTensors and ReadBox, in both transfer modes), and a handle
 // whose data file was closed.
-#include "checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -12,15 +12,15 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/tracked_value.h"
-#include "checkpoint/reader/checkpoint_reader.h"
-#include "checkpoint/saver/saver.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/saver/saver.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/checkpoint_index.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/reader/checkpoint_reader.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
-#include "io/fs/fs.h"
-#include "layout/shard_map.h"
+#include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/shard_map.h"
 #include "tests/peak_rss.h"
 
 namespace meshckpt {

@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
-#include "io/format/index_proto.h"
-#include "io/fs/fs.h"
-#include "layout/shard_map.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/format/index_proto.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/shard_map.h"
 #include "tests/file_bytes.h"
 
 namespace meshckpt {

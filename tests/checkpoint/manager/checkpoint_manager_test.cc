@@ -2,7 +2,7 @@
 // numbering, retention (max_to_keep, keep_checkpoint_every_n_hours), the
 // state file, step intervals, recovery by a new manager, the sweep at
 // creation, RestoreOrInitialize, option errors. Time comes from a fake clock.
-#include "checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
 
 #include <sys/stat.h>
 
@@ -12,15 +12,15 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/tracked_value.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/checkpoint/manager/manager_fixture.h"
 
 namespace meshckpt {

@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/tracked_value.h"
-#include "comm/communicator.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 

@@ -13,14 +13,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/testing/fault_injector.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/saver/saver.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/directory_lock.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/testing/fault_injector.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/saver/saver.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/fs/directory_lock.h"
+#include "meshckpt/io/fs/fs.h"
 #include "tests/checkpoint/manager/manager_fixture.h"
 #include "tests/file_bytes.h"
 

@@ -1,6 +1,6 @@
 // DTensorCheckpoint in one process: numbering, the state file, restore
 // status assertions, deferred restoration, construction errors, values.
-#include "checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,14 +8,14 @@
 #include <system_error>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/object/tracked_value.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "proto/convert.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/proto/convert.h"
 
 namespace meshckpt {
 namespace {

@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/reader/checkpoint_reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/format/index_file.h"
-#include "io/format/index_proto.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/io/format/index_file.h"
+#include "meshckpt/io/format/index_proto.h"
+#include "meshckpt/io/fs/fs.h"
 #include "tests/checkpoint/reader/reader_test_util.h"
 #include "tests/file_bytes.h"
 

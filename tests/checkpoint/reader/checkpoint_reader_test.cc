@@ -3,7 +3,7 @@
 // the one rank and sharded (often unevenly) layouts, every element a
 // function of its global flat index, then read back whole, in boxes and as
 // values. Damaged and missing files: checkpoint_reader_damage_test.cc.
-#include "checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/checkpoint/reader/checkpoint_reader.h"
 
 #include <complex>
 #include <cstdint>
@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/object/tracked_value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/object/tracked_value.h"
 #include "tests/checkpoint/reader/reader_test_util.h"
 
 namespace meshckpt {

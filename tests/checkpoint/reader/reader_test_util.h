@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "io/fs/fs.h"
-#include "layout/shard_map.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt::reader_test {
 

@@ -8,7 +8,7 @@
 // byte. Each test works in its own temporary directory. Single-threaded.
 //
 //   ctest -R saver_test          (or ./saver_test --gtest_filter=Saver.*)
-#include "checkpoint/saver/saver.h"
+#include "meshckpt/checkpoint/saver/saver.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "checkpoint/engine/shard_io.h"
-#include "checkpoint/state/checkpoint_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -1,7 +1,7 @@
 // Tests of the `checkpoint` state file, LatestCheckpoint and the directory
 // sweeps (checkpoint/state/checkpoint_state.h). Real committed checkpoints are made
 // with SaveTensors on a SerialCommunicator and a one-device mesh.
-#include "checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -14,13 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint/engine/shard_io.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 #include "tests/file_bytes.h"
 
 namespace meshckpt {

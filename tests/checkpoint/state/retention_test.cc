@@ -1,7 +1,7 @@
 // Tests of the shared retention (checkpoint/state/retention.h): both
 // preservation rules, max_to_keep 0 / n / all, the state file's content and
 // directory, write-then-delete and its errors, and reading a list back.
-#include "checkpoint/state/retention.h"
+#include "meshckpt/checkpoint/state/retention.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "base/path.h"
-#include "checkpoint/engine/shard_io.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "layout/layout.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace {

@@ -16,18 +16,18 @@
 #include <string>
 #include <vector>
 
-#include "base/path.h"
-#include "checkpoint/manager/checkpoint_manager.h"
-#include "checkpoint/object/dtensor_checkpoint.h"
-#include "checkpoint/object/dvariable.h"
-#include "checkpoint/saver/saver.h"
-#include "checkpoint/state/checkpoint_state.h"
-#include "checkpoint/state/retention.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "mesh/mesh.h"
+#include "meshckpt/base/path.h"
+#include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/dvariable.h"
+#include "meshckpt/checkpoint/saver/saver.h"
+#include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/retention.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 namespace {

@@ -1,11 +1,11 @@
 // TileHasher must give exactly TileChecksums' values however rows are fed.
-#include "io/format/checksum.h"
+#include "meshckpt/io/format/checksum.h"
 
 #include <cstdint>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "layout/region.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

@@ -1,5 +1,5 @@
 // Tests of the string blob encoding.
-#include "io/format/string_blob.h"
+#include "meshckpt/io/format/string_blob.h"
 
 #include <cstring>
 #include <random>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "layout/region.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

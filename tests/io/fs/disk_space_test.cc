@@ -1,5 +1,5 @@
 // The out-of-space messages and helpers of io/fs/disk_space.h.
-#include "io/fs/disk_space.h"
+#include "meshckpt/io/fs/disk_space.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
+#include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt {
 namespace {

@@ -2,7 +2,7 @@
 // records carry the checksums of what was written (and, direct, where it
 // is), string tensors split any way become the tensor's one blob, and
 // misuse is FailedPrecondition.
-#include "io/transfer/chunk_sink.h"
+#include "meshckpt/io/transfer/chunk_sink.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -10,14 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/format/checksum.h"
-#include "io/format/string_blob.h"
-#include "io/fs/fs.h"
-#include "io/transfer/data_file.h"
-#include "layout/region.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/format/string_blob.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/layout/region.h"
 
 namespace meshckpt {
 namespace {

@@ -1,7 +1,7 @@
 // DirectFile against HDF5: storage located by HDF5, elements moved with
 // pread/pwrite, and HDF5's own H5Dread must agree with what was written.
 // A filtered dataset is made with the HDF5 C API, as another writer would.
-#include "io/transfer/direct_file.h"
+#include "meshckpt/io/transfer/direct_file.h"
 
 #include <hdf5.h>
 
@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/hdf5_writer.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/hdf5_writer.h"
 
 namespace meshckpt {
 namespace {

@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "comm/communicator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/fs/fs.h"
-#include "io/transfer/chunk_sink.h"
-#include "io/transfer/data_file.h"
-#include "io/transfer/hdf5_writer.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/io/fs/fs.h"
+#include "meshckpt/io/transfer/chunk_sink.h"
+#include "meshckpt/io/transfer/data_file.h"
+#include "meshckpt/io/transfer/hdf5_writer.h"
 
 namespace meshckpt {
 namespace {
