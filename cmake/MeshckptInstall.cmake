@@ -43,6 +43,13 @@ endif()
 set(MESHCKPT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/meshckpt)
 install(EXPORT meshckptTargets NAMESPACE meshckpt:: DESTINATION ${MESHCKPT_CMAKE_DIR}
         COMPONENT dev)
+# Whether the installed library is static, so that the package finds the
+# private dependencies a static library still has to link.
+if(BUILD_SHARED_LIBS)
+  set(MESHCKPT_STATIC OFF)
+else()
+  set(MESHCKPT_STATIC ON)
+endif()
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/meshckptConfig.cmake.in
   ${PROJECT_BINARY_DIR}/meshckptConfig.cmake INSTALL_DESTINATION ${MESHCKPT_CMAKE_DIR})
 # 0.x: minor versions may break the API, so only the same minor matches.

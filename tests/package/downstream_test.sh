@@ -88,7 +88,8 @@ for d in tests mpi_tests examples bench tools; do
   fi
 done
 cmake --build "$WORK/subdirectory" -j"$JOBS" >>"$WORK/subdirectory.log"
-ldd "$WORK/subdirectory/consumer" | grep -q 'libmeshckpt\.so' ||
+libs=$(ldd "$WORK/subdirectory/consumer")
+grep -q 'libmeshckpt\.so' <<<"$libs" ||
   { echo "FAIL: the add_subdirectory consumer is not linked to libmeshckpt.so"; exit 1; }
 run_consumer subdirectory "$WORK/subdirectory/consumer"
 
