@@ -17,24 +17,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+start=$SECONDS
+# phase NAME: prints NAME with the minutes and seconds since the start, so
+# a CI log shows where its time goes.
+phase() { printf '=== %s (at %dm%02ds)\n' "$1" $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)); }
+
+phase "setup"
 bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=$(nproc)
+phase "build"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j"$JOBS"
 status=0
+phase "checks and tests"
 bash scripts/check_includes.sh || status=1
 bash scripts/check_format.sh || status=1
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$JOBS" "$@" || status=$?
 
 if [ $# -eq 0 ] && [ "${MESHCKPT_EXTRAS:-1}" != 0 ]; then
-  echo "=== clang-tidy (scripts/tidy.sh) ==="
+  phase "clang-tidy (scripts/tidy.sh)"
   bash scripts/tidy.sh "$BUILD_DIR" || status=1
-  echo "=== sanitizers (scripts/sanitize.sh --ci) ==="
+  phase "sanitizers (scripts/sanitize.sh --ci)"
   bash scripts/sanitize.sh --ci || status=1
-  echo "=== ThreadSanitizer (scripts/tsan.sh) ==="
+  phase "ThreadSanitizer (scripts/tsan.sh)"
   bash scripts/tsan.sh || status=1
-  echo "=== fuzzing (scripts/fuzz.sh --seconds=15) ==="
+  phase "fuzzing (scripts/fuzz.sh --seconds=15)"
   bash scripts/fuzz.sh --seconds=15 || status=1
 fi
+phase "done, status $status"
 exit $status
