@@ -37,6 +37,11 @@ install(TARGETS meshckpt_lib EXPORT meshckptTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(TARGET meshckpt_cli)
+  # A shared build's tool finds libmeshckpt.so beside it in any prefix.
+  if(BUILD_SHARED_LIBS)
+    set_target_properties(meshckpt_cli PROPERTIES
+      INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+  endif()
   install(TARGETS meshckpt_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT dev)
 endif()
 

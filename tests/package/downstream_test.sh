@@ -38,6 +38,7 @@ run_consumer() {
 step "install into $WORK/prefix"
 cmake --install "$BUILD" --prefix "$WORK/prefix" >"$WORK/install.log"
 PREFIX=$WORK/prefix
+LIBDIR=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
 INC=$PREFIX/include
 [ -f "$INC/meshckpt/meshckpt.h" ] || { echo "FAIL: no umbrella header"; exit 1; }
 [ -x "$PREFIX/bin/meshckpt" ] || { echo "FAIL: no meshckpt tool"; exit 1; }
@@ -48,26 +49,61 @@ if grep -rnE '#include ["<][^">]*(\.pb\.h|_internal\.h)[">]' "$INC/meshckpt"; th
   echo "FAIL: an installed header includes a generated or internal header"
   exit 1
 fi
-mkdir -p "$WORK/headers"
 mapfile -t headers < <(cd "$INC" && find meshckpt -name '*.h' | sort)
+# The public headers and only those: exactly the umbrella and what it
+# reaches through "meshckpt/..." includes.
+mapfile -t closure < <(/usr/bin/python3 - "$INC" <<'PY'
+import re, sys, os
+inc = sys.argv[1]
+seen, todo = set(), ["meshckpt/meshckpt.h"]
+while todo:
+    h = todo.pop()
+    if h in seen:
+        continue
+    seen.add(h)
+    path = os.path.join(inc, h)
+    if not os.path.exists(path):
+        print("MISSING " + h)
+        continue
+    todo += re.findall(r'^#include "(meshckpt/[^"]+)"', open(path).read(), re.M)
+print("\n".join(sorted(seen)))
+PY
+)
+if [ "$(printf '%s\n' "${headers[@]}")" != "$(printf '%s\n' "${closure[@]}")" ]; then
+  echo "FAIL: installed headers differ from the umbrella's closure:"
+  diff <(printf '%s\n' "${headers[@]}") <(printf '%s\n' "${closure[@]}") || true
+  exit 1
+fi
+mkdir -p "$WORK/headers"
 for h in "${headers[@]}"; do
   printf '#include "%s"\n#include "%s"\n' "$h" "$h" >"$WORK/headers/$(echo "$h" | tr / _).cc"
 done
 # Only the prefix and the system: nothing from the source or build tree.
 printf '%s\n' "$WORK"/headers/*.cc |
   xargs -P "$JOBS" -I{} "$CXX" -std=c++17 -fsyntax-only -I"$INC" {}
-echo "ok: ${#headers[@]} headers compile alone, each included twice"
+# And every meshckpt header they reach came from the prefix, not from a
+# meshckpt installed system-wide.
+stray=$("$CXX" -std=c++17 -M -I"$INC" "$WORK"/headers/*.cc | tr ' \\' '\n\n' |
+  grep 'meshckpt/' | grep -v -e "^$INC/" -e "^$WORK/headers/" -e '^$' || true)
+if [ -n "$stray" ]; then
+  echo "FAIL: headers resolved outside the prefix:"; echo "$stray"; exit 1
+fi
+echo "ok: ${#headers[@]} headers, exactly the umbrella's closure, compile alone (each included twice)"
 
 step "find_package(meshckpt)"
 cmake -S "$CONSUMER" -B "$WORK/find_package" -DMESHCKPT_VIA=find_package \
   -DCMAKE_PREFIX_PATH="$PREFIX" >"$WORK/find_package.log"
+grep -qx "meshckpt_DIR:PATH=$PREFIX/$LIBDIR/cmake/meshckpt" "$WORK/find_package/CMakeCache.txt" ||
+  { echo "FAIL: find_package did not take meshckpt from $PREFIX"; exit 1; }
 cmake --build "$WORK/find_package" -j"$JOBS" >>"$WORK/find_package.log"
 run_consumer find_package "$WORK/find_package/consumer"
 
 step "pkg-config meshckpt"
-export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+export PKG_CONFIG_PATH=$PREFIX/$LIBDIR/pkgconfig
 pkg-config --exists --print-errors meshckpt
 pkg-config --modversion meshckpt
+[ "$(realpath "$(pkg-config --variable=prefix meshckpt)")" = "$PREFIX" ] ||
+  { echo "FAIL: pkg-config did not take meshckpt from $PREFIX"; exit 1; }
 # The library is static, so --static brings its private dependencies.
 # shellcheck disable=SC2046
 "$CXX" -std=c++17 -o "$WORK/consumer_pkgconfig" "$CONSUMER/consumer.cc" \
