@@ -24,7 +24,8 @@ int Fail(const Communicator& comm, const std::string& what) {
 
 int main(int argc, char** argv) {
   MpiEnvironment env(&argc, &argv);
-  if (argc != 3 || (std::strcmp(argv[1], "save") != 0 && std::strcmp(argv[1], "restore") != 0)) {
+  if (argc != 3 ||
+      (std::strcmp(argv[1], "save") != 0 && std::strcmp(argv[1], "restore") != 0)) {
     std::fprintf(stderr, "usage: consumer save|restore DIR\n");
     return 2;
   }
@@ -43,18 +44,21 @@ int main(int argc, char** argv) {
       absl::Span<float> shard = w->shard<float>(d);
       for (int64_t i = 0; i < box.shape()[0]; ++i) {
         for (int64_t j = 0; j < box.shape()[1]; ++j) {
-          shard[i * box.shape()[1] + j] = Expected(box.origin()[0] + i, box.origin()[1] + j);
+          shard[i * box.shape()[1] + j] =
+              Expected(box.origin()[0] + i, box.origin()[1] + j);
         }
       }
     }
     absl::StatusOr<std::string> path = ckpt->Write(prefix);
     if (!path.ok()) return Fail(*comm, path.status().ToString());
-    if (comm->rank() == 0) std::printf("saved %s on %d ranks\n", path->c_str(), comm->size());
+    if (comm->rank() == 0)
+      std::printf("saved %s on %d ranks\n", path->c_str(), comm->size());
     return 0;
   }
   absl::StatusOr<LoadStatus> status = ckpt->Read(prefix);
   if (!status.ok()) return Fail(*comm, status.status().ToString());
-  if (absl::Status s = status->AssertConsumed(); !s.ok()) return Fail(*comm, s.ToString());
+  if (absl::Status s = status->AssertConsumed(); !s.ok())
+    return Fail(*comm, s.ToString());
   int64_t bad = 0;
   for (int64_t d : mesh->local_device_ids()) {
     const Box box = w->DeviceBox(d);
@@ -67,6 +71,7 @@ int main(int argc, char** argv) {
     }
   }
   if (bad != 0) return Fail(*comm, std::to_string(bad) + " wrong elements");
-  if (comm->rank() == 0) std::printf("restored on %d ranks, all values exact\n", comm->size());
+  if (comm->rank() == 0)
+    std::printf("restored on %d ranks, all values exact\n", comm->size());
   return 0;
 }
