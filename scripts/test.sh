@@ -27,7 +27,11 @@ bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=$(nproc)
 phase "build"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# -g1 (line tables and function names: enough for backtraces) instead of
+# RelWithDebInfo's full -g, which made every compile about half again slower.
+G1="-O2 -g1 -DNDEBUG"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="$G1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$G1"
 cmake --build "$BUILD_DIR" -j"$JOBS"
 status=0
 phase "checks and tests"
