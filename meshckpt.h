@@ -12,6 +12,7 @@
 #include "meshckpt/base/dtype.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/base/version.h"
+#include "meshckpt/checkpoint/engine/async_save.h"
 #include "meshckpt/checkpoint/engine/checkpoint_handle.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/manager/checkpoint_manager.h"

@@ -18,7 +18,8 @@
 //   absl::Status s = comm.Agree(WriteMyShards());
 //   if (!s.ok()) return s;  // Same status on every rank; nobody is left behind.
 //
-// A Communicator is used by one thread at a time.
+// A Communicator is used by one thread at a time; DuplicateForThread gives
+// another thread its own.
 #ifndef MESHCKPT_COMM_COMMUNICATOR_H_
 #define MESHCKPT_COMM_COMMUNICATOR_H_
 
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace meshckpt {
 
@@ -50,6 +52,12 @@ class Communicator {
   virtual std::vector<std::string> AllGather(const std::string& data) = 0;
   virtual int64_t AllReduceMax(int64_t value) = 0;
   virtual void Barrier() = 0;
+
+  // Collective: a new communicator over the same ranks, which another
+  // thread may use while this one is in use (an async save commits on one
+  // from its background thread). FailedPrecondition, on every rank, unless
+  // MPI provides MPI_THREAD_MULTIPLE (MpiEnvironment asks for it).
+  virtual absl::StatusOr<std::unique_ptr<Communicator>> DuplicateForThread() = 0;
 
   // The communicator as an MPI Fortran handle (MPI_Comm_c2f) for io/ code
   // that hands it to MPI-IO; nullopt when there is no MPI behind it.

@@ -157,6 +157,8 @@ class Mpi final : public Communicator {
     Wait(&r, "MPI_Ibarrier");
   }
 
+  absl::StatusOr<std::unique_ptr<Communicator>> DuplicateForThread() override;
+
   std::optional<int> mpi_fortran_handle() const override {
     return static_cast<int>(MPI_Comm_c2f(comm_));
   }
@@ -193,6 +195,19 @@ absl::StatusOr<std::unique_ptr<Communicator>> Duplicate(MPI_Comm comm) {
   return std::unique_ptr<Communicator>(new Mpi(dup));
 }
 
+absl::StatusOr<std::unique_ptr<Communicator>> Mpi::DuplicateForThread() {
+  // The thread level is the same on every rank, so all ranks return here
+  // alike or all go on to the collective MPI_Comm_dup.
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_MULTIPLE) {
+    return absl::FailedPreconditionError(
+        "a second thread needs MPI initialized with MPI_THREAD_MULTIPLE (use "
+        "meshckpt::MpiEnvironment, or MPI_Init_thread with MPI_THREAD_MULTIPLE)");
+  }
+  return Duplicate(comm_);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::World() {
@@ -208,7 +223,9 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
-    MPI_Init(argc, argv);
+    // MPI_THREAD_MULTIPLE: an async save commits from a background thread.
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     owns_ = true;
   }
 }

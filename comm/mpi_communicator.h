@@ -30,7 +30,8 @@ class MpiCommunicator {
 };
 
 // Initializes MPI (if not yet) for the lifetime of the object and finalizes
-// it at the end if it initialized it.
+// it at the end if it initialized it. It asks for MPI_THREAD_MULTIPLE, which
+// async saves need (Communicator::DuplicateForThread).
 class MpiEnvironment {
  public:
   MpiEnvironment(int* argc, char*** argv);

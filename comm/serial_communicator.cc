@@ -19,6 +19,9 @@ class Serial final : public Communicator {
   std::vector<std::string> AllGather(const std::string& data) override { return {data}; }
   int64_t AllReduceMax(int64_t v) override { return v; }
   void Barrier() override {}
+  absl::StatusOr<std::unique_ptr<Communicator>> DuplicateForThread() override {
+    return std::unique_ptr<Communicator>(new Serial());
+  }
   std::optional<int> mpi_fortran_handle() const override { return std::nullopt; }
 };
 

@@ -9,10 +9,14 @@
 //   crash_test --dir=D --phase=prepare --saves=3
 //       Fresh manager over D (max_to_keep=2): saves steps 1..3.
 //   crash_test --dir=D --phase=crash [--saves=1] [--kill-after-ms=T --kill-rank=R]
+//              [--async]
 //       New manager (sweeps), restores the latest checkpoint and checks it,
 //       then saves steps s+1..s+saves. Prints "saved step=N" (rank 0) after
 //       each save that returned OK on every rank: from then on that step
 //       must never be lost. Meant to die on the way (exit code != 0).
+//       --async: the manager saves asynchronously and each step's values
+//       change as soon as Save returns; a step counts as saved once the
+//       next collective call (the next Save, or the final wait) returned OK.
 //   crash_test --dir=D --phase=verify --min-step=A --max-step=B
 //       What a restarted job sees: the state file's checkpoint and
 //       LatestCheckpoint agree, every committed checkpoint in D is complete
@@ -63,6 +67,7 @@ struct Args {
   int64_t min_step = -1, max_step = -1;
   int64_t kill_after_ms = -1;
   int kill_rank = 0;
+  bool async = false;
 };
 
 bool ParseArgs(int argc, char** argv, Args* a) {
@@ -83,6 +88,8 @@ bool ParseArgs(int argc, char** argv, Args* a) {
       ok = absl::SimpleAtoi(s, &a->kill_after_ms);
     } else if (absl::ConsumePrefix(&s, "--kill-rank=")) {
       ok = absl::SimpleAtoi(s, &a->kill_rank);
+    } else if (s == "--async") {
+      a->async = true;
     } else {
       ok = false;
     }
@@ -314,8 +321,16 @@ int Prepare(Communicator& comm, const Args& a, Checker& check) {
 int Crash(Communicator& comm, const Args& a, Checker& check) {
   StartKillTimer(a, comm.rank());
   auto m = BuildModel(comm);
-  auto manager = CheckpointManager::Create(m->ckpt.get(), a.dir, ManagerOptions(*m));
+  CheckpointManagerOptions options = ManagerOptions(*m);
+  if (a.async) options.async_save = AsyncSaveOptions();
+  auto manager = CheckpointManager::Create(m->ckpt.get(), a.dir, options);
   if (!check.ExpectOk(manager.status(), "manager")) return check.ExitCode();
+  auto report_saved = [&](int64_t saved_step) {
+    if (comm.rank() == 0) {
+      std::printf("saved step=%lld\n", static_cast<long long>(saved_step));
+      std::fflush(stdout);
+    }
+  };
   int64_t step = 0;
   if (std::optional<std::string> latest = (*manager)->latest_checkpoint()) {
     step = RestoreAndCheck(comm, *m, *latest, check);
@@ -329,11 +344,19 @@ int Crash(Communicator& comm, const Args& a, Checker& check) {
     }
     SetStep(*m, step);
     absl::StatusOr<std::optional<std::string>> saved = (*manager)->Save();
-    if (!check.ExpectOk(saved.status(), absl::StrCat("save step ", step))) break;
-    if (comm.rank() == 0) {
-      std::printf("saved step=%lld\n", static_cast<long long>(step));
-      std::fflush(stdout);
+    if (!check.ExpectOk(saved.status(), absl::StrCat("save step ", step)))
+      return check.ExitCode();
+    // Async: this Save returning OK means the one before is committed.
+    if (!a.async) {
+      report_saved(step);
+    } else if (i > 0) {
+      report_saved(step - 1);
     }
+  }
+  if (a.async && a.saves > 0 &&
+      check.ExpectOk((*manager)->WaitUntilFinished(),
+                     absl::StrCat("async save step ", step))) {
+    report_saved(step);
   }
   return check.ExitCode();
 }
@@ -433,9 +456,10 @@ int main(int argc, char** argv) {
   meshckpt::MpiEnvironment env(&argc, &argv);
   meshckpt::Args args;
   if (!meshckpt::ParseArgs(argc, argv, &args)) {
-    std::fprintf(stderr,
-                 "usage: crash_test --dir=D --phase=prepare|crash|verify [--saves=N] "
-                 "[--min-step=A] [--max-step=B] [--kill-after-ms=T --kill-rank=R]\n");
+    std::fprintf(
+        stderr,
+        "usage: crash_test --dir=D --phase=prepare|crash|verify [--saves=N] "
+        "[--min-step=A] [--max-step=B] [--kill-after-ms=T --kill-rank=R] [--async]\n");
     return 2;
   }
   if (const char* fault = std::getenv("MESHCKPT_FAULT"); fault != nullptr) {

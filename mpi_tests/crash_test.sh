@@ -8,16 +8,21 @@
 #
 #   crash_test.sh --mpiexec=PATH --driver=PATH --work=DIR            # CI
 #   crash_test.sh --mpiexec=PATH --driver=PATH --work=DIR --soak=50 [--seed=S]
+#   crash_test.sh ... --async      # the saves that get killed are async
 #
 # The default run covers every fault point, each with rank 0 killed and, for
 # the points every rank reaches, a non-zero rank too. --soak=N instead kills
 # at random moments N times (a random fault point with MESHCKPT_FAULT
 # point=random, or a timer at a random delay; random rank, random rank counts)
 # and counts saves attempted, faults injected, checkpoints lost (must be 0)
-# and restores verified. Exit code 0 only when every check passed.
+# and restores verified. With --async the killed job saves asynchronously
+# (crash_test.cc --async), so the fault points from during_data_write to
+# after_data_rename, and the timer, fire on its background thread, while the
+# next step's values are already being computed. Exit code 0 only when every
+# check passed.
 set -uo pipefail
 
-MPIEXEC=mpiexec DRIVER="" WORK="" SOAK=0 SEED=1 TIMEOUT=90
+MPIEXEC=mpiexec DRIVER="" WORK="" SOAK=0 SEED=1 TIMEOUT=90 ASYNC=()
 for arg in "$@"; do
   case "$arg" in
     --mpiexec=*) MPIEXEC=${arg#*=} ;;
@@ -26,6 +31,7 @@ for arg in "$@"; do
     --soak=*) SOAK=${arg#*=} ;;
     --seed=*) SEED=${arg#*=} ;;
     --timeout=*) TIMEOUT=${arg#*=} ;;
+    --async) ASYNC=(--async) ;;
     *) echo "crash_test.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -97,7 +103,7 @@ if [ "$SOAK" -eq 0 ]; then
     cp -a "$PREP" "$dir"
     faultlog=$dir.faults
     MESHCKPT_FAULT="point=$point,rank=$rank,log=$faultlog" \
-      run 3 "$dir.crash.log" --dir="$dir" --phase=crash --saves=1
+      run 3 "$dir.crash.log" --dir="$dir" --phase=crash --saves=1 "${ASYNC[@]}"
     rc=$?
     killed=no
     if [ $rc -eq 124 ]; then
@@ -126,7 +132,7 @@ if [ "$SOAK" -eq 0 ]; then
     fi
     printf '%-20s %4s %10s %8s %s\n' "$point" "$rank" "$killed" "ckpt-${latest:-?}" "$verdict"
   done
-  echo "CRASH SUMMARY scenarios=${#SCENARIOS[@]} faults_injected=$INJECTED" \
+  echo "CRASH SUMMARY${ASYNC:+ (async)} scenarios=${#SCENARIOS[@]} faults_injected=$INJECTED" \
        "restores_verified=$VERIFIED checkpoints_lost=$LOST leftovers_swept=$SWEPT" \
        "failures=$FAILURES"
   [ $FAILURES -eq 0 ]
@@ -148,12 +154,12 @@ for ((i = 1; i <= SOAK; i++)); do
   if ((RANDOM % 2)); then
     how="fault point=random rank=$victim"
     MESHCKPT_FAULT="point=random,prob=0.12,seed=$RANDOM,rank=$victim,log=$faultlog" \
-      run "$np" "$log" --dir="$DIR" --phase=crash --saves=3
+      run "$np" "$log" --dir="$DIR" --phase=crash --saves=3 "${ASYNC[@]}"
   else
     ms=$((RANDOM % 200))  # 3 saves take ~50-150 ms after MPI_Init.
     how="timer ${ms}ms rank=$victim"
     run "$np" "$log" --dir="$DIR" --phase=crash --saves=3 --kill-after-ms=$ms \
-      --kill-rank=$victim
+      --kill-rank=$victim "${ASYNC[@]}"
   fi
   rc=$?
   ATTEMPTED=$((ATTEMPTED + $(grep -c '^attempt step=' "$log")))
@@ -191,6 +197,6 @@ for ((i = 1; i <= SOAK; i++)); do
   fi
   echo "soak $i/$SOAK: np=$np $how -> rc=$rc; verify np=$vnp latest=ckpt-${step:-?} (last completed save: $min)"
 done
-echo "SOAK SUMMARY iterations=$SOAK saves_attempted=$ATTEMPTED faults_injected=$INJECTED" \
+echo "SOAK SUMMARY${ASYNC:+ (async)} iterations=$SOAK saves_attempted=$ATTEMPTED faults_injected=$INJECTED" \
      "checkpoints_lost=$LOST restores_verified=$VERIFIED hangs=$HANGS failures=$FAILURES"
 [ $FAILURES -eq 0 ]

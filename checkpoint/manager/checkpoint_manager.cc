@@ -278,6 +278,9 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
                                                    *checkpoint_number, " (directory '",
                                                    directory_, "')"));
   }
+  // The save before, if async, must be in the books before numbering and
+  // the interval look at them.
+  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
   Communicator& comm = checkpoint_->comm();
   std::optional<int64_t> step;
   if (options_.step_counter != nullptr)
@@ -309,30 +312,62 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   const std::string prefix =
       JoinPath(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
   if (step.has_value()) checkpoint_->SetStep(*step);
-  absl::StatusOr<std::string> written =
-      checkpoint_->Write(prefix, options_.io ? &*options_.io : nullptr);
-  if (!written.ok()) {
-    (void)counter.set(previous);
-    return written.status();
-  }
-  if (step.has_value()) last_checkpoint_step_ = step;
-  MESHCKPT_FAULT_POINT("after_index", comm.rank());
+  const IoOptions* io = options_.io ? &*options_.io : nullptr;
 
+  // The retention decision, alike on every rank, is taken now; the state
+  // file and deletions follow the commit (rank 0), in the background when
+  // the save is async.
   const double now = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
   const RetainedCheckpoint saved{prefix, now};
-  // Decided alike on every rank; rank 0 writes the state file, then deletes.
-  const std::vector<std::string> doomed = retention_.Add(saved.prefix, saved.timestamp);
-  checkpoints_ = retention_.ListedPrefixes();
-  latest_ = prefix;
-  absl::Status local;
-  if (comm.rank() == 0) {
-    local = RecordSave({directory_, options_.latest_filename}, retention_, saved, doomed);
+  RetentionList next = retention_;
+  const std::vector<std::string> doomed = next.Add(saved.prefix, saved.timestamp);
+  const StateFileLocation where{directory_, options_.latest_filename};
+  auto record = [where, next, saved, doomed](Communicator& c) {
+    MESHCKPT_FAULT_POINT("after_index", c.rank());
+    return c.rank() == 0 ? RecordSave(where, next, saved, doomed) : absl::OkStatus();
+  };
+  // The manager's view moves on once the checkpoint exists, even when
+  // recording it then failed.
+  auto adopt = [this, next, prefix, step, previous](bool committed) {
+    if (!committed) {
+      (void)checkpoint_->mutable_save_counter().set(previous);
+      return;
+    }
+    if (step.has_value()) last_checkpoint_step_ = step;
+    retention_ = next;
+    checkpoints_ = retention_.ListedPrefixes();
+    latest_ = prefix;
+  };
+
+  if (options_.async_save.has_value()) {
+    checkpoint_->SetAsyncOptions(*options_.async_save);
+    absl::Status started = checkpoint_->StartAsyncWrite(
+        prefix, io, record,
+        [adopt](const absl::Status&, bool committed) { adopt(committed); });
+    if (!started.ok()) {
+      adopt(false);
+      return started;
+    }
+    return std::optional<std::string>(prefix);
   }
-  MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
+  absl::StatusOr<std::string> written = checkpoint_->Write(prefix, io);
+  adopt(written.ok());
+  MESHCKPT_RETURN_IF_ERROR(written.status());
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(record(comm)));
   return std::optional<std::string>(prefix);
 }
 
+absl::Status CheckpointManager::WaitUntilFinished() {
+  return checkpoint_->WaitUntilFinished();
+}
+
+CheckpointManager::~CheckpointManager() {
+  // The finished save's callback points at this manager.
+  (void)checkpoint_->WaitUntilFinished();
+}
+
 absl::StatusOr<std::optional<std::string>> CheckpointManager::RestoreOrInitialize() {
+  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());  // latest_ may be its checkpoint.
   if (!latest_.has_value()) return std::optional<std::string>();
   absl::StatusOr<LoadStatus> status =
       checkpoint_->Restore(*latest_, options_.io ? &*options_.io : nullptr);

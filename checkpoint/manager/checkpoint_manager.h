@@ -33,6 +33,11 @@
 // directory is swept, so a second job fails in Create instead of mixing its
 // checkpoints with this one's.
 //
+// With CheckpointManagerOptions::async_save, Save returns as soon as the
+// values are staged; the rest of the above happens on a background thread,
+// and every collective call first waits for it (an error of the background
+// part is returned from there).
+//
 // Every call except the accessors is collective over checkpoint->comm();
 // every rank must make the same calls with the same arguments and gets the
 // same result. File operations on the directory are done by rank 0. Not
@@ -60,6 +65,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "meshckpt/checkpoint/engine/async_save.h"
 #include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 #include "meshckpt/checkpoint/object/tracked_value.h"
 #include "meshckpt/checkpoint/state/checkpoint_state.h"
@@ -88,6 +94,12 @@ struct CheckpointManagerOptions {
   // I/O options for the manager's saves and restores; default: the
   // checkpoint's own (given to DTensorCheckpoint::Create).
   std::optional<IoOptions> io;
+  // When set, Save() is asynchronous (DTensorCheckpoint::SaveAsync): it
+  // returns once the values are staged, and the write, commit, state file
+  // and deletions follow on a background thread. checkpoints() and
+  // latest_checkpoint() include the checkpoint once it has been waited for
+  // (WaitUntilFinished, or the next collective call, which waits first).
+  std::optional<AsyncSaveOptions> async_save;
   // What to do where the filesystem cannot lock the directory.
   DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
 };
@@ -123,6 +135,15 @@ class CheckpointManager {
   absl::StatusOr<std::optional<std::string>> Save(
       std::optional<int64_t> checkpoint_number = std::nullopt,
       bool check_interval = true);
+
+  // Collective. Waits for an async save in flight until it is committed,
+  // recorded and retention applied; returns its status (OK when none).
+  absl::Status WaitUntilFinished();
+
+  // Waits for an async save in flight (collective, like every call here).
+  ~CheckpointManager();
+  CheckpointManager(const CheckpointManager&) = delete;
+  CheckpointManager& operator=(const CheckpointManager&) = delete;
 
   // Collective. Restores latest_checkpoint() when there is one and returns
   // its prefix; otherwise returns nullopt and leaves the values as they are.

@@ -111,21 +111,20 @@ ObjectGraph DTensorCheckpoint::ObjectGraph() const {
   return internal::ObjectGraphOf(internal::WalkObjectGraph(graph_root_, attached_));
 }
 
-absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
-                                              const IoOptions& options) {
+void DTensorCheckpoint::Collect(std::vector<SaveTensor>* tensors,
+                                CheckpointContents* contents) const {
   const std::vector<internal::GraphNode> nodes =
       internal::WalkObjectGraph(graph_root_, attached_);
-  std::vector<SaveTensor> tensors;
   for (const internal::GraphNode& n : nodes) {
     const std::string key = internal::ValueKey(n.path);
     if (const auto* v = dynamic_cast<const DVariable*>(n.object)) {
-      tensors.push_back(
+      tensors->push_back(
           {key, n.path, v->dtype(), v->shape(), v->layout(), {}, v->ShardData()});
     } else if (const auto* t = dynamic_cast<const TrackedValue*>(n.object)) {
       const bool per_rank = t->scope() == TrackedValue::Scope::kPerRank;
       const void* data = std::visit(
           [](const auto& x) { return static_cast<const void*>(&x); }, t->value());
-      tensors.push_back(
+      tensors->push_back(
           {key,
            n.path,
            t->dtype(),
@@ -134,13 +133,55 @@ absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
            {data}});
     }
   }
+  contents->mesh = mesh_;
+  contents->object_graph = internal::ObjectGraphOf(nodes);
+  contents->user_metadata = metadata_;
+  contents->save_counter = save_counter();
+  contents->step = step_;
+}
+
+absl::Status DTensorCheckpoint::WriteInternal(const std::string& prefix,
+                                              const IoOptions& options) {
+  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
+  std::vector<SaveTensor> tensors;
   CheckpointContents contents;
-  contents.mesh = mesh_;
-  contents.object_graph = internal::ObjectGraphOf(nodes);
-  contents.user_metadata = metadata_;
-  contents.save_counter = save_counter();
-  contents.step = step_;
+  Collect(&tensors, &contents);
   return SaveTensors(*comm_, prefix, tensors, contents, options);
+}
+
+absl::Status DTensorCheckpoint::StartAsyncWrite(const std::string& prefix,
+                                                const IoOptions* options,
+                                                AsyncSaver::AfterCommit after_commit,
+                                                OnAsyncFinished on_finished) {
+  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
+  if (async_ == nullptr) async_ = std::make_unique<AsyncSaver>(comm_, async_options_);
+  std::vector<SaveTensor> tensors;
+  CheckpointContents contents;
+  Collect(&tensors, &contents);
+  MESHCKPT_RETURN_IF_ERROR(async_->Start(
+      prefix, tensors, contents, options ? *options : options_, std::move(after_commit)));
+  on_async_finished_ = std::move(on_finished);
+  return absl::OkStatus();
+}
+
+absl::Status DTensorCheckpoint::WaitUntilFinished() {
+  if (!save_in_flight()) return absl::OkStatus();
+  const absl::Status s = async_->Wait();
+  OnAsyncFinished done = std::move(on_async_finished_);
+  on_async_finished_ = nullptr;
+  if (done) done(s, async_->last_stats().committed);
+  return s;
+}
+
+void DTensorCheckpoint::SetAsyncOptions(AsyncSaveOptions options) {
+  async_options_ = options;
+  if (async_ != nullptr && !async_->in_flight()) {
+    async_ = std::make_unique<AsyncSaver>(comm_, async_options_);
+  }
+}
+
+AsyncSaveStats DTensorCheckpoint::last_async_stats() const {
+  return async_ != nullptr ? async_->last_stats() : AsyncSaveStats();
 }
 
 absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_prefix,
@@ -149,8 +190,15 @@ absl::StatusOr<std::string> DTensorCheckpoint::Write(const std::string& file_pre
   return file_prefix;
 }
 
-absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
-                                                    const IoOptions* options) {
+absl::StatusOr<std::string> DTensorCheckpoint::WriteAsync(const std::string& file_prefix,
+                                                          const IoOptions* options) {
+  MESHCKPT_RETURN_IF_ERROR(StartAsyncWrite(file_prefix, options, nullptr, nullptr));
+  return file_prefix;
+}
+
+absl::StatusOr<std::string> DTensorCheckpoint::NextSavePath(
+    const std::string& file_prefix) {
+  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
   const int64_t previous = save_counter();
   const std::string dir = StateFileDirectory(file_prefix);
   // Rank 0 locks the directory and picks a number no existing checkpoint
@@ -162,8 +210,13 @@ absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_pref
                          : locked;
   }
   MESHCKPT_RETURN_IF_ERROR(comm_->Agree(number.status()));
-  const std::string path =
-      absl::StrCat(file_prefix, "-", BroadcastValue(*comm_, *number, 0));
+  return absl::StrCat(file_prefix, "-", BroadcastValue(*comm_, *number, 0));
+}
+
+absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_prefix,
+                                                    const IoOptions* options) {
+  MESHCKPT_ASSIGN_OR_RETURN(const std::string path, NextSavePath(file_prefix));
+  const int64_t previous = save_counter();
   (void)save_counter_->set(previous + 1);
   if (absl::Status s = WriteInternal(path, options ? *options : options_); !s.ok()) {
     (void)save_counter_->set(previous);
@@ -175,8 +228,28 @@ absl::StatusOr<std::string> DTensorCheckpoint::Save(const std::string& file_pref
   return path;
 }
 
+absl::StatusOr<std::string> DTensorCheckpoint::SaveAsync(const std::string& file_prefix,
+                                                         const IoOptions* options) {
+  MESHCKPT_ASSIGN_OR_RETURN(const std::string path, NextSavePath(file_prefix));
+  const int64_t previous = save_counter();
+  (void)save_counter_->set(previous + 1);
+  auto record = [path](Communicator& comm) {
+    return comm.rank() == 0 ? RecordInStateFile(path) : absl::OkStatus();
+  };
+  // A save that never committed gives its number back, as Save does.
+  auto on_finished = [this, previous](const absl::Status&, bool committed) {
+    if (!committed && save_counter() == previous + 1) (void)save_counter_->set(previous);
+  };
+  if (absl::Status s = StartAsyncWrite(path, options, record, on_finished); !s.ok()) {
+    (void)save_counter_->set(previous);
+    return s;
+  }
+  return path;
+}
+
 absl::StatusOr<LoadStatus> DTensorCheckpoint::Restore(const std::string& save_path,
                                                       const IoOptions* options) {
+  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
   const IoOptions& io = options ? *options : options_;
   MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
                             CheckpointHandle::Open(*comm_, save_path, io));

@@ -17,6 +17,16 @@
 //                              no state file. Read(path) is its partner.
 //   Restore(path)           -> LoadStatus. Each variable is read in its own
 //                              current layout, whatever mesh saved it.
+//   SaveAsync, WriteAsync   -> as Save and Write, but return once every
+//                              rank's values are staged; the checkpoint is
+//                              written and committed in the background
+//                              (checkpoint/engine/async_save.h).
+//                              WaitUntilFinished() waits for it.
+//
+// At most one async save is in flight. Every collective call (Save, Write,
+// their async forms, Restore, WaitUntilFinished) first waits for it, and
+// when it failed returns its error (the same on every rank) instead of
+// doing its own work. The destructor waits for it too.
 //
 // Example (4 ranks save, any rank count restores):
 //   auto comm = *MpiCommunicator::World();
@@ -41,6 +51,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "meshckpt/checkpoint/engine/async_save.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/object/load_status.h"
 #include "meshckpt/checkpoint/object/trackable.h"
@@ -88,6 +99,35 @@ class DTensorCheckpoint : public Trackable {
     return Restore(save_path, options);
   }
 
+  // Save and Write, asynchronously: they return the prefix the checkpoint
+  // will have once committed, as soon as the values of this call are staged
+  // (the variables may change from then on). Errors of the background part
+  // come back from the next collective call. InvalidArgument unless the
+  // transfer mode is kDirect; FailedPrecondition unless MPI provides
+  // MPI_THREAD_MULTIPLE.
+  absl::StatusOr<std::string> SaveAsync(const std::string& file_prefix,
+                                        const IoOptions* options = nullptr);
+  absl::StatusOr<std::string> WriteAsync(const std::string& file_prefix,
+                                         const IoOptions* options = nullptr);
+  // Collective. Waits until the async save in flight, if any, is committed
+  // (or failed) and returns its status; OK when there is none.
+  absl::Status WaitUntilFinished();
+  // Whether an async save was started and not yet waited for.
+  bool save_in_flight() const { return async_ != nullptr && async_->in_flight(); }
+  // Staging memory for async saves; takes effect at the next one.
+  void SetAsyncOptions(AsyncSaveOptions options);
+  // What the last async save that was waited for measured on this rank.
+  AsyncSaveStats last_async_stats() const;
+
+  // For CheckpointManager: WriteAsync with `after_commit` run on every rank
+  // on the background thread once the checkpoint is committed, and
+  // `on_finished` run on this thread when the save is waited for, with its
+  // status and whether the checkpoint was committed.
+  using OnAsyncFinished = std::function<void(const absl::Status&, bool committed)>;
+  absl::Status StartAsyncWrite(const std::string& prefix, const IoOptions* options,
+                               AsyncSaver::AfterCommit after_commit,
+                               OnAsyncFinished on_finished);
+
   int64_t save_counter() const { return save_counter_->int64(); }
   // CheckpointManager numbers checkpoints itself and bumps this.
   TrackedValue& mutable_save_counter() { return *save_counter_; }
@@ -108,7 +148,12 @@ class DTensorCheckpoint : public Trackable {
 
  private:
   DTensorCheckpoint(Communicator* comm, Mesh mesh, IoOptions options);
+  // The tensors and contents of a save of the tracked graph; `tensors`
+  // point into the tracked objects.
+  void Collect(std::vector<SaveTensor>* tensors, CheckpointContents* contents) const;
   absl::Status WriteInternal(const std::string& prefix, const IoOptions& options);
+  // Save's numbering and directory lock; returns the prefix to write.
+  absl::StatusOr<std::string> NextSavePath(const std::string& file_prefix);
 
   Communicator* comm_;
   Mesh mesh_;
@@ -120,6 +165,11 @@ class DTensorCheckpoint : public Trackable {
   int64_t step_ = 0;
   std::function<void(const std::string&)> warning_sink_;
   DirectoryLockSet locks_;  // Rank 0's, of the directories Save wrote into.
+  AsyncSaveOptions async_options_;
+  OnAsyncFinished on_async_finished_;  // Of the save in flight.
+  // Last: destroyed first, so it waits for the save in flight while the
+  // rest of the object is still whole.
+  std::unique_ptr<AsyncSaver> async_;
 };
 
 }  // namespace meshckpt
