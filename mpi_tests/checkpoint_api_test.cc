@@ -1,9 +1,12 @@
 // DTensorCheckpoint across rank counts: a model of several modules and an
 // optimizer with the same sharding, saved on 4 ranks (phase save) and
 // restored on 1, 2 and 3 ranks with other meshes and layouts (phase
-// restore); deferred restoration; partial restore with ExpectPartial.
+// restore); deferred restoration; partial restore with ExpectPartial. It is
+// saved twice, synchronously and then asynchronously with every value
+// overwritten as soon as SaveAsync returns.
 //
 //   checkpoint_api_test --dir=DIR --phase=save|restore
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -166,8 +169,20 @@ TEST(CheckpointApi, Phase) {
     ASSERT_TRUE(m->step->set(int64_t{1234}).ok());
     ASSERT_TRUE(m->rng->set(absl::StrCat("rng-", world.rank())).ok());
     auto ckpt = DTensorCheckpoint::Create(&world, mesh, {}, &m->root).value();
-    absl::StatusOr<std::string> path = ckpt->Save(SaveDir() + "/ckpt");
+    ASSERT_TRUE(ckpt->Save(SaveDir() + "/ckpt").ok());  // ckpt-1
+    // ckpt-2, async: it must hold the values of the call, though training
+    // overwrites them at once.
+    absl::StatusOr<std::string> path = ckpt->SaveAsync(SaveDir() + "/ckpt");
     ASSERT_TRUE(path.ok()) << path.status();
+    for (const auto& [p, v] : m->vars) {
+      for (int64_t d : v->layout().mesh().local_device_ids()) {
+        std::memset(v->mutable_bytes(d).data(), 0x5a, v->mutable_bytes(d).size());
+      }
+    }
+    ASSERT_TRUE(m->step->set(int64_t{99}).ok());
+    ASSERT_TRUE(m->rng->set(std::string("scribbled")).ok());
+    ASSERT_TRUE(ckpt->WaitUntilFinished().ok());
+    EXPECT_EQ(*path, SaveDir() + "/ckpt-2");
     // In-job: transposed layouts on the same ranks.
     auto back = BuildModel(mesh, "batch", /*transposed=*/true);
     auto c2 = DTensorCheckpoint::Create(&world, mesh, {}, &back->root).value();
@@ -181,15 +196,19 @@ TEST(CheckpointApi, Phase) {
   // 1-D mesh of 2*size devices; the model dimension is that mesh.
   Mesh mesh = Mesh::Create({{"x", 2 * world.size()}}, world.rank(), world.size()).value();
 
-  {  // Whole model, other mesh, transposed layouts.
+  ASSERT_EQ(latest, SaveDir() + "/ckpt-2");
+  // Whole model, other mesh, transposed layouts: the synchronous save and
+  // the async one (the latest).
+  for (const std::string& prefix : {SaveDir() + "/ckpt-1", latest}) {
+    SCOPED_TRACE(prefix);
     auto m = BuildModel(mesh, "x", /*transposed=*/true);
     auto ckpt = DTensorCheckpoint::Create(&world, mesh, {}, &m->root).value();
-    absl::StatusOr<LoadStatus> st = ckpt->Restore(latest);
+    absl::StatusOr<LoadStatus> st = ckpt->Restore(prefix);
     ASSERT_TRUE(st.ok()) << st.status();
     EXPECT_TRUE(st->AssertConsumed().ok()) << st->AssertConsumed();
     ExpectAllValues(*m, world);
     EXPECT_EQ(m->step->int64(), 1234);
-    EXPECT_EQ(ckpt->save_counter(), 1);
+    EXPECT_EQ(ckpt->save_counter(), prefix == latest ? 2 : 1);
     // Per-rank values: saved by 4 ranks; rank r gets saved rank r % 4.
     EXPECT_EQ(m->rng->bytes(), absl::StrCat("rng-", world.rank() % 4));
     EXPECT_EQ(m->rng->saved_values().size(), 4u);

@@ -43,7 +43,8 @@ absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> ten
 
 // Per plan entry, in plan order: its dataset and every chunk (one per
 // writer, in the writers' order), with this rank's buffers.
-std::vector<SinkDataset> SinkDatasetsOf(int rank, const std::vector<PlannedTensor>& plan) {
+std::vector<SinkDataset> SinkDatasetsOf(int rank,
+                                        const std::vector<PlannedTensor>& plan) {
   std::vector<SinkDataset> datasets(plan.size());
   for (size_t i = 0; i < plan.size(); ++i) {
     const PlannedTensor& p = plan[i];
@@ -79,8 +80,8 @@ absl::StatusOr<std::unique_ptr<SaveSession>> SaveSession::Begin(
     const CheckpointContents& contents, const IoOptions& io, const Redirect& redirect) {
   PhaseTrace trace("save_begin", comm.rank());
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckArguments(comm, tensors, contents)));
-  MESHCKPT_RETURN_IF_ERROR(AgreeSameOnAllRanks(comm, SaveFingerprint(tensors),
-                                               "tensor lists to SaveTensors"));
+  MESHCKPT_RETURN_IF_ERROR(
+      AgreeSameOnAllRanks(comm, SaveFingerprint(tensors), "tensor lists to SaveTensors"));
   trace.Mark("validate");
   std::unique_ptr<SaveSession> s(new SaveSession());
   s->rank_ = comm.rank();
@@ -159,7 +160,8 @@ absl::Status SaveSession::Finish(Communicator& comm, absl::Status local) {
   trace.Mark("close");
   RankReport report;
   if (written.ok()) report.chunks = *std::move(written);
-  const std::vector<std::string> chunk_reports = comm.Gather(EncodeReportChunks(report), 0);
+  const std::vector<std::string> chunk_reports =
+      comm.Gather(EncodeReportChunks(report), 0);
   trace.Mark("gather");
   // 2. Every rank makes its own writes durable (needed on parallel
   // filesystems).

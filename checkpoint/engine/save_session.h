@@ -43,9 +43,9 @@ class SaveSession {
   // the buffers they point to must stay unchanged until the chunks reading
   // them are written. On error nothing is left on disk.
   static absl::StatusOr<std::unique_ptr<SaveSession>> Begin(
-      Communicator& comm, const std::string& prefix,
-      absl::Span<const SaveTensor> tensors, const CheckpointContents& contents,
-      const IoOptions& io, const Redirect& redirect = nullptr);
+      Communicator& comm, const std::string& prefix, absl::Span<const SaveTensor> tensors,
+      const CheckpointContents& contents, const IoOptions& io,
+      const Redirect& redirect = nullptr);
   ~SaveSession();
 
   // This rank's numeric chunks, in the order Write must take them.

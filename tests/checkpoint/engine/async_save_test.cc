@@ -41,10 +41,11 @@ class AsyncSaveTest : public ::testing::Test {
     std::vector<const void*> shards;
     for (auto& s : a_) shards.push_back(s.data());
     Layout replicated = Layout::Create({"unsharded"}, mesh_).value();
-    return {SaveTensor{"a", "", DType::kFloat32, {64, 1000}, rows_, {}, shards},
-            SaveTensor{"b", "", DType::kInt64, {300}, replicated, {}, {b_.data()}},
-            SaveTensor{"s", "", DType::kString, {}, Layout::Create({}, mesh_).value(),
-                       {}, {&note_}}};
+    return {
+        SaveTensor{"a", "", DType::kFloat32, {64, 1000}, rows_, {}, shards},
+        SaveTensor{"b", "", DType::kInt64, {300}, replicated, {}, {b_.data()}},
+        SaveTensor{
+            "s", "", DType::kString, {}, Layout::Create({}, mesh_).value(), {}, {&note_}}};
   }
 
   // Restores the checkpoint and checks it holds `a`, `b` and `note` as
@@ -131,8 +132,8 @@ TEST_F(AsyncSaveTest, OneSaveInFlightAndStagingReused) {
     bs.push_back(b_);
     notes.push_back(note_);
     // The next Start completes this one first.
-    ASSERT_TRUE(saver.Start(prefixes.back(), Tensors(), CheckpointContents(), IoOptions())
-                    .ok());
+    ASSERT_TRUE(
+        saver.Start(prefixes.back(), Tensors(), CheckpointContents(), IoOptions()).ok());
     EXPECT_TRUE(saver.in_flight());
     Scribble();
   }
@@ -162,13 +163,15 @@ TEST_F(AsyncSaveTest, BackgroundErrorComesBackFromWaitOrTheNextStart) {
   AsyncSaver saver(comm_.get());
   auto fail = [](Communicator&) { return absl::DataLossError("state file gone"); };
   ASSERT_TRUE(
-      saver.Start(dir_ + "/ckpt-1", Tensors(), CheckpointContents(), IoOptions(), fail).ok());
+      saver.Start(dir_ + "/ckpt-1", Tensors(), CheckpointContents(), IoOptions(), fail)
+          .ok());
   absl::Status s = saver.Wait();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_TRUE(saver.last_stats().committed);  // Only after_commit failed.
 
   ASSERT_TRUE(
-      saver.Start(dir_ + "/ckpt-2", Tensors(), CheckpointContents(), IoOptions(), fail).ok());
+      saver.Start(dir_ + "/ckpt-2", Tensors(), CheckpointContents(), IoOptions(), fail)
+          .ok());
   s = saver.Start(dir_ + "/ckpt-3", Tensors(), CheckpointContents(), IoOptions());
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_FALSE(FileExists(IndexFilePath(dir_ + "/ckpt-3")));  // Not started.
