@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -21,6 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bench/async_bench.h"
+#include "bench/bench_config.h"
 #include "bench/bench_util.h"
 #include "bench/report.h"
 #include "bench/workload.h"
@@ -31,110 +34,6 @@
 
 namespace meshckpt::bench {
 namespace {
-
-constexpr char kUsage[] = R"(usage: mpirun -np N ckpt_bench [flags]
-  mpirun -np 4 ckpt_bench                    io + tensors, GPT-2 small + Adam (~1 GB)
-  mpirun -np 2 ckpt_bench --devices=8        4 mesh devices per rank
-  mpirun -np 4 ckpt_bench --mode=save-only --keep=/tmp/b/ckpt4
-  mpirun -np 3 ckpt_bench --mode=reshard --from=/tmp/b/ckpt4 [--mesh=2d]
-modes (--mode=a,b,...; default io,tensors):
-  io         durable SaveTensors vs raw pwrite+fsync of the same bytes per rank;
-             RestoreTensors onto the same layout vs raw pread of the same bytes
-  tensors    the same for --tensors=N (10000) float32 tensors of 1 KiB
-  save-only  one save to --keep=PREFIX, for a later reshard run
-  reshard    RestoreTensors of --from=PREFIX (saved by another job) onto this
-             job's mesh vs raw pread of the bytes each rank must read
-flags: --reps=N (3)  --devices=D (ranks)  --mesh=1d|2d (2d: data=--data=K (2)
-  x model=D/K)  --dir=DIR (/tmp/meshckpt_bench)  --csv=FILE (append rows,
-  schema in bench/report.h)  --suite=LABEL  --tensor-layout=replicated|split
-  --cache=auto|warm  --quick (tiny model, 1 rep, 200 tensors)
-  --restore-transfer=direct|independent (IoOptions::transfer_mode)
-)";
-
-struct Config {
-  std::vector<std::string> modes = {"io", "tensors"};
-  bool help = false, quick = false, mesh2d = false, warm = false;
-  int reps = 3, devices = 0, data = 2;
-  int64_t tensors = 10000;
-  bool split_tensors = false;
-  std::string dir = "/tmp/meshckpt_bench", csv, suite = "adhoc", keep, from;
-  TransferMode restore_transfer = TransferMode::kDirect;
-};
-
-absl::StatusOr<int64_t> IntFlag(const std::map<std::string, std::string>& f,
-                                const std::string& name, int64_t fallback) {
-  auto it = f.find(name);
-  if (it == f.end()) return fallback;
-  int64_t v = 0;
-  if (!absl::SimpleAtoi(it->second, &v) || v < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, "=", it->second, " is not a non-negative integer"));
-  }
-  return v;
-}
-
-absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
-  MESHCKPT_ASSIGN_OR_RETURN(
-      auto f, ParseFlags(argc, argv,
-                         {"help", "mode", "quick", "reps", "devices", "mesh", "data",
-                          "dir", "csv", "suite", "keep", "from", "tensors",
-                          "tensor-layout", "cache", "restore-transfer"}));
-  Config c;
-  c.help = f.count("help") > 0;
-  c.quick = f.count("quick") > 0;
-  if (c.quick) c.tensors = 200;
-  if (f.count("mode")) c.modes = absl::StrSplit(f["mode"], ',');
-  for (const std::string& m : c.modes) {
-    if (m != "io" && m != "tensors" && m != "save-only" && m != "reshard") {
-      return absl::InvalidArgumentError(absl::StrCat("unknown mode '", m, "'"));
-    }
-  }
-  MESHCKPT_ASSIGN_OR_RETURN(int64_t reps, IntFlag(f, "reps", c.quick ? 1 : 3));
-  MESHCKPT_ASSIGN_OR_RETURN(int64_t devices, IntFlag(f, "devices", ranks));
-  MESHCKPT_ASSIGN_OR_RETURN(int64_t data, IntFlag(f, "data", 2));
-  MESHCKPT_ASSIGN_OR_RETURN(c.tensors, IntFlag(f, "tensors", c.tensors));
-  c.reps = std::max<int64_t>(1, reps);
-  c.devices = static_cast<int>(devices);
-  c.data = static_cast<int>(std::max<int64_t>(1, data));
-  if (f.count("mesh") && f["mesh"] != "1d" && f["mesh"] != "2d") {
-    return absl::InvalidArgumentError("--mesh must be 1d or 2d");
-  }
-  c.mesh2d = f["mesh"] == "2d";
-  if (f.count("tensor-layout") && f["tensor-layout"] != "replicated" &&
-      f["tensor-layout"] != "split") {
-    return absl::InvalidArgumentError("--tensor-layout must be replicated or split");
-  }
-  c.split_tensors = f["tensor-layout"] == "split";
-  if (f.count("cache") && f["cache"] != "auto" && f["cache"] != "warm") {
-    return absl::InvalidArgumentError("--cache must be auto or warm");
-  }
-  c.warm = f["cache"] == "warm";
-  if (f.count("restore-transfer")) {
-    const std::string& t = f["restore-transfer"];
-    if (t == "independent") {
-      c.restore_transfer = TransferMode::kIndependent;
-    } else if (t != "direct") {
-      return absl::InvalidArgumentError(
-          "--restore-transfer must be direct or independent");
-    }
-  }
-  for (auto [name, out] : {std::pair{"dir", &c.dir},
-                           {"csv", &c.csv},
-                           {"suite", &c.suite},
-                           {"keep", &c.keep},
-                           {"from", &c.from}}) {
-    if (f.count(name)) *out = f[name];
-  }
-  for (const std::string& m : c.modes) {
-    if (m == "save-only" && c.keep.empty()) {
-      return absl::InvalidArgumentError("--mode=save-only needs --keep=PREFIX");
-    }
-    if (m == "reshard" && c.from.empty()) {
-      return absl::InvalidArgumentError("--mode=reshard needs --from=PREFIX");
-    }
-  }
-  return c;
-}
 
 std::string MeshText(const Mesh& mesh) {
   std::vector<std::string> dims;
@@ -184,6 +83,7 @@ class Bench {
       if (m == "tensors") MESHCKPT_RETURN_IF_ERROR(RunTensors());
       if (m == "save-only") MESHCKPT_RETURN_IF_ERROR(RunSaveOnly());
       if (m == "reshard") MESHCKPT_RETURN_IF_ERROR(RunReshard());
+      if (m == "async") MESHCKPT_RETURN_IF_ERROR(RunAsync());
     }
     return absl::OkStatus();
   }
@@ -259,6 +159,19 @@ class Bench {
         MESHCKPT_RETURN_IF_ERROR(comm_.Agree(op.check()));
       }
     }
+    Describe(r);
+    r->ours = Summarize(t_ours);
+    r->raw = Summarize(t_raw);
+    r->peak_extra_mib =
+        comm_.AllReduceMax(std::max<int64_t>(0, peak_kib - baseline_kib_)) / 1024.0;
+    r->start_extra_mib =
+        comm_.AllReduceMax(std::max<int64_t>(0, start_kib - baseline_kib_)) / 1024.0;
+    r->mem_method = memory.method();
+    return absl::OkStatus();
+  }
+
+  // The fields of `r` that say which job ran.
+  void Describe(Result* r) const {
     r->suite = c_.suite;
     r->ranks = comm_.size();
     r->devices = static_cast<int>(mesh_.num_devices());
@@ -269,14 +182,6 @@ class Bench {
     }
     r->reps = c_.reps;
     r->cold = cold_;
-    r->ours = Summarize(t_ours);
-    r->raw = Summarize(t_raw);
-    r->peak_extra_mib =
-        comm_.AllReduceMax(std::max<int64_t>(0, peak_kib - baseline_kib_)) / 1024.0;
-    r->start_extra_mib =
-        comm_.AllReduceMax(std::max<int64_t>(0, start_kib - baseline_kib_)) / 1024.0;
-    r->mem_method = memory.method();
-    return absl::OkStatus();
   }
 
   absl::Status Report(Result r, const Workload& w) {
@@ -395,6 +300,40 @@ class Bench {
                      absl::StrCat(c_.tensors, " x 1 KiB float32, ",
                                   c_.split_tensors ? "split over model" : "replicated")));
     return SaveAndRestore("tensors", w);
+  }
+
+  // The async save's stall against a memcpy, and its time until durable
+  // against a synchronous save; its checkpoint is then restored and checked.
+  absl::Status RunAsync() {
+    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
+    const std::string prefix = Path("async-ckpt");
+    MESHCKPT_ASSIGN_OR_RETURN(AsyncTimes t,
+                              MeasureAsyncSave(comm_, prefix, w, c_.reps, [&] {
+                                const absl::Status s = RemoveCheckpoint(prefix);
+                                DropCaches();
+                                return s;
+                              }));
+    Op check = RestoreOp(w, prefix);
+    MESHCKPT_RETURN_IF_ERROR(comm_.Agree(check.prepare()));
+    MESHCKPT_RETURN_IF_ERROR(comm_.Agree(check.run()));
+    MESHCKPT_RETURN_IF_ERROR(comm_.Agree(check.check()));
+    const int64_t bytes = SumOverRanks(comm_, TotalBytes(w.WriteSegments()));
+    for (auto [op, ours, raw] : {std::tuple{"stall", t.stall, t.memcpy},
+                                 std::tuple{"durable", t.durable, t.sync}}) {
+      Result r;
+      r.mode = "async";
+      r.op = op;
+      r.bytes = bytes;
+      Describe(&r);
+      r.ours = ours;
+      r.raw = raw;
+      MESHCKPT_RETURN_IF_ERROR(Report(r, w));
+    }
+    if (root()) {
+      std::printf("          first async save's stall (staging allocated) %.3f s\n",
+                  t.first_stall);
+    }
+    return comm_.Agree(RemoveCheckpoint(prefix));
   }
 
   absl::Status RunSaveOnly() {
