@@ -20,7 +20,9 @@
 // Flags: --dir --steps --save-every --max-to-keep --keep-every-hours --mesh
 // --batch --hidden --seed --lr --log (CSV step,loss; appended by rank 0)
 // --crash-at-step (SIGKILL rank 0 in the middle of that step, for tests)
-// --step-ms (sleep per step, so a demo can kill it mid-run).
+// --step-ms (sleep per step, so a demo can kill it mid-run)
+// --async (saves return once the values are staged; training goes on while
+// the checkpoint is written and committed in the background).
 #include <mpi.h>
 #include <signal.h>
 #include <unistd.h>
@@ -57,6 +59,7 @@ struct Flags {
   int64_t steps = 200, save_every = 20, batch = 48, hidden = 256, seed = 7;
   int64_t max_to_keep = 3, crash_at_step = -1, step_ms = 0;
   double keep_every_hours = 0, lr = 1e-2;
+  bool async = false;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -87,6 +90,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       ok = absl::SimpleAtoi(v, &f->max_to_keep);
     else if (is("--crash-at-step"))
       ok = absl::SimpleAtoi(v, &f->crash_at_step);
+    else if (a == "--async")
+      f->async = true;
     else if (is("--step-ms"))
       ok = absl::SimpleAtoi(v, &f->step_ms);
     else if (is("--keep-every-hours"))
@@ -355,6 +360,7 @@ int Run(int argc, char** argv) {
   mo.max_to_keep = static_cast<int>(f.max_to_keep);
   mo.keep_checkpoint_every_n_hours = f.keep_every_hours;
   mo.step_counter = job.step;
+  if (f.async) mo.async_save = AsyncSaveOptions();
   absl::StatusOr<std::unique_ptr<CheckpointManager>> manager =
       CheckpointManager::Create(ckpt->get(), f.dir, mo);
   if (!manager.ok()) return fail(manager.status());
@@ -396,7 +402,11 @@ int Run(int argc, char** argv) {
       if (!saved.ok()) return fail(saved.status());
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
-      if (rank == 0 && saved->has_value()) {
+      if (rank == 0 && saved->has_value() && f.async) {
+        std::printf("saving %s in the background: training stalled %.3f s\n",
+                    (*saved)->c_str(), secs);
+        std::fflush(stdout);
+      } else if (rank == 0 && saved->has_value()) {
         std::error_code ignored;  // A size we cannot read counts as 0.
         const auto size = [&](const std::string& path) -> int64_t {
           const auto n = std::filesystem::file_size(path, ignored);
@@ -410,6 +420,11 @@ int Run(int argc, char** argv) {
     }
   }
   if (log) std::fclose(log);
+  if (absl::Status s = (*manager)->WaitUntilFinished(); !s.ok()) return fail(s);
+  if (f.async && rank == 0) {
+    std::printf("last async save durable %.3f s after its call\n",
+                (*ckpt)->last_async_stats().durable_seconds);
+  }
   MPI_Comm_free(&job.model_comm);
   MPI_Comm_free(&job.data_comm);
   return 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole story on built binaries: train on 4 ranks, kill the job hard in
-# the middle of training, resume on 2 ranks, then on 3 with another mesh,
+# the middle of training, resume on 2 ranks, then on 3 with another mesh
+# saving asynchronously (the summary reports how long training stalled),
 # reshard the last checkpoint offline to 1 rank, inspect and verify it, and
 # compare the loss curve with an uninterrupted run.
 #
@@ -75,9 +76,10 @@ say "resume on 2 ranks (data=1, model=2) to step ${STEPS[1]}"
 "${MPIRUN[@]}" -np 2 "$TRAIN" --dir="$RUN" --mesh=data=1,model=2 --steps="${STEPS[1]}" \
   "${COMMON[@]}" --log="$WORK/run.csv" | tee "$WORK/train2.out" | grep -E '^(resumed|saved)' | tail -n 3
 
-say "resume on 3 ranks (data=1, model=3: hidden units split unevenly) to step ${STEPS[2]}"
+say "resume on 3 ranks (data=1, model=3: hidden units split unevenly) to step ${STEPS[2]}, saving asynchronously"
 "${MPIRUN[@]}" -np 3 "$TRAIN" --dir="$RUN" --mesh=data=1,model=3 --steps="${STEPS[2]}" \
-  "${COMMON[@]}" --log="$WORK/run.csv" | tee "$WORK/train3.out" | grep -E '^(resumed|saved)' | tail -n 3
+  "${COMMON[@]}" --log="$WORK/run.csv" --async | tee "$WORK/train3.out" |
+  grep -E '^(resumed|saving|last async)' | tail -n 3
 
 say "checkpoints in $RUN"
 "$CLI" ls "$RUN"
@@ -102,16 +104,20 @@ def curve(path):
 ref, run = curve(f"{work}/reference.csv"), curve(f"{work}/run.csv")
 missing = [s for s in range(1, final + 1) if s not in run]
 rel = max(abs(run[s] - ref[s]) / abs(ref[s]) for s in ref if s in run)
-saves, restores, sizes = [], [], []
+saves, restores, sizes, stalls = [], [], [], []
 for name in ("train4.out", "train2.out", "train3.out"):
     for line in open(f"{work}/{name}"):
         m = re.match(r"saved \S+: (\d+) bytes in ([\d.]+) s", line)
         if m: sizes.append(int(m.group(1))); saves.append(float(m.group(2)))
+        m = re.match(r"saving \S+ in the background: training stalled ([\d.]+) s", line)
+        if m: stalls.append(float(m.group(1)))
         m = re.search(r"restore ([\d.]+) s", line)
         if m: restores.append(float(m.group(1)))
 ok = not missing and rel <= 1e-9
-print(f"steps {final} over 3 jobs (4 -> 2 -> 3 ranks), killed once; {len(saves)} saves")
+print(f"steps {final} over 3 jobs (4 -> 2 -> 3 ranks), killed once; "
+      f"{len(saves)} saves, then {len(stalls)} async saves")
 print(f"checkpoint size {max(sizes)} bytes; save {min(saves):.3f}-{max(saves):.3f} s; "
+      f"async save stall {min(stalls):.3f}-{max(stalls):.3f} s; "
       f"restore {min(restores):.3f}-{max(restores):.3f} s")
 print(f"loss {ref[1]:.4f} -> {ref[final]:.4f}; max relative difference from the uninterrupted "
       f"run {rel:.2e} (tolerance 1e-9): {'MATCH' if ok else 'MISMATCH'}")
