@@ -55,10 +55,9 @@ struct AsyncSaver::Job {
   AfterCommit after_commit;
   Clock::time_point start;
   // my_chunks()[0, first_staged) are written from the caller's buffers
-  // while Start waits; the rest from staging.
+  // while Start waits, then the rest from staging.
   size_t first_staged = 0;
   Latch streamed;  // The caller's buffers are no longer read.
-  Latch staged;    // Staging holds the rest.
   Latch finished;  // The background thread is done.
   absl::Status status;
   AsyncSaveStats stats;
@@ -109,14 +108,15 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
     background_comm_ = *std::move(dup);
   }
 
-  // Stage the last chunks that fit in the budget; remember where each came
-  // from.
+  // Stage the last chunks that fit in the budget. The copy runs on its own
+  // thread while rank 0 creates the file.
   struct Copy {
     const void* from;
     char* to;
     int64_t bytes;
   };
   std::vector<Copy> copies;
+  std::thread copier;
   auto job = std::make_unique<Job>();
   auto redirect = [&](const std::vector<internal::SaveSession::MyChunk>& mine,
                       std::vector<SinkDataset>& datasets) {
@@ -140,22 +140,25 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
       offset += AlignUp(mine[k].bytes);
     }
     job->first_staged = first;
+    copier = std::thread([&copies] {
+      for (const Copy& c : copies) std::memcpy(c.to, c.from, c.bytes);
+    });
   };
-  MESHCKPT_ASSIGN_OR_RETURN(
-      job->session,
-      internal::SaveSession::Begin(*comm_, prefix, tensors, contents, io, redirect));
+  absl::StatusOr<std::unique_ptr<internal::SaveSession>> session =
+      internal::SaveSession::Begin(*comm_, prefix, tensors, contents, io, redirect);
+  if (copier.joinable()) copier.join();
+  MESHCKPT_RETURN_IF_ERROR(session.status());
+  job->session = *std::move(session);
   job->after_commit = std::move(after_commit);
   job->start = start;
   for (const Copy& c : copies) job->stats.staged_bytes += c.bytes;
   job->stats.streamed_bytes = job->session->my_bytes() - job->stats.staged_bytes;
 
+  // Everything is staged; the background thread writes the chunks that did
+  // not fit from the caller's buffers while this call waits.
   job_ = std::move(job);
   Job* j = job_.get();
   thread_ = std::thread([this, j] { Run(j); });
-  // The background thread writes the chunks that did not fit from the
-  // caller's buffers meanwhile.
-  for (const Copy& c : copies) std::memcpy(c.to, c.from, c.bytes);
-  j->staged.Open();
   j->streamed.WaitOpen();
   j->stats.stall_seconds = SecondsSince(start);
   return absl::OkStatus();
@@ -166,7 +169,6 @@ void AsyncSaver::Run(Job* job) {
   const size_t n = session.my_chunks().size();
   absl::Status written = session.Write(0, job->first_staged);
   job->streamed.Open();
-  job->staged.WaitOpen();
   if (written.ok()) written = session.Write(job->first_staged, n);
   absl::Status s = session.Finish(*background_comm_, written);
   job->stats.committed = s.ok();

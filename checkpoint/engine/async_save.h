@@ -3,7 +3,8 @@
 //
 // Start runs on the caller's thread: it validates and plans (collective),
 // rank 0 creates the `.partial-<id>` file with every dataset (strings
-// written), and each rank copies its numeric chunks into staging memory.
+// written), and meanwhile each rank copies its numeric chunks into staging
+// memory on a helper thread.
 // A background thread per rank then writes the chunks, fsyncs, and runs
 // the commit of shard_io.h (agree, rename, index) and `after_commit` (the
 // state file, retention) on its own communicator
