@@ -28,7 +28,10 @@
 //                      checkpoint the retention policy deletes (hit=2 dies
 //                      between two deletions)
 //
-// Thread-compatible: fault points may be reached from one thread at a time.
+// In an async save (async_save.h) every point from during_data_write on is
+// reached on the background thread. Thread-compatible: fault points may be
+// reached from one thread at a time, which holds because at most one save
+// is in flight per process.
 #ifndef MESHCKPT_CHECKPOINT_ENGINE_FAULT_INJECTION_H_
 #define MESHCKPT_CHECKPOINT_ENGINE_FAULT_INJECTION_H_
 

@@ -1,6 +1,6 @@
 // What a save writes: validation of SaveTensors' arguments and the plan
 // (which rank writes which shard of which tensor, chunk shapes). Internal to
-// shard_save.cc and its helpers; every function here is deterministic, so
+// save_session.cc and its helpers; every function here is deterministic, so
 // all ranks compute the same plan without communication.
 #ifndef MESHCKPT_CHECKPOINT_ENGINE_SAVE_PLAN_H_
 #define MESHCKPT_CHECKPOINT_ENGINE_SAVE_PLAN_H_

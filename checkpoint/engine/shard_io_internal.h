@@ -1,4 +1,4 @@
-// Pieces shared by shard_save.cc and shard_restore.cc. Internal.
+// Pieces shared by save_session.cc and shard_restore.cc. Internal.
 #ifndef MESHCKPT_CHECKPOINT_ENGINE_SHARD_IO_INTERNAL_H_
 #define MESHCKPT_CHECKPOINT_ENGINE_SHARD_IO_INTERNAL_H_
 
