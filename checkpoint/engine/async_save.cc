@@ -126,10 +126,15 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
            AlignUp(mine[first - 1].bytes) <= options_.staging_budget_bytes - need) {
       need += AlignUp(mine[--first].bytes);
     }
+    if (staging_capacity_ > options_.staging_budget_bytes) {  // The budget shrank.
+      staging_.reset();
+      staging_capacity_ = 0;
+    }
     if (need > staging_capacity_) {
       staging_.reset();  // Free the old block before taking the new one.
       staging_.reset(new char[need]);
       staging_capacity_ = need;
+      job->stats.allocated_staging = true;
     }
     int64_t offset = 0;
     for (size_t k = first; k < mine.size(); ++k) {

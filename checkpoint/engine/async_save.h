@@ -62,6 +62,9 @@ struct AsyncSaveStats {
   double durable_seconds = 0;  // From Start's call to the end of after_commit.
   int64_t staged_bytes = 0;    // Copied into staging memory.
   int64_t streamed_bytes = 0;  // Written from the caller's buffers during Start.
+  // Whether this save had to allocate staging memory (the first, or one
+  // that needed more): touching new memory makes its stall longer.
+  bool allocated_staging = false;
   // Whether the checkpoint exists (the index is in place), even if
   // after_commit then failed.
   bool committed = false;
@@ -101,6 +104,10 @@ class AsyncSaver {
   // Whether the save in flight has finished on this rank (Wait will not
   // block); true when there is none. Not collective.
   bool finished() const;
+
+  // Takes effect at the next Start; staging memory already allocated is
+  // kept when it is within the new budget.
+  void SetOptions(AsyncSaveOptions options) { options_ = options; }
 
   // Of the last save Wait collected.
   const AsyncSaveStats& last_stats() const { return last_stats_; }

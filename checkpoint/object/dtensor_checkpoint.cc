@@ -175,9 +175,7 @@ absl::Status DTensorCheckpoint::WaitUntilFinished() {
 
 void DTensorCheckpoint::SetAsyncOptions(AsyncSaveOptions options) {
   async_options_ = options;
-  if (async_ != nullptr && !async_->in_flight()) {
-    async_ = std::make_unique<AsyncSaver>(comm_, async_options_);
-  }
+  if (async_ != nullptr) async_->SetOptions(options);
 }
 
 AsyncSaveStats DTensorCheckpoint::last_async_stats() const {

@@ -114,7 +114,8 @@ class DTensorCheckpoint : public Trackable {
   absl::Status WaitUntilFinished();
   // Whether an async save was started and not yet waited for.
   bool save_in_flight() const { return async_ != nullptr && async_->in_flight(); }
-  // Staging memory for async saves; takes effect at the next one.
+  // Staging memory for async saves; takes effect at the next one, keeping
+  // what is allocated when it is within the budget.
   void SetAsyncOptions(AsyncSaveOptions options);
   // What the last async save that was waited for measured on this rank.
   AsyncSaveStats last_async_stats() const;

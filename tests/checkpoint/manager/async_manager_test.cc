@@ -32,6 +32,9 @@ TEST_F(CheckpointManagerTest, AsyncSavesHoldTheValuesOfTheCallAndApplyRetention)
     job->set_values({1.f * i, 2.f * i, 3.f * i, 4.f * i});
     ASSERT_TRUE(job->step->set(int64_t{10 * i}).ok());
     EXPECT_EQ(MustSave(*m), Ckpt(i));
+    if (i > 1) {  // The save before, waited for by this one, reused staging.
+      EXPECT_EQ(job->ckpt->last_async_stats().allocated_staging, i == 2) << i;
+    }
     job->set_values({-1, -1, -1, -1});  // The next step, at once.
     ASSERT_TRUE(job->step->set(int64_t{-1}).ok());
   }
