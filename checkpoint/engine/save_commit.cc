@@ -11,27 +11,11 @@
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/base/version.h"
 #include "meshckpt/checkpoint/engine/fault_injection.h"
+#include "meshckpt/io/format/fixed64.h"
 #include "meshckpt/io/format/index_file.h"
 #include "meshckpt/io/fs/fs.h"
 
 namespace meshckpt::internal {
-namespace {
-
-void AppendU64(std::string* out, uint64_t v) {
-  for (int b = 0; b < 8; ++b) out->push_back(static_cast<char>(v >> (8 * b)));
-}
-
-uint64_t ReadU64(absl::string_view* in) {
-  uint64_t v = 0;
-  for (int b = 0; b < 8; ++b) {
-    v |= uint64_t{static_cast<unsigned char>((*in)[b])} << (8 * b);
-  }
-  in->remove_prefix(8);
-  return v;
-}
-
-}  // namespace
-
 // Per chunk: tensor, writer rank, rank of the box, origin, shape, tile
 // shape, number of checksums, checksums, then whether its file location is
 // known and, if so, its offset and storage shape.
@@ -39,19 +23,19 @@ std::string EncodeReportChunks(const RankReport& report) {
   std::string out;
   for (const WrittenChunk& c : report.chunks) {
     const ChunkRecord& r = c.record;
-    AppendU64(&out, c.dataset);
-    AppendU64(&out, static_cast<uint64_t>(r.writer_rank));
-    AppendU64(&out, r.box.rank());
-    for (int64_t v : r.box.origin()) AppendU64(&out, v);
-    for (int64_t v : r.box.shape()) AppendU64(&out, v);
-    for (int64_t v : r.tile_shape) AppendU64(&out, v);
-    AppendU64(&out, r.tile_checksums.size());
-    for (uint64_t v : r.tile_checksums) AppendU64(&out, v);
-    AppendU64(&out, r.file_offset.has_value() ? 1 : 0);
+    AppendFixed64(&out, c.dataset);
+    AppendFixed64(&out, static_cast<uint64_t>(r.writer_rank));
+    AppendFixed64(&out, r.box.rank());
+    for (int64_t v : r.box.origin()) AppendFixed64(&out, v);
+    for (int64_t v : r.box.shape()) AppendFixed64(&out, v);
+    for (int64_t v : r.tile_shape) AppendFixed64(&out, v);
+    AppendFixed64(&out, r.tile_checksums.size());
+    for (uint64_t v : r.tile_checksums) AppendFixed64(&out, v);
+    AppendFixed64(&out, r.file_offset.has_value() ? 1 : 0);
     if (!r.file_offset.has_value()) continue;
-    AppendU64(&out, static_cast<uint64_t>(*r.file_offset));
-    AppendU64(&out, r.storage_shape.size());
-    for (int64_t v : r.storage_shape) AppendU64(&out, v);
+    AppendFixed64(&out, static_cast<uint64_t>(*r.file_offset));
+    AppendFixed64(&out, r.storage_shape.size());
+    for (int64_t v : r.storage_shape) AppendFixed64(&out, v);
   }
   return out;
 }
@@ -63,31 +47,32 @@ absl::StatusOr<std::vector<WrittenChunk>> DecodeReportChunks(absl::string_view i
   while (!in.empty()) {
     if (in.size() < 24) return bad();
     WrittenChunk& c = chunks.emplace_back();
-    c.dataset = ReadU64(&in);
-    c.record.writer_rank = static_cast<int>(ReadU64(&in));
-    const uint64_t rank = ReadU64(&in);
+    c.dataset = ConsumeFixed64(&in);
+    c.record.writer_rank = static_cast<int>(ConsumeFixed64(&in));
+    const uint64_t rank = ConsumeFixed64(&in);
     if (c.dataset >= plan_size || rank > in.size() / 24) return bad();
     std::vector<int64_t> origin(rank), shape(rank);
-    for (int64_t& v : origin) v = static_cast<int64_t>(ReadU64(&in));
-    for (int64_t& v : shape) v = static_cast<int64_t>(ReadU64(&in));
+    for (int64_t& v : origin) v = static_cast<int64_t>(ConsumeFixed64(&in));
+    for (int64_t& v : shape) v = static_cast<int64_t>(ConsumeFixed64(&in));
     absl::StatusOr<Box> box = Box::Create(std::move(origin), std::move(shape));
     if (!box.ok()) return bad();
     c.record.box = *std::move(box);
     c.record.tile_shape.resize(rank);
-    for (int64_t& v : c.record.tile_shape) v = static_cast<int64_t>(ReadU64(&in));
+    for (int64_t& v : c.record.tile_shape) v = static_cast<int64_t>(ConsumeFixed64(&in));
     if (in.size() < 8) return bad();
-    const uint64_t n = ReadU64(&in);
+    const uint64_t n = ConsumeFixed64(&in);
     if (n > in.size() / 8) return bad();
     c.record.tile_checksums.resize(n);
-    for (uint64_t& v : c.record.tile_checksums) v = ReadU64(&in);
+    for (uint64_t& v : c.record.tile_checksums) v = ConsumeFixed64(&in);
     if (in.size() < 8) return bad();
-    if (ReadU64(&in) == 0) continue;
+    if (ConsumeFixed64(&in) == 0) continue;
     if (in.size() < 16) return bad();
-    c.record.file_offset = static_cast<int64_t>(ReadU64(&in));
-    const uint64_t storage_rank = ReadU64(&in);
+    c.record.file_offset = static_cast<int64_t>(ConsumeFixed64(&in));
+    const uint64_t storage_rank = ConsumeFixed64(&in);
     if (storage_rank > in.size() / 8) return bad();
     c.record.storage_shape.resize(storage_rank);
-    for (int64_t& v : c.record.storage_shape) v = static_cast<int64_t>(ReadU64(&in));
+    for (int64_t& v : c.record.storage_shape)
+      v = static_cast<int64_t>(ConsumeFixed64(&in));
   }
   return chunks;
 }

@@ -5,22 +5,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "meshckpt/io/format/fixed64.h"
 #include "meshckpt/layout/region.h"
 
 namespace meshckpt {
-namespace {
-
-void PutU64(uint64_t v, char* out) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
-}
-
-uint64_t GetU64(const char* in) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
-  return v;
-}
-
-}  // namespace
 
 std::string EncodeStringBlob(absl::Span<const std::string> values) {
   std::string blob;
@@ -36,7 +24,7 @@ void AppendStringBlob(absl::Span<const std::string> values, std::string* out) {
   char* len = out->data() + start;
   char* data = len + 8 * values.size();
   for (const std::string& s : values) {
-    PutU64(s.size(), len);
+    EncodeFixed64(s.size(), len);
     len += 8;
     std::memcpy(data, s.data(), s.size());
     data += s.size();
@@ -53,7 +41,7 @@ absl::Status DecodeStringBlob(absl::string_view blob, int64_t n,
   const uint64_t available = blob.size() - 8 * static_cast<uint64_t>(n);
   uint64_t total = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const uint64_t len = GetU64(blob.data() + 8 * i);
+    const uint64_t len = DecodeFixed64(blob.data() + 8 * i);
     if (len > available - total) {
       return absl::DataLossError(absl::StrCat("string element ", i, " claims ", len,
                                               " bytes, but only ", available - total,
@@ -68,7 +56,7 @@ absl::Status DecodeStringBlob(absl::string_view blob, int64_t n,
   out->assign(n, std::string());
   const char* data = blob.data() + 8 * n;
   for (int64_t i = 0; i < n; ++i) {
-    const uint64_t len = GetU64(blob.data() + 8 * i);
+    const uint64_t len = DecodeFixed64(blob.data() + 8 * i);
     (*out)[i].assign(data, len);
     data += len;
   }
@@ -115,7 +103,7 @@ absl::StatusOr<std::vector<StringBlobPiece>> PlaceStringShards(
                    [&](int64_t element, int64_t local, int64_t count) {
                      const uint64_t first = used;
                      for (int64_t e = local; e < local + count && fits; ++e) {
-                       const uint64_t len = GetU64(blob.data() + 8 * e);
+                       const uint64_t len = DecodeFixed64(blob.data() + 8 * e);
                        fits = len <= available - used;
                        if (fits) used += len;
                      }

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/io/format/checksum.h"
+#include "meshckpt/io/format/fixed64.h"
 #include "meshckpt/io/format/string_blob.h"
 #include "meshckpt/io/transfer/chunk_sink_internal.h"
 #include "meshckpt/io/transfer/hdf5_writer.h"
@@ -27,19 +28,6 @@ constexpr int64_t kDirectPieceBytes = int64_t{64} << 10;
 // Stored with every string dataset; h5py users read it with the dataset.
 constexpr char kStringEncoding[] = "uint64le length of each element, then their bytes";
 
-void AppendU64(std::string* out, uint64_t v) {
-  for (int b = 0; b < 8; ++b) out->push_back(static_cast<char>(v >> (8 * b)));
-}
-
-uint64_t ReadU64(absl::string_view* in) {
-  uint64_t v = 0;
-  for (int b = 0; b < 8; ++b) {
-    v |= uint64_t{static_cast<unsigned char>((*in)[b])} << (8 * b);
-  }
-  in->remove_prefix(8);
-  return v;
-}
-
 bool IsString(const SinkDataset& d) { return d.spec.dtype == DType::kString; }
 
 // This rank's string chunks for rank 0: per chunk, its dataset, its index
@@ -51,10 +39,10 @@ std::string EncodeMyStrings(int rank, const std::vector<SinkDataset>& datasets) 
     const std::vector<SinkChunk>& chunks = datasets[d].chunks;
     for (size_t c = 0; c < chunks.size(); ++c) {
       if (chunks[c].rank != rank) continue;
-      AppendU64(&out, d);
-      AppendU64(&out, c);
+      AppendFixed64(&out, d);
+      AppendFixed64(&out, c);
       const size_t size_at = out.size();
-      AppendU64(&out, 0);
+      AppendFixed64(&out, 0);
       const size_t start = out.size();
       AppendStringBlob(
           absl::MakeConstSpan(static_cast<const std::string*>(chunks[c].data),
@@ -85,7 +73,8 @@ absl::StatusOr<std::vector<std::vector<absl::string_view>>> DecodeStrings(
       if (in.size() < 24) {
         return absl::InternalError(absl::StrCat("malformed string chunks from rank ", r));
       }
-      const uint64_t d = ReadU64(&in), c = ReadU64(&in), size = ReadU64(&in);
+      const uint64_t d = ConsumeFixed64(&in), c = ConsumeFixed64(&in),
+                     size = ConsumeFixed64(&in);
       if (d >= datasets.size() || c >= blobs[d].size() || size > in.size() ||
           datasets[d].chunks[c].rank != static_cast<int>(r) || seen[d][c]) {
         return absl::InternalError(absl::StrCat("malformed string chunks from rank ", r));
@@ -234,12 +223,12 @@ absl::StatusOr<StorageTable> CreateSerially(const std::string& path,
 std::string EncodeStorageTable(const StorageTable& table) {
   std::string out;
   for (const std::vector<StorageBlock>& blocks : table) {
-    AppendU64(&out, blocks.size());
+    AppendFixed64(&out, blocks.size());
     for (const StorageBlock& b : blocks) {
-      AppendU64(&out, b.origin.size());
-      for (int64_t v : b.origin) AppendU64(&out, v);
-      for (int64_t v : b.shape) AppendU64(&out, v);
-      AppendU64(&out, b.offset);
+      AppendFixed64(&out, b.origin.size());
+      for (int64_t v : b.origin) AppendFixed64(&out, v);
+      for (int64_t v : b.shape) AppendFixed64(&out, v);
+      AppendFixed64(&out, b.offset);
     }
   }
   return out;
@@ -250,18 +239,18 @@ absl::StatusOr<StorageTable> DecodeStorageTable(absl::string_view in, size_t ent
   auto bad = [] { return absl::InternalError("malformed storage table from rank 0"); };
   for (std::vector<StorageBlock>& blocks : table) {
     if (in.size() < 8) return bad();
-    const uint64_t n = ReadU64(&in);
+    const uint64_t n = ConsumeFixed64(&in);
     if (n > in.size() / 8) return bad();
     blocks.resize(n);
     for (StorageBlock& b : blocks) {
       if (in.size() < 8) return bad();
-      const uint64_t rank = ReadU64(&in);
+      const uint64_t rank = ConsumeFixed64(&in);
       if (rank > in.size() / 16 || in.size() < 8 * (2 * rank + 1)) return bad();
       b.origin.resize(rank);
       b.shape.resize(rank);
-      for (int64_t& v : b.origin) v = static_cast<int64_t>(ReadU64(&in));
-      for (int64_t& v : b.shape) v = static_cast<int64_t>(ReadU64(&in));
-      b.offset = static_cast<int64_t>(ReadU64(&in));
+      for (int64_t& v : b.origin) v = static_cast<int64_t>(ConsumeFixed64(&in));
+      for (int64_t& v : b.shape) v = static_cast<int64_t>(ConsumeFixed64(&in));
+      b.offset = static_cast<int64_t>(ConsumeFixed64(&in));
     }
   }
   if (!in.empty()) return bad();
