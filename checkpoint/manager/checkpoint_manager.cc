@@ -32,7 +32,6 @@
 #include "meshckpt/base/path.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/fault_injection.h"
-#include "meshckpt/checkpoint/object/load_status.h"
 
 namespace meshckpt {
 namespace {
@@ -330,17 +329,6 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   return std::optional<std::string>(prefix);
-}
-
-absl::StatusOr<std::optional<std::string>> CheckpointManager::RestoreOrInitialize() {
-  if (!latest_.has_value()) return std::optional<std::string>();
-  absl::StatusOr<LoadStatus> status =
-      checkpoint_->Restore(*latest_, options_.io ? &*options_.io : nullptr);
-  if (!status.ok()) return status.status();
-  if (options_.checkpoint_interval.has_value()) {
-    last_checkpoint_step_ = BroadcastStep(checkpoint_->comm(), *options_.step_counter);
-  }
-  return latest_;
 }
 
 }  // namespace meshckpt

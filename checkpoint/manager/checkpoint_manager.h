@@ -1,5 +1,7 @@
 // checkpoint/manager/ owns CheckpointManager: numbering, the directory
-// lock, recovery of interrupted saves, and saving through DTensorCheckpoint.
+// lock, recovery of interrupted saves, saving through DTensorCheckpoint, and
+// restoring with a match policy and a fallback past damaged checkpoints
+// (manager_restore.cc).
 // It may use checkpoint/engine/, state/ and object/, and everything below.
 //
 // CheckpointManager: numbered checkpoints in one directory with a retention
@@ -18,6 +20,13 @@
 //     preserved one.
 // The state file lists exactly the managed checkpoints still on disk, so it
 // never names a deleted one; the newest checkpoint is never deleted.
+//
+// RestoreOrInitialize never silently does nothing: it restores the newest
+// checkpoint and checks the match the caller asked for (RestoreMatch), and a
+// checkpoint that matches nothing is an error. With fall_back_to_intact, a
+// newest checkpoint that turns out damaged (DataLoss: failed checksum, short
+// file) is skipped for the newest one that restores: rank 0 says so on
+// stderr and LoadStatus::skipped_checkpoints() records it.
 //
 // A new manager over the same directory picks up the managed checkpoints of
 // earlier runs from the state file (those still committed and inside the
@@ -44,7 +53,7 @@
 //   o.step_counter = step;            // an int64 TrackedValue
 //   o.checkpoint_interval = 1000;     // Save() skips until 1000 steps passed
 //   auto manager = *CheckpointManager::Create(ckpt.get(), "/ckpt/run", o);
-//   std::optional<std::string> from = *manager->RestoreOrInitialize();
+//   RestoreResult from = *manager->RestoreOrInitialize(RestoreMatch::kAllMatched);
 //   for (...) {
 //     ...train, step->set(step->int64() + 1)...
 //     absl::StatusOr<std::optional<std::string>> saved = manager->Save();
@@ -61,6 +70,7 @@
 
 #include "absl/status/statusor.h"
 #include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
+#include "meshckpt/checkpoint/object/load_status.h"
 #include "meshckpt/checkpoint/object/tracked_value.h"
 #include "meshckpt/checkpoint/state/checkpoint_state.h"
 #include "meshckpt/checkpoint/state/retention.h"
@@ -90,6 +100,38 @@ struct CheckpointManagerOptions {
   std::optional<IoOptions> io;
   // What to do where the filesystem cannot lock the directory.
   DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
+  // RestoreOrInitialize: when the newest checkpoint is damaged (DataLoss),
+  // restore the newest older one that is intact instead of failing. On by
+  // default: a restart should not die on a torn newest checkpoint while an
+  // older good one exists, and the skip is loud (stderr on rank 0) and
+  // recorded in the LoadStatus, so never silent. Off: the DataLoss is
+  // returned.
+  bool fall_back_to_intact = true;
+};
+
+// How much RestoreOrInitialize requires to match (TF's LoadStatus
+// assertions). Under every policy a checkpoint of which no value but the
+// save counter was restored is FailedPrecondition
+// (LoadStatus::AssertSomeValueRestored): another model's checkpoint.
+enum class RestoreMatch {
+  // Every value in the checkpoint restored and every tracked object matched
+  // (LoadStatus::AssertConsumed; TF's assert_consumed).
+  kAllMatched,
+  // Every tracked object matched; the checkpoint may hold more
+  // (AssertExistingObjectsMatched).
+  kExistingObjectsMatched,
+  // Whatever matches is restored; unused values are not reported
+  // (ExpectPartial; TF's expect_partial).
+  kPartial,
+};
+
+// What RestoreOrInitialize did.
+struct RestoreResult {
+  // The checkpoint restored; nullopt when there was none (values untouched).
+  std::optional<std::string> restored_from;
+  // Its LoadStatus (set exactly when restored_from is), including the
+  // damaged newer checkpoints skipped before it.
+  std::optional<LoadStatus> load_status;
 };
 
 class CheckpointManager {
@@ -124,11 +166,18 @@ class CheckpointManager {
       std::optional<int64_t> checkpoint_number = std::nullopt,
       bool check_interval = true);
 
-  // Collective. Restores latest_checkpoint() when there is one and returns
-  // its prefix; otherwise returns nullopt and leaves the values as they are.
-  // The LoadStatus is not returned; call DTensorCheckpoint::Restore directly
-  // to assert on it.
-  absl::StatusOr<std::optional<std::string>> RestoreOrInitialize();
+  // Collective. Restores latest_checkpoint() when there is one and checks
+  // `match`; otherwise returns an empty RestoreResult and leaves the values
+  // as they are. FailedPrecondition naming the checkpoint when the match
+  // fails or nothing matched. With fall_back_to_intact, a DataLoss restoring
+  // it moves on to the next older intact checkpoint in the directory
+  // (newest first), restoring everything again from it, so values the
+  // failed attempt half-wrote are overwritten wherever the older
+  // checkpoint covers them (kPartial: objects it does not cover keep what
+  // the failed attempt left); DataLoss listing every skipped checkpoint
+  // when none restores. Other errors are returned as they are. The same
+  // result on every rank.
+  absl::StatusOr<RestoreResult> RestoreOrInitialize(RestoreMatch match);
 
   // The newest committed checkpoint: the last one saved, or at creation what
   // LatestCheckpoint(directory) found (which may be one the manager does not
@@ -144,6 +193,12 @@ class CheckpointManager {
  private:
   CheckpointManager(DTensorCheckpoint* checkpoint, std::string directory,
                     CheckpointManagerOptions options);
+  // Restores `prefix` and checks `match` (manager_restore.cc).
+  absl::StatusOr<LoadStatus> RestoreAndMatch(const std::string& prefix,
+                                             RestoreMatch match);
+  // Rank 0's committed checkpoints in the directory, newest first, on every
+  // rank: the candidates to fall back to.
+  absl::StatusOr<std::vector<std::string>> FallbackCandidates();
 
   DTensorCheckpoint* checkpoint_;
   std::string directory_;
