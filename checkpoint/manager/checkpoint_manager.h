@@ -18,6 +18,13 @@
 //     preserved (kept on disk, no longer listed) when its timestamp is at
 //     least n hours after the last preserved one's, and becomes the new last
 //     preserved one.
+//   - keep_best: a checkpoint also stays managed while the metric reported
+//     with Save(..., metric) is among the keep_best best (best_mode min or
+//     max; ties go to the newer). A checkpoint saved without a metric never
+//     counts as best: only max_to_keep and keep_checkpoint_every_n_hours
+//     keep it. The metric is stored in the checkpoint's index
+//     (kMetricMetadataKey), so a new manager knows the earlier ones', and the
+//     state file stays TensorFlow's CheckpointState.
 // The state file lists exactly the managed checkpoints still on disk, so it
 // never names a deleted one; the newest checkpoint is never deleted.
 //
@@ -100,6 +107,10 @@ struct CheckpointManagerOptions {
   std::optional<IoOptions> io;
   // What to do where the filesystem cannot lock the directory.
   DirectoryLockPolicy directory_lock = DirectoryLockPolicy::kIfSupported;
+  // Also keep the keep_best checkpoints with the best metric (see the top of
+  // this file); 0 turns it off. Must be >= 0.
+  int keep_best = 0;
+  BestMode best_mode = BestMode::kMin;
   // RestoreOrInitialize: when the newest checkpoint is damaged (DataLoss),
   // restore the newest older one that is intact instead of failing. On by
   // default: a restart should not die on a torn newest checkpoint while an
@@ -159,12 +170,14 @@ class CheckpointManager {
   // N is `checkpoint_number` when given (>= 0), else save_counter + 1, or the
   // next number after it that no checkpoint in the directory has; the save
   // counter is bumped either way (and restored if the write fails).
+  // `metric` (rank 0's is used; InvalidArgument unless finite) is recorded
+  // in the checkpoint's index for keep_best.
   // An error after the checkpoint was written (state file, deletion) is
   // returned, but checkpoints() and latest_checkpoint() already include the
   // new checkpoint.
   absl::StatusOr<std::optional<std::string>> Save(
-      std::optional<int64_t> checkpoint_number = std::nullopt,
-      bool check_interval = true);
+      std::optional<int64_t> checkpoint_number = std::nullopt, bool check_interval = true,
+      std::optional<double> metric = std::nullopt);
 
   // Collective. Restores latest_checkpoint() when there is one and checks
   // `match`; otherwise returns an empty RestoreResult and leaves the values
