@@ -37,10 +37,11 @@
 //
 // A new manager over the same directory picks up the managed checkpoints of
 // earlier runs from the state file (those still committed and inside the
-// directory; timestamps newer than last_preserved_timestamp, as TF does),
-// plus any committed `<checkpoint_name>-<N>` newer than all of those (a job
-// that died between committing a checkpoint and writing the state file), and
-// removes leftovers of crashed saves (SweepStaleTemporaries). The next Save
+// directory; timestamps newer than last_preserved_timestamp, as TF does, or
+// with keep_best, a metric in their index), with their metrics, plus any
+// committed `<checkpoint_name>-<N>` newer than all of those (a job that died
+// between committing a checkpoint and writing the state file), and removes
+// leftovers of crashed saves (SweepStaleTemporaries). The next Save
 // rewrites the state file to match. Save numbers never reuse the name of a
 // checkpoint that exists in the directory.
 //
