@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   opts.step_counter = step;
   auto manager = *CheckpointManager::Create(
       ckpt.get(), argc > 1 ? argv[1] : "/tmp/meshckpt_readme", opts);
-  if (!manager->RestoreOrInitialize().ok()) return 1;  // any earlier mesh/rank count
+  // From any earlier mesh/rank count; fails on another model's checkpoint.
+  if (!manager->RestoreOrInitialize(RestoreMatch::kAllMatched).ok()) return 1;
   // ... train; step->set(step->int64() + 1) ...
   absl::StatusOr<std::optional<std::string>> saved = manager->Save();
   return saved.ok() ? 0 : 1;

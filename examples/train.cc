@@ -367,14 +367,18 @@ int Run(int argc, char** argv) {
 
   Initialize(&job);
   const auto t0 = std::chrono::steady_clock::now();
-  absl::StatusOr<std::optional<std::string>> from = (*manager)->RestoreOrInitialize();
-  if (!from.ok()) return fail(from.status());
+  // Everything matched: a checkpoint of another model or a model that
+  // changed shape is an error, not a silent fresh start.
+  absl::StatusOr<RestoreResult> restored =
+      (*manager)->RestoreOrInitialize(RestoreMatch::kAllMatched);
+  if (!restored.ok()) return fail(restored.status());
+  const std::optional<std::string>& from = restored->restored_from;
   const double restore_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (rank == 0) {
-    if (from->has_value()) {
+    if (from.has_value()) {
       std::printf("resumed from %s at step %lld on %d ranks, mesh %s (restore %.3f s)\n",
-                  (*from)->c_str(), static_cast<long long>(job.step->int64()),
+                  from->c_str(), static_cast<long long>(job.step->int64()),
                   job.comm->size(), job.mesh.ToString().c_str(), restore_s);
     } else {
       std::printf("fresh start on %d ranks, mesh %s\n", job.comm->size(),

@@ -26,13 +26,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "meshckpt/base/path.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/fault_injection.h"
-#include "meshckpt/checkpoint/object/load_status.h"
 
 namespace meshckpt {
 namespace {
@@ -88,6 +88,10 @@ absl::Status ValidateOptions(const std::string& directory,
         absl::StrCat("keep_checkpoint_every_n_hours must be >= 0, got ",
                      o.keep_checkpoint_every_n_hours));
   }
+  if (o.keep_best < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_best must be >= 0, got ", o.keep_best));
+  }
   if (o.checkpoint_interval.has_value()) {
     if (o.step_counter == nullptr) {
       return absl::InvalidArgumentError(
@@ -119,8 +123,20 @@ bool IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
 struct Recovered {
   std::string directory;
   CheckpointState state;  // Absolute paths; model path = latest or "".
+  // Parallel to state.all_model_checkpoint_paths (with keep_best only).
+  std::vector<std::optional<double>> metrics;
   std::optional<DirectoryLock> lock;
 };
+
+// The metric recorded in `prefix`'s index, when keep_best needs it. An
+// unreadable one counts as none: retention then keeps the checkpoint by
+// recency only, which never deletes more than without keep_best.
+std::optional<double> MetricIfNeeded(const std::string& prefix,
+                                     const CheckpointManagerOptions& o) {
+  if (o.keep_best <= 0) return std::nullopt;
+  absl::StatusOr<std::optional<double>> m = ReadCheckpointMetric(prefix);
+  return m.ok() ? *m : std::nullopt;
+}
 
 // Rank 0: create the directory, sweep, read what earlier runs left.
 absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
@@ -163,11 +179,16 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
       const std::string abs = JoinPath(dir, rel);
       named.insert(abs);
       const double t = std::min(i < stamps.size() ? stamps[i] : last_preserved, now);
-      if (!(t > last_preserved) || !CheckpointExists(prefix)) continue;
+      if (!CheckpointExists(prefix)) continue;
       const auto& seen = r.state.all_model_checkpoint_paths;
       if (std::find(seen.begin(), seen.end(), abs) != seen.end()) continue;
+      // A checkpoint kept for its metric may predate the last preserved one
+      // and is still managed.
+      const std::optional<double> metric = MetricIfNeeded(abs, o);
+      if (!(t > last_preserved) && !metric.has_value()) continue;
       r.state.all_model_checkpoint_paths.push_back(abs);
       r.state.all_model_checkpoint_timestamps.push_back(t);
+      r.metrics.push_back(metric);
     }
   } else if (absl::IsNotFound(state.status()) || absl::IsDataLoss(state.status())) {
     // TF sets the clock back a little so that a manager re-created at once
@@ -194,6 +215,7 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
         IsManagedName(Basename(prefix), o.checkpoint_name)) {
       r.state.all_model_checkpoint_paths.push_back(prefix);
       r.state.all_model_checkpoint_timestamps.push_back(now);
+      r.metrics.push_back(MetricIfNeeded(prefix, o));
     }
   }
   absl::StatusOr<std::string> latest = LatestCheckpoint(dir, o.latest_filename);
@@ -219,7 +241,8 @@ CheckpointManager::CheckpointManager(DTensorCheckpoint* checkpoint, std::string 
       options_(std::move(options)),
       retention_(RetentionPolicy{options_.max_to_keep,
                                  options_.keep_checkpoint_every_n_hours,
-                                 PreservationRule::kSinceLastPreserved}) {}
+                                 PreservationRule::kSinceLastPreserved,
+                                 options_.keep_best, options_.best_mode}) {}
 
 absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     DTensorCheckpoint* checkpoint, std::string directory,
@@ -234,12 +257,17 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   std::string abs_dir, state_bytes;
   absl::Status local;
   std::optional<DirectoryLock> lock;
+  std::vector<RetainedCheckpoint> managed;
   if (comm.rank() == 0) {
     absl::StatusOr<Recovered> r = RecoverOnRank0(directory, options);
     if (r.ok()) {
       abs_dir = r->directory;
       state_bytes = EncodeCheckpointState(r->state);
       lock = std::move(r->lock);
+      for (size_t i = 0; i < r->state.all_model_checkpoint_paths.size(); ++i) {
+        managed.push_back({r->state.all_model_checkpoint_paths[i],
+                           r->state.all_model_checkpoint_timestamps[i], r->metrics[i]});
+      }
     } else {
       local = absl::Status(r.status().code(),
                            absl::StrCat("creating CheckpointManager for '", directory,
@@ -250,20 +278,16 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   comm.Broadcast(&abs_dir, 0);
   comm.Broadcast(&state_bytes, 0);
   absl::StatusOr<CheckpointState> decoded = DecodeCheckpointState(state_bytes);
-  if (!decoded.ok() || decoded->all_model_checkpoint_paths.size() !=
-                           decoded->all_model_checkpoint_timestamps.size()) {
+  if (!decoded.ok()) {
     return absl::InternalError("CheckpointManager: corrupt broadcast of recovered state");
   }
+  // The managed list with its metrics (the decoded state's paths too).
+  MESHCKPT_RETURN_IF_ERROR(BroadcastRetained(comm, &managed, 0));
   const CheckpointState& state = *decoded;
 
   std::unique_ptr<CheckpointManager> m(
       new CheckpointManager(checkpoint, std::move(abs_dir), std::move(options)));
   if (!state.model_checkpoint_path.empty()) m->latest_ = state.model_checkpoint_path;
-  std::vector<RetainedCheckpoint> managed;
-  for (size_t i = 0; i < state.all_model_checkpoint_paths.size(); ++i) {
-    managed.push_back(
-        {state.all_model_checkpoint_paths[i], state.all_model_checkpoint_timestamps[i]});
-  }
   m->retention_ = RetentionList(m->retention_.policy(), state.last_preserved_timestamp,
                                 std::move(managed));
   m->checkpoints_ = m->retention_.ListedPrefixes();
@@ -272,7 +296,8 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
 }
 
 absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
-    std::optional<int64_t> checkpoint_number, bool check_interval) {
+    std::optional<int64_t> checkpoint_number, bool check_interval,
+    std::optional<double> metric) {
   if (checkpoint_number.has_value() && *checkpoint_number < 0) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint_number must be >= 0, got ",
                                                    *checkpoint_number, " (directory '",
@@ -282,6 +307,13 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   // the interval look at them.
   MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
   Communicator& comm = checkpoint_->comm();
+  if (metric.has_value()) {
+    metric = BroadcastValue(comm, comm.rank() == 0 ? *metric : 0.0, 0);
+    if (!std::isfinite(*metric)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metric must be finite, got ", *metric, " (directory '", directory_, "')"));
+    }
+  }
   std::optional<int64_t> step;
   if (options_.step_counter != nullptr)
     step = BroadcastStep(comm, *options_.step_counter);
@@ -313,14 +345,20 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
       JoinPath(directory_, absl::StrCat(options_.checkpoint_name, "-", number));
   if (step.has_value()) checkpoint_->SetStep(*step);
   const IoOptions* io = options_.io ? &*options_.io : nullptr;
+  // The metric travels in the index, where a later manager finds it; only
+  // for this save, which takes its contents at the call, async or not.
+  if (metric.has_value()) {
+    checkpoint_->SetMetadata(kMetricMetadataKey, absl::StrFormat("%.17g", *metric));
+  }
 
   // The retention decision, alike on every rank, is taken now; the state
   // file and deletions follow the commit (rank 0), in the background when
   // the save is async.
   const double now = BroadcastValue(comm, comm.rank() == 0 ? options_.clock() : 0.0, 0);
-  const RetainedCheckpoint saved{prefix, now};
+  const RetainedCheckpoint saved{prefix, now, metric};
   RetentionList next = retention_;
-  const std::vector<std::string> doomed = next.Add(saved.prefix, saved.timestamp);
+  const std::vector<std::string> doomed =
+      next.Add(saved.prefix, saved.timestamp, saved.metric);
   const StateFileLocation where{directory_, options_.latest_filename};
   auto record = [where, next, saved, doomed](Communicator& c) {
     MESHCKPT_FAULT_POINT("after_index", c.rank());
@@ -344,6 +382,7 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
     absl::Status started = checkpoint_->StartAsyncWrite(
         prefix, io, record,
         [adopt](const absl::Status&, bool committed) { adopt(committed); });
+    if (metric.has_value()) checkpoint_->EraseMetadata(kMetricMetadataKey);
     if (!started.ok()) {
       adopt(false);
       return started;
@@ -351,6 +390,7 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
     return std::optional<std::string>(prefix);
   }
   absl::StatusOr<std::string> written = checkpoint_->Write(prefix, io);
+  if (metric.has_value()) checkpoint_->EraseMetadata(kMetricMetadataKey);
   adopt(written.ok());
   MESHCKPT_RETURN_IF_ERROR(written.status());
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(record(comm)));
@@ -364,18 +404,6 @@ absl::Status CheckpointManager::WaitUntilFinished() {
 CheckpointManager::~CheckpointManager() {
   // The finished save's callback points at this manager.
   (void)checkpoint_->WaitUntilFinished();
-}
-
-absl::StatusOr<std::optional<std::string>> CheckpointManager::RestoreOrInitialize() {
-  MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());  // latest_ may be its checkpoint.
-  if (!latest_.has_value()) return std::optional<std::string>();
-  absl::StatusOr<LoadStatus> status =
-      checkpoint_->Restore(*latest_, options_.io ? &*options_.io : nullptr);
-  if (!status.ok()) return status.status();
-  if (options_.checkpoint_interval.has_value()) {
-    last_checkpoint_step_ = BroadcastStep(checkpoint_->comm(), *options_.step_counter);
-  }
-  return latest_;
 }
 
 }  // namespace meshckpt

@@ -253,7 +253,10 @@ absl::StatusOr<LoadStatus> DTensorCheckpoint::Restore(const std::string& save_pa
                             CheckpointHandle::Open(*comm_, save_path, io));
   auto session = std::make_shared<internal::RestoreSession>(
       comm_, std::move(checkpoint), io, graph_root_, attached_, warning_sink_);
-  MESHCKPT_RETURN_IF_ERROR(session->Restore(graph_root_, 0));
+  if (absl::Status s = session->Restore(graph_root_, 0); !s.ok()) {
+    session->Abandon();
+    return s;
+  }
   return LoadStatus(std::move(session));
 }
 

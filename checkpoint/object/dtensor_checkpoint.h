@@ -138,6 +138,7 @@ class DTensorCheckpoint : public Trackable {
 
   // Metadata written into the index of later saves (e.g. the step).
   void SetMetadata(std::string key, std::string value);
+  void EraseMetadata(const std::string& key) { metadata_.erase(key); }
   void SetStep(int64_t step) { step_ = step; }
   // Where unused-value reports go (default: stderr on rank 0).
   void SetWarningSink(std::function<void(const std::string&)> sink) {

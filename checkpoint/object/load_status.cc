@@ -15,6 +15,10 @@ absl::Status LoadStatus::AssertNontrivialMatch() const {
   return session_->AssertNontrivialMatch();
 }
 
+absl::Status LoadStatus::AssertSomeValueRestored() const {
+  return session_->AssertSomeValueRestored();
+}
+
 LoadStatus& LoadStatus::ExpectPartial() {
   session_->ExpectPartial();
   return *this;

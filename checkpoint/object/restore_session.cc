@@ -71,7 +71,7 @@ RestoreSession::RestoreSession(Communicator* comm,
 }
 
 RestoreSession::~RestoreSession() {
-  if (expect_partial_ || comm_->rank() != 0) return;
+  if (expect_partial_ || failed_ || comm_->rank() != 0) return;
   std::vector<std::string> unused = UnusedKeys();
   if (unused.empty()) return;
   const std::string msg =
@@ -89,10 +89,27 @@ absl::Status RestoreSession::Restore(Trackable* object, int node) {
   std::vector<Leaf> leaves;
   Match(object, node, &leaves);
   absl::Status s = RestoreLeaves(leaves);
+  if (!s.ok()) failed_ = true;  // Alike on every rank: the status is agreed.
   // Nothing can read it any more (the same on every rank: tracking is
   // collective).
   if (pending_ == 0) checkpoint_->Close();
   return s;
+}
+
+void RestoreSession::Abandon() {
+  failed_ = true;
+  for (const GraphNode& n : WalkObjectGraph(root_, attached_)) {
+    auto& pending = n.object->pending_;
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->second.session.get() == this) {
+        it = pending.erase(it);
+        --pending_;
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (pending_ == 0) checkpoint_->Close();
 }
 
 void RestoreSession::Match(Trackable* object, int node, std::vector<Leaf>* leaves) {
@@ -235,6 +252,19 @@ absl::Status RestoreSession::AssertNontrivialMatch() const {
   }
   return absl::FailedPreconditionError(absl::StrCat(
       "nothing but the root and save counter matched checkpoint '", prefix(), "'"));
+}
+
+absl::Status RestoreSession::AssertSomeValueRestored() const {
+  const auto& nodes = index().record().object_graph.nodes;
+  for (size_t i = 1; i < node_matched_.size(); ++i) {
+    if (!node_matched_[i] || node_paths_[i] == kSaveCounter) continue;
+    for (const ObjectGraph::Attribute& a : nodes[i].attributes) {
+      if (a.name == kValueAttribute) return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("no value in checkpoint '", prefix(),
+                   "' besides the save counter matched a tracked object"));
 }
 
 }  // namespace meshckpt::internal

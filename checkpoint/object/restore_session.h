@@ -11,6 +11,10 @@
 // deferred values are read from the index and data file the restore opened,
 // never from a checkpoint saved over the same path since. The data file is
 // closed once no value of the session is pending.
+//
+// A session whose restore failed reports no unused values: after an error
+// "never restored" would point the user at ExpectPartial instead of at the
+// error (issue #15).
 #ifndef MESHCKPT_CHECKPOINT_OBJECT_RESTORE_SESSION_H_
 #define MESHCKPT_CHECKPOINT_OBJECT_RESTORE_SESSION_H_
 
@@ -48,8 +52,13 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   ~RestoreSession();
 
   // Matches `object` with checkpoint node `node`, restores every value in
-  // the matched subtree and leaves the rest pending. Collective.
+  // the matched subtree and leaves the rest pending. Collective. After an
+  // error the session reports no unused values.
   absl::Status Restore(Trackable* object, int node);
+  // After a failed top-level restore: drops the values this session left
+  // pending on live objects, so that objects tracked later are never filled
+  // from a checkpoint whose restore failed (and the data file closes).
+  void Abandon();
   // Called when a child left pending by this session is tracked.
   absl::Status RestoreDeferred(Trackable* object, int node) {
     --pending_;
@@ -59,6 +68,7 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   absl::Status AssertConsumed() const;
   absl::Status AssertExistingObjectsMatched() const;
   absl::Status AssertNontrivialMatch() const;
+  absl::Status AssertSomeValueRestored() const;
   void ExpectPartial() { expect_partial_ = true; }
   std::vector<std::string> UnusedKeys() const;
 
@@ -85,6 +95,7 @@ class RestoreSession : public std::enable_shared_from_this<RestoreSession> {
   absl::flat_hash_set<const Trackable*> matched_;
   absl::flat_hash_set<std::string> consumed_;
   bool expect_partial_ = false;
+  bool failed_ = false;  // A restore of this session returned an error.
 };
 
 }  // namespace internal

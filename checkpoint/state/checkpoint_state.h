@@ -1,5 +1,5 @@
 // checkpoint/state/ owns the `checkpoint` state file, retention
-// (max_to_keep, keep every n hours) and finding the latest checkpoint,
+// (max_to_keep, keep every n hours, keep best) and finding the latest checkpoint,
 // shared by the manager, the Saver and DTensorCheckpoint::Save. It may use
 // checkpoint/engine/, io/, proto/ (in its .cc only) and base/.
 //

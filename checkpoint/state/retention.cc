@@ -3,13 +3,18 @@
 #include "meshckpt/checkpoint/state/retention.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "meshckpt/base/path.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/io/format/index_file.h"
 
 namespace meshckpt {
 
@@ -33,7 +38,8 @@ bool RetentionList::Preserve(double timestamp) {
   return false;
 }
 
-std::vector<std::string> RetentionList::Add(const std::string& prefix, double timestamp) {
+std::vector<std::string> RetentionList::Add(const std::string& prefix, double timestamp,
+                                            std::optional<double> metric) {
   if (policy_.max_to_keep == 0) return {};
   // A checkpoint saved again moves to the end instead of being listed twice.
   const std::string name = NormalizePath(prefix);
@@ -42,19 +48,45 @@ std::vector<std::string> RetentionList::Add(const std::string& prefix, double ti
                                  return NormalizePath(c.prefix) == name;
                                }),
                 listed_.end());
-  listed_.push_back({prefix, timestamp});
+  listed_.push_back({prefix, timestamp, metric});
   std::vector<std::string> doomed;
   if (!policy_.max_to_keep.has_value()) return doomed;
+  const size_t n = listed_.size();
+  const size_t keep = static_cast<size_t>(*policy_.max_to_keep);
+  if (n <= keep) return doomed;
+  std::vector<bool> stays(n, false);
+  for (size_t i = n - keep; i < n; ++i) stays[i] = true;  // The newest.
+  for (size_t i : BestIndices()) stays[i] = true;
   // Oldest first, as TF: each leaving checkpoint is judged against the
   // bookkeeping the ones before it left.
-  const size_t keep = static_cast<size_t>(*policy_.max_to_keep);
-  size_t leaving = 0;
-  while (listed_.size() - leaving > keep) {
-    const RetainedCheckpoint& c = listed_[leaving++];
-    if (!Preserve(c.timestamp)) doomed.push_back(c.prefix);
+  std::vector<RetainedCheckpoint> still;
+  for (size_t i = 0; i < n; ++i) {
+    if (stays[i]) {
+      still.push_back(std::move(listed_[i]));
+    } else if (!Preserve(listed_[i].timestamp)) {
+      doomed.push_back(listed_[i].prefix);
+    }
   }
-  listed_.erase(listed_.begin(), listed_.begin() + leaving);
+  listed_ = std::move(still);
   return doomed;
+}
+
+std::vector<size_t> RetentionList::BestIndices() const {
+  std::vector<size_t> with_metric;
+  for (size_t i = 0; i < listed_.size(); ++i) {
+    if (listed_[i].metric.has_value()) with_metric.push_back(i);
+  }
+  const bool max = policy_.best_mode == BestMode::kMax;
+  // Better metric first; on a tie the newer (larger index) first.
+  std::sort(with_metric.begin(), with_metric.end(), [&](size_t a, size_t b) {
+    const double ma = *listed_[a].metric, mb = *listed_[b].metric;
+    if (ma != mb) return max ? ma > mb : ma < mb;
+    return a > b;
+  });
+  if (with_metric.size() > static_cast<size_t>(std::max(policy_.keep_best, 0))) {
+    with_metric.resize(static_cast<size_t>(std::max(policy_.keep_best, 0)));
+  }
+  return with_metric;
 }
 
 std::vector<std::string> RetentionList::ListedPrefixes() const {
@@ -148,28 +180,56 @@ std::vector<RetainedCheckpoint> RetainedFromState(const std::string& dir,
   return out;
 }
 
+absl::StatusOr<std::optional<double>> ReadCheckpointMetric(const std::string& prefix) {
+  const std::string path = IndexFilePath(prefix);
+  MESHCKPT_ASSIGN_OR_RETURN(std::string bytes, ReadIndexFileBytes(path));
+  MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index, DecodeIndexFile(bytes, path));
+  auto it = index.user_metadata.find(kMetricMetadataKey);
+  if (it == index.user_metadata.end()) return std::optional<double>();
+  double metric = 0;
+  if (!absl::SimpleAtod(it->second, &metric) || !std::isfinite(metric)) {
+    return absl::DataLossError(absl::StrCat("index '", path, "' records metric '",
+                                            it->second, "', not a finite number"));
+  }
+  return std::optional<double>(metric);
+}
+
 absl::Status BroadcastRetained(Communicator& comm, std::vector<RetainedCheckpoint>* list,
                                int root) {
-  std::string bytes;
+  std::string bytes, metrics;
   if (comm.rank() == root) {
     CheckpointState packed;
     for (const RetainedCheckpoint& c : *list) {
       packed.all_model_checkpoint_paths.push_back(c.prefix);
       packed.all_model_checkpoint_timestamps.push_back(c.timestamp);
+      // One flag byte and the double's bytes per entry.
+      const double m = c.metric.value_or(0.0);
+      metrics.push_back(c.metric.has_value() ? 1 : 0);
+      metrics.append(reinterpret_cast<const char*>(&m), sizeof(m));
     }
     bytes = EncodeCheckpointState(packed);
   }
   comm.Broadcast(&bytes, root);
+  comm.Broadcast(&metrics, root);
   // Every rank decodes the same bytes, so every rank gets the same answer.
+  constexpr size_t kMetricBytes = 1 + sizeof(double);
   absl::StatusOr<CheckpointState> packed = DecodeCheckpointState(bytes);
-  if (!packed.ok() || packed->all_model_checkpoint_paths.size() !=
-                          packed->all_model_checkpoint_timestamps.size()) {
+  if (!packed.ok() ||
+      packed->all_model_checkpoint_paths.size() !=
+          packed->all_model_checkpoint_timestamps.size() ||
+      metrics.size() != packed->all_model_checkpoint_paths.size() * kMetricBytes) {
     return absl::InternalError("corrupt broadcast of a checkpoint list");
   }
   list->clear();
   for (size_t i = 0; i < packed->all_model_checkpoint_paths.size(); ++i) {
+    std::optional<double> metric;
+    if (metrics[i * kMetricBytes] != 0) {
+      double m;
+      std::memcpy(&m, metrics.data() + i * kMetricBytes + 1, sizeof(m));
+      metric = m;
+    }
     list->push_back({std::move(packed->all_model_checkpoint_paths[i]),
-                     packed->all_model_checkpoint_timestamps[i]});
+                     packed->all_model_checkpoint_timestamps[i], metric});
   }
   return absl::OkStatus();
 }

@@ -6,7 +6,10 @@
 // entry (moving there if it was listed already). While more than
 // max_to_keep are listed, the oldest leaves the list, and is either
 // preserved (kept on disk, no longer listed) by keep_checkpoint_every_n_hours
-// or to be deleted. Every rank computes this alike from the same inputs.
+// or to be deleted. With keep_best N, a checkpoint also stays listed while
+// its metric is among the N best of the listed ones (Orbax's best_fn /
+// best_mode); one without a metric never counts as best and stays only by
+// recency. Every rank computes this alike from the same inputs.
 // Rank 0 then calls RecordSave, which
 //   1. writes the state file of the new checkpoint's directory
 //      (StateFileDirectory: where its files are, "/" for "/ckpt-1"): the
@@ -16,9 +19,12 @@
 //      between leaves a state file that names nothing deleted.
 //
 // How the three callers use it:
-//   CheckpointManager        max_to_keep (nullopt: keep all); rule
-//                            kSinceLastPreserved, recorded in the file as
-//                            last_preserved_timestamp; relative paths.
+//   CheckpointManager        max_to_keep (nullopt: keep all), keep_best;
+//                            rule kSinceLastPreserved, recorded in the file
+//                            as last_preserved_timestamp; relative paths.
+//                            Metrics live in each checkpoint's index
+//                            (kMetricMetadataKey), not in the state file,
+//                            which stays TensorFlow's CheckpointState.
 //   Saver                    max_to_keep (0: list nothing and delete
 //                            nothing; the file names the new one alone);
 //                            rule kFixedPeriods from the Saver's creation;
@@ -49,11 +55,27 @@
 
 namespace meshckpt {
 
-// A listed checkpoint and when it was saved (seconds since the epoch).
+// The index user-metadata key under which CheckpointManager records a
+// checkpoint's metric (printed with %.17g, so it reads back bit for bit).
+inline constexpr char kMetricMetadataKey[] = "meshckpt.metric";
+
+// A listed checkpoint, when it was saved (seconds since the epoch) and the
+// metric the user reported for it, if any.
 struct RetainedCheckpoint {
+  // A constructor rather than an aggregate, so that {prefix, timestamp}
+  // stays valid (and warning-free) without a metric.
+  RetainedCheckpoint() = default;
+  RetainedCheckpoint(std::string prefix, double timestamp,
+                     std::optional<double> metric = std::nullopt)
+      : prefix(std::move(prefix)), timestamp(timestamp), metric(metric) {}
+
   std::string prefix;
   double timestamp = 0;
+  std::optional<double> metric;
 };
+
+// Which metric is best for keep_best.
+enum class BestMode { kMin, kMax };
 
 // When a checkpoint leaving the list is preserved rather than deleted.
 // `every` is keep_checkpoint_every_n_hours in seconds; nothing is preserved
@@ -74,6 +96,12 @@ struct RetentionPolicy {
   std::optional<int> max_to_keep;
   double keep_checkpoint_every_n_hours = 0;
   PreservationRule rule = PreservationRule::kSinceLastPreserved;
+  // Checkpoints whose metric is among the keep_best best of the listed ones
+  // stay listed too, beyond max_to_keep (0: off). Equal metrics: the newer
+  // is better, as it has trained longer. Only matters when max_to_keep is
+  // positive (otherwise nothing leaves the list anyway).
+  int keep_best = 0;
+  BestMode best_mode = BestMode::kMin;
 };
 
 // The listed checkpoints, oldest first, and the preservation bookkeeping.
@@ -84,11 +112,15 @@ class RetentionList {
   explicit RetentionList(RetentionPolicy policy, double preserved = 0,
                          std::vector<RetainedCheckpoint> listed = {});
 
-  // Lists `prefix` (saved at `timestamp`) as the newest, dropping any entry
-  // that names it (lexically, NormalizePath), and applies max_to_keep.
-  // Returns the prefixes that left the list and were not preserved, oldest
-  // first: to be deleted once the state file no longer names them.
-  std::vector<std::string> Add(const std::string& prefix, double timestamp);
+  // Lists `prefix` (saved at `timestamp`, with `metric`) as the newest,
+  // dropping any entry that names it (lexically, NormalizePath), and applies
+  // max_to_keep and keep_best: every entry neither among the newest
+  // max_to_keep nor among the keep_best best leaves, oldest first. Returns
+  // the prefixes that left the list and were not preserved, oldest first: to
+  // be deleted once the state file no longer names them. The newest entry
+  // never leaves (max_to_keep is positive or nothing leaves).
+  std::vector<std::string> Add(const std::string& prefix, double timestamp,
+                               std::optional<double> metric = std::nullopt);
 
   const RetentionPolicy& policy() const { return policy_; }
   const std::vector<RetainedCheckpoint>& listed() const { return listed_; }
@@ -99,6 +131,8 @@ class RetentionList {
  private:
   // Whether a checkpoint leaving at `timestamp` is preserved (and records it).
   bool Preserve(double timestamp);
+  // Indices into listed_ of the keep_best best entries with a metric.
+  std::vector<size_t> BestIndices() const;
 
   RetentionPolicy policy_;
   double preserved_;
@@ -151,7 +185,12 @@ absl::Status RecordSave(const StateFileLocation& where, const RetentionList& lis
 std::vector<RetainedCheckpoint> RetainedFromState(const std::string& dir,
                                                   const CheckpointState& state);
 
-// Collective: rank `root`'s `list` on every rank, byte-exact.
+// The metric CheckpointManager recorded in the index of `prefix`; nullopt
+// when it has none. DataLoss when the index cannot be read or the recorded
+// metric is not a finite number.
+absl::StatusOr<std::optional<double>> ReadCheckpointMetric(const std::string& prefix);
+
+// Collective: rank `root`'s `list` on every rank, byte-exact (metrics too).
 absl::Status BroadcastRetained(Communicator& comm, std::vector<RetainedCheckpoint>* list,
                                int root);
 

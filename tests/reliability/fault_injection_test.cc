@@ -180,7 +180,8 @@ TEST_F(FaultTest, KilledAtEveryPointTheRestartedJobFindsACompleteCheckpoint) {
     ASSERT_GE(child, 0);
     if (child == 0) {
       Job job(dir_);
-      if (!job.manager->RestoreOrInitialize().ok()) ::_exit(3);  // Numbering goes on.
+      if (!job.manager->RestoreOrInitialize(RestoreMatch::kAllMatched).ok())
+        ::_exit(3);  // Numbering goes on.
       SetFaultCallbackForTesting([&](absl::string_view p, int) {
         if (p == point) ::raise(SIGKILL);
       });

@@ -123,7 +123,7 @@ TEST_F(CheckpointManagerTest, KeepCheckpointEveryNHoursPreserves) {
   auto run2 = NewJob();
   auto m2 = NewManager(*run2, o);
   EXPECT_THAT(m2->checkpoints(), ElementsAreArray(Ckpts({7, 8})));
-  ASSERT_TRUE(m2->RestoreOrInitialize().ok());
+  ASSERT_TRUE(m2->RestoreOrInitialize(RestoreMatch::kAllMatched).ok());
   now_ = kT0 + 9100;
   EXPECT_EQ(MustSave(*m2), Ckpt(9));  // ckpt-7 leaves, 6000 < 3700 + 3600.
   EXPECT_FALSE(CheckpointExists(Ckpt(7)));
@@ -190,7 +190,8 @@ TEST_F(CheckpointManagerTest, CheckpointIntervalSkipsSaves) {
   auto run2 = NewJob();
   o.step_counter = run2->step;
   auto m2 = NewManager(*run2, o);
-  ASSERT_EQ(m2->RestoreOrInitialize().value(), Ckpt(4));
+  ASSERT_EQ(m2->RestoreOrInitialize(RestoreMatch::kAllMatched).value().restored_from,
+            Ckpt(4));
   EXPECT_EQ(run2->step->int64(), 22);
   EXPECT_EQ(m2->Save().value(), std::nullopt);
   ASSERT_TRUE(run2->step->set(int64_t{32}).ok());
@@ -214,7 +215,8 @@ TEST_F(CheckpointManagerTest, NewManagerRecoversCheckpoints) {
   auto m = NewManager(*run, o);
   EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts({2, 3, 4})));
   EXPECT_EQ(m->latest_checkpoint(), Ckpt(4));
-  ASSERT_EQ(m->RestoreOrInitialize().value(), Ckpt(4));
+  ASSERT_EQ(m->RestoreOrInitialize(RestoreMatch::kAllMatched).value().restored_from,
+            Ckpt(4));
   EXPECT_EQ(run->ckpt->save_counter(), 4);
   EXPECT_EQ(MustSave(*m), Ckpt(5));
   EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts({3, 4, 5})));
@@ -313,9 +315,10 @@ TEST_F(CheckpointManagerTest, RestoreOrInitialize) {
   auto run = NewJob();
   run->set_values({1, 2, 3, 4});
   auto m = NewManager(*run, Options());
-  absl::StatusOr<std::optional<std::string>> r = m->RestoreOrInitialize();
+  absl::StatusOr<RestoreResult> r = m->RestoreOrInitialize(RestoreMatch::kAllMatched);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, std::nullopt);
+  EXPECT_EQ(r->restored_from, std::nullopt);
+  EXPECT_FALSE(r->load_status.has_value());
   EXPECT_THAT(run->values(), ElementsAre(1, 2, 3, 4));  // Left as initialized.
 
   ASSERT_TRUE(run->step->set(int64_t{42}).ok());
@@ -326,9 +329,12 @@ TEST_F(CheckpointManagerTest, RestoreOrInitialize) {
 
   auto run2 = NewJob();
   auto m2 = NewManager(*run2, Options());
-  r = m2->RestoreOrInitialize();
+  r = m2->RestoreOrInitialize(RestoreMatch::kAllMatched);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, Ckpt(2));
+  EXPECT_EQ(r->restored_from, Ckpt(2));
+  ASSERT_TRUE(r->load_status.has_value());
+  EXPECT_TRUE(r->load_status->AssertConsumed().ok());
+  EXPECT_THAT(r->load_status->skipped_checkpoints(), IsEmpty());
   EXPECT_THAT(run2->values(), ElementsAre(5, 6, 7, 8));
   EXPECT_EQ(run2->step->int64(), 43);
   EXPECT_EQ(run2->ckpt->save_counter(), 2);
@@ -347,7 +353,7 @@ TEST_F(CheckpointManagerTest, IoOptionsReachSavesAndRestores) {
   MustSave(*m);
   EXPECT_GT(saves, 0);
   restoring = true;
-  absl::StatusOr<std::optional<std::string>> r = m->RestoreOrInitialize();
+  absl::StatusOr<RestoreResult> r = m->RestoreOrInitialize(RestoreMatch::kAllMatched);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GT(restores, 0);
 }

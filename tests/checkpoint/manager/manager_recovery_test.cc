@@ -61,7 +61,8 @@ TEST_F(ManagerRecoveryTest, NewestCommittedCheckpointWinsOverAStaleStateFile) {
   auto m = NewManager(*run, Options());
   EXPECT_EQ(m->latest_checkpoint(), Ckpt(3));
   EXPECT_THAT(m->checkpoints(), ElementsAreArray(Ckpts({1, 2, 3})));
-  ASSERT_EQ(m->RestoreOrInitialize().value(), Ckpt(3));
+  ASSERT_EQ(m->RestoreOrInitialize(RestoreMatch::kAllMatched).value().restored_from,
+            Ckpt(3));
   EXPECT_EQ(run->values(), std::vector<float>(4, 3.0f));
   // The next save is ckpt-4, and it repairs the state file.
   EXPECT_EQ(MustSave(*m), Ckpt(4));
@@ -132,7 +133,8 @@ TEST_F(ManagerRecoveryTest, FullDiskAtTheStateFileWriteKeepsTheNewCheckpoint) {
   auto resumed = NewJob();
   auto again = NewManager(*resumed, Options());
   EXPECT_EQ(again->latest_checkpoint(), Ckpt(2));
-  ASSERT_EQ(again->RestoreOrInitialize().value(), Ckpt(2));
+  ASSERT_EQ(again->RestoreOrInitialize(RestoreMatch::kAllMatched).value().restored_from,
+            Ckpt(2));
   EXPECT_EQ(MustSave(*again), Ckpt(3));
   EXPECT_THAT(ReadCheckpointState(dir_)->all_model_checkpoint_paths,
               ElementsAreArray(Rel({1, 2, 3})));

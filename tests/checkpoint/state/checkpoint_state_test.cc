@@ -11,16 +11,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/base/path.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/state/retention.h"
 #include "meshckpt/comm/communicator.h"
 #include "meshckpt/io/fs/fs.h"
 #include "meshckpt/layout/layout.h"
 #include "meshckpt/mesh/mesh.h"
+#include "tests/checkpoint/state/tf_checkpoint_state.h"
 #include "tests/file_bytes.h"
 
 namespace meshckpt {
@@ -164,6 +168,47 @@ TEST_F(CheckpointStateTest, TextFormatIsTensorFlowCompatible) {
   EXPECT_THAT(s->all_model_checkpoint_timestamps,
               ElementsAre(1712345678.123456, 1712345688.5));
   EXPECT_EQ(s->last_preserved_timestamp, 1712340000.0);
+}
+
+TEST_F(CheckpointStateTest, KeepBestStateFileParsesAsTensorFlowCheckpointState) {
+  TfCheckpointStateParser tf;
+  ASSERT_EQ(tf.Parse("no_such_field: 1\n"), nullptr);  // The parser is strict.
+  // A keep-best list: the best (by metric) and the newest, not contiguous.
+  RetentionList list(RetentionPolicy{1, 0, PreservationRule::kSinceLastPreserved,
+                                     /*keep_best=*/2, BestMode::kMin},
+                     1699999000);
+  const double metrics[] = {0.5, 0.1, 0.9, 0.7, 0.3, 0.8};
+  for (int i = 0; i < 6; ++i) {
+    list.Add(JoinPath(dir_, "ckpt-" + std::to_string(i + 1)), 1700000000 + i, metrics[i]);
+  }
+  ASSERT_EQ(list.listed().size(), 3u);  // ckpt-2, ckpt-5 (best), ckpt-6 (newest).
+  const RetainedCheckpoint latest = list.listed().back();
+  absl::StatusOr<CheckpointState> state = StateAfterSave({dir_}, list, latest);
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_TRUE(WriteCheckpointState(dir_, *state).ok());
+
+  const std::string text = ReadFileBytes(dir_ + "/checkpoint");
+  std::unique_ptr<google::protobuf::Message> parsed = tf.Parse(text);
+  ASSERT_NE(parsed, nullptr) << text;
+  const google::protobuf::Reflection* r = parsed->GetReflection();
+  const google::protobuf::Descriptor* d = parsed->GetDescriptor();
+  EXPECT_EQ(r->GetString(*parsed, d->FindFieldByName("model_checkpoint_path")), "ckpt-6");
+  const auto* paths = d->FindFieldByName("all_model_checkpoint_paths");
+  const auto* stamps = d->FindFieldByName("all_model_checkpoint_timestamps");
+  ASSERT_EQ(r->FieldSize(*parsed, paths), 3);
+  ASSERT_EQ(r->FieldSize(*parsed, stamps), 3);
+  const char* want[] = {"ckpt-2", "ckpt-5", "ckpt-6"};
+  const double want_t[] = {1700000001, 1700000004, 1700000005};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(r->GetRepeatedString(*parsed, paths, i), want[i]);
+    EXPECT_EQ(r->GetRepeatedDouble(*parsed, stamps, i), want_t[i]);
+  }
+  EXPECT_EQ(r->GetDouble(*parsed, d->FindFieldByName("last_preserved_timestamp")),
+            1699999000);
+  // And it reads back as our own state, too.
+  absl::StatusOr<CheckpointState> back = ReadCheckpointState(dir_);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(*back == *state);
 }
 
 TEST_F(CheckpointStateTest, MissingStateFileIsNotFound) {

@@ -1,6 +1,8 @@
 // Tests of the shared retention (checkpoint/state/retention.h): both
 // preservation rules, max_to_keep 0 / n / all, the state file's content and
-// directory, write-then-delete and its errors, and reading a list back.
+// directory, write-then-delete and its errors, reading a list back, and
+// keep_best by a metric (min and max, ties, no metric, a list rebuilt after
+// a restart).
 #include "meshckpt/checkpoint/state/retention.h"
 
 #include <sys/stat.h>
@@ -247,6 +249,94 @@ TEST_F(RetentionFilesTest, RetainedFromStateKeepsWhatIsStillInside) {
   std::filesystem::remove_all(outside, ec);
 }
 
+TEST(RetentionKeepBestTest, MinModeKeepsTheLowestBesidesTheNewest) {
+  RetentionList list(RetentionPolicy{1, 0, PreservationRule::kSinceLastPreserved,
+                                     /*keep_best=*/2, BestMode::kMin});
+  EXPECT_THAT(list.Add("c-1", 1, 0.9), IsEmpty());
+  EXPECT_THAT(list.Add("c-2", 2, 0.1), IsEmpty());
+  // Newest: c-3; best two: c-2 (0.1), c-1 (0.9 < 1.5).
+  EXPECT_THAT(list.Add("c-3", 3, 1.5), IsEmpty());
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-1", "c-2", "c-3"));
+  // c-4 (0.5) is newest and second best: c-1 and then c-3 fall out.
+  EXPECT_THAT(list.Add("c-4", 4, 0.5), ElementsAre("c-1", "c-3"));
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-2", "c-4"));
+  // The newest stays even when it is the worst.
+  EXPECT_THAT(list.Add("c-5", 5, 9.0), IsEmpty());
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-2", "c-4", "c-5"));
+  EXPECT_THAT(list.Add("c-6", 6, 0.3), ElementsAre("c-4", "c-5"));
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-2", "c-6"));
+  EXPECT_EQ(list.listed()[0].metric, 0.1);
+}
+
+TEST(RetentionKeepBestTest, MaxModeKeepsTheHighest) {
+  RetentionList list(RetentionPolicy{1, 0, PreservationRule::kSinceLastPreserved,
+                                     /*keep_best=*/1, BestMode::kMax});
+  EXPECT_THAT(list.Add("c-1", 1, 0.7), IsEmpty());
+  EXPECT_THAT(list.Add("c-2", 2, 0.2), IsEmpty());  // c-1 best, c-2 newest.
+  EXPECT_THAT(list.Add("c-3", 3, 0.4), ElementsAre("c-2"));
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-1", "c-3"));
+  EXPECT_THAT(list.Add("c-4", 4, 0.8), ElementsAre("c-1", "c-3"));
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-4"));
+}
+
+TEST(RetentionKeepBestTest, TiesKeepTheNewer) {
+  for (BestMode mode : {BestMode::kMin, BestMode::kMax}) {
+    RetentionList list(
+        RetentionPolicy{1, 0, PreservationRule::kSinceLastPreserved, 1, mode});
+    EXPECT_THAT(list.Add("c-1", 1, 0.5), IsEmpty());
+    EXPECT_THAT(list.Add("c-2", 2, 0.5), ElementsAre("c-1"));  // Newest and best.
+    EXPECT_THAT(list.Add("c-3", 3, mode == BestMode::kMin ? 0.9 : 0.1), IsEmpty());
+    // c-2 is the newest of the tied best; c-1 left already.
+    EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-2", "c-3"));
+    EXPECT_THAT(list.Add("c-4", 4, 0.5), ElementsAre("c-2", "c-3"));
+    EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-4"));
+  }
+}
+
+TEST(RetentionKeepBestTest, CheckpointsWithoutAMetricStayOnlyByRecency) {
+  RetentionList list(RetentionPolicy{1, 0, PreservationRule::kSinceLastPreserved,
+                                     /*keep_best=*/3, BestMode::kMin});
+  EXPECT_THAT(list.Add("c-1", 1), IsEmpty());
+  EXPECT_THAT(list.Add("c-2", 2, 5.0), ElementsAre("c-1"));
+  EXPECT_THAT(list.Add("c-3", 3), IsEmpty());  // c-2 is among the best 3.
+  EXPECT_THAT(list.Add("c-4", 4, 6.0), ElementsAre("c-3"));
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-2", "c-4"));
+}
+
+TEST(RetentionKeepBestTest, LeavingBestCheckpointsArePreservedByAge) {
+  RetentionList list(RetentionPolicy{1, 1, PreservationRule::kSinceLastPreserved,
+                                     /*keep_best=*/1, BestMode::kMin},
+                     -1);
+  EXPECT_THAT(list.Add("c-1", 0, 1.0), IsEmpty());
+  EXPECT_THAT(list.Add("c-2", 2 * kHour, 2.0), IsEmpty());  // c-1 best.
+  // c-1 loses best to c-3 and leaves: not preserved (0 - 3600 < -1), so
+  // deleted; c-2 leaves too and is preserved (7200 - 3600 >= -1).
+  EXPECT_THAT(list.Add("c-3", 3 * kHour, 0.5), ElementsAre("c-1"));
+  EXPECT_EQ(list.preserved(), 2 * kHour);
+  EXPECT_THAT(list.ListedPrefixes(), ElementsAre("c-3"));
+}
+
+TEST(RetentionKeepBestTest, AListRebuiltAfterARestartKeepsTheSameBest) {
+  // What a new manager does: the list from the state file, each metric from
+  // the checkpoint's index, then the next save.
+  const RetentionPolicy policy{2, 0, PreservationRule::kSinceLastPreserved, 1,
+                               BestMode::kMin};
+  RetentionList first(policy);
+  first.Add("c-1", 1, 0.2);
+  first.Add("c-2", 2, 0.8);
+  first.Add("c-3", 3, 0.9);
+  ASSERT_THAT(first.ListedPrefixes(), ElementsAre("c-1", "c-2", "c-3"));
+  RetentionList again(policy, first.preserved(), first.listed());
+  EXPECT_THAT(again.Add("c-4", 4, 0.5), ElementsAre("c-2"));
+  EXPECT_THAT(again.ListedPrefixes(), ElementsAre("c-1", "c-3", "c-4"));
+  // Without the metrics the restarted list would have deleted c-1.
+  std::vector<RetainedCheckpoint> bare;
+  for (const RetainedCheckpoint& c : first.listed())
+    bare.push_back({c.prefix, c.timestamp});
+  RetentionList forgetful(policy, first.preserved(), bare);
+  EXPECT_THAT(forgetful.Add("c-4", 4, 0.5), ElementsAre("c-1", "c-2"));
+}
+
 TEST(BroadcastRetainedTest, CarriesAnyBytes) {
   std::unique_ptr<Communicator> comm = SerialCommunicator();
   std::vector<RetainedCheckpoint> list = {{std::string("a\0b", 3), 1.5}, {"", -0.0}};
@@ -255,6 +345,15 @@ TEST(BroadcastRetainedTest, CarriesAnyBytes) {
   EXPECT_EQ(list[0].prefix, std::string("a\0b", 3));
   EXPECT_EQ(list[0].timestamp, 1.5);
   EXPECT_TRUE(std::signbit(list[1].timestamp));
+  EXPECT_EQ(list[0].metric, std::nullopt);
+
+  list = {{"a", 1, -0.0}, {"b", 2}, {"c", 3, 1e-300}};
+  ASSERT_TRUE(BroadcastRetained(*comm, &list, 0).ok());
+  ASSERT_EQ(list.size(), 3u);
+  ASSERT_TRUE(list[0].metric.has_value());
+  EXPECT_TRUE(std::signbit(*list[0].metric));
+  EXPECT_EQ(list[1].metric, std::nullopt);
+  EXPECT_EQ(list[2].metric, 1e-300);
 }
 
 }  // namespace
