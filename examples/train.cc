@@ -238,17 +238,17 @@ absl::Status Setup(Job* job) {
 
 // Fresh parameters: a function of (seed, parameter, global index) only.
 void Initialize(Job* job) {
-  const int rank = job->comm->rank();
   for (size_t p = 0; p < job->params.size(); ++p) {
     DVariable* w = job->params[p].w;
-    const Box box = w->DeviceBox(rank);
-    absl::Span<double> data = w->shard<double>(rank);
     const double scale = w->shape().size() == 2 ? 1.0 / std::sqrt(w->shape()[0]) : 0.0;
-    const int64_t cols = box.rank() == 2 ? box.shape()[1] : 1;
-    for (int64_t i = 0; i < box.num_elements(); ++i) {
-      int64_t g = box.origin()[0] + i / cols;
-      if (box.rank() == 2) g = g * w->shape()[1] + box.origin()[1] + i % cols;
-      data[i] = scale * Normal(job->flags.seed, 100 + p, g);
+    for (const DVariable::Shard<double>& s : w->Shards<double>()) {
+      const Box& box = s.box;
+      const int64_t cols = box.rank() == 2 ? box.shape()[1] : 1;
+      for (int64_t i = 0; i < box.num_elements(); ++i) {
+        int64_t g = box.origin()[0] + i / cols;
+        if (box.rank() == 2) g = g * w->shape()[1] + box.origin()[1] + i % cols;
+        s.data[i] = scale * Normal(job->flags.seed, 100 + p, g);
+      }
     }
   }
 }
@@ -321,14 +321,22 @@ double Step(Job* job) {
   for (Param& p : job->params) {
     MPI_Allreduce(MPI_IN_PLACE, p.grad.data(), static_cast<int>(p.grad.size()),
                   MPI_DOUBLE, MPI_SUM, job->data_comm);
-    absl::Span<double> w = p.w->shard<double>(rank), m = p.m->shard<double>(rank),
-                       v = p.v->shard<double>(rank);
-    for (size_t i = 0; i < p.grad.size(); ++i) {
-      m[i] = 0.9 * m[i] + 0.1 * p.grad[i];
-      v[i] = 0.999 * v[i] + 0.001 * p.grad[i] * p.grad[i];
-      const double mh = m[i] / (1 - std::pow(0.9, t)),
-                   vh = v[i] / (1 - std::pow(0.999, t));
-      w[i] -= f.lr * mh / (std::sqrt(vh) + 1e-8);
+    // An in-place update: Shards() visits each buffer once (here the rank's
+    // one device's; with several devices per rank, shard(d) per device would
+    // apply it once per device sharing a buffer). m and v share w's layout,
+    // so their shards come in the same order.
+    std::vector<DVariable::Shard<double>> ws = p.w->Shards<double>(),
+                                          ms = p.m->Shards<double>(),
+                                          vs = p.v->Shards<double>();
+    for (size_t s = 0; s < ws.size(); ++s) {
+      absl::Span<double> w = ws[s].data, m = ms[s].data, v = vs[s].data;
+      for (size_t i = 0; i < w.size(); ++i) {
+        m[i] = 0.9 * m[i] + 0.1 * p.grad[i];
+        v[i] = 0.999 * v[i] + 0.001 * p.grad[i] * p.grad[i];
+        const double mh = m[i] / (1 - std::pow(0.9, t)),
+                     vh = v[i] / (1 - std::pow(0.999, t));
+        w[i] -= f.lr * mh / (std::sqrt(vh) + 1e-8);
+      }
     }
   }
   (void)job->step->set(t);

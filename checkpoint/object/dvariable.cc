@@ -53,6 +53,17 @@ void* DVariable::SlotData(int slot) const {
              : static_cast<void*>(const_cast<char*>(data_[slot].data()));
 }
 
+std::vector<int64_t> DVariable::SlotDevices(int slot) const {
+  // Steps through the devices holding the shard without listing the mesh's.
+  const DeviceRange local = map_.layout().mesh().local_device_range();
+  std::vector<int64_t> out;
+  for (int64_t d = map_.NextDeviceOfShard(local_shards_[slot], local.begin);
+       d >= 0 && d < local.end; d = map_.NextDeviceOfShard(local_shards_[slot], d + 1)) {
+    out.push_back(d);
+  }
+  return out;
+}
+
 absl::Span<char> DVariable::mutable_bytes(int64_t device_id) {
   assert(dtype_ != DType::kString);
   const int slot = Slot(device_id);

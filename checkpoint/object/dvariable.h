@@ -11,10 +11,15 @@
 //
 //   DVariable* w = *module.AddVariable("kernel", DType::kFloat32, {768, 3072},
 //                                      *Layout::Create({"unsharded", "model"}, mesh));
-//   for (int64_t d : w->layout().mesh().local_device_ids()) {
-//     absl::Span<float> s = w->shard<float>(d);   // this device's columns
-//     Box where = w->DeviceBox(d);                // in global coordinates
+//   for (const DVariable::Shard<float>& s : w->Shards<float>()) {
+//     // s.data: one buffer, visited once even when several local devices
+//     // (s.devices) share it; s.box: its place in global coordinates.
+//     for (float& x : s.data) x += 1;
 //   }
+//
+// Looping over mesh.local_device_ids() and shard(d) instead visits a
+// replicated buffer once per device sharing it: fine for reading, wrong for
+// updates such as `x += 1`.
 //
 // Creation needs no communication, but every rank should create the same
 // variables (same name, dtype, shape, layout specs) for a checkpoint to be
@@ -26,6 +31,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,6 +47,16 @@ namespace meshckpt {
 
 class DVariable : public Trackable {
  public:
+  // One distinct local buffer (Shards()): T is the element type, const for a
+  // const variable.
+  template <typename T>
+  struct Shard {
+    int64_t shard = 0;             // Index in the shard grid (ShardMap).
+    Box box;                       // Its part of the tensor, global coordinates.
+    absl::Span<T> data;            // box.num_elements() elements, row-major.
+    std::vector<int64_t> devices;  // Local devices sharing it, ascending.
+  };
+
   // InvalidArgument when the layout does not fit the shape. Data starts
   // zeroed (empty strings).
   static absl::StatusOr<std::unique_ptr<DVariable>> Create(std::string name, DType dtype,
@@ -76,6 +93,19 @@ class DVariable : public Trackable {
   // String variables only.
   absl::Span<std::string> strings(int64_t device_id);
 
+  // Every distinct non-empty shard this rank stores, each once, in
+  // local_shards() order. T is std::string for string variables, otherwise
+  // a type of DTypeSize(dtype()) bytes. O(local shards x devices sharing
+  // each); the spans stay valid as long as the variable.
+  template <typename T>
+  std::vector<Shard<T>> Shards() {
+    return MakeShards<T>(this);
+  }
+  template <typename T>
+  std::vector<Shard<const T>> Shards() const {
+    return MakeShards<const T>(this);
+  }
+
   // The shards this rank stores, ascending (ShardMap::LocalShards()).
   const std::vector<int64_t>& local_shards() const { return local_shards_; }
   // One pointer per local shard to its storage: SaveTensor/RestoreTensor
@@ -92,6 +122,10 @@ class DVariable : public Trackable {
   // Storage slot of a local device's shard; -1 when that shard is empty.
   int Slot(int64_t device_id) const;
   void* SlotData(int slot) const;
+  // Local devices holding local_shards_[slot], ascending.
+  std::vector<int64_t> SlotDevices(int slot) const;
+  template <typename T, typename Self>
+  static std::vector<Shard<T>> MakeShards(Self* self);
 
   std::string name_;
   DType dtype_;
@@ -100,6 +134,28 @@ class DVariable : public Trackable {
   std::vector<std::vector<char>> data_;
   std::vector<std::vector<std::string>> strings_;
 };
+
+template <typename T, typename Self>
+std::vector<DVariable::Shard<T>> DVariable::MakeShards(Self* self) {
+  using U = std::remove_const_t<T>;
+  constexpr bool kIsString = std::is_same_v<U, std::string>;
+  assert((self->dtype_ == DType::kString) == kIsString);
+  assert(kIsString || sizeof(U) == DTypeSize(self->dtype_));
+  (void)kIsString;
+  std::vector<Shard<T>> out;
+  out.reserve(self->local_shards_.size());
+  for (size_t i = 0; i < self->local_shards_.size(); ++i) {
+    const int slot = static_cast<int>(i);
+    Shard<T> s;
+    s.shard = self->local_shards_[i];
+    s.box = self->map_.ShardBox(s.shard);
+    s.data = absl::Span<T>(static_cast<T*>(self->SlotData(slot)),
+                           static_cast<size_t>(s.box.num_elements()));
+    s.devices = self->SlotDevices(slot);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
 
 }  // namespace meshckpt
 
