@@ -1,5 +1,5 @@
 // DVariable: a named, typed, globally shaped tensor laid out over a mesh,
-// owning the data of this rank's devices.
+// holding the data of this rank's devices (its own memory, or the caller's).
 //
 // Storage is one buffer per distinct non-empty shard among the local
 // devices (ShardMap::LocalShards()): devices of this rank that replicate the
@@ -20,6 +20,27 @@
 // Looping over mesh.local_device_ids() and shard(d) instead visits a
 // replicated buffer once per device sharing it: fine for reading, wrong for
 // updates such as `x += 1`.
+//
+// Over caller memory (Wrap, Module::WrapVariable): the variable uses
+// buffers the caller owns, e.g. a framework's tensors, instead of its own,
+// so save and restore read and write them directly, with no copy. Rules:
+//   - one buffer per distinct local shard, in local_shards() order (that is
+//     ShardMap::LocalShards(), the order of Shards()); a rank holding none
+//     passes none. Devices that share a shard share its buffer.
+//   - buffer i holds ShardBox(local_shards()[i]).num_elements() elements of
+//     DTypeSize(dtype) bytes, row-major, and is aligned for its element type
+//     (DTypeAlignment(dtype)); buffers do not overlap.
+//   - the buffers must outlive the variable and every operation that may
+//     still touch them: a restore whose values are applied when the
+//     variable is tracked (deferred restoration), and a save not yet
+//     finished.
+//   - the caller must not change them while a save runs (the checkpoint
+//     holds what they contained during the call) nor read them while a
+//     restore writes them.
+//   - string variables cannot wrap memory (their elements are std::string
+//     objects the variable manages): InvalidArgument.
+// Bad input (null pointer, wrong count, misaligned, string dtype) is
+// InvalidArgument naming the variable and the rank.
 //
 // Creation needs no communication, but every rank should create the same
 // variables (same name, dtype, shape, layout specs) for a checkpoint to be
@@ -63,7 +84,15 @@ class DVariable : public Trackable {
                                                            std::vector<int64_t> shape,
                                                            Layout layout);
 
+  // A variable over `shard_buffers`, which the caller keeps owning; see the
+  // rules at the top of this file. Data is whatever the buffers hold.
+  static absl::StatusOr<std::unique_ptr<DVariable>> Wrap(
+      std::string name, DType dtype, std::vector<int64_t> shape, Layout layout,
+      std::vector<void*> shard_buffers);
+
   const std::string& name() const { return name_; }
+  // True for a variable made by Wrap.
+  bool wraps_caller_memory() const { return wrapped_; }
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& shape() const { return map_.global_shape(); }
   const Layout& layout() const { return map_.layout(); }
@@ -118,7 +147,10 @@ class DVariable : public Trackable {
   std::vector<void*> MutableDeviceData();
 
  private:
-  DVariable(std::string name, DType dtype, ShardMap map);
+  // With `wrap`, storage slot i is external[i]; otherwise the variable
+  // allocates its own zeroed storage.
+  DVariable(std::string name, DType dtype, ShardMap map, bool wrap,
+            std::vector<void*> external);
   // Storage slot of a local device's shard; -1 when that shard is empty.
   int Slot(int64_t device_id) const;
   void* SlotData(int slot) const;
@@ -130,7 +162,10 @@ class DVariable : public Trackable {
   std::string name_;
   DType dtype_;
   ShardMap map_;
-  std::vector<int64_t> local_shards_;  // Storage slot -> shard.
+  std::vector<int64_t> local_shards_;   // Storage slot -> shard.
+  std::vector<int64_t> slot_elements_;  // Storage slot -> elements.
+  bool wrapped_ = false;
+  std::vector<void*> external_;  // Storage slot -> caller's buffer (Wrap).
   std::vector<std::vector<char>> data_;
   std::vector<std::vector<std::string>> strings_;
 };
