@@ -47,7 +47,8 @@ const std::vector<Spec>& Specs() {
       {{"f64", DType::kFloat64, {10}}, {"unsharded"}, {"x"}},
       {{"bf16", DType::kBfloat16, {7, 5}}, {"batch", "model"}, {"x", "r"}},
       {{"c128", DType::kComplex128, {6, 4}}, {"unsharded", "model"}, {"r", "unsharded"}},
-      {{"i64", DType::kInt64, {3, 3, 4}}, {"unsharded", "batch", "model"},
+      {{"i64", DType::kInt64, {3, 3, 4}},
+       {"unsharded", "batch", "model"},
        {"x", "unsharded", "unsharded"}},
   };
   return *specs;
@@ -92,13 +93,12 @@ struct Owned {
     for (size_t i = 0; i < shards.size(); ++i) {
       const char* got = reinterpret_cast<const char*>(pointers[i]);
       const Box box = map.ShardBox(shards[i]);
-      test::ForEachInBox(box, spec->t.shape,
-                         [&](int64_t local, const std::vector<int64_t>&, int64_t g) {
-                           char want[16];
-                           test::ExpectedElement(spec->t.dtype,
-                                                 test::KeyHash(spec->t.key), g, want);
-                           bad += std::memcmp(want, got + size * local, size) != 0;
-                         });
+      test::ForEachInBox(
+          box, spec->t.shape, [&](int64_t local, const std::vector<int64_t>&, int64_t g) {
+            char want[16];
+            test::ExpectedElement(spec->t.dtype, test::KeyHash(spec->t.key), g, want);
+            bad += std::memcmp(want, got + size * local, size) != 0;
+          });
       for (int64_t k = 0; k < kGuardBytes; ++k) {
         bad += static_cast<unsigned char>(got[box.num_elements() * size + k]) !=
                test::kSentinelByte;
@@ -119,8 +119,8 @@ std::unique_ptr<Model> Build(const Mesh& mesh, bool save_layouts) {
     const Layout layout =
         Layout::Create(save_layouts ? s.save_specs : s.restore_specs, mesh).value();
     m->owned.push_back(std::make_unique<Owned>(s, layout));
-    absl::StatusOr<DVariable*> v = m->root.WrapVariable(s.t.key, s.t.dtype, s.t.shape,
-                                                        layout, m->owned.back()->pointers);
+    absl::StatusOr<DVariable*> v = m->root.WrapVariable(
+        s.t.key, s.t.dtype, s.t.shape, layout, m->owned.back()->pointers);
     EXPECT_TRUE(v.ok()) << v.status();
   }
   return m;
@@ -142,7 +142,8 @@ TEST(WrappedVariable, Phase) {
   if (phase == "save") {
     ASSERT_EQ(world.size(), 4);
     if (world.rank() == 0) {
-      const std::string cmd = absl::StrCat("rm -rf ", SaveDir(), " && mkdir -p ", SaveDir());
+      const std::string cmd =
+          absl::StrCat("rm -rf ", SaveDir(), " && mkdir -p ", SaveDir());
       ASSERT_EQ(std::system(cmd.c_str()), 0);
     }
     world.Barrier();
