@@ -20,13 +20,23 @@
 // Flags: --dir --steps --save-every --max-to-keep --keep-every-hours --mesh
 // --batch --hidden --seed --lr --log (CSV step,loss; appended by rank 0)
 // --crash-at-step (SIGKILL rank 0 in the middle of that step, for tests)
-// --step-ms (sleep per step, so a demo can kill it mid-run).
+// --step-ms (sleep per step, so a demo can kill it mid-run)
+// --preempt-signal (TERM, the default, USR1, USR2 or INT: the signal that
+// means "save and stop"; SIGTERM is what Slurm and Kubernetes send)
+// --preempt-at-step (rank 0 raises that signal on itself in the middle of
+// that step, for tests).
+//
+// Preemption: a PreemptionWatcher's handler sets a flag; at the end of every
+// step the ranks agree on it (one all-reduce) and, if any rank got the
+// signal, all save that step through the manager, print "preempted at step
+// N", and exit 0. The next run resumes from step N.
 #include <mpi.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -41,6 +51,7 @@
 #include "absl/strings/strip.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/manager/preemption.h"
 #include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 #include "meshckpt/checkpoint/object/dvariable.h"
 #include "meshckpt/comm/mpi_communicator.h"
@@ -55,9 +66,24 @@ struct Flags {
   std::string mesh = "";
   std::string log;
   int64_t steps = 200, save_every = 20, batch = 48, hidden = 256, seed = 7;
-  int64_t max_to_keep = 3, crash_at_step = -1, step_ms = 0;
+  int64_t max_to_keep = 3, crash_at_step = -1, step_ms = 0, preempt_at_step = -1;
+  int preempt_signal = SIGTERM;
   double keep_every_hours = 0, lr = 1e-2;
 };
+
+bool ParseSignal(absl::string_view name, int* sig) {
+  absl::ConsumePrefix(&name, "SIG");
+  for (auto [n, s] : {std::pair<const char*, int>{"TERM", SIGTERM},
+                      {"USR1", SIGUSR1},
+                      {"USR2", SIGUSR2},
+                      {"INT", SIGINT}}) {
+    if (name == n) {
+      *sig = s;
+      return true;
+    }
+  }
+  return false;
+}
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
@@ -89,6 +115,10 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       ok = absl::SimpleAtoi(v, &f->crash_at_step);
     else if (is("--step-ms"))
       ok = absl::SimpleAtoi(v, &f->step_ms);
+    else if (is("--preempt-at-step"))
+      ok = absl::SimpleAtoi(v, &f->preempt_at_step);
+    else if (is("--preempt-signal"))
+      ok = ParseSignal(v, &f->preempt_signal);
     else if (is("--keep-every-hours"))
       ok = absl::SimpleAtod(v, &f->keep_every_hours);
     else if (is("--lr"))
@@ -366,6 +396,9 @@ int Run(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<CheckpointManager>> manager =
       CheckpointManager::Create(ckpt->get(), f.dir, mo);
   if (!manager.ok()) return fail(manager.status());
+  absl::StatusOr<std::unique_ptr<PreemptionWatcher>> watcher =
+      PreemptionWatcher::Create({f.preempt_signal});
+  if (!watcher.ok()) return fail(watcher.status());
 
   Initialize(&job);
   const auto t0 = std::chrono::steady_clock::now();
@@ -388,6 +421,7 @@ int Run(int argc, char** argv) {
   while (job.step->int64() < f.steps) {
     const int64_t step = job.step->int64() + 1;
     if (step == f.crash_at_step && rank == 0) ::kill(::getpid(), SIGKILL);
+    if (step == f.preempt_at_step && rank == 0) std::raise(f.preempt_signal);
     const double loss = Step(&job);
     if (f.step_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.step_ms));
     if (log) {
@@ -398,7 +432,9 @@ int Run(int argc, char** argv) {
       std::printf("step %lld loss %.6f\n", static_cast<long long>(step), loss);
       std::fflush(stdout);
     }
-    if (step % f.save_every == 0 || step == f.steps) {
+    // The step boundary: every rank learns whether any rank was told to stop.
+    const bool preempted = (*watcher)->Reached(*job.comm);
+    if (step % f.save_every == 0 || step == f.steps || preempted) {
       const auto s0 = std::chrono::steady_clock::now();
       absl::StatusOr<std::optional<std::string>> saved = (*manager)->Save();
       if (!saved.ok()) return fail(saved.status());
@@ -415,6 +451,14 @@ int Run(int argc, char** argv) {
                     static_cast<long long>(bytes), secs, bytes / secs / 1e9);
         std::fflush(stdout);
       }
+    }
+    if (preempted) {
+      if (rank == 0) {
+        std::printf("preempted at step %lld: saved, exiting\n",
+                    static_cast<long long>(step));
+        std::fflush(stdout);
+      }
+      break;
     }
   }
   if (log) std::fclose(log);
