@@ -42,6 +42,12 @@
 // Bad input (null pointer, wrong count, misaligned, string dtype) is
 // InvalidArgument naming the variable and the rank.
 //
+//   std::vector<void*> mine;  // The framework's tensors, one per shard:
+//   for (int64_t s : ShardMap::Create(layout, {768, 3072})->LocalShards())
+//     mine.push_back(MyTensorFor(s));
+//   DVariable* k = *module.WrapVariable("kernel", DType::kFloat32, {768, 3072},
+//                                       layout, mine);
+//
 // Creation needs no communication, but every rank should create the same
 // variables (same name, dtype, shape, layout specs) for a checkpoint to be
 // saved collectively. Not thread-safe.
