@@ -21,7 +21,9 @@ std::atomic<int> g_signaled{0};
 static_assert(std::atomic<int>::is_always_lock_free);
 std::atomic<bool> g_watching{false};  // A watcher exists.
 
-extern "C" void OnPreemptionSignal(int) { g_signaled.store(1, std::memory_order_relaxed); }
+extern "C" void OnPreemptionSignal(int) {
+  g_signaled.store(1, std::memory_order_relaxed);
+}
 
 }  // namespace
 
@@ -67,7 +69,8 @@ absl::StatusOr<std::unique_ptr<PreemptionWatcher>> PreemptionWatcher::Create(
       new PreemptionWatcher(std::move(signals), std::move(saved)));
 }
 
-PreemptionWatcher::PreemptionWatcher(std::vector<int> signals, std::unique_ptr<Saved> saved)
+PreemptionWatcher::PreemptionWatcher(std::vector<int> signals,
+                                     std::unique_ptr<Saved> saved)
     : signals_(std::move(signals)), saved_(std::move(saved)) {}
 
 PreemptionWatcher::~PreemptionWatcher() {
