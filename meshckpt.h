@@ -16,6 +16,7 @@
 #include "meshckpt/checkpoint/engine/checkpoint_handle.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/manager/preemption.h"
 #include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 #include "meshckpt/checkpoint/object/dvariable.h"
 #include "meshckpt/checkpoint/object/load_status.h"

@@ -75,4 +75,10 @@ int64_t DTypeSize(DType dtype) {
   return i ? i->size : 0;
 }
 
+int64_t DTypeAlignment(DType dtype) {
+  const int64_t size = DTypeSize(dtype);
+  if (size == 0) return 1;
+  return dtype == DType::kComplex64 || dtype == DType::kComplex128 ? size / 2 : size;
+}
+
 }  // namespace meshckpt

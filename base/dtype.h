@@ -48,6 +48,9 @@ absl::StatusOr<DType> DTypeFromName(absl::string_view name);
 absl::StatusOr<DType> DTypeFromEnum(int value);
 // Bytes per element; 0 for kString.
 int64_t DTypeSize(DType dtype);
+// Alignment of an element in memory (its C++ type's alignof): DTypeSize,
+// half of it for complex types (two parts); 1 for kString.
+int64_t DTypeAlignment(DType dtype);
 
 }  // namespace meshckpt
 

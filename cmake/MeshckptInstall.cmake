@@ -14,7 +14,7 @@ set(MESHCKPT_PUBLIC_HEADERS
   base/dtype.h base/scalar_value.h base/status_macros.h base/version.h
   checkpoint/engine/checkpoint_handle.h checkpoint/engine/checkpoint_index.h
   checkpoint/engine/shard_io.h checkpoint/engine/async_save.h
-  checkpoint/manager/checkpoint_manager.h
+  checkpoint/manager/checkpoint_manager.h checkpoint/manager/preemption.h
   checkpoint/object/dtensor_checkpoint.h checkpoint/object/dvariable.h
   checkpoint/object/load_status.h checkpoint/object/trackable.h
   checkpoint/object/tracked_value.h

@@ -16,9 +16,10 @@ int main(int argc, char** argv) {
   DVariable* w = *model.AddVariable("kernel", DType::kFloat32, {1024, 4096},
                                     *Layout::Create({"unsharded", "model"}, mesh));
   TrackedValue* step = *model.AddValue("step", TrackedValue::Create(int64_t{0}));
-  for (int64_t d : mesh.local_device_ids()) {
-    absl::Span<float> shard = w->shard<float>(d);  // w->DeviceBox(d) of the tensor
-    std::fill(shard.begin(), shard.end(), 0.5f);
+  // Each buffer this rank holds, once, even when several local devices share
+  // it: s.box is its part of the tensor, s.devices the devices sharing it.
+  for (const DVariable::Shard<float>& s : w->Shards<float>()) {
+    for (float& x : s.data) x += 0.5f;
   }
   auto ckpt = *DTensorCheckpoint::Create(comm.get(), mesh, {{"model", &model}});
   CheckpointManagerOptions opts;

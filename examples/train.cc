@@ -22,13 +22,23 @@
 // --crash-at-step (SIGKILL rank 0 in the middle of that step, for tests)
 // --step-ms (sleep per step, so a demo can kill it mid-run)
 // --async (saves return once the values are staged; training goes on while
-// the checkpoint is written and committed in the background).
+// the checkpoint is written and committed in the background)
+// --preempt-signal (TERM, the default, USR1, USR2 or INT: the signal that
+// means "save and stop"; SIGTERM is what Slurm and Kubernetes send)
+// --preempt-at-step (rank 0 raises that signal on itself in the middle of
+// that step, for tests).
+//
+// Preemption: a PreemptionWatcher's handler sets a flag; at the end of every
+// step the ranks agree on it (one all-reduce) and, if any rank got the
+// signal, all save that step through the manager, print "preempted at step
+// N", and exit 0. The next run resumes from step N.
 #include <mpi.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -43,6 +53,7 @@
 #include "absl/strings/strip.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/manager/preemption.h"
 #include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 #include "meshckpt/checkpoint/object/dvariable.h"
 #include "meshckpt/comm/mpi_communicator.h"
@@ -57,10 +68,25 @@ struct Flags {
   std::string mesh = "";
   std::string log;
   int64_t steps = 200, save_every = 20, batch = 48, hidden = 256, seed = 7;
-  int64_t max_to_keep = 3, crash_at_step = -1, step_ms = 0;
+  int64_t max_to_keep = 3, crash_at_step = -1, step_ms = 0, preempt_at_step = -1;
+  int preempt_signal = SIGTERM;
   double keep_every_hours = 0, lr = 1e-2;
   bool async = false;
 };
+
+bool ParseSignal(absl::string_view name, int* sig) {
+  absl::ConsumePrefix(&name, "SIG");
+  for (auto [n, s] : {std::pair<const char*, int>{"TERM", SIGTERM},
+                      {"USR1", SIGUSR1},
+                      {"USR2", SIGUSR2},
+                      {"INT", SIGINT}}) {
+    if (name == n) {
+      *sig = s;
+      return true;
+    }
+  }
+  return false;
+}
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
@@ -94,6 +120,10 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->async = true;
     else if (is("--step-ms"))
       ok = absl::SimpleAtoi(v, &f->step_ms);
+    else if (is("--preempt-at-step"))
+      ok = absl::SimpleAtoi(v, &f->preempt_at_step);
+    else if (is("--preempt-signal"))
+      ok = ParseSignal(v, &f->preempt_signal);
     else if (is("--keep-every-hours"))
       ok = absl::SimpleAtod(v, &f->keep_every_hours);
     else if (is("--lr"))
@@ -243,17 +273,17 @@ absl::Status Setup(Job* job) {
 
 // Fresh parameters: a function of (seed, parameter, global index) only.
 void Initialize(Job* job) {
-  const int rank = job->comm->rank();
   for (size_t p = 0; p < job->params.size(); ++p) {
     DVariable* w = job->params[p].w;
-    const Box box = w->DeviceBox(rank);
-    absl::Span<double> data = w->shard<double>(rank);
     const double scale = w->shape().size() == 2 ? 1.0 / std::sqrt(w->shape()[0]) : 0.0;
-    const int64_t cols = box.rank() == 2 ? box.shape()[1] : 1;
-    for (int64_t i = 0; i < box.num_elements(); ++i) {
-      int64_t g = box.origin()[0] + i / cols;
-      if (box.rank() == 2) g = g * w->shape()[1] + box.origin()[1] + i % cols;
-      data[i] = scale * Normal(job->flags.seed, 100 + p, g);
+    for (const DVariable::Shard<double>& s : w->Shards<double>()) {
+      const Box& box = s.box;
+      const int64_t cols = box.rank() == 2 ? box.shape()[1] : 1;
+      for (int64_t i = 0; i < box.num_elements(); ++i) {
+        int64_t g = box.origin()[0] + i / cols;
+        if (box.rank() == 2) g = g * w->shape()[1] + box.origin()[1] + i % cols;
+        s.data[i] = scale * Normal(job->flags.seed, 100 + p, g);
+      }
     }
   }
 }
@@ -326,14 +356,22 @@ double Step(Job* job) {
   for (Param& p : job->params) {
     MPI_Allreduce(MPI_IN_PLACE, p.grad.data(), static_cast<int>(p.grad.size()),
                   MPI_DOUBLE, MPI_SUM, job->data_comm);
-    absl::Span<double> w = p.w->shard<double>(rank), m = p.m->shard<double>(rank),
-                       v = p.v->shard<double>(rank);
-    for (size_t i = 0; i < p.grad.size(); ++i) {
-      m[i] = 0.9 * m[i] + 0.1 * p.grad[i];
-      v[i] = 0.999 * v[i] + 0.001 * p.grad[i] * p.grad[i];
-      const double mh = m[i] / (1 - std::pow(0.9, t)),
-                   vh = v[i] / (1 - std::pow(0.999, t));
-      w[i] -= f.lr * mh / (std::sqrt(vh) + 1e-8);
+    // An in-place update: Shards() visits each buffer once (here the rank's
+    // one device's; with several devices per rank, shard(d) per device would
+    // apply it once per device sharing a buffer). m and v share w's layout,
+    // so their shards come in the same order.
+    std::vector<DVariable::Shard<double>> ws = p.w->Shards<double>(),
+                                          ms = p.m->Shards<double>(),
+                                          vs = p.v->Shards<double>();
+    for (size_t s = 0; s < ws.size(); ++s) {
+      absl::Span<double> w = ws[s].data, m = ms[s].data, v = vs[s].data;
+      for (size_t i = 0; i < w.size(); ++i) {
+        m[i] = 0.9 * m[i] + 0.1 * p.grad[i];
+        v[i] = 0.999 * v[i] + 0.001 * p.grad[i] * p.grad[i];
+        const double mh = m[i] / (1 - std::pow(0.9, t)),
+                     vh = v[i] / (1 - std::pow(0.999, t));
+        w[i] -= f.lr * mh / (std::sqrt(vh) + 1e-8);
+      }
     }
   }
   (void)job->step->set(t);
@@ -364,6 +402,9 @@ int Run(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<CheckpointManager>> manager =
       CheckpointManager::Create(ckpt->get(), f.dir, mo);
   if (!manager.ok()) return fail(manager.status());
+  absl::StatusOr<std::unique_ptr<PreemptionWatcher>> watcher =
+      PreemptionWatcher::Create({f.preempt_signal});
+  if (!watcher.ok()) return fail(watcher.status());
 
   Initialize(&job);
   const auto t0 = std::chrono::steady_clock::now();
@@ -390,6 +431,7 @@ int Run(int argc, char** argv) {
   while (job.step->int64() < f.steps) {
     const int64_t step = job.step->int64() + 1;
     if (step == f.crash_at_step && rank == 0) ::kill(::getpid(), SIGKILL);
+    if (step == f.preempt_at_step && rank == 0) std::raise(f.preempt_signal);
     const double loss = Step(&job);
     if (f.step_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(f.step_ms));
     if (log) {
@@ -400,7 +442,9 @@ int Run(int argc, char** argv) {
       std::printf("step %lld loss %.6f\n", static_cast<long long>(step), loss);
       std::fflush(stdout);
     }
-    if (step % f.save_every == 0 || step == f.steps) {
+    // The step boundary: every rank learns whether any rank was told to stop.
+    const bool preempted = (*watcher)->Reached(*job.comm);
+    if (step % f.save_every == 0 || step == f.steps || preempted) {
       const auto s0 = std::chrono::steady_clock::now();
       absl::StatusOr<std::optional<std::string>> saved = (*manager)->Save();
       if (!saved.ok()) return fail(saved.status());
@@ -421,6 +465,16 @@ int Run(int argc, char** argv) {
                     static_cast<long long>(bytes), secs, bytes / secs / 1e9);
         std::fflush(stdout);
       }
+    }
+    if (preempted) {
+      // Durable before saying so, async or not.
+      if (absl::Status s = (*manager)->WaitUntilFinished(); !s.ok()) return fail(s);
+      if (rank == 0) {
+        std::printf("preempted at step %lld: saved, exiting\n",
+                    static_cast<long long>(step));
+        std::fflush(stdout);
+      }
+      break;
     }
   }
   if (log) std::fclose(log);

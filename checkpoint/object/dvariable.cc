@@ -1,7 +1,9 @@
-// DVariable: a sharded variable with one buffer per local device.
+// DVariable: a sharded variable with one buffer per distinct local shard,
+// its own or the caller's.
 #include "meshckpt/checkpoint/object/dvariable.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -20,16 +22,57 @@ absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Create(std::string name,
         absl::StrCat("variable '", name, "': ", map.status().message()));
   }
   return std::unique_ptr<DVariable>(
-      new DVariable(std::move(name), dtype, *std::move(map)));
+      new DVariable(std::move(name), dtype, *std::move(map), /*wrap=*/false, {}));
 }
 
-DVariable::DVariable(std::string name, DType dtype, ShardMap map)
+absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Wrap(
+    std::string name, DType dtype, std::vector<int64_t> shape, Layout layout,
+    std::vector<void*> shard_buffers) {
+  if (name.empty()) return absl::InvalidArgumentError("variable name is empty");
+  const int rank = layout.mesh().rank();
+  auto error = [&](const auto&... what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("variable '", name, "' on rank ", rank, ": ", what...));
+  };
+  if (dtype == DType::kString) {
+    return error(
+        "string variables cannot wrap caller memory (their elements are "
+        "std::string objects the variable manages)");
+  }
+  absl::StatusOr<ShardMap> map = ShardMap::Create(std::move(layout), std::move(shape));
+  if (!map.ok()) return error(map.status().message());
+  const std::vector<int64_t> shards = map->LocalShards();
+  if (shard_buffers.size() != shards.size()) {
+    return error(
+        "got ", shard_buffers.size(), " buffer(s) but this rank holds ", shards.size(),
+        " distinct non-empty shard(s): pass one per ShardMap::LocalShards() entry");
+  }
+  const int64_t align = DTypeAlignment(dtype);
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string which = absl::StrCat("buffer ", i, " (shard ", shards[i], ", box ",
+                                           map->ShardBox(shards[i]).ToString(), ")");
+    if (shard_buffers[i] == nullptr) return error(which, " is null");
+    if (reinterpret_cast<uintptr_t>(shard_buffers[i]) % align != 0) {
+      return error(which, " is not aligned to ", align, " bytes");
+    }
+  }
+  return std::unique_ptr<DVariable>(new DVariable(std::move(name), dtype, *std::move(map),
+                                                  /*wrap=*/true,
+                                                  std::move(shard_buffers)));
+}
+
+DVariable::DVariable(std::string name, DType dtype, ShardMap map, bool wrap,
+                     std::vector<void*> external)
     : name_(std::move(name)),
       dtype_(dtype),
       map_(std::move(map)),
-      local_shards_(map_.LocalShards()) {
+      local_shards_(map_.LocalShards()),
+      wrapped_(wrap),
+      external_(std::move(external)) {
   for (int64_t shard : local_shards_) {
     const int64_t n = map_.ShardBox(shard).num_elements();
+    slot_elements_.push_back(n);
+    if (wrapped_) continue;
     if (dtype_ == DType::kString) {
       strings_.emplace_back(n);
     } else {
@@ -48,21 +91,37 @@ int DVariable::Slot(int64_t device_id) const {
 
 void* DVariable::SlotData(int slot) const {
   if (slot < 0) return nullptr;
+  if (wrapped_) return external_[slot];
   return dtype_ == DType::kString
              ? static_cast<void*>(const_cast<std::string*>(strings_[slot].data()))
              : static_cast<void*>(const_cast<char*>(data_[slot].data()));
 }
 
+std::vector<int64_t> DVariable::SlotDevices(int slot) const {
+  // Steps through the devices holding the shard without listing the mesh's.
+  const DeviceRange local = map_.layout().mesh().local_device_range();
+  std::vector<int64_t> out;
+  for (int64_t d = map_.NextDeviceOfShard(local_shards_[slot], local.begin);
+       d >= 0 && d < local.end; d = map_.NextDeviceOfShard(local_shards_[slot], d + 1)) {
+    out.push_back(d);
+  }
+  return out;
+}
+
 absl::Span<char> DVariable::mutable_bytes(int64_t device_id) {
   assert(dtype_ != DType::kString);
   const int slot = Slot(device_id);
-  return slot < 0 ? absl::Span<char>() : absl::MakeSpan(data_[slot]);
+  if (slot < 0) return absl::Span<char>();
+  return absl::Span<char>(static_cast<char*>(SlotData(slot)),
+                          slot_elements_[slot] * DTypeSize(dtype_));
 }
 
 absl::Span<const char> DVariable::bytes(int64_t device_id) const {
   assert(dtype_ != DType::kString);
   const int slot = Slot(device_id);
-  return slot < 0 ? absl::Span<const char>() : absl::MakeConstSpan(data_[slot]);
+  if (slot < 0) return absl::Span<const char>();
+  return absl::Span<const char>(static_cast<const char*>(SlotData(slot)),
+                                slot_elements_[slot] * DTypeSize(dtype_));
 }
 
 absl::Span<std::string> DVariable::strings(int64_t device_id) {

@@ -58,8 +58,20 @@ absl::StatusOr<Module*> Module::AddModule(std::string name) {
 absl::StatusOr<DVariable*> Module::AddVariable(std::string name, DType dtype,
                                                std::vector<int64_t> shape,
                                                Layout layout) {
-  absl::StatusOr<std::unique_ptr<DVariable>> v =
-      DVariable::Create(name, dtype, std::move(shape), std::move(layout));
+  auto v = DVariable::Create(name, dtype, std::move(shape), std::move(layout));
+  return AdoptVariable(std::move(name), std::move(v));
+}
+
+absl::StatusOr<DVariable*> Module::WrapVariable(std::string name, DType dtype,
+                                                std::vector<int64_t> shape, Layout layout,
+                                                std::vector<void*> shard_buffers) {
+  auto v = DVariable::Wrap(name, dtype, std::move(shape), std::move(layout),
+                           std::move(shard_buffers));
+  return AdoptVariable(std::move(name), std::move(v));
+}
+
+absl::StatusOr<DVariable*> Module::AdoptVariable(
+    std::string name, absl::StatusOr<std::unique_ptr<DVariable>> v) {
   if (!v.ok()) return v.status();
   DVariable* raw = v->get();
   owned_.push_back(*std::move(v));

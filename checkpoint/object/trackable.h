@@ -95,11 +95,20 @@ class Module : public Trackable {
   absl::StatusOr<Module*> AddModule(std::string name);
   absl::StatusOr<DVariable*> AddVariable(std::string name, DType dtype,
                                          std::vector<int64_t> shape, Layout layout);
+  // A variable over buffers the caller owns (DVariable::Wrap; the lifetime
+  // and layout rules are in dvariable.h): one per distinct local shard.
+  absl::StatusOr<DVariable*> WrapVariable(std::string name, DType dtype,
+                                          std::vector<int64_t> shape, Layout layout,
+                                          std::vector<void*> shard_buffers);
   // Takes ownership, e.g. AddValue("step", TrackedValue::Create(int64_t{0})).
   absl::StatusOr<TrackedValue*> AddValue(std::string name,
                                          std::unique_ptr<TrackedValue> value);
 
  private:
+  // Owns and tracks a variable just made (or returns its error).
+  absl::StatusOr<DVariable*> AdoptVariable(std::string name,
+                                           absl::StatusOr<std::unique_ptr<DVariable>> v);
+
   std::vector<std::unique_ptr<Trackable>> owned_;
 };
 
