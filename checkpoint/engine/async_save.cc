@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -132,9 +133,15 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
     }
     if (need > staging_capacity_) {
       staging_.reset();  // Free the old block before taking the new one.
-      staging_.reset(new char[need]);
-      staging_capacity_ = need;
-      job->stats.allocated_staging = true;
+      staging_capacity_ = 0;
+      staging_.reset(new (std::nothrow) char[need]);
+      if (staging_ == nullptr) {  // No memory to stage: stream everything.
+        first = mine.size();
+        need = 0;
+      } else {
+        staging_capacity_ = need;
+        job->stats.allocated_staging = true;
+      }
     }
     int64_t offset = 0;
     for (size_t k = first; k < mine.size(); ++k) {
@@ -159,8 +166,8 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
   for (const Copy& c : copies) job->stats.staged_bytes += c.bytes;
   job->stats.streamed_bytes = job->session->my_bytes() - job->stats.staged_bytes;
 
-  // Everything is staged; the background thread writes the chunks that did
-  // not fit from the caller's buffers while this call waits.
+  // What fits is staged; the background thread writes the chunks that did
+  // not fit from the caller's buffers while this call waits, then the rest.
   job_ = std::move(job);
   Job* j = job_.get();
   thread_ = std::thread([this, j] { Run(j); });

@@ -24,7 +24,8 @@
 // At most one save is in flight: Start and Wait first wait for the one
 // before. Its status (the same on every rank: the background thread agrees
 // on it) comes back from Wait or the next Start. The destructor waits too.
-// Only TransferMode::kDirect saves asynchronously: the MPI-IO modes write
+// IoOptions::progress is called on the background thread. Only
+// TransferMode::kDirect saves asynchronously: the MPI-IO modes write
 // through HDF5, which is built without thread safety in parallel builds.
 //
 //   AsyncSaver saver(&comm);

@@ -33,8 +33,16 @@
 #include "meshckpt/base/path.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/fault_injection.h"
+#include "meshckpt/checkpoint/manager/manager_internal.h"
 
 namespace meshckpt {
+
+bool internal::IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
+  if (!absl::ConsumePrefix(&name, checkpoint_name) || !absl::ConsumePrefix(&name, "-")) {
+    return false;
+  }
+  return !name.empty() && std::all_of(name.begin(), name.end(), absl::ascii_isdigit);
+}
 namespace {
 
 double RealClock() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
@@ -88,6 +96,12 @@ absl::Status ValidateOptions(const std::string& directory,
         absl::StrCat("keep_checkpoint_every_n_hours must be >= 0, got ",
                      o.keep_checkpoint_every_n_hours));
   }
+  if (o.async_save.has_value() && o.io.has_value() &&
+      o.io->transfer_mode != TransferMode::kDirect) {
+    return absl::InvalidArgumentError(
+        "async_save needs io.transfer_mode kDirect: the MPI-IO modes write through HDF5, "
+        "which parallel builds make without thread safety");
+  }
   if (o.keep_best < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("keep_best must be >= 0, got ", o.keep_best));
@@ -109,14 +123,6 @@ absl::Status ValidateOptions(const std::string& directory,
   }
   MESHCKPT_RETURN_IF_ERROR(ValidateFileName("checkpoint_name", o.checkpoint_name));
   return ValidateFileName("latest_filename", o.latest_filename);
-}
-
-// True when `name` is `<checkpoint_name>-<digits>`.
-bool IsManagedName(absl::string_view name, const std::string& checkpoint_name) {
-  if (!absl::ConsumePrefix(&name, checkpoint_name) || !absl::ConsumePrefix(&name, "-")) {
-    return false;
-  }
-  return !name.empty() && std::all_of(name.begin(), name.end(), absl::ascii_isdigit);
 }
 
 // What rank 0 found in the directory, to be broadcast (all but the lock).
@@ -212,7 +218,7 @@ absl::StatusOr<Recovered> RecoverOnRank0(const std::string& directory,
   }
   for (const auto& [t, prefix] : committed) {
     if ((!state.ok() || t > newest_named) && !named.contains(prefix) &&
-        IsManagedName(Basename(prefix), o.checkpoint_name)) {
+        internal::IsManagedName(Basename(prefix), o.checkpoint_name)) {
       r.state.all_model_checkpoint_paths.push_back(prefix);
       r.state.all_model_checkpoint_timestamps.push_back(now);
       r.metrics.push_back(MetricIfNeeded(prefix, o));
@@ -307,8 +313,13 @@ absl::StatusOr<std::optional<std::string>> CheckpointManager::Save(
   // the interval look at them.
   MESHCKPT_RETURN_IF_ERROR(WaitUntilFinished());
   Communicator& comm = checkpoint_->comm();
+  // Rank 0's metric, or none if rank 0 passed none: every rank takes the
+  // same path below whatever the others passed.
+  const bool has_metric = BroadcastValue(comm, metric.has_value(), 0);
+  const double value =
+      BroadcastValue(comm, comm.rank() == 0 && has_metric ? *metric : 0.0, 0);
+  metric = has_metric ? std::optional<double>(value) : std::nullopt;
   if (metric.has_value()) {
-    metric = BroadcastValue(comm, comm.rank() == 0 ? *metric : 0.0, 0);
     if (!std::isfinite(*metric)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "metric must be finite, got ", *metric, " (directory '", directory_, "')"));
@@ -402,8 +413,13 @@ absl::Status CheckpointManager::WaitUntilFinished() {
 }
 
 CheckpointManager::~CheckpointManager() {
-  // The finished save's callback points at this manager.
-  (void)checkpoint_->WaitUntilFinished();
+  // The finished save's callback points at this manager, so wait here; an
+  // error nobody collected must not vanish with it.
+  const absl::Status s = checkpoint_->WaitUntilFinished();
+  if (!s.ok() && checkpoint_->comm().rank() == 0) {
+    std::fprintf(stderr, "meshckpt: async save into '%s' failed: %s\n",
+                 directory_.c_str(), s.ToString().c_str());
+  }
 }
 
 }  // namespace meshckpt

@@ -17,6 +17,8 @@
 #include "meshckpt/base/path.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/manager/checkpoint_manager.h"
+#include "meshckpt/checkpoint/manager/manager_internal.h"
+#include "meshckpt/checkpoint/object/restore_session.h"
 #include "meshckpt/checkpoint/state/checkpoint_state.h"
 #include "meshckpt/checkpoint/state/retention.h"
 
@@ -50,8 +52,10 @@ absl::StatusOr<LoadStatus> CheckpointManager::RestoreAndMatch(const std::string&
   }
   if (!matched.ok()) {
     // The error says what did not match; a "never restored" warning on top
-    // would only point at ExpectPartial.
+    // would only point at ExpectPartial. Objects tracked later must not be
+    // filled from a checkpoint we rejected.
     status.ExpectPartial();
+    status.session_->Abandon();
     return matched;
   }
   return status;
@@ -64,7 +68,10 @@ absl::StatusOr<std::vector<std::string>> CheckpointManager::FallbackCandidates()
     // Oldest first by commit time; intact by size (checksums are checked
     // when restoring).
     for (auto& [t, prefix] : ListCommittedCheckpointsWithTimes(directory_)) {
-      found.push_back({std::move(prefix), t});
+      // Only this manager's own checkpoints (`<checkpoint_name>-<N>`).
+      if (internal::IsManagedName(Basename(prefix), options_.checkpoint_name)) {
+        found.push_back({std::move(prefix), t});
+      }
     }
   }
   MESHCKPT_RETURN_IF_ERROR(BroadcastRetained(comm, &found, 0));

@@ -15,7 +15,8 @@
 //   while (training) {
 //     Step();
 //     if (watcher->Reached(comm)) {  // Collective; the same on every rank.
-//       manager->Save();             // And wait for it, if asynchronous.
+//       manager->Save(std::nullopt, /*check_interval=*/false);  // Even off-interval.
+//       manager->WaitUntilFinished();  // If the manager saves asynchronously.
 //       return 0;
 //     }
 //   }

@@ -32,11 +32,11 @@
 //     (DTypeAlignment(dtype)); buffers do not overlap.
 //   - the buffers must outlive the variable and every operation that may
 //     still touch them: a restore whose values are applied when the
-//     variable is tracked (deferred restoration), and a save not yet
-//     finished.
-//   - the caller must not change them while a save runs (the checkpoint
-//     holds what they contained during the call) nor read them while a
-//     restore writes them.
+//     variable is tracked (deferred restoration), and a save call.
+//   - the caller must not change them during a save call (the checkpoint
+//     holds what they contained during the call; an async save has staged
+//     or written them when its call returns, and never reads them again)
+//     nor read them while a restore writes them.
 //   - string variables cannot wrap memory (their elements are std::string
 //     objects the variable manages): InvalidArgument.
 // Bad input (null pointer, wrong count, misaligned, string dtype) is

@@ -47,7 +47,8 @@ struct IoOptions {
   int64_t checksum_tile_bytes = int64_t{1} << 20;
   // Restores: verify the XXH3 checksums of everything read (on by default).
   bool verify_checksums = true;
-  // Called on every rank with (bytes this rank moved so far, its total).
+  // Called on every rank with (bytes this rank moved so far, its total); for
+  // an async save, on its background thread.
   std::function<void(int64_t, int64_t)> progress;
 };
 

@@ -90,8 +90,8 @@ class AsyncSaveTest : public ::testing::Test {
 };
 
 TEST_F(AsyncSaveTest, HoldsTheValuesOfTheCallWhateverTheBudget) {
-  // Everything staged; half of it; less than one chunk; nothing.
-  for (int64_t budget : {int64_t{1} << 30, int64_t{150000}, int64_t{1000}, int64_t{0}}) {
+  // Everything staged; two chunks of a and b; only b; nothing.
+  for (int64_t budget : {int64_t{1} << 30, int64_t{150000}, int64_t{3000}, int64_t{0}}) {
     SCOPED_TRACE(budget);
     AsyncSaver saver(comm_.get(), AsyncSaveOptions{budget});
     const std::string prefix = dir_ + "/ckpt-" + std::to_string(budget);
@@ -111,6 +111,9 @@ TEST_F(AsyncSaveTest, HoldsTheValuesOfTheCallWhateverTheBudget) {
     }
     if (budget == int64_t{1} << 30) {
       EXPECT_EQ(st.streamed_bytes, 0);
+    }
+    if (budget == 3000) {
+      EXPECT_EQ(st.staged_bytes, 2400);  // Only b, the last chunk, fits.
     }
     if (budget == 150000) {
       EXPECT_GT(st.staged_bytes, 0);
@@ -139,7 +142,8 @@ TEST_F(AsyncSaveTest, OneSaveInFlightAndStagingReused) {
   }
   ASSERT_TRUE(saver.Wait().ok());
   EXPECT_FALSE(saver.in_flight());
-  EXPECT_TRUE(saver.Wait().ok());  // Nothing in flight: OK.
+  EXPECT_FALSE(saver.last_stats().allocated_staging);  // The first save's, reused.
+  EXPECT_TRUE(saver.Wait().ok());                      // Nothing in flight: OK.
   for (int i = 0; i < 3; ++i) {
     snap_a_ = as[i];
     snap_b_ = bs[i];

@@ -9,7 +9,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/checkpoint/engine/testing/fault_injector.h"
 #include "meshckpt/checkpoint/state/checkpoint_state.h"
+#include "meshckpt/checkpoint/state/retention.h"
 #include "tests/checkpoint/manager/manager_fixture.h"
 
 namespace meshckpt {
@@ -88,11 +90,15 @@ TEST_F(CheckpointManagerTest, AsyncSaveErrorsComeBackFromTheNextCall) {
   CheckpointManagerOptions o = Async(Options());
   o.io = IoOptions();
   o.io->transfer_mode = TransferMode::kCollective;  // Not async-capable.
-  auto m = NewManager(*job, o);
-  absl::StatusOr<std::optional<std::string>> p = m->Save();
+  absl::StatusOr<std::unique_ptr<CheckpointManager>> bad =
+      CheckpointManager::Create(job->ckpt.get(), dir_, o);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  IoOptions collective;
+  collective.transfer_mode = TransferMode::kCollective;
+  ASSERT_TRUE(std::filesystem::create_directories(root_));
+  absl::StatusOr<std::string> p = job->ckpt->SaveAsync(root_ + "/x", &collective);
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << p.status();
   EXPECT_EQ(job->ckpt->save_counter(), 0);  // Given back.
-  EXPECT_TRUE(m->checkpoints().empty());
 
   // A background failure: the state file cannot be written (a directory
   // took its name). The checkpoint itself is committed.
@@ -132,6 +138,74 @@ TEST_F(CheckpointManagerTest, DTensorCheckpointSaveAsyncNumbersAndRecords) {
   EXPECT_EQ(back->ckpt->save_counter(), 1);
   ASSERT_TRUE(back->ckpt->Restore(*p2).ok());
   EXPECT_EQ(back->values(), std::vector<float>({9, 9, 9, 9}));
+}
+
+// The background part fails before the commit: its data file's directory
+// is renamed away once the data is fsynced. The error comes back from the
+// next call, nothing is committed, the save counter and the manager's books
+// are as before the save, and the next manager sweeps the temporary.
+TEST_F(CheckpointManagerTest, AsyncSaveThatNeverCommitsGivesEverythingBack) {
+  auto job = NewJob();
+  auto m = NewManager(*job, Async(Options()));
+  MustSave(*m);
+  ASSERT_TRUE(m->WaitUntilFinished().ok());
+  const std::string moved = root_ + "/moved";
+  SetFaultCallbackForTesting([&](absl::string_view point, int) {
+    if (point == "after_flush") std::filesystem::rename(dir_, moved);
+  });
+  EXPECT_EQ(MustSave(*m), Ckpt(2));  // Started fine.
+  const absl::Status s = m->WaitUntilFinished();
+  SetFaultCallbackForTesting(nullptr);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("ckpt-2"));
+  EXPECT_FALSE(job->ckpt->last_async_stats().committed);
+  EXPECT_EQ(job->ckpt->save_counter(), 1);  // Given back.
+  EXPECT_EQ(m->checkpoints(), Ckpts({1}));
+  EXPECT_EQ(m->latest_checkpoint(), Ckpt(1));
+  std::filesystem::rename(moved, dir_);
+  EXPECT_FALSE(FileExists(IndexFilePath(Ckpt(2))));
+  // The temporary could not be removed where it was: the next manager
+  // sweeps it.
+  m.reset();
+  m = NewManager(*job, Async(Options()));
+  EXPECT_EQ(m->latest_checkpoint(), Ckpt(1));
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().string().find(".partial-"), std::string::npos) << e.path();
+  }
+}
+
+// Committed, but the state file could not be written: the error comes back
+// from the next call, and the manager lists the checkpoint, as a
+// synchronous save does.
+TEST_F(CheckpointManagerTest, AsyncSaveCommittedButNotRecorded) {
+  auto job = NewJob();
+  auto m = NewManager(*job, Async(Options()));
+  ASSERT_TRUE(std::filesystem::create_directories(dir_ + "/checkpoint"));
+  EXPECT_EQ(MustSave(*m), Ckpt(1));
+  absl::Status s = m->WaitUntilFinished();
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(job->ckpt->last_async_stats().committed);
+  EXPECT_EQ(m->checkpoints(), Ckpts({1}));
+  EXPECT_EQ(m->latest_checkpoint(), Ckpt(1));
+  EXPECT_EQ(job->ckpt->save_counter(), 1);
+}
+
+TEST_F(CheckpointManagerTest, AsyncSaveCarriesTheMetricOfItsOwnCall) {
+  auto job = NewJob();
+  CheckpointManagerOptions o = Async(Options());
+  o.keep_best = 1;
+  o.max_to_keep = 1;
+  auto m = NewManager(*job, o);
+  absl::StatusOr<std::optional<std::string>> p = m->Save(std::nullopt, true, 0.25);
+  ASSERT_TRUE(p.ok()) << p.status();
+  MustSave(*m);  // No metric.
+  p = m->Save(std::nullopt, true, 0.75);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(m->WaitUntilFinished().ok());
+  EXPECT_EQ(ReadCheckpointMetric(Ckpt(1)).value(), 0.25);
+  EXPECT_EQ(ReadCheckpointMetric(Ckpt(3)).value(), 0.75);
+  EXPECT_FALSE(FileExists(IndexFilePath(Ckpt(2))));  // Neither newest nor best.
+  EXPECT_EQ(m->checkpoints(), Ckpts({1, 3}));        // Best (min) and newest.
 }
 
 }  // namespace
