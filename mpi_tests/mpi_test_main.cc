@@ -5,7 +5,9 @@
 // job fails when any rank failed, so a failure on rank 3 is never lost.
 #include <cstdio>
 #include <memory>
+#include <string>
 
+#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "meshckpt/comm/mpi_communicator.h"
 #include "mpi_tests/mpi_test_env.h"
@@ -32,6 +34,14 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 Communicator& TestWorld() { return **g_world; }
+
+std::string TestArg(absl::string_view prefix) {
+  for (const std::string& arg : ::testing::internal::GetArgvs()) {
+    absl::string_view a = arg;
+    if (absl::ConsumePrefix(&a, prefix)) return std::string(a);
+  }
+  return "";
+}
 
 }  // namespace meshckpt
 

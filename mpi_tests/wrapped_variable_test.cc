@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "meshckpt/checkpoint/object/dtensor_checkpoint.h"
 #include "meshckpt/checkpoint/object/dvariable.h"
@@ -25,14 +24,6 @@ namespace meshckpt {
 namespace {
 
 constexpr int kGuardBytes = 16;
-
-std::string Arg(absl::string_view name) {
-  for (const std::string& arg : ::testing::internal::GetArgvs()) {
-    absl::string_view a = arg;
-    if (absl::ConsumePrefix(&a, name)) return std::string(a);
-  }
-  return "";
-}
 
 struct Spec {
   test::TensorSpec t;
@@ -133,12 +124,12 @@ void ExpectAllValues(const Model& m, Communicator& comm) {
   }
 }
 
-std::string SaveDir() { return Arg("--dir=") + "/np4"; }
+std::string SaveDir() { return TestArg("--dir=") + "/np4"; }
 
 TEST(WrappedVariable, Phase) {
   Communicator& world = TestWorld();
-  const std::string phase = Arg("--phase=");
-  ASSERT_FALSE(Arg("--dir=").empty()) << "needs --dir=";
+  const std::string phase = TestArg("--phase=");
+  ASSERT_FALSE(TestArg("--dir=").empty()) << "needs --dir=";
   if (phase == "save") {
     ASSERT_EQ(world.size(), 4);
     if (world.rank() == 0) {
