@@ -5,11 +5,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <new>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "meshckpt/base/phase_trace.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/save_session.h"
 
@@ -59,7 +62,9 @@ struct AsyncSaver::Job {
   // while Start waits, then the rest from staging.
   size_t first_staged = 0;
   Latch streamed;  // The caller's buffers are no longer read.
+  Latch staged;    // Staging holds its chunks.
   Latch finished;  // The background thread is done.
+  std::deque<std::vector<std::string>> strings;  // This rank's string chunks.
   absl::Status status;
   AsyncSaveStats stats;
 };
@@ -90,6 +95,7 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
                                const CheckpointContents& contents, const IoOptions& io,
                                AfterCommit after_commit) {
   const Clock::time_point start = Clock::now();
+  PhaseTrace trace("async_start", comm_->rank());
   MESHCKPT_RETURN_IF_ERROR(Wait());
   absl::Status mode;
   if (io.transfer_mode != TransferMode::kDirect) {
@@ -109,15 +115,13 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
     background_comm_ = *std::move(dup);
   }
 
-  // Stage the last chunks that fit in the budget. The copy runs on its own
-  // thread while rank 0 creates the file.
+  // Stage the last chunks that fit in the budget, and every string.
   struct Copy {
     const void* from;
     char* to;
     int64_t bytes;
   };
   std::vector<Copy> copies;
-  std::thread copier;
   auto job = std::make_unique<Job>();
   auto redirect = [&](const std::vector<internal::SaveSession::MyChunk>& mine,
                       std::vector<SinkDataset>& datasets) {
@@ -152,38 +156,56 @@ absl::Status AsyncSaver::Start(const std::string& prefix,
       offset += AlignUp(mine[k].bytes);
     }
     job->first_staged = first;
-    copier = std::thread([&copies] {
-      for (const Copy& c : copies) std::memcpy(c.to, c.from, c.bytes);
-    });
+    // Strings are written when the file is created, on the background
+    // thread: copy them now (they are meant to be small).
+    for (SinkDataset& d : datasets) {
+      if (d.spec.dtype != DType::kString) continue;
+      for (SinkChunk& c : d.chunks) {
+        if (c.rank != comm_->rank() || c.data == nullptr) continue;
+        const auto* from = static_cast<const std::string*>(c.data);
+        c.data = job->strings.emplace_back(from, from + c.box.num_elements()).data();
+      }
+    }
   };
   absl::StatusOr<std::unique_ptr<internal::SaveSession>> session =
       internal::SaveSession::Begin(*comm_, prefix, tensors, contents, io, redirect);
-  if (copier.joinable()) copier.join();
   MESHCKPT_RETURN_IF_ERROR(session.status());
+  trace.Mark("begin");
   job->session = *std::move(session);
   job->after_commit = std::move(after_commit);
   job->start = start;
   for (const Copy& c : copies) job->stats.staged_bytes += c.bytes;
   job->stats.streamed_bytes = job->session->my_bytes() - job->stats.staged_bytes;
 
-  // What fits is staged; the background thread writes the chunks that did
-  // not fit from the caller's buffers while this call waits, then the rest.
+  // The background thread creates the file (rank 0), then writes the chunks
+  // that did not fit from the caller's buffers, while this thread copies
+  // the rest into staging; the call returns when both are done.
   job_ = std::move(job);
   Job* j = job_.get();
   thread_ = std::thread([this, j] { Run(j); });
-  j->streamed.WaitOpen();
+  trace.Mark("thread");
+  for (const Copy& c : copies) std::memcpy(c.to, c.from, c.bytes);
+  trace.Mark("copy");
+  j->staged.Open();
+  if (j->first_staged > 0) j->streamed.WaitOpen();  // Chunks that did not fit.
+  trace.Mark("streamed");
   j->stats.stall_seconds = SecondsSince(start);
   return absl::OkStatus();
 }
 
 void AsyncSaver::Run(Job* job) {
   internal::SaveSession& session = *job->session;
-  const size_t n = session.my_chunks().size();
-  absl::Status written = session.Write(0, job->first_staged);
-  job->streamed.Open();
-  if (written.ok()) written = session.Write(job->first_staged, n);
-  absl::Status s = session.Finish(*background_comm_, written);
-  job->stats.committed = s.ok();
+  absl::Status s = session.Create(*background_comm_);
+  if (s.ok()) {
+    absl::Status written = session.Write(0, job->first_staged);
+    job->streamed.Open();
+    job->staged.WaitOpen();
+    if (written.ok())
+      written = session.Write(job->first_staged, session.my_chunks().size());
+    s = session.Finish(*background_comm_, written);
+    job->stats.committed = s.ok();
+  }
+  job->streamed.Open();  // Also when Create failed.
   if (s.ok() && job->after_commit) {
     s = background_comm_->Agree(job->after_commit(*background_comm_));
   }

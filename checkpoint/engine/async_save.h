@@ -1,18 +1,19 @@
 // AsyncSaver: a save that returns to the caller once every rank's data is
 // in memory the save owns, and finishes on a background thread.
 //
-// Start runs on the caller's thread: it validates and plans (collective),
-// rank 0 creates the `.partial-<id>` file with every dataset (strings
-// written), and meanwhile each rank copies its numeric chunks into staging
-// memory on a helper thread.
-// A background thread per rank then writes the chunks, fsyncs, and runs
-// the commit of shard_io.h (agree, rename, index) and `after_commit` (the
-// state file, retention) on its own communicator
-// (Communicator::DuplicateForThread, hence MPI_THREAD_MULTIPLE). So a
-// checkpoint is committed as soon as every rank's data is durable, with no
-// help from the training loop, and a crash before that leaves what a
-// crashed synchronous save leaves: the previous checkpoint and a temporary
-// that the next start sweeps.
+// Start runs on the caller's thread: it validates and plans (collective)
+// and copies this rank's numeric chunks into staging memory (and its
+// string chunks into memory of the save's own). A background thread per
+// rank then creates the `.partial-<id>` file (rank 0, with every dataset),
+// writes the chunks, fsyncs, and runs the commit of shard_io.h (agree,
+// rename, index) and `after_commit` (the state file, retention) on its own
+// communicator (Communicator::DuplicateForThread, hence
+// MPI_THREAD_MULTIPLE). So a checkpoint is committed as soon as every
+// rank's data is durable, with no help from the training loop, and a crash
+// before that leaves what a crashed synchronous save leaves: the previous
+// checkpoint and a temporary that the next start sweeps. Errors found
+// while creating the file (a full disk: ResourceExhausted) therefore come
+// back from Wait or the next Start, not from the Start that caused them.
 //
 // Staging memory is kept across saves and bounded by
 // AsyncSaveOptions::staging_budget_bytes. When a rank's chunks do not all

@@ -113,17 +113,21 @@ absl::StatusOr<std::unique_ptr<SaveSession>> SaveSession::Begin(
   comm.Broadcast(&id, 0);
   s->partial_ = absl::StrCat(DataFilePath(prefix), ".partial-", id);
 
-  std::vector<SinkDataset> datasets = SinkDatasetsOf(comm.rank(), s->plan_);
-  if (redirect) redirect(s->mine_, datasets);
-  absl::StatusOr<std::unique_ptr<ChunkSink>> sink =
-      ChunkSink::Create(comm, s->partial_, std::move(datasets), io);
-  if (!sink.ok()) {
-    if (comm.rank() == 0) (void)RemoveFileIfExists(s->partial_);
-    return WithContext(sink.status(), s->partial_);
-  }
-  s->sink_ = *std::move(sink);
-  trace.Mark("create");
+  s->datasets_ = SinkDatasetsOf(comm.rank(), s->plan_);
+  if (redirect) redirect(s->mine_, s->datasets_);
   return s;
+}
+
+absl::Status SaveSession::Create(Communicator& comm) {
+  PhaseTrace trace("save_create", comm.rank());
+  absl::StatusOr<std::unique_ptr<ChunkSink>> sink =
+      ChunkSink::Create(comm, partial_, std::move(datasets_), io_);
+  if (!sink.ok()) {
+    if (comm.rank() == 0) (void)RemoveFileIfExists(partial_);
+    return WithContext(sink.status(), partial_);
+  }
+  sink_ = *std::move(sink);
+  return absl::OkStatus();
 }
 
 SaveSession::~SaveSession() = default;

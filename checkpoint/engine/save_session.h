@@ -1,8 +1,10 @@
-// One save between its start and its commit, in the three steps a
+// One save between its start and its commit, in the four steps a
 // synchronous save (SaveTensors) runs back to back and an async save
 // (async_save.h) splits across two threads:
-//   Begin   collective: validate, plan, create the `.partial-<id>` file
-//           (strings included), on the caller's thread;
+//   Begin   collective: validate, plan, name the `.partial-<id>` file, on
+//           the caller's thread;
+//   Create  collective: create that file with every dataset (strings
+//           written), reserving its space;
 //   Write   not collective: this rank's numeric chunks, in order;
 //   Finish  collective: close, fsync, agree, commit (shard_io.h's protocol),
 //           on whatever communicator the calling thread owns.
@@ -35,18 +37,24 @@ class SaveSession {
     int64_t bytes;
   };
   // Lets the caller point chunks at other memory (an async save's staging)
-  // before the sink is created; called with this rank's numeric chunks.
+  // before the sink is created; called with this rank's numeric chunks
+  // (string chunks are in `datasets` too).
   using Redirect = std::function<void(const std::vector<MyChunk>& mine,
                                       std::vector<SinkDataset>& datasets)>;
 
   // Collective over `comm`. Keeps its own copy of `tensors` and `contents`;
   // the buffers they point to must stay unchanged until the chunks reading
-  // them are written. On error nothing is left on disk.
+  // them are written (strings: until Create). Creates nothing on disk.
   static absl::StatusOr<std::unique_ptr<SaveSession>> Begin(
       Communicator& comm, const std::string& prefix, absl::Span<const SaveTensor> tensors,
       const CheckpointContents& contents, const IoOptions& io,
       const Redirect& redirect = nullptr);
   ~SaveSession();
+
+  // Collective over `comm` (the ranks of Begin's, on this thread), once,
+  // before Write. Same status on every rank; on error nothing is left on
+  // disk and Finish must not be called.
+  absl::Status Create(Communicator& comm);
 
   // This rank's numeric chunks, in the order Write must take them.
   const std::vector<MyChunk>& my_chunks() const { return mine_; }
@@ -74,6 +82,7 @@ class SaveSession {
   std::vector<PlannedTensor> plan_;
   CheckpointContents contents_;  // Its mesh is set.
   IoOptions io_;
+  std::vector<SinkDataset> datasets_;  // Until Create hands them to the sink.
   std::unique_ptr<ChunkSink> sink_;
   std::vector<MyChunk> mine_;
   int64_t my_bytes_ = 0;

@@ -1,4 +1,4 @@
-// SaveTensors: a save session's three steps back to back.
+// SaveTensors: a save session's four steps back to back.
 #include <memory>
 
 #include "meshckpt/base/status_macros.h"
@@ -13,6 +13,7 @@ absl::Status SaveTensors(Communicator& comm, const std::string& prefix,
   MESHCKPT_ASSIGN_OR_RETURN(
       std::unique_ptr<internal::SaveSession> session,
       internal::SaveSession::Begin(comm, prefix, tensors, contents, io));
+  MESHCKPT_RETURN_IF_ERROR(session->Create(comm));
   const absl::Status written = session->Write(0, session->my_chunks().size());
   return session->Finish(comm, written);
 }
