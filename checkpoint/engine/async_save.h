@@ -89,7 +89,7 @@ class AsyncSaver {
   // failed (starting nothing). Otherwise starts saving `tensors` to
   // `prefix` as SaveTensors would, and returns once their values are
   // staged or written: the buffers may change from then on. Errors of the
-  // synchronous part (bad input, create) are returned here; InvalidArgument
+  // synchronous part (bad input, a missing directory) are returned here; InvalidArgument
   // for a transfer mode other than kDirect; FailedPrecondition without
   // MPI_THREAD_MULTIPLE.
   absl::Status Start(const std::string& prefix, absl::Span<const SaveTensor> tensors,
