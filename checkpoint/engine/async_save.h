@@ -89,9 +89,9 @@ class AsyncSaver {
   // failed (starting nothing). Otherwise starts saving `tensors` to
   // `prefix` as SaveTensors would, and returns once their values are
   // staged or written: the buffers may change from then on. Errors of the
-  // synchronous part (bad input, a missing directory) are returned here; InvalidArgument
-  // for a transfer mode other than kDirect; FailedPrecondition without
-  // MPI_THREAD_MULTIPLE.
+  // synchronous part (bad input, a missing directory) are returned here;
+  // InvalidArgument for a transfer mode other than kDirect;
+  // FailedPrecondition without MPI_THREAD_MULTIPLE.
   absl::Status Start(const std::string& prefix, absl::Span<const SaveTensor> tensors,
                      const CheckpointContents& contents, const IoOptions& io,
                      AfterCommit after_commit = nullptr);
