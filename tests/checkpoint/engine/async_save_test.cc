@@ -119,7 +119,7 @@ TEST_F(AsyncSaveTest, HoldsTheValuesOfTheCallWhateverTheBudget) {
       EXPECT_GT(st.staged_bytes, 0);
       EXPECT_GT(st.streamed_bytes, 0);
     }
-    EXPECT_GE(st.durable_seconds, st.stall_seconds);
+    EXPECT_GT(st.durable_seconds, 0);  // May end before the call returns.
   }
 }
 
