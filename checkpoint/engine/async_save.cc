@@ -85,7 +85,7 @@ absl::Status AsyncSaver::Wait() {
   if (!thread_.joinable()) return absl::OkStatus();
   thread_.join();
   last_stats_ = job_->stats;
-  const absl::Status s = job_->status;
+  absl::Status s = std::move(job_->status);
   job_.reset();
   return s;
 }

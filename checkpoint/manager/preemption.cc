@@ -2,10 +2,9 @@
 // of that flag at step boundaries.
 #include "meshckpt/checkpoint/manager/preemption.h"
 
-#include <signal.h>
-
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <utility>
 

@@ -166,7 +166,7 @@ absl::Status DTensorCheckpoint::StartAsyncWrite(const std::string& prefix,
 
 absl::Status DTensorCheckpoint::WaitUntilFinished() {
   if (!save_in_flight()) return absl::OkStatus();
-  const absl::Status s = async_->Wait();
+  absl::Status s = async_->Wait();
   OnAsyncFinished done = std::move(on_async_finished_);
   on_async_finished_ = nullptr;
   if (done) done(s, async_->last_stats().committed);
