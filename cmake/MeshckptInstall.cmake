@@ -69,7 +69,8 @@ install(FILES ${PROJECT_BINARY_DIR}/meshckptConfig.cmake
 if(BUILD_SHARED_LIBS)
   set(MESHCKPT_PC_LIBS_PRIVATE "")
 else()
-  set(MESHCKPT_PC_LIBS_PRIVATE "-lpthread")
+  # LevelDB ships no pkg-config file.
+  set(MESHCKPT_PC_LIBS_PRIVATE "-lleveldb -lpthread")
 endif()
 # The prefix relative to the .pc file, so that an unpacked or relocated
 # tree works as well as an installed one.
@@ -99,5 +100,5 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "libabsl-dev, libprotobuf-dev, libhdf5-openmpi-dev, libopenmpi-dev, libxxhash-dev, pkg-config")
+  "libabsl-dev, libprotobuf-dev, libhdf5-openmpi-dev, libopenmpi-dev, libxxhash-dev, libleveldb-dev, libsnappy-dev, pkg-config")
 include(CPack)

@@ -20,6 +20,8 @@
 #      checkpoint/reader/  not on checkpoint/object|saver|manager
 #      io/                 not on checkpoint/
 #      base/ mesh/ layout/ not on comm/ io/ checkpoint/
+#      tfbundle/           on base/ only (a leaf: TensorFlow's formats)
+#      base/ mesh/ layout/ comm/ io/ not on tfbundle/
 # 4. One of our headers included without the "meshckpt/" prefix it is
 #    installed under.
 set -uo pipefail
@@ -71,6 +73,10 @@ room "checkpoint/reader/ includes object, saver or manager" \
 room "io/ includes checkpoint/" '"meshckpt/checkpoint/' 'io/*'
 room "base/, mesh/ or layout/ includes comm/, io/ or checkpoint/" \
   '"meshckpt/(comm|io|checkpoint)/' 'base/*' 'mesh/*' 'layout/*'
+room "tfbundle/ includes more than base/" '"meshckpt/(mesh|layout|comm|io|checkpoint|tools)/' \
+  'tfbundle/*'
+room "base/, mesh/, layout/, comm/ or io/ includes tfbundle/" '"meshckpt/tfbundle/' \
+  'base/*' 'mesh/*' 'layout/*' 'comm/*' 'io/*'
 
 # 4. Our headers are included as installed: "meshckpt/<folder>/<file>.h".
 #    Generated protos keep their protoc paths ("proto/<name>.pb.h").
