@@ -20,6 +20,7 @@
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/engine/shard_io_internal.h"
 #include "meshckpt/checkpoint/engine/tensor_reader.h"
+#include "meshckpt/checkpoint/engine/tf_checkpoint.h"
 #include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
@@ -129,13 +130,24 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
   PhaseTrace trace("restore", comm.rank());
   absl::Status local;
   for (const RestoreTensor& t : tensors) {
-    local = CheckRequest(comm, index, t);
+    local = checkpoint.CheckReadable(t.key);
+    if (local.ok()) local = CheckRequest(comm, index, t);
     if (!local.ok()) break;
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
       comm, Fingerprint(tensors), "tensor lists to RestoreTensors"));
   trace.Mark("check");
+  if (internal::TfCheckpoint* tf = checkpoint.tensorflow()) {
+    // A TensorFlow checkpoint: the same requests, read through its format.
+    MESHCKPT_RETURN_IF_ERROR(comm.Agree(checkpoint.CheckOpen()));
+    if (options.verify_checksums) {
+      MESHCKPT_RETURN_IF_ERROR(tf->VerifyRequested(comm, index, tensors));
+    }
+    local = tf->Read(index, tensors, options);
+    trace.Mark("read_all");
+    return comm.Agree(local);
+  }
   absl::StatusOr<ChunkSource*> data = checkpoint.data();
   local = data.ok() ? ReadAll(index, **data, tensors, options, &trace) : data.status();
   trace.Mark("read_all");
