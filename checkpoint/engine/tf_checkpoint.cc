@@ -89,11 +89,8 @@ absl::StatusOr<CheckpointIndex> TfCheckpoint::BuildIndex() const {
     absl::StatusOr<DType> dtype = DTypeFromTf(e.dtype_value(), e.key(), index_file);
     if (!dtype.ok()) continue;  // Listed in unreadable().
     const int rank = static_cast<int>(e.shape().size());
-    const std::string where =
-        e.slices().empty()
-            ? BaseName(tf::DataFilename(reader_->prefix(), e.shard_id(), header.num_shards))
-            : absl::StrCat("(partitioned: ", e.slices().size(), " slices)");
-    TensorRecord t(e.key(), where, *dtype, e.shape(), Layout::Replicated(mesh, rank));
+    // The dataset is the key: what `meshckpt reshard` names DST's datasets.
+    TensorRecord t(e.key(), e.key(), *dtype, e.shape(), Layout::Replicated(mesh, rank));
     if (e.num_elements() > 0) {
       // One chunk, one tile: the entry's CRC32C covers it whole.
       ChunkRecord c;
