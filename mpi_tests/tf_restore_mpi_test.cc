@@ -58,7 +58,8 @@ tf::TensorValue WholeValue(const TensorSpec& spec) {
   }
   const int64_t esize = DTypeSize(spec.dtype);
   std::string bytes(static_cast<size_t>(n * esize), '\0');
-  for (int64_t g = 0; g < n; ++g) test::ExpectedElement(spec.dtype, h, g, &bytes[g * esize]);
+  for (int64_t g = 0; g < n; ++g)
+    test::ExpectedElement(spec.dtype, h, g, &bytes[g * esize]);
   return tf::TensorValue::FromBytes(internal::DTypeToTf(spec.dtype), spec.shape,
                                     std::move(bytes))
       .value();
@@ -112,7 +113,9 @@ std::vector<Target> Targets() {
       {"rows", mesh({{"x", n}}), {"x", "unsharded"}, {"x"}},
       {"columns_2_devices_per_rank", mesh({{"x", 2 * n}}), {"unsharded", "x"}, {"x"}},
       {"2d", mesh({{"a", n}, {"b", 2}}), {"b", "a"}, {"a"}},
-      {"replicated_3_devices_per_rank", mesh({{"x", 3 * n}}), {"unsharded", "unsharded"},
+      {"replicated_3_devices_per_rank",
+       mesh({{"x", 3 * n}}),
+       {"unsharded", "unsharded"},
        {"unsharded"}},
   };
 }
@@ -150,7 +153,8 @@ TEST(TfRestoreMpiTest, RestoreTensorsOntoEveryTarget) {
 TEST(TfRestoreMpiTest, HandleSaysTensorFlow) {
   Communicator& world = TestWorld();
   const std::string prefix = NameBasedBundle();
-  absl::StatusOr<std::unique_ptr<CheckpointHandle>> h = CheckpointHandle::Open(world, prefix);
+  absl::StatusOr<std::unique_ptr<CheckpointHandle>> h =
+      CheckpointHandle::Open(world, prefix);
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ((*h)->format(), CheckpointFormat::kTensorFlow);
   EXPECT_EQ((*h)->index().tensors().size(), Specs().size());
@@ -211,14 +215,15 @@ std::string ObjectBasedBundle() {
     tensors.emplace_back(key, std::move(value));
   };
   for (const TensorSpec& t : Specs()) add_leaf(t.key, WholeValue(t));
-  add_leaf("save_counter",
-           tf::TensorValue::FromBytes(tf::TfDType::kInt64, {}, std::string("\7\0\0\0\0\0\0\0", 8))
-               .value());
+  add_leaf("save_counter", tf::TensorValue::FromBytes(tf::TfDType::kInt64, {},
+                                                      std::string("\7\0\0\0\0\0\0\0", 8))
+                               .value());
   add_leaf("extra", WholeValue({"extra", DType::kFloat32, {3}}));
-  tensors.emplace_back(tf::kObjectGraphKey,
-                       tf::TensorValue::FromStrings(
-                           {}, {tf::ObjectGraph::Create(std::move(nodes)).value().Serialize()})
-                           .value());
+  tensors.emplace_back(
+      tf::kObjectGraphKey,
+      tf::TensorValue::FromStrings(
+          {}, {tf::ObjectGraph::Create(std::move(nodes)).value().Serialize()})
+          .value());
   WriteOnRankZero(prefix, tensors);
   return prefix;
 }
@@ -280,7 +285,8 @@ TEST(TfRestoreMpiTest, EachRankReadsOnlyItsBytes) {
       Layout::Create({"x", "unsharded"}, Mesh::Create({{"x", n}}, r, n).value()).value();
   const int64_t entry = 1024 * 64 * 4;
   // One device per rank: its box is what it reads.
-  const int64_t mine = DeviceBuffers::Sentinel(spec, layout).boxes()[0].num_elements() * 4;
+  const int64_t mine =
+      DeviceBuffers::Sentinel(spec, layout).boxes()[0].num_elements() * 4;
   const int64_t elements = 1024 * 64;
   const int64_t part = (elements / n + (r < elements % n ? 1 : 0)) * 4;
   for (bool verify : {true, false}) {
@@ -291,9 +297,8 @@ TEST(TfRestoreMpiTest, EachRankReadsOnlyItsBytes) {
     IoOptions o;
     o.verify_checksums = verify;
     const int64_t before = tf::internal::DataBytesReadForTesting();
-    absl::Status s = RestoreTensors(**h, {{spec.key, spec.dtype, spec.shape, layout,
-                                           b.Ptrs()}},
-                                    o);
+    absl::Status s =
+        RestoreTensors(**h, {{spec.key, spec.dtype, spec.shape, layout, b.Ptrs()}}, o);
     const int64_t read = tf::internal::DataBytesReadForTesting() - before;
     ASSERT_TRUE(s.ok()) << s;
     ExpectValues(b, "big");
@@ -340,7 +345,8 @@ TEST(TfRestoreMpiTest, DamagedBundleIsDataLossEverywhere) {
     world.Barrier();
     DeviceBuffers b = DeviceBuffers::Sentinel(spec, layout);
     s = RestoreTensors(world, prefix,
-                       {{spec.key, spec.dtype, spec.shape, layout, b.Ptrs()}}, IoOptions());
+                       {{spec.key, spec.dtype, spec.shape, layout, b.Ptrs()}},
+                       IoOptions());
     EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << "at " << at << ": " << s;
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("kernel"));
     EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(data));

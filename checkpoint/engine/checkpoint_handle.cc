@@ -34,7 +34,8 @@ Found Probe(const std::string& prefix) {
 }  // namespace
 
 CheckpointHandle::CheckpointHandle(Communicator* comm, std::string prefix,
-                                   CheckpointIndex index, std::unique_ptr<ChunkSource> data,
+                                   CheckpointIndex index,
+                                   std::unique_ptr<ChunkSource> data,
                                    std::unique_ptr<internal::TfCheckpoint> tf)
     : comm_(comm),
       prefix_(std::move(prefix)),
@@ -50,8 +51,8 @@ absl::StatusOr<std::unique_ptr<CheckpointHandle>> CheckpointHandle::OpenTensorFl
   // therefore the same everywhere, and agreeing costs one collective.
   absl::StatusOr<CheckpointIndex> index = tf->BuildIndex();
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(index.status()));
-  return std::unique_ptr<CheckpointHandle>(new CheckpointHandle(
-      &comm, prefix, *std::move(index), nullptr, std::move(tf)));
+  return std::unique_ptr<CheckpointHandle>(
+      new CheckpointHandle(&comm, prefix, *std::move(index), nullptr, std::move(tf)));
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointHandle>> CheckpointHandle::Open(
@@ -118,8 +119,9 @@ absl::Status CheckpointHandle::CheckReadable(absl::string_view key) const {
 
 absl::StatusOr<ChunkSource*> CheckpointHandle::data() {
   if (tf_ != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint '", prefix_, "' is a TensorFlow checkpoint: it has no HDF5 data file"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint '", prefix_,
+                     "' is a TensorFlow checkpoint: it has no HDF5 data file"));
   }
   if (data_ == nullptr) {
     return absl::FailedPreconditionError(

@@ -221,12 +221,14 @@ absl::Status TfCheckpoint::VerifyShared(Communicator& comm,
     }
     const uint32_t expected = tf::crc32c::Unmask(e->masked_crc32c());
     if (crc != expected) {
-      return absl::DataLossError(absl::StrFormat(
-          "tensor '%s' in '%s', bytes [%d, +%d): checksum mismatch (stored %08x, computed "
-          "%08x)",
-          keys[k],
-          tf::DataFilename(reader_->prefix(), e->shard_id(), reader_->header().num_shards),
-          e->offset(), e->size(), expected, crc));
+      return absl::DataLossError(
+          absl::StrFormat("tensor '%s' in '%s', bytes [%d, +%d): checksum mismatch "
+                          "(stored %08x, computed "
+                          "%08x)",
+                          keys[k],
+                          tf::DataFilename(reader_->prefix(), e->shard_id(),
+                                           reader_->header().num_shards),
+                          e->offset(), e->size(), expected, crc));
     }
     verified_.insert(keys[k]);
   }

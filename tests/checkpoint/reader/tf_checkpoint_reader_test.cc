@@ -84,9 +84,9 @@ TEST(TfCheckpointReaderTest, Tf2ObjectBased) {
   auto r = OpenOrDie(TfTestdata("serving_half_plus_two_tf2_cpu/variables"));
   ASSERT_NE(r, nullptr);
   // The object graph entry is metadata, not a tensor.
-  EXPECT_THAT(Keys(*r), ElementsAre("a/.ATTRIBUTES/VARIABLE_VALUE",
-                                    "b/.ATTRIBUTES/VARIABLE_VALUE",
-                                    "c/.ATTRIBUTES/VARIABLE_VALUE"));
+  EXPECT_THAT(Keys(*r),
+              ElementsAre("a/.ATTRIBUTES/VARIABLE_VALUE", "b/.ATTRIBUTES/VARIABLE_VALUE",
+                          "c/.ATTRIBUTES/VARIABLE_VALUE"));
   EXPECT_FALSE(r->HasTensor("_CHECKPOINTABLE_OBJECT_GRAPH"));
   EXPECT_EQ(ScalarFloat(*r, "a/.ATTRIBUTES/VARIABLE_VALUE"), 0.5f);
   EXPECT_EQ(ScalarFloat(*r, "b/.ATTRIBUTES/VARIABLE_VALUE"), 2.0f);
@@ -100,7 +100,8 @@ TEST(TfCheckpointReaderTest, Tf2ObjectBased) {
     ASSERT_GE(c.node_id, 0);
     ASSERT_LT(c.node_id, static_cast<int>(g.nodes.size()));
     for (const ObjectGraph::Attribute& a : g.nodes[c.node_id].attributes) {
-      if (a.name == "VARIABLE_VALUE") found.push_back(c.local_name + "=" + a.checkpoint_key);
+      if (a.name == "VARIABLE_VALUE")
+        found.push_back(c.local_name + "=" + a.checkpoint_key);
     }
   }
   EXPECT_THAT(found, ::testing::IsSupersetOf({"a=a/.ATTRIBUTES/VARIABLE_VALUE",
@@ -162,8 +163,8 @@ TEST(TfCheckpointReaderTest, TwoDataShards) {
     absl::StatusOr<TensorData> box = r->ReadBox(v.key, *Box::Create(origin, size));
     ASSERT_TRUE(box.ok()) << v.key << ": " << box.status();
     const int64_t skip = whole->bytes.size() / v.shape[0];
-    EXPECT_EQ(box->bytes, std::vector<char>(whole->bytes.begin() + skip,
-                                            whole->bytes.end()))
+    EXPECT_EQ(box->bytes,
+              std::vector<char>(whole->bytes.begin() + skip, whole->bytes.end()))
         << v.key;
   }
   // The variable is in the second data file; the first holds the object
@@ -226,10 +227,9 @@ TEST(TfCheckpointReaderTest, FlippedIndexBytesNeverCrash) {
         CheckpointReader::Open(dir.file("variables"));
     if (!r.ok()) {
       const absl::StatusCode c = r.status().code();
-      EXPECT_TRUE(c == absl::StatusCode::kDataLoss ||
-                  c == absl::StatusCode::kInvalidArgument ||
-                  c == absl::StatusCode::kNotFound ||
-                  c == absl::StatusCode::kFailedPrecondition)
+      EXPECT_TRUE(
+          c == absl::StatusCode::kDataLoss || c == absl::StatusCode::kInvalidArgument ||
+          c == absl::StatusCode::kNotFound || c == absl::StatusCode::kFailedPrecondition)
           << "byte " << i << ": " << r.status();
       continue;
     }
