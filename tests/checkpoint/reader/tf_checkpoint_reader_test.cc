@@ -8,7 +8,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/reader/checkpoint_reader.h"
+#include "meshckpt/comm/communicator.h"
+#include "meshckpt/tfbundle/bundle_entry.h"
+#include "meshckpt/tfbundle/bundle_writer.h"
+#include "meshckpt/tfbundle/table.h"
 #include "tests/tfbundle/tf_test_util.h"
 
 namespace meshckpt {
@@ -263,6 +268,103 @@ TEST(TfCheckpointReaderTest, TruncatedDataFile) {
   absl::StatusOr<std::vector<std::string>> problems = r->VerifyAll();
   ASSERT_TRUE(problems.ok()) << problems.status();
   EXPECT_FALSE(problems->empty());
+}
+
+// A bundle with DT_VARIANT and DT_RESOURCE entries (as tf.data iterators and
+// resource handles leave them) besides a float tensor: the float reads, the
+// others are listed, skipped by VerifyAll and Unimplemented to read or
+// restore, naming the key and the file.
+TEST(TfCheckpointReaderTest, VariantAndResourceAreListedNotRead) {
+  tf::TempDir dir;
+  const std::string prefix = dir.file("ckpt");
+  ASSERT_TRUE(tf::WriteBundle(prefix, {{"w", tf::TensorValue::FromBytes(
+                                                 tf::TfDType::kFloat, {2},
+                                                 tf::Pack<float>({1.5f, -2.0f}))
+                                                 .value()}})
+                  .ok());
+  const std::string index_path = prefix + ".index";
+  absl::StatusOr<std::vector<tf::TableEntry>> table =
+      tf::ReadTable(tf::ReadFileBytesForTest(index_path), index_path);
+  ASSERT_TRUE(table.ok()) << table.status();
+  for (auto [key, dtype] :
+       {std::pair<std::string, tf::TfDType>{"iterator", tf::TfDType::kVariant},
+        {"handle", tf::TfDType::kResource}}) {
+    tf::BundleEntry::Fields f;
+    f.key = key;
+    f.dtype = static_cast<int>(dtype);
+    absl::StatusOr<tf::BundleEntry> e = tf::BundleEntry::Create(f, 1, index_path);
+    ASSERT_TRUE(e.ok()) << e.status();
+    table->push_back({key, e->Serialize()});
+  }
+  std::sort(
+      table->begin(), table->end(),
+      [](const tf::TableEntry& a, const tf::TableEntry& b) { return a.key < b.key; });
+  absl::StatusOr<std::string> bytes = tf::BuildTable(*table);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  tf::WriteFileBytesForTest(index_path, *bytes);
+
+  auto r = OpenOrDie(prefix);
+  ASSERT_NE(r, nullptr);
+  EXPECT_THAT(Keys(*r), ElementsAre("w"));
+  std::vector<std::string> unreadable;
+  for (const UnreadableTensor& u : r->Unreadable()) {
+    unreadable.push_back(u.key + ":" + u.dtype);
+  }
+  EXPECT_THAT(unreadable, ElementsAre("handle:DT_RESOURCE", "iterator:DT_VARIANT"));
+  absl::StatusOr<TensorData> w = r->ReadTensor("w");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_THAT(w->as<float>(), ElementsAre(1.5f, -2.0f));
+  for (const std::string key : {"iterator", "handle"}) {
+    absl::Status s = r->ReadTensor(key).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(key));
+    EXPECT_THAT(std::string(s.message()), HasSubstr(index_path));
+    EXPECT_EQ(r->GetVariableInfo(key).status().code(), absl::StatusCode::kUnimplemented);
+  }
+  std::vector<std::string> skipped;
+  absl::StatusOr<std::vector<std::string>> problems = r->VerifyAll(&skipped);
+  ASSERT_TRUE(problems.ok()) << problems.status();
+  EXPECT_THAT(*problems, ::testing::IsEmpty());
+  EXPECT_THAT(skipped, ElementsAre("handle", "iterator"));
+
+  // Restoring one is Unimplemented too.
+  std::unique_ptr<Communicator> comm = SerialCommunicator();
+  const Layout layout = Layout::Replicated(Mesh::Create({{"x", 1}}, 0, 1).value(), 0);
+  float out = 0;
+  absl::Status s = RestoreTensors(
+      *comm, prefix, {{"iterator", DType::kFloat32, {}, layout, {&out}}}, IoOptions());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+}
+
+// Flipped bytes in a real checkpoint's data file, restored through
+// RestoreTensors: DataLoss (or, for a string tensor's lengths,
+// InvalidArgument), never a crash and never wrong values silently.
+TEST(TfCheckpointReaderTest, FlippedBytesThroughRestoreTensors) {
+  tf::TempDir dir;
+  tf::CopyFolder(TfTestdata("tf_old_string_tensors"), dir.path());
+  const std::string data = dir.file("foo.data-00000-of-00001");
+  const std::string original = tf::ReadFileBytesForTest(data);
+  std::unique_ptr<Communicator> comm = SerialCommunicator();
+  const Mesh mesh = Mesh::Create({{"x", 2}}, 0, 1).value();
+  for (size_t i = 0; i < original.size(); ++i) {
+    std::string bad = original;
+    bad[i] ^= 0x08;
+    tf::WriteFileBytesForTest(data, bad);
+    std::vector<float> f0(3), f1(3);
+    std::vector<std::string> s0(2), s1(2), one(1), empty(1);
+    const Layout rows = Layout::Create({"x", "unsharded"}, mesh).value();
+    const Layout vec = Layout::Create({"x"}, mesh).value();
+    const Layout rep = Layout::Create({"unsharded"}, mesh).value();
+    absl::Status s = RestoreTensors(
+        *comm, dir.file("foo"),
+        {{"floats", DType::kFloat32, {2, 3}, rows, {f0.data(), f1.data()}},
+         {"strs", DType::kString, {4}, vec, {s0.data(), s1.data()}},
+         {"scalar", DType::kString, {1}, rep, {one.data(), one.data()}},
+         {"string_tensor", DType::kString, {1}, rep, {empty.data(), empty.data()}}},
+        IoOptions());
+    ASSERT_FALSE(s.ok()) << "byte " << i;
+    EXPECT_TRUE(absl::IsDataLoss(s) || absl::IsInvalidArgument(s)) << s;
+  }
 }
 
 }  // namespace
