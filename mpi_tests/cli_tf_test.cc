@@ -24,7 +24,8 @@ using CliTfTest = CliTest;
 TEST_F(CliTfTest, InspectSaysTensorFlowAndCountsDataFiles) {
   Result r = Run({"inspect", Tf("tf_tftrt2_2shards/variables")});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("format:           TensorFlow TensorBundle V2, 2 data file(s)"));
+  EXPECT_THAT(r.out,
+              HasSubstr("format:           TensorFlow TensorBundle V2, 2 data file(s)"));
   EXPECT_THAT(r.out, HasSubstr("v/.ATTRIBUTES/VARIABLE_VALUE"));
   EXPECT_THAT(r.out, HasSubstr("object graph:     4 node(s)"));
   r = Run({"inspect", Tf("serving_half_plus_two_cpu/variables"), "--tensor", "b"});

@@ -20,6 +20,7 @@
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/engine/shard_io_internal.h"
 #include "meshckpt/checkpoint/engine/tensor_reader.h"
+#include "meshckpt/checkpoint/engine/tensorflow_bridge.h"
 #include "meshckpt/checkpoint/engine/tf_checkpoint.h"
 #include "meshckpt/layout/shard_map.h"
 
@@ -166,6 +167,15 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
 
 absl::StatusOr<IndexRecord> ReadCheckpointIndex(Communicator& comm,
                                                 const std::string& prefix) {
+  std::string tensorflow(1, '\0');
+  if (comm.rank() == 0) tensorflow[0] = internal::IsTensorFlowCheckpoint(prefix) ? 1 : 0;
+  comm.Broadcast(&tensorflow, 0);
+  if (tensorflow[0] != 0) {
+    // The index a handle synthesizes from the bundle.
+    MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
+                              CheckpointHandle::Open(comm, prefix));
+    return checkpoint->index().record();
+  }
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(comm, prefix));
   return index.record();
 }

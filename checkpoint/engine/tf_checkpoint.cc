@@ -125,6 +125,7 @@ absl::Status TfCheckpoint::CheckReadable(absl::string_view key) const {
 std::vector<std::string> TfCheckpoint::data_files() const {
   std::vector<std::string> out;
   const int n = reader_->header().num_shards;
+  out.reserve(n);
   for (int i = 0; i < n; ++i) out.push_back(tf::DataFilename(reader_->prefix(), i, n));
   return out;
 }

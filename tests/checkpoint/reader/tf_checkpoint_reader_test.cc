@@ -113,6 +113,13 @@ TEST(TfCheckpointReaderTest, Tf2ObjectBased) {
                                               "b=b/.ATTRIBUTES/VARIABLE_VALUE",
                                               "c=c/.ATTRIBUTES/VARIABLE_VALUE"}));
   ExpectIntact(*r);
+  // ReadCheckpointIndex gives the same index.
+  std::unique_ptr<Communicator> comm = SerialCommunicator();
+  absl::StatusOr<IndexRecord> record =
+      ReadCheckpointIndex(*comm, TfTestdata("serving_half_plus_two_tf2_cpu/variables"));
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->object_graph, g);
+  EXPECT_EQ(record->tensors.size(), 3u);
 }
 
 TEST(TfCheckpointReaderTest, RefusesV1) {
