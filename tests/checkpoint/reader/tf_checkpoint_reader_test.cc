@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -341,6 +342,29 @@ TEST(TfCheckpointReaderTest, VariantAndResourceAreListedNotRead) {
   absl::Status s = RestoreTensors(
       *comm, prefix, {{"iterator", DType::kFloat32, {}, layout, {&out}}}, IoOptions());
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+}
+
+// Scalars TrackedValue could have written read as values: TF2's save
+// counter (int64) and a string.
+TEST(TfCheckpointReaderTest, ReadValueOfScalars) {
+  tf::TempDir dir;
+  const std::string prefix = dir.file("ckpt");
+  ASSERT_TRUE(tf::WriteBundle(
+                  prefix, {{"save_counter/.ATTRIBUTES/VARIABLE_VALUE",
+                            tf::TensorValue::FromBytes(tf::TfDType::kInt64, {},
+                                                       tf::Pack<int64_t>({42}))
+                                .value()},
+                           {"name", tf::TensorValue::FromStrings({}, {"run-7"}).value()}})
+                  .ok());
+  auto r = OpenOrDie(prefix);
+  ASSERT_NE(r, nullptr);
+  absl::StatusOr<ScalarValue> counter =
+      r->ReadValue("save_counter/.ATTRIBUTES/VARIABLE_VALUE");
+  ASSERT_TRUE(counter.ok()) << counter.status();
+  EXPECT_EQ(std::get<int64_t>(*counter), 42);
+  absl::StatusOr<ScalarValue> name = r->ReadValue("name");
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(std::get<std::string>(*name), "run-7");
 }
 
 // Flipped bytes in a real checkpoint's data file, restored through
