@@ -139,10 +139,10 @@ absl::Status BundleWriter::AppendBytes(absl::string_view bytes) {
     return absl::FailedPreconditionError("BundleWriter::AppendBytes without BeginEntry");
   }
   if (static_cast<int64_t>(bytes.size()) > open_->fields.size - open_->appended) {
-    return status_ = absl::InvalidArgumentError(absl::StrCat(
-               "tensor '", absl::CHexEscape(open_->fields.key), "' has ",
-               open_->fields.size, " bytes, but ", open_->appended + bytes.size(),
-               " were appended"));
+    return status_ = absl::InvalidArgumentError(
+               absl::StrCat("tensor '", absl::CHexEscape(open_->fields.key), "' has ",
+                            open_->fields.size, " bytes, but ",
+                            open_->appended + bytes.size(), " were appended"));
   }
   MESHCKPT_RETURN_IF_ERROR(status_ = Append(bytes));
   open_->crc = crc32c::Extend(open_->crc, bytes.data(), bytes.size());
@@ -156,10 +156,10 @@ absl::Status BundleWriter::EndEntry() {
     return absl::FailedPreconditionError("BundleWriter::EndEntry without BeginEntry");
   }
   if (open_->appended != open_->fields.size) {
-    return status_ = absl::InvalidArgumentError(absl::StrCat(
-               "tensor '", absl::CHexEscape(open_->fields.key), "' has ",
-               open_->fields.size, " bytes, but only ", open_->appended,
-               " were appended"));
+    return status_ = absl::InvalidArgumentError(
+               absl::StrCat("tensor '", absl::CHexEscape(open_->fields.key), "' has ",
+                            open_->fields.size, " bytes, but only ", open_->appended,
+                            " were appended"));
   }
   open_->fields.masked_crc32c = crc32c::Mask(open_->crc);
   const std::string key = open_->fields.key;
@@ -228,9 +228,9 @@ absl::Status BundleWriter::Finish() {
   if (finished_)
     return absl::FailedPreconditionError("BundleWriter::Finish called twice");
   if (open_.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("BundleWriter::Finish: tensor '", absl::CHexEscape(open_->fields.key),
-                     "' is still open (EndEntry it first)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "BundleWriter::Finish: tensor '", absl::CHexEscape(open_->fields.key),
+        "' is still open (EndEntry it first)"));
   }
   std::FILE* f = file_;
   file_ = nullptr;
