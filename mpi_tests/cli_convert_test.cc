@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "meshckpt/tfbundle/object_graph.h"
 #include "tests/file_bytes.h"
 #include "tests/tools/cli_test_util.h"
+#include "tests/tools/mini_json.h"
 
 namespace meshckpt {
 namespace {
@@ -124,8 +126,8 @@ std::string SaveModel(const std::string& dir, std::map<std::string, Expected>* e
         }
       }
     }
-    const std::string path =
-        v.parent == dense ? "model/dense/" + v.name : "model/" + v.name;
+    const std::string path = v.parent == dense ? "model/dense/" + v.name
+                                               : "model/" + v.name;
     (*expected)[path + "/.ATTRIBUTES/VARIABLE_VALUE"] = v.value;
   }
   std::unique_ptr<DTensorCheckpoint> ckpt =
@@ -210,11 +212,13 @@ TEST_F(CliTest, ConvertToTensorFlowKeepsEveryKeyAndValue) {
   }
   ASSERT_EQ(by_path.size(), expected.size());
   for (const auto& [key, value] : expected) {
-    const std::string path = key.substr(0, key.size() - strlen("/.ATTRIBUTES/VARIABLE_VALUE"));
+    const std::string path =
+        key.substr(0, key.size() - strlen("/.ATTRIBUTES/VARIABLE_VALUE"));
     EXPECT_EQ(by_path[path], key);
   }
   EXPECT_EQ(by_path["save_counter"], "save_counter/.ATTRIBUTES/VARIABLE_VALUE");
-  EXPECT_EQ(by_path["model/dense/kernel"], "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(by_path["model/dense/kernel"],
+            "model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE");
 }
 
 // A name-based checkpoint (Saver-style keys, no object graph): the keys stay
@@ -284,6 +288,76 @@ TEST_F(CliTest, ConvertErrors) {
   EXPECT_EQ(help.code, 0);
   EXPECT_THAT(help.out, HasSubstr("Usage: meshckpt convert SRC DST"));
   EXPECT_FALSE(std::filesystem::exists(Path("o2.index")));
+}
+
+// Copies the files of shared TF checkpoint `from` (a prefix) to prefix `to`.
+void CopyTfCheckpoint(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  const fs::path src(from);
+  for (const auto& e : fs::directory_iterator(src.parent_path())) {
+    const std::string name = e.path().filename().string();
+    const std::string stem = src.filename().string() + ".";
+    if (name.rfind(stem, 0) != 0) continue;
+    const std::string dst = to + "." + name.substr(stem.size());
+    fs::copy_file(e.path(), dst, fs::copy_options::overwrite_existing);
+    fs::permissions(dst, fs::perms::owner_read | fs::perms::owner_write);
+  }
+}
+
+// `meshckpt ls` on a directory of TensorFlow checkpoints with TF's state file.
+TEST_F(CliTest, LsListsTensorFlowCheckpoints) {
+  const std::string run = Path("run");
+  std::filesystem::create_directories(run);
+  const std::string data = MESHCKPT_TF_TESTDATA;
+  CopyTfCheckpoint(data + "/serving_half_plus_two_tf2_cpu/variables", run + "/ckpt-1");
+  CopyTfCheckpoint(data + "/tf_contrib_half_plus_two_ckpt_v2/export", run + "/export");
+  CopyTfCheckpoint(data + "/tf_tftrt2_2shards/variables", run + "/model.ckpt-2");
+  CopyTfCheckpoint(data + "/serving_counter/variables", run + "/broken");
+  std::filesystem::resize_file(run + "/broken.data-00000-of-00001", 2);
+  // As TensorFlow writes it (text CheckpointState).
+  WriteFileBytes(run + "/checkpoint",
+                 "model_checkpoint_path: \"model.ckpt-2\"\n"
+                 "all_model_checkpoint_paths: \"ckpt-1\"\n"
+                 "all_model_checkpoint_paths: \"export\"\n"
+                 "all_model_checkpoint_paths: \"model.ckpt-2\"\n"
+                 "all_model_checkpoint_timestamps: 1700000000.5\n"
+                 "all_model_checkpoint_timestamps: 1700000100.25\n"
+                 "all_model_checkpoint_timestamps: 1700000200\n"
+                 "last_preserved_timestamp: 1699999999.0\n");
+
+  Result r = Run({"ls", run, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string error;
+  std::optional<Json> doc = ParseJson(r.out, &error);
+  ASSERT_TRUE(doc.has_value()) << error << "\n" << r.out;
+  EXPECT_EQ((*doc)["latest"].string, "model.ckpt-2");
+  std::map<std::string, Json> by_name;
+  for (const Json& c : (*doc)["checkpoints"].array) by_name[c["name"].string] = c;
+  ASSERT_EQ(by_name.size(), 4u) << r.out;
+  for (const char* name : {"ckpt-1", "export", "model.ckpt-2", "broken"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(by_name[name]["format"].string, "tensorflow");
+    EXPECT_TRUE(by_name[name].Has("step"));
+    EXPECT_EQ(by_name[name]["step"].type, Json::kNull);
+    EXPECT_EQ(by_name[name]["latest"].boolean, std::string(name) == "model.ckpt-2");
+  }
+  for (const char* name : {"ckpt-1", "export", "model.ckpt-2"}) {
+    EXPECT_TRUE(by_name[name]["complete"].boolean) << name << " " << r.out;
+  }
+  // Index plus every data file (not export.meta).
+  EXPECT_EQ(by_name["export"]["bytes"].number, 134 + 8);
+  EXPECT_EQ(by_name["model.ckpt-2"]["bytes"].number, 200 + 120 + 4);
+  EXPECT_EQ(by_name["ckpt-1"]["timestamp"].number, 1700000000.5);
+  EXPECT_EQ(by_name["export"]["timestamp"].number, 1700000100.25);
+  EXPECT_FALSE(by_name["broken"]["complete"].boolean);
+  EXPECT_EQ(by_name["broken"]["status"].string, "incomplete");
+  EXPECT_THAT(by_name["broken"]["detail"].string, HasSubstr("has 2 bytes"));
+
+  Result text = Run({"ls", run});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("FORMAT"));
+  EXPECT_THAT(text.out, HasSubstr("4 checkpoint(s), 3 complete; * latest: model.ckpt-2"));
+  EXPECT_THAT(text.out, HasSubstr("tensorflow"));
 }
 
 // The shared TF checkpoints that are V2 bundles, by folder/prefix.

@@ -85,7 +85,8 @@ const std::vector<cli::FlagSpec>& Flags() {
 // Whether this process prints: not a rank other than 0 of an MPI job (the
 // launchers' rank variables; MPI is not initialized here).
 bool IsRankZeroOrAlone() {
-  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+  for (const char* v :
+       {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
     if (const char* rank = std::getenv(v)) return std::string(rank) == "0";
   }
   return true;
@@ -127,11 +128,12 @@ absl::Status CopyTensor(const CheckpointReader& reader, const VariableInfo& v,
                         const std::function<void(int64_t)>& progress) {
   if (v.dtype == DType::kString) {
     MESHCKPT_ASSIGN_OR_RETURN(TensorData t, reader.ReadTensor(v.key));
-    MESHCKPT_ASSIGN_OR_RETURN(tf::TensorValue value,
-                              tf::TensorValue::FromStrings(v.shape, std::move(t.strings)));
+    MESHCKPT_ASSIGN_OR_RETURN(tf::TensorValue value, tf::TensorValue::FromStrings(
+                                                         v.shape, std::move(t.strings)));
     return writer.Add(v.key, value);
   }
-  MESHCKPT_RETURN_IF_ERROR(writer.BeginEntry(v.key, internal::DTypeToTf(v.dtype), v.shape));
+  MESHCKPT_RETURN_IF_ERROR(
+      writer.BeginEntry(v.key, internal::DTypeToTf(v.dtype), v.shape));
   if (v.bytes > 0) {
     auto piece = [&](const Box& box) -> absl::Status {
       MESHCKPT_ASSIGN_OR_RETURN(TensorData t, reader.ReadBox(v.key, box));
@@ -235,8 +237,7 @@ int RunConvert(const std::vector<std::string>& args) {
   if (a->positional.size() != 2) return usage("want SRC and DST checkpoint prefixes");
   const std::string to = a->Value("to");
   if (!to.empty() && to != "meshckpt" && to != "tensorflow") {
-    return usage(
-        absl::StrCat("--to must be 'meshckpt' or 'tensorflow', not '", to, "'"));
+    return usage(absl::StrCat("--to must be 'meshckpt' or 'tensorflow', not '", to, "'"));
   }
   const std::string src = cli::ResolvePrefix(a->positional[0]);
   const std::string dst = a->positional[1];
@@ -285,8 +286,8 @@ int RunConvert(const std::vector<std::string>& args) {
       WriteTensorFlow(src, dst, budget, cli::StderrIsTerminal());
   if (!c.ok()) return cli::ReportError(kCmd, c.status());
   std::cout << "converted " << c->tensors << " tensor(s), " << cli::HumanBytes(c->bytes)
-            << ", from " << src << " (meshckpt) to " << tf::IndexFilename(dst)
-            << " + " << tf::DataFilename(dst, 0, 1) << " (TensorFlow"
+            << ", from " << src << " (meshckpt) to " << tf::IndexFilename(dst) << " + "
+            << tf::DataFilename(dst, 0, 1) << " (TensorFlow"
             << (c->object_graph ? ", with its object graph" : ", name-based") << ")\n";
   if (!c->left_out.empty()) {
     std::cout << "not in a TensorFlow bundle, left out: "
