@@ -96,7 +96,8 @@ class Planner {
     for (const tf::CollectionVariable& d : defs_) {
       const bool is_trainable = trainable.count(d.variable_name) > 0;
       if (!d.slice_full_name.has_value()) {
-        MESHCKPT_ASSIGN_OR_RETURN(Planned p, Plain(NodeName(d.variable_name), is_trainable));
+        MESHCKPT_ASSIGN_OR_RETURN(Planned p,
+                                  Plain(NodeName(d.variable_name), is_trainable));
         out.push_back(std::move(p));
         continue;
       }
@@ -125,8 +126,9 @@ class Planner {
   absl::StatusOr<const tf::GraphVariable*> Node(const std::string& name) const {
     auto it = nodes_.find(name);
     if (it == nodes_.end()) {
-      return absl::DataLossError(absl::StrCat("a collection of ", file_, " names variable '",
-                                              name, "', which its graph has no node of"));
+      return absl::DataLossError(absl::StrCat("a collection of ", file_,
+                                              " names variable '", name,
+                                              "', which its graph has no node of"));
     }
     return it->second;
   }
@@ -189,13 +191,15 @@ class Planner {
       const std::vector<int64_t>& off = part.slice_offset;
       const std::vector<int64_t>& shape = part.slice_shape;
       if (off.size() != full.size() || shape.size() != full.size()) {
-        return Bad(name, absl::StrCat("part '", part_name, "' has a slice of another rank"));
+        return Bad(name,
+                   absl::StrCat("part '", part_name, "' has a slice of another rank"));
       }
       int64_t n = 1;
       for (size_t d = 0; d < full.size(); ++d) {
-        if (off[d] < 0 || shape[d] < 0 || off[d] > full[d] || shape[d] > full[d] - off[d]) {
-          return Bad(name, absl::StrCat("part '", part_name, "' (offset ", ShapeString(off),
-                                        ", shape ", ShapeString(shape),
+        if (off[d] < 0 || shape[d] < 0 || off[d] > full[d] ||
+            shape[d] > full[d] - off[d]) {
+          return Bad(name, absl::StrCat("part '", part_name, "' (offset ",
+                                        ShapeString(off), ", shape ", ShapeString(shape),
                                         ") lies outside its shape ", ShapeString(full)));
         }
         n *= shape[d];
@@ -215,10 +219,11 @@ class Planner {
     int64_t total = 1;
     for (int64_t d : full) total *= d;
     if (covered != total) {
-      return Bad(name, absl::StrCat("its ", p->parts.size(), " parts cover ", covered,
-                                    " of its ", total, " elements (shape ",
-                                    ShapeString(full), "); meshckpt restores only whole "
-                                                       "partitioned variables"));
+      return Bad(name,
+                 absl::StrCat("its ", p->parts.size(), " parts cover ", covered,
+                              " of its ", total, " elements (shape ", ShapeString(full),
+                              "); meshckpt restores only whole "
+                              "partitioned variables"));
     }
     return absl::OkStatus();
   }
@@ -291,7 +296,8 @@ absl::StatusOr<ImportedStructure> ImportMetaGraph(Communicator* comm,
   // Rank 0 reads; every rank parses the same bytes.
   std::string bytes;
   if (comm->rank() == 0) {
-    absl::StatusOr<std::string> read = ReadFileToString(meta_graph_path, int64_t{1} << 30);
+    absl::StatusOr<std::string> read =
+        ReadFileToString(meta_graph_path, int64_t{1} << 30);
     if (read.ok()) bytes = *std::move(read);
     local = read.status();
   }
@@ -311,14 +317,16 @@ absl::StatusOr<ImportedStructure> ImportMetaGraph(Communicator* comm,
     absl::StatusOr<Layout> layout =
         options.layout ? options.layout(p.var, mesh)
                        : Layout::Replicated(mesh, static_cast<int>(p.var.shape.size()));
-    std::string name = scope->empty() ? p.var.name : absl::StrCat(*scope, "/", p.var.name);
+    std::string name = scope->empty() ? p.var.name
+                                      : absl::StrCat(*scope, "/", p.var.name);
     absl::StatusOr<std::unique_ptr<DVariable>> v =
-        layout.ok() ? DVariable::Create(std::move(name), p.var.dtype, p.var.shape, *layout)
-                    : absl::StatusOr<std::unique_ptr<DVariable>>(layout.status());
+        layout.ok()
+            ? DVariable::Create(std::move(name), p.var.dtype, p.var.shape, *layout)
+            : absl::StatusOr<std::unique_ptr<DVariable>>(layout.status());
     if (!v.ok()) {
       local = absl::Status(v.status().code(),
-                           absl::StrCat("variable '", p.var.name, "' in ", meta_graph_path,
-                                        ": ", v.status().message()));
+                           absl::StrCat("variable '", p.var.name, "' in ",
+                                        meta_graph_path, ": ", v.status().message()));
       break;
     }
     var_list[p.var.name] = v->get();

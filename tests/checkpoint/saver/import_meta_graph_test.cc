@@ -27,8 +27,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const std::string kMeta = std::string(MESHCKPT_TF_TESTDATA) +
-                          "/tf_contrib_half_plus_two_ckpt_v2/export.meta";
+const std::string kMeta =
+    std::string(MESHCKPT_TF_TESTDATA) + "/tf_contrib_half_plus_two_ckpt_v2/export.meta";
 
 class ImportMetaGraphTest : public ::testing::Test {
  protected:
@@ -68,7 +68,8 @@ TEST_F(ImportMetaGraphTest, ContribHalfPlusTwoStructure) {
     EXPECT_EQ(v->layout().mesh(), mesh_);
   }
   EXPECT_THAT(s->collections["variables"], ElementsAre("a", "b", "global_step"));
-  EXPECT_THAT(s->collections["trainable_variables"], ElementsAre("a", "b", "global_step"));
+  EXPECT_THAT(s->collections["trainable_variables"],
+              ElementsAre("a", "b", "global_step"));
   ASSERT_NE(s->saver, nullptr);
   std::vector<std::string> keys;
   for (const auto& [key, v] : s->saver->var_list()) keys.push_back(key);
@@ -118,8 +119,8 @@ TEST_F(ImportMetaGraphTest, RestoresWhatTheCheckpointHoldsAndListsTheRest) {
   SaverOptions so;
   so.max_to_keep = 0;
   std::unique_ptr<Saver> ab =
-      Saver::Create(comm_.get(), {{"a", s->variables[0].get()}, {"b", s->variables[1].get()}},
-                    so)
+      Saver::Create(comm_.get(),
+                    {{"a", s->variables[0].get()}, {"b", s->variables[1].get()}}, so)
           .value();
   absl::StatusOr<std::string> prefix = ab->Save(dir_ + "/ab", std::nullopt, false);
   ASSERT_TRUE(prefix.ok()) << prefix.status();
@@ -137,7 +138,8 @@ TEST_F(ImportMetaGraphTest, RestoresWhatTheCheckpointHoldsAndListsTheRest) {
   // A checkpoint whose tensor disagrees with the graph is refused.
   std::unique_ptr<DVariable> wrong =
       DVariable::Create("a", DType::kFloat64, {}, Layout::Replicated(mesh_, 0)).value();
-  std::unique_ptr<Saver> bad = Saver::Create(comm_.get(), {{"a", wrong.get()}}, so).value();
+  std::unique_ptr<Saver> bad =
+      Saver::Create(comm_.get(), {{"a", wrong.get()}}, so).value();
   ASSERT_TRUE(bad->Save(dir_ + "/bad", std::nullopt, false).ok());
   o.checkpoint = dir_ + "/bad";
   EXPECT_EQ(ImportMetaGraph(comm_.get(), kMeta, mesh_, o).status().code(),
@@ -212,7 +214,8 @@ std::string MetaGraphBytes(const std::vector<Var>& vars, bool collections = true
     }
     globals->mutable_value()->mutable_bytes_list()->add_value(def.SerializeAsString());
     if (v.trainable) {
-      trainable->mutable_value()->mutable_bytes_list()->add_value(def.SerializeAsString());
+      trainable->mutable_value()->mutable_bytes_list()->add_value(
+          def.SerializeAsString());
     }
   }
   if (!collections) m.clear_collection_def();
@@ -232,13 +235,14 @@ std::string MetaGraphBytes(const std::vector<Var>& vars, bool collections = true
 
 TEST_F(ImportMetaGraphTest, LayoutsPartitionedVariablesAndCollections) {
   const std::string path = dir_ + "/model.ckpt-1.meta";
-  WriteFileBytes(path, MetaGraphBytes({
-                           V("dense/kernel", tfproto::DT_FLOAT, {4, 6}),
-                           V("dense/bias", tfproto::DT_BFLOAT16, {6}),
-                           V("step", tfproto::DT_INT64, {}, /*trainable=*/false),
-                           Part("emb/part_0", tfproto::DT_HALF, {4, 2}, "emb", {6, 2}, {0, 0}),
-                           Part("emb/part_1", tfproto::DT_HALF, {2, 2}, "emb", {6, 2}, {4, 0}),
-                       }));
+  WriteFileBytes(path,
+                 MetaGraphBytes({
+                     V("dense/kernel", tfproto::DT_FLOAT, {4, 6}),
+                     V("dense/bias", tfproto::DT_BFLOAT16, {6}),
+                     V("step", tfproto::DT_INT64, {}, /*trainable=*/false),
+                     Part("emb/part_0", tfproto::DT_HALF, {4, 2}, "emb", {6, 2}, {0, 0}),
+                     Part("emb/part_1", tfproto::DT_HALF, {2, 2}, "emb", {6, 2}, {4, 0}),
+                 }));
   MetaGraphImportOptions o;
   o.restore_values = false;
   std::vector<std::string> asked;
@@ -299,14 +303,14 @@ TEST_F(ImportMetaGraphTest, RefusesWhatItCannotRebuild) {
     return ImportMetaGraph(comm_.get(), path, mesh_, o);
   };
   const absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
-  ExpectRefused(import({V("ok", tfproto::DT_FLOAT, {2}), UnknownRank("u")}),
-                kInvalid, "u", path, "shape is unknown");
+  ExpectRefused(import({V("ok", tfproto::DT_FLOAT, {2}), UnknownRank("u")}), kInvalid,
+                "u", path, "shape is unknown");
   ExpectRefused(import({V("d", tfproto::DT_FLOAT, {3, -1})}), kInvalid, "d", path,
                 "unknown size");
-  ExpectRefused(import({V("q", tfproto::DT_QINT8, {2})}), absl::StatusCode::kUnimplemented,
-                "q", path, "DT_QINT8");
-  ExpectRefused(import({V("r", tfproto::DT_RESOURCE, {})}), absl::StatusCode::kUnimplemented,
-                "r", path, "DT_RESOURCE");
+  ExpectRefused(import({V("q", tfproto::DT_QINT8, {2})}),
+                absl::StatusCode::kUnimplemented, "q", path, "DT_QINT8");
+  ExpectRefused(import({V("r", tfproto::DT_RESOURCE, {})}),
+                absl::StatusCode::kUnimplemented, "r", path, "DT_RESOURCE");
   // Parts that leave a gap, that overlap, or that stick out.
   ExpectRefused(import({Part("p/part_0", tfproto::DT_FLOAT, {2}, "p", {5}, {0}),
                         Part("p/part_1", tfproto::DT_FLOAT, {2}, "p", {5}, {3})}),
