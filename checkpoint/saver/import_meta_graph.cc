@@ -298,8 +298,8 @@ absl::StatusOr<ImportedStructure> ImportMetaGraph(Communicator* comm,
   if (comm->rank() == 0) {
     absl::StatusOr<std::string> read =
         ReadFileToString(meta_graph_path, int64_t{1} << 30);
-    if (read.ok()) bytes = *std::move(read);
     local = read.status();
+    if (read.ok()) bytes = *std::move(read);
   }
   MESHCKPT_RETURN_IF_ERROR(comm->Agree(WithPath(local, meta_graph_path)));
   comm->Broadcast(&bytes, 0);
