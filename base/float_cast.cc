@@ -148,7 +148,8 @@ void CastFloats(DType from, const void* in, DType to, void* out, int64_t n) {
   }
   const char* src = static_cast<const char*>(in);
   char* dst = static_cast<char*>(out);
-  for (int64_t i = 0; i < n; ++i) Store(to, Load(from, src + i * in_size), dst + i * out_size);
+  for (int64_t i = 0; i < n; ++i)
+    Store(to, Load(from, src + i * in_size), dst + i * out_size);
 }
 
 }  // namespace meshckpt

@@ -71,7 +71,7 @@ const std::vector<cli::FlagSpec>& Flags() {
        "e.g. model/embedding=bfloat16"},
       {"max-memory", cli::FlagKind::kValue, "SIZE",
        "tensor data each rank may hold at once (default 256MiB,\n"
-       "at least 4MiB), e.g. 64MiB, 2G"},
+       "at least 8MiB), e.g. 64MiB, 2G"},
       {"quiet", cli::FlagKind::kBool, "", "no progress on stderr"},
       {"force", cli::FlagKind::kBool, "", "overwrite DST if it exists"},
   };

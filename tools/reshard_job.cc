@@ -118,10 +118,9 @@ class RateProgress {
   void Update(int64_t done, int64_t total) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const int percent =
-        total > 0 ? static_cast<int>(100.0 * static_cast<double>(done) /
-                                     static_cast<double>(total))
-                  : 100;
+    const int percent = total > 0 ? static_cast<int>(100.0 * static_cast<double>(done) /
+                                                     static_cast<double>(total))
+                                  : 100;
     const int64_t rate = seconds > 0 ? static_cast<int64_t>(done / seconds) : 0;
     std::fprintf(stderr, "\r%s: %s / %s (%d%%), %s/s   ", what_.c_str(),
                  cli::HumanBytes(done).c_str(), cli::HumanBytes(total).c_str(), percent,
@@ -148,9 +147,11 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view flag, absl::string_view 
   suffix.remove_prefix(digits);
   absl::ConsumeSuffix(&suffix, "ib");
   absl::ConsumeSuffix(&suffix, "b");
-  static const std::map<std::string, int64_t> kUnits = {
-      {"", 1}, {"k", int64_t{1} << 10}, {"m", int64_t{1} << 20},
-      {"g", int64_t{1} << 30}, {"t", int64_t{1} << 40}};
+  static const std::map<std::string, int64_t> kUnits = {{"", 1},
+                                                        {"k", int64_t{1} << 10},
+                                                        {"m", int64_t{1} << 20},
+                                                        {"g", int64_t{1} << 30},
+                                                        {"t", int64_t{1} << 40}};
   int64_t n = 0;
   const auto it = kUnits.find(std::string(suffix));
   if (it != kUnits.end()) unit = it->second;
@@ -174,8 +175,8 @@ int RunReshardRequest(Communicator& comm, const ReshardRequest& request) {
   };
   absl::StatusOr<Mesh> mesh = Mesh::Create(request.mesh, comm.rank(), comm.size());
   if (!mesh.ok()) {
-    return usage(absl::StrCat("--mesh on ", comm.size(),
-                              " rank(s): ", mesh.status().message()));
+    return usage(
+        absl::StrCat("--mesh on ", comm.size(), " rank(s): ", mesh.status().message()));
   }
   if (request.max_memory < kMinRewriteMemory) {
     return usage(absl::StrCat("--max-memory must be at least ",
@@ -242,10 +243,10 @@ int RunReshardRequest(Communicator& comm, const ReshardRequest& request) {
 
   const IndexRecord& ix = index.record();
   CheckpointContents contents;
-  contents.object_graph =
-      subset ? PruneObjectGraph(ix.object_graph, selected) : ix.object_graph;
-  contents.user_metadata =
-      subset ? PruneMetadata(ix.user_metadata, index, kept) : ix.user_metadata;
+  contents.object_graph = subset ? PruneObjectGraph(ix.object_graph, selected)
+                                 : ix.object_graph;
+  contents.user_metadata = subset ? PruneMetadata(ix.user_metadata, index, kept)
+                                  : ix.user_metadata;
   contents.save_counter = ix.save_counter;
   contents.step = ix.step;
   contents.mesh = *mesh;  // Recorded in the index even when no tensor is written.
@@ -255,7 +256,9 @@ int RunReshardRequest(Communicator& comm, const ReshardRequest& request) {
   std::unique_ptr<RateProgress> progress;
   if (root && request.progress) {
     progress = std::make_unique<RateProgress>(absl::StrCat(cmd, " (all ranks)"));
-    options.progress = [&](int64_t done, int64_t total) { progress->Update(done, total); };
+    options.progress = [&](int64_t done, int64_t total) {
+      progress->Update(done, total);
+    };
   }
   if (absl::Status s = RewriteCheckpoint(**checkpoint, dst, targets, contents, options);
       !s.ok()) {

@@ -82,9 +82,9 @@ absl::Status CheckRequest(const CheckpointHandle& source,
                           absl::Span<const RewriteTensor> tensors,
                           const RewriteOptions& options, std::vector<Source>* sources) {
   if (options.max_memory < kMinRewriteMemory) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "memory budget of ", options.max_memory, " bytes is below the minimum of ",
-        kMinRewriteMemory, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory budget of ", options.max_memory,
+                     " bytes is below the minimum of ", kMinRewriteMemory, " bytes"));
   }
   if (options.io.transfer_mode != TransferMode::kDirect) {
     return absl::InvalidArgumentError(
@@ -94,14 +94,15 @@ absl::Status CheckRequest(const CheckpointHandle& source,
   for (const RewriteTensor& t : tensors) {
     const CheckpointIndex::Tensor* saved = source.index().Find(t.key);
     if (saved == nullptr) {
-      return absl::NotFoundError(absl::StrCat("tensor '", t.key,
-                                              "' is not in checkpoint '",
-                                              source.prefix(), "'"));
+      return absl::NotFoundError(absl::StrCat(
+          "tensor '", t.key, "' is not in checkpoint '", source.prefix(), "'"));
     }
-    if (saved->dtype != t.dtype && (!IsFloatDType(saved->dtype) || !IsFloatDType(t.dtype))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", t.key, "' cannot be cast from ", DTypeName(saved->dtype), " to ",
-          DTypeName(t.dtype), ": casts are between float16, bfloat16, float32 and float64"));
+    if (saved->dtype != t.dtype &&
+        (!IsFloatDType(saved->dtype) || !IsFloatDType(t.dtype))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", t.key, "' cannot be cast from ",
+                       DTypeName(saved->dtype), " to ", DTypeName(t.dtype),
+                       ": casts are between float16, bfloat16, float32 and float64"));
     }
     sources->push_back({saved, t.dtype});
   }
@@ -142,14 +143,16 @@ absl::Status RewriteCheckpoint(CheckpointHandle& source, const std::string& pref
   int64_t total = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const RewriteTensor& t = tensors[i];
-    saves.push_back({t.key, t.dataset, t.dtype, sources[i].saved->shape, t.layout, {}, {}});
+    saves.push_back(
+        {t.key, t.dataset, t.dtype, sources[i].saved->shape, t.layout, {}, {}});
     if (sources[i].cast()) {
       with_casts.user_metadata[CastMetadataKey(t.key)] =
           absl::StrCat(DTypeName(sources[i].saved->dtype), " -> ", DTypeName(t.dtype),
                        ", round to nearest even");
     }
     if (DTypeSize(t.dtype) > 0) {
-      total += Box::FromShape(sources[i].saved->shape).num_elements() * DTypeSize(t.dtype);
+      total +=
+          Box::FromShape(sources[i].saved->shape).num_elements() * DTypeSize(t.dtype);
     }
   }
   // Plan order is key order (PlanSave): the source of each planned dataset.

@@ -69,7 +69,7 @@ struct RewriteOptions {
   std::function<void(int64_t done, int64_t total)> progress;
 };
 
-inline constexpr int64_t kMinRewriteMemory = int64_t{4} << 20;
+inline constexpr int64_t kMinRewriteMemory = int64_t{8} << 20;
 
 // "meshckpt.cast:<key>": where the destination records that `key` was cast
 // ("float32 -> bfloat16, round to nearest even").
