@@ -45,7 +45,8 @@ std::string Dir() {
 
 // The value of element `g` of tensor number `id`: distinct bits everywhere.
 uint64_t Bits(int id, int64_t g) {
-  uint64_t x = static_cast<uint64_t>(g) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(id);
+  uint64_t x =
+      static_cast<uint64_t>(g) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(id);
   x ^= x >> 29;
   return x * 0xBF58476D1CE4E5B9ull;
 }
@@ -64,7 +65,10 @@ std::vector<Spec> Specs(int64_t mib) {
   const int64_t rows = mib * (int64_t{1} << 20) / 2 / (1024 * 4);
   return {
       {"embedding", DType::kFloat32, {rows, 1024}, {"x", "unsharded"}, {"unsharded", "b"}},
-      {"dense/kernel", DType::kFloat32, {rows / 2, 2048}, {"unsharded", "unsharded"},
+      {"dense/kernel",
+       DType::kFloat32,
+       {rows / 2, 2048},
+       {"unsharded", "unsharded"},
        {"a", "unsharded"}},
       {"odd", DType::kBfloat16, {1001, 37}, {"unsharded", "x"}, {"b", "a"}},
       {"step", DType::kInt64, {}, {}, {}},
@@ -136,7 +140,8 @@ TEST(StreamReshard, BiggerThanBudgetTimesRanksInBoundedMemory) {
   const Mesh source_mesh = Mesh::Create({{"x", n}}, world.rank(), n).value();
   const Mesh target_mesh = Mesh::Create({{"a", n}, {"b", 2}}, world.rank(), n).value();
   int64_t total = 0;
-  for (const Spec& s : specs) total += Box::FromShape(s.shape).num_elements() * DTypeSize(s.dtype);
+  for (const Spec& s : specs)
+    total += Box::FromShape(s.shape).num_elements() * DTypeSize(s.dtype);
   ASSERT_GE(total, 4 * budget_mib * n * (int64_t{1} << 20))
       << "the checkpoint must be several times the budget times the ranks";
 
@@ -151,7 +156,12 @@ TEST(StreamReshard, BiggerThanBudgetTimesRanksInBoundedMemory) {
       for (size_t k = 0; k < held.back().boxes.size(); ++k) {
         Fill(static_cast<int>(i), s, held.back().boxes[k], held.back().data[k]);
       }
-      saves.push_back({s.key, "", s.dtype, s.shape, l, {},
+      saves.push_back({s.key,
+                       "",
+                       s.dtype,
+                       s.shape,
+                       l,
+                       {},
                        {held.back().data.begin(), held.back().data.end()}});
     }
     CheckpointContents contents;
@@ -166,10 +176,10 @@ TEST(StreamReshard, BiggerThanBudgetTimesRanksInBoundedMemory) {
   // The rewrite, its peak memory measured alone.
   std::vector<RewriteTensor> targets;
   for (const Spec& s : specs) {
-    targets.push_back(
-        {s.key, "", s.dtype, s.shape.empty() ? Layout::Create({}, target_mesh).value()
-                                             : Layout::Create(s.target_specs, target_mesh)
-                                                   .value()});
+    targets.push_back({s.key, "", s.dtype,
+                       s.shape.empty()
+                           ? Layout::Create({}, target_mesh).value()
+                           : Layout::Create(s.target_specs, target_mesh).value()});
   }
   RewriteOptions options;
   options.max_memory = budget_mib << 20;
@@ -197,9 +207,10 @@ TEST(StreamReshard, BiggerThanBudgetTimesRanksInBoundedMemory) {
   const double worst =
       world.AllReduceMax(static_cast<int64_t>(growth_mib * 1024)) / 1024.0;
   if (world.rank() == 0) {
-    std::printf("rewrite of %.0f MiB on %d ranks, budget %lld MiB: peak RSS growth %.1f "
-                "MiB on this rank, %.1f MiB at most\n",
-                total / 1048576.0, n, static_cast<long long>(budget_mib), growth_mib, worst);
+    std::printf(
+        "rewrite of %.0f MiB on %d ranks, budget %lld MiB: peak RSS growth %.1f "
+        "MiB on this rank, %.1f MiB at most\n",
+        total / 1048576.0, n, static_cast<long long>(budget_mib), growth_mib, worst);
   }
   EXPECT_LE(growth_mib, static_cast<double>(budget_mib))
       << "rank " << world.rank() << " exceeded the memory budget";
@@ -242,9 +253,9 @@ TEST(StreamReshard, BiggerThanBudgetTimesRanksInBoundedMemory) {
     Layout l = Layout::Create(spec, third).value();
     ShardMap map = ShardMap::Create(l, s.shape).value();
     Held got = Allocate(map, s.dtype);
-    ASSERT_TRUE(RestoreTensors(*h, {{s.key, s.dtype, s.shape, l, {}, got.data}},
-                               IoOptions())
-                    .ok());
+    ASSERT_TRUE(
+        RestoreTensors(*h, {{s.key, s.dtype, s.shape, l, {}, got.data}}, IoOptions())
+            .ok());
     for (size_t k = 0; k < got.boxes.size(); ++k) {
       Held want = Allocate(map, s.dtype);
       Fill(static_cast<int>(i), s, got.boxes[k], want.data[k]);

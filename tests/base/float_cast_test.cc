@@ -35,8 +35,17 @@ float CastToFloat(double d) {
 
 TEST(FloatCast, Float64ToFloat32MatchesTheCompiler) {
   std::mt19937_64 rng(7);
-  std::vector<double> values = {0.0, -0.0, 1.0, 1e-46, 7e-46, 1.4e-45, 3.4028235677973366e38,
-                                3.4028235e38, 3.5e38, 1e300, -1e-300,
+  std::vector<double> values = {0.0,
+                                -0.0,
+                                1.0,
+                                1e-46,
+                                7e-46,
+                                1.4e-45,
+                                3.4028235677973366e38,
+                                3.4028235e38,
+                                3.5e38,
+                                1e300,
+                                -1e-300,
                                 std::numeric_limits<double>::infinity()};
   for (int i = 0; i < 200000; ++i) {
     uint64_t bits = rng();
@@ -45,7 +54,8 @@ TEST(FloatCast, Float64ToFloat32MatchesTheCompiler) {
     if (std::isnan(d)) continue;
     // Mostly values in float32's range, where rounding matters.
     int exp = 0;
-    if (i % 4 != 0) d = std::ldexp(std::frexp(d, &exp), static_cast<int>(rng() % 300) - 160);
+    if (i % 4 != 0)
+      d = std::ldexp(std::frexp(d, &exp), static_cast<int>(rng() % 300) - 160);
     values.push_back(d);
   }
   for (double d : values) {

@@ -21,8 +21,8 @@
 namespace meshckpt {
 namespace {
 
-using ::testing::HasSubstr;
 using internal::SplitBox;
+using ::testing::HasSubstr;
 
 TEST(SplitBox, PiecesCoverTheBoxInOrderWithinTheLimit) {
   const Box box = Box::Create({3, 5, 2}, {7, 6, 10}).value();
@@ -62,11 +62,11 @@ class StreamRewriteTest : public ::testing::Test {
     c.object_graph.nodes[0].children = {{1, "w"}, {2, "ids"}};
     c.object_graph.nodes[1].attributes = {{"VARIABLE_VALUE", "w"}};
     c.object_graph.nodes[2].attributes = {{"VARIABLE_VALUE", "ids"}};
-    absl::Status s = SaveTensors(
-        *comm_, src_,
-        {{"w", "", DType::kFloat32, {40, 30}, Rep(2), {}, {w_.data()}},
-         {"ids", "", DType::kInt32, {3}, Rep(1), {}, {ids.data()}}},
-        c, {});
+    absl::Status s =
+        SaveTensors(*comm_, src_,
+                    {{"w", "", DType::kFloat32, {40, 30}, Rep(2), {}, {w_.data()}},
+                     {"ids", "", DType::kInt32, {3}, Rep(1), {}, {ids.data()}}},
+                    c, {});
     ASSERT_TRUE(s.ok()) << s;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -97,8 +97,8 @@ TEST_F(StreamRewriteTest, CastsToBfloat16AndRecordsIt) {
   RewriteOptions o;
   o.max_memory = kMinRewriteMemory;
   Layout split = Layout::Create({"x", "unsharded"}, mesh_).value();
-  ASSERT_TRUE(RewriteCheckpoint(*h, dir_ + "/bf16",
-                                {{"w", "", DType::kBfloat16, split}}, Contents(), o)
+  ASSERT_TRUE(RewriteCheckpoint(*h, dir_ + "/bf16", {{"w", "", DType::kBfloat16, split}},
+                                Contents(), o)
                   .ok());
   std::unique_ptr<CheckpointHandle> out = Open(dir_ + "/bf16");
   const CheckpointIndex::Tensor* t = out->index().Find("w");
