@@ -54,7 +54,8 @@ absl::Status RawCopyShare(int rank, int ranks, const std::string& source,
   }
   absl::Status s;
   for (int64_t done = 0; done < bytes && s.ok();) {
-    const ssize_t n = ::pread(in, buffer.get(), std::min(piece, bytes - done), begin + done);
+    const ssize_t n =
+        ::pread(in, buffer.get(), std::min(piece, bytes - done), begin + done);
     if (n <= 0) {
       s = n == 0 ? absl::DataLossError(absl::StrCat("'", source, "' is shorter than ",
                                                     begin + bytes, " bytes"))

@@ -73,9 +73,9 @@ TEST_F(CliReshardTest, SmallBudgetManyChunksSameBytes) {
 
 TEST_F(CliReshardTest, SubsetAndCast) {
   ASSERT_TRUE(Save(Path("src"), Model(), Contents()).ok());
-  Result r = MpiRun({"reshard", Path("src"), Path("bf16"), "--mesh", "z=2", "--tensor",
-                     "big", "--tensor", "/step", "--cast", "big=bfloat16", "--max-memory",
-                     "8M"});
+  Result r =
+      MpiRun({"reshard", Path("src"), Path("bf16"), "--mesh", "z=2", "--tensor", "big",
+              "--tensor", "/step", "--cast", "big=bfloat16", "--max-memory", "8M"});
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("resharded 2 tensor(s)"));
   EXPECT_THAT(r.out, HasSubstr("1 cast"));
@@ -106,7 +106,8 @@ TEST_F(CliReshardTest, SubsetAndCast) {
 TEST_F(CliReshardTest, RefusesBadStreamingFlags) {
   ASSERT_TRUE(Save(Path("src"), Model(), Contents()).ok());
   auto code = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"reshard", Path("src"), Path("dst"), "--mesh", "z=2"};
+    std::vector<std::string> args = {"reshard", Path("src"), Path("dst"), "--mesh",
+                                     "z=2"};
     args.insert(args.end(), extra.begin(), extra.end());
     return MpiRun(args).code;
   };
