@@ -21,10 +21,12 @@ namespace {
 
 using ::meshckpt::cli_test::CliReshardTest;
 using ::meshckpt::cli_test::Numeric;
+using ::meshckpt::cli_test::Quote;
 using ::meshckpt::cli_test::Result;
 using ::meshckpt::cli_test::Save;
 using ::meshckpt::cli_test::TestTensor;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int64_t kRows = 1024, kCols = 4096;  // 16 MiB of float32.
 
@@ -101,6 +103,36 @@ TEST_F(CliReshardTest, SubsetAndCast) {
   EXPECT_EQ(ix.object_graph.nodes[1].attributes,
             (std::vector<ObjectGraph::Attribute>{{"VARIABLE_VALUE", "big"}}));
   EXPECT_EQ(Run({"verify", Path("bf16")}).code, 0);
+}
+
+// Under mpiexec a rank's stderr is a pipe; what the user sees is the
+// launcher's. script(1) gives the launcher a terminal.
+TEST_F(CliReshardTest, ProgressOfAllRanksOnATerminalUnlessQuiet) {
+  if (Shell("command -v script").code != 0) GTEST_SKIP() << "no script(1)";
+  ASSERT_TRUE(Save(Path("src"), Model(), Contents()).ok());
+  auto on_terminal = [&](const std::string& extra) {
+    std::string cmd = launcher_;
+    for (const std::string& a :
+         {std::string("reshard"), Path("src"), Path("dst"), std::string("--mesh"),
+          std::string("z=2"), std::string("--force"), std::string("--max-memory"),
+          std::string("8MiB")}) {
+      absl::StrAppend(&cmd, " ", Quote(a));
+    }
+    absl::StrAppend(&cmd, extra);
+    return Shell(absl::StrCat("script -qec ", Quote(cmd), " /dev/null"));
+  };
+  Result r = on_terminal("");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("reshard (all ranks): "));
+  EXPECT_THAT(r.out, HasSubstr("16.0 MiB / 16.0 MiB (100%), "));
+  EXPECT_THAT(r.out, HasSubstr("/s"));
+  EXPECT_THAT(r.out, HasSubstr("resharded 4 tensor(s)"));
+  r = on_terminal(" --quiet");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("all ranks")));
+  EXPECT_THAT(
+      MpiRun({"reshard", Path("src"), Path("dst"), "--mesh", "z=2", "--force"}).err,
+      Not(HasSubstr("all ranks")));
 }
 
 TEST_F(CliReshardTest, RefusesBadStreamingFlags) {

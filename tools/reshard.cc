@@ -7,6 +7,8 @@
 // x=8 does.
 #include "meshckpt/tools/reshard.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "meshckpt/comm/mpi_communicator.h"
 #include "meshckpt/tools/cli.h"
@@ -78,8 +81,22 @@ const std::vector<cli::FlagSpec>& Flags() {
   return *flags;
 }
 
+// Whether progress drawn on stderr reaches a terminal. Under mpirun a
+// rank's stderr is a pipe to the launcher, which copies it to its own
+// stderr: then the launcher's (the parent's) stderr decides.
+bool ProgressReachesTerminal(bool under_launcher) {
+  if (cli::StderrIsTerminal()) return true;
+  if (!under_launcher) return false;
+  char target[64] = {};
+  const std::string fd = absl::StrCat("/proc/", getppid(), "/fd/2");
+  const ssize_t n = readlink(fd.c_str(), target, sizeof(target) - 1);
+  if (n <= 0) return false;
+  const absl::string_view t(target, static_cast<size_t>(n));
+  return absl::StartsWith(t, "/dev/pts/") || absl::StartsWith(t, "/dev/tty");
+}
+
 // The request from the flags, or the usage error's message.
-absl::StatusOr<ReshardRequest> RequestOf(const cli::ParsedArgs& a) {
+absl::StatusOr<ReshardRequest> RequestOf(const cli::ParsedArgs& a, bool under_launcher) {
   ReshardRequest r;
   if (a.positional.size() != 2) {
     return absl::InvalidArgumentError("want SRC and DST checkpoint prefixes");
@@ -116,7 +133,7 @@ absl::StatusOr<ReshardRequest> RequestOf(const cli::ParsedArgs& a) {
     r.max_memory = *bytes;
   }
   r.force = a.Bool("force");
-  r.progress = !a.Bool("quiet") && cli::StderrIsTerminal();
+  r.progress = !a.Bool("quiet") && ProgressReachesTerminal(under_launcher);
   return r;
 }
 
@@ -141,7 +158,7 @@ int RunReshard(const std::vector<std::string>& args) {
     return cli::kExitOk;
   }
   // Bad arguments are the same on every rank too: no MPI needed for them.
-  absl::StatusOr<ReshardRequest> request = RequestOf(*a);
+  absl::StatusOr<ReshardRequest> request = RequestOf(*a, rank_env != nullptr);
   if (!request.ok()) {
     return print ? cli::UsageError(kCmd, request.status().message()) : cli::kExitUsage;
   }
