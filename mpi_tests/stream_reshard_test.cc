@@ -29,6 +29,20 @@
 namespace meshckpt {
 namespace {
 
+// Sanitizers keep freed memory resident (ASan's quarantine) and add shadow
+// memory: peak RSS then says nothing about the budget.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 int64_t IntArg(absl::string_view prefix, int64_t fallback) {
   int64_t v = fallback;
   const std::string text = TestArg(prefix);
@@ -212,8 +226,10 @@ TEST(StreamReshard, BiggerThanBudgetTimesRanksInBoundedMemory) {
         "MiB on this rank, %.1f MiB at most\n",
         total / 1048576.0, n, static_cast<long long>(budget_mib), growth_mib, worst);
   }
-  EXPECT_LE(growth_mib, static_cast<double>(budget_mib))
-      << "rank " << world.rank() << " exceeded the memory budget";
+  if (!kSanitized) {
+    EXPECT_LE(growth_mib, static_cast<double>(budget_mib))
+        << "rank " << world.rank() << " exceeded the memory budget";
+  }
   if (world.rank() == 0) {
     EXPECT_EQ(progress_calls, 100);
     EXPECT_EQ(last_done, total);
