@@ -142,7 +142,7 @@ ObjectGraph::AttributesByPath() const {
   return out;
 }
 
-absl::StatusOr<ObjectGraph> ReadObjectGraph(const BundleReader& reader) {
+absl::StatusOr<std::string> ReadSerializedObjectGraph(const BundleReader& reader) {
   const BundleEntry* e = reader.Find(kObjectGraphKey);
   if (e == nullptr) {
     return absl::NotFoundError(absl::StrCat("checkpoint '", reader.prefix(),
@@ -154,7 +154,12 @@ absl::StatusOr<ObjectGraph> ReadObjectGraph(const BundleReader& reader) {
     return absl::DataLossError(absl::StrCat(kObjectGraphKey, " in '", reader.prefix(),
                                             "' is not a string scalar"));
   }
-  return ObjectGraph::Parse(v.strings()[0],
+  return v.strings()[0];
+}
+
+absl::StatusOr<ObjectGraph> ReadObjectGraph(const BundleReader& reader) {
+  MESHCKPT_ASSIGN_OR_RETURN(std::string serialized, ReadSerializedObjectGraph(reader));
+  return ObjectGraph::Parse(serialized,
                             absl::StrCat("'", IndexFilename(reader.prefix()), "'"));
 }
 

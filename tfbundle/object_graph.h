@@ -73,6 +73,8 @@ class ObjectGraph {
 // The object graph stored in a bundle. NotFound when the bundle has none
 // (TF1 name-based checkpoints).
 absl::StatusOr<ObjectGraph> ReadObjectGraph(const BundleReader& reader);
+// Its bytes, as TensorFlow serialized them (NotFound likewise).
+absl::StatusOr<std::string> ReadSerializedObjectGraph(const BundleReader& reader);
 
 }  // namespace meshckpt::tf
 

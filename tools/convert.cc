@@ -22,6 +22,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -179,7 +180,24 @@ absl::StatusOr<Converted> WriteTensorFlow(const std::string& src, const std::str
 
   // The object graph: the source's own TF graph when it has one (it keeps
   // what ours drops: slot variables, full names), else ours.
-  if (!record.object_graph.nodes.empty() && !reader->HasTensor(tf::kObjectGraphKey)) {
+  // A checkpoint converted from TensorFlow carries TensorFlow's own graph
+  // bytes; they are written back as they were while our graph still matches
+  // them (a reshard with --tensor prunes it).
+  std::optional<std::string> tf_graph_bytes;
+  if (auto it = record.user_metadata.find(internal::kTfObjectGraphMetadataKey);
+      it != record.user_metadata.end()) {
+    absl::StatusOr<tf::ObjectGraph> original = tf::ObjectGraph::Parse(it->second, src);
+    if (original.ok() && internal::ObjectGraphFromTf(*original) == record.object_graph) {
+      tf_graph_bytes = it->second;
+    }
+  }
+  if (tf_graph_bytes.has_value() && !reader->HasTensor(tf::kObjectGraphKey)) {
+    MESHCKPT_ASSIGN_OR_RETURN(tf::TensorValue value,
+                              tf::TensorValue::FromStrings({}, {*tf_graph_bytes}));
+    MESHCKPT_RETURN_IF_ERROR(writer->Add(tf::kObjectGraphKey, value));
+    out.object_graph = true;
+  } else if (!record.object_graph.nodes.empty() &&
+             !reader->HasTensor(tf::kObjectGraphKey)) {
     ObjectGraph graph = record.object_graph;
     bool has_counter = false;
     for (const ObjectGraph::Child& c : graph.nodes[0].children) {
@@ -214,6 +232,7 @@ absl::StatusOr<Converted> WriteTensorFlow(const std::string& src, const std::str
     out.left_out.push_back(absl::StrCat("save_counter ", record.save_counter));
   }
   for (const auto& [key, value] : record.user_metadata) {
+    if (key == internal::kTfObjectGraphMetadataKey) continue;
     out.left_out.push_back(absl::StrCat("user metadata '", key, "'"));
   }
   return out;

@@ -21,6 +21,12 @@
 
 namespace meshckpt::internal {
 
+// The user-metadata key under which a TensorFlow checkpoint opened by us
+// keeps its `_CHECKPOINTABLE_OBJECT_GRAPH` as TensorFlow serialized it, so
+// that a conversion back to TensorFlow can write those bytes (slot
+// variables, full names and all) when the graph has not changed.
+inline constexpr char kTfObjectGraphMetadataKey[] = "tensorflow.object_graph";
+
 // True when `<prefix>.index` is a regular file in TensorBundle form (a
 // LevelDB-format table: its footer ends in the table magic). Our own index
 // never is. False when it is absent or unreadable.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -102,8 +103,12 @@ absl::StatusOr<CheckpointIndex> TfCheckpoint::BuildIndex() const {
     record.tensors.push_back(std::move(t));
   }
   if (reader_->Find(tf::kObjectGraphKey) != nullptr) {
-    MESHCKPT_ASSIGN_OR_RETURN(tf::ObjectGraph graph, tf::ReadObjectGraph(*reader_));
+    MESHCKPT_ASSIGN_OR_RETURN(std::string serialized,
+                              tf::ReadSerializedObjectGraph(*reader_));
+    MESHCKPT_ASSIGN_OR_RETURN(tf::ObjectGraph graph,
+                              tf::ObjectGraph::Parse(serialized, index_file));
     record.object_graph = ObjectGraphFromTf(graph);
+    record.user_metadata[kTfObjectGraphMetadataKey] = std::move(serialized);
   }
   return CheckpointIndex::FromRecord(std::move(record), index_file);
 }
