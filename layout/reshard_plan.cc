@@ -1,7 +1,11 @@
-// PlanReshard: which saved chunks cover a wanted box, and where each piece goes.
+// PlanReshard: which saved chunks cover a wanted box, and where each piece
+// goes; ReaderAssigner: which rank reads each shard that several ranks need.
 #include "meshckpt/layout/reshard_plan.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt {
 
@@ -59,6 +63,31 @@ absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(absl::Span<const Box> chun
                      " elements of target box ", target.ToString()));
   }
   return pieces;
+}
+
+std::vector<ShardRead> ReaderAssigner::Assign(const ShardMap& map,
+                                              int64_t bytes_per_element) {
+  const Mesh& mesh = map.layout().mesh();
+  const int64_t per_rank = mesh.devices_per_rank();
+  std::vector<ShardRead> reads;
+  map.ForEachNonEmptyShard([&](int64_t s) {
+    ShardRead r;
+    r.shard = s;
+    r.box = map.ShardBox(s);
+    // One device per rank holding the shard, rank by rank (ascending).
+    for (int64_t device = map.NextDeviceOfShard(s, 0); device >= 0;) {
+      const int rank = mesh.RankOfDevice(device);
+      r.holders.push_back(rank);
+      device = map.NextDeviceOfShard(s, (rank + 1) * per_rank);
+    }
+    r.reader = r.holders.front();
+    for (int rank : r.holders) {
+      if (bytes_per_rank_[rank] < bytes_per_rank_[r.reader]) r.reader = rank;
+    }
+    bytes_per_rank_[r.reader] += r.box.num_elements() * bytes_per_element;
+    reads.push_back(std::move(r));
+  });
+  return reads;
 }
 
 }  // namespace meshckpt
