@@ -220,13 +220,13 @@ TEST(ReadOnce, OneDToTwoDReadsEachChunkOnce) {
     model += Bytes(tensors.back().spec);
   }
   tensors.push_back({{"norm", DType::kFloat32, {64}}, {"unsharded"}, {"unsharded"}});
-  model += Bytes(tensors.back().spec);
+  const int64_t norm = Bytes(tensors.back().spec);
   const RestoreStats s = SaveAndRestore(comm, dir + "/ckpt", flat, grid, tensors);
-  EXPECT_EQ(Sum(comm, s.disk_bytes), model);
-  // Each rank's buffers hold 1/(n/data) of the split tensors and all of the
-  // norm; everything not read here came from another rank.
+  EXPECT_EQ(Sum(comm, s.disk_bytes), model + norm);
+  // Each split tensor lands on `data` ranks, the norm on all; everything
+  // not read here came from another rank.
   EXPECT_EQ(s.disk_bytes + s.received_bytes, s.delivered_bytes);
-  EXPECT_EQ(Sum(comm, s.delivered_bytes), model * data);
+  EXPECT_EQ(Sum(comm, s.delivered_bytes), model * data + norm * n);
   comm.Barrier();
   if (comm.rank() == 0) std::filesystem::remove_all(dir);
 }

@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -51,7 +52,7 @@ struct Plan {
 };
 
 Plan MakePlan(const Communicator& comm, const CheckpointIndex& index,
-              absl::Span<const RestoreTensor> tensors) {
+              absl::Span<const RestoreTensor> tensors, ShardReads reads) {
   Plan plan;
   plan.buffers.reserve(tensors.size());
   plan.reads.resize(tensors.size());
@@ -87,6 +88,11 @@ Plan MakePlan(const Communicator& comm, const CheckpointIndex& index,
   const int me = comm.rank();
   for (const auto& [offset, i] : order) {
     plan.order.push_back(i);
+    if (reads == ShardReads::kEveryHolder) {
+      plan.reads[i].resize(plan.buffers[i].shards.size());
+      std::iota(plan.reads[i].begin(), plan.reads[i].end(), 0);
+      continue;
+    }
     const RestoreTensor& t = tensors[i];
     const LocalBuffers& b = plan.buffers[i];
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();
@@ -225,9 +231,9 @@ absl::Status ReadAndDistribute(Communicator& comm, const CheckpointIndex& index,
                                absl::StatusOr<ChunkSource*> source,
                                absl::Span<const RestoreTensor> tensors,
                                const IoOptions& options, PhaseTrace* trace,
-                               RestoreStats* stats) {
+                               RestoreStats* stats, ShardReads reads) {
   RestoreStats counts;
-  const Plan plan = MakePlan(comm, index, tensors);
+  const Plan plan = MakePlan(comm, index, tensors, reads);
   trace->Mark("plan");
   int64_t done = 0;
   auto progress = [&](int64_t bytes) {

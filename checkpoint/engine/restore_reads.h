@@ -53,11 +53,19 @@ struct RestoreStats {
   int64_t subgroups = 0;        // Sets of ranks this rank shared shards with.
 };
 
+// Who reads a shard that several ranks hold.
+enum class ShardReads {
+  kOnce,         // One of them, then sent to the others (the default).
+  kEveryHolder,  // Each for itself, nothing sent: how restores worked
+                 // before, kept to measure against (bench/ckpt_bench).
+};
+
 // RestoreTensors (shard_io.h), also filling `stats` (may be null) with this
-// rank's counts.
+// rank's counts. `reads` must be the same on every rank.
 absl::Status RestoreTensors(CheckpointHandle& checkpoint,
                             absl::Span<const RestoreTensor> tensors,
-                            const IoOptions& options, RestoreStats* stats);
+                            const IoOptions& options, RestoreStats* stats,
+                            ShardReads reads = ShardReads::kOnce);
 
 namespace internal {
 
@@ -69,7 +77,7 @@ absl::Status ReadAndDistribute(Communicator& comm, const CheckpointIndex& index,
                                absl::StatusOr<ChunkSource*> source,
                                absl::Span<const RestoreTensor> tensors,
                                const IoOptions& options, PhaseTrace* trace,
-                               RestoreStats* stats);
+                               RestoreStats* stats, ShardReads reads);
 
 }  // namespace internal
 }  // namespace meshckpt

@@ -65,7 +65,8 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
 
 absl::Status RestoreTensors(CheckpointHandle& checkpoint,
                             absl::Span<const RestoreTensor> tensors,
-                            const IoOptions& options, RestoreStats* stats) {
+                            const IoOptions& options, RestoreStats* stats,
+                            ShardReads reads) {
   Communicator& comm = checkpoint.comm();
   const CheckpointIndex& index = checkpoint.index();
   PhaseTrace trace("restore", comm.rank());
@@ -80,7 +81,7 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
   trace.Mark("check");
   // Agreed inside: a read that failed anywhere fails every rank alike.
   return internal::ReadAndDistribute(comm, index, checkpoint.data(), tensors, options,
-                                     &trace, stats);
+                                     &trace, stats, reads);
 }
 
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
