@@ -41,7 +41,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
   if (f.count("mode")) c.modes = absl::StrSplit(f["mode"], ',');
   for (const std::string& m : c.modes) {
     if (m != "io" && m != "tensors" && m != "save-only" && m != "reshard" &&
-        m != "read-once" && m != "async") {
+        m != "read-once" && m != "metadata" && m != "async") {
       return absl::InvalidArgumentError(absl::StrCat("unknown mode '", m, "'"));
     }
   }
@@ -110,6 +110,9 @@ modes (--mode=a,b,...; default io,tensors):
              need read once and sent (the default) vs read by every rank
              holding it, vs raw pread; prints bytes read from the file and
              delivered, summed over ranks (not in the CSV)
+  metadata   --tensors=N float32 tensors of 1 KiB (--tensor-layout): save time,
+             index size, index broadcast alone and the whole collective index
+             read (max over ranks), restore
   async      AsyncSaver on the model: the stall (Start) vs a memcpy of each
              rank's bytes, and the time until durable vs a synchronous save
 flags: --reps=N (3)  --devices=D (ranks)  --mesh=1d|2d (2d: data=--data=K (2)

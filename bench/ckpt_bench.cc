@@ -26,6 +26,7 @@
 #include "bench/async_bench.h"
 #include "bench/bench_config.h"
 #include "bench/bench_util.h"
+#include "bench/metadata_bench.h"
 #include "bench/report.h"
 #include "bench/workload.h"
 #include "meshckpt/base/status_macros.h"
@@ -87,6 +88,7 @@ class Bench {
       if (m == "save-only") MESHCKPT_RETURN_IF_ERROR(RunSaveOnly());
       if (m == "reshard") MESHCKPT_RETURN_IF_ERROR(RunReshard());
       if (m == "read-once") MESHCKPT_RETURN_IF_ERROR(RunReadOnce());
+      if (m == "metadata") MESHCKPT_RETURN_IF_ERROR(RunMetadata());
       if (m == "async") MESHCKPT_RETURN_IF_ERROR(RunAsync());
     }
     return absl::OkStatus();
@@ -382,6 +384,15 @@ class Bench {
     MESHCKPT_RETURN_IF_ERROR(Alternate(RestoreOp(w, c_.from), ReadOp(raw_r, reads), &r));
     MESHCKPT_RETURN_IF_ERROR(Report(r, w));
     return comm_.Agree(RemoveFileIfExists(raw_r));
+  }
+
+  absl::Status RunMetadata() {
+    MESHCKPT_ASSIGN_OR_RETURN(
+        Workload w,
+        MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors),
+                     c_.split_tensors ? "small-split" : "small-replicated",
+                     absl::StrCat(c_.tensors, " x 1 KiB float32")));
+    return RunMetadataBench(comm_, Path("meta-ckpt"), w, c_.reps);
   }
 
   // --from restored with each shared shard read once, and read by every

@@ -45,11 +45,15 @@ int64_t Sum(Communicator& comm, int64_t v) {
   return s;
 }
 
-// A directory every rank sees (rank 0 names it).
+// A directory every rank sees (rank 0 names it): under --dir=DIR, which
+// across hosts must be shared (scripts/multinode/run_test.sh), or else the
+// temporary directory of this one host.
 std::string SharedDir(Communicator& comm, const std::string& name) {
   std::string dir;
   if (comm.rank() == 0) {
-    dir = (std::filesystem::temp_directory_path() /
+    const std::string base = TestArg("--dir=");
+    dir = (std::filesystem::path(base.empty() ? std::filesystem::temp_directory_path()
+                                              : std::filesystem::path(base)) /
            absl::StrCat("meshckpt_read_once_", ::getpid(), "_", name))
               .string();
     std::filesystem::remove_all(dir);
