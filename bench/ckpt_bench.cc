@@ -440,10 +440,11 @@ class Bench {
       const int64_t delivered = SumOverRanks(comm_, stats[i].delivered_bytes);
       if (root()) {
         std::printf(
-            "  read-once %-12s %d ranks, mesh %s: %.3f s, raw %.3f s, ratio %.2f; "
+            "  read-once %-12s %d ranks, mesh %s: %.3f s, raw %.3f s, ratio (raw/ours) "
+            "%.2f; "
             "from disk %.1f MB, received %.1f MB, delivered %.1f MB (%.2f x disk)\n",
             names[i], comm_.size(), MeshText(mesh_).c_str(), t.median, raw.median,
-            t.median / raw.median, disk / 1e6, sent / 1e6, delivered / 1e6,
+            raw.median / t.median, disk / 1e6, sent / 1e6, delivered / 1e6,
             static_cast<double>(delivered) / std::max<int64_t>(1, disk));
         std::fflush(stdout);
       }

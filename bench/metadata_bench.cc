@@ -13,6 +13,9 @@
 #include "meshckpt/checkpoint/engine/checkpoint_index.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/io/fs/fs.h"
+#include "meshckpt/layout/reshard_plan.h"
+#include "meshckpt/layout/shard_map.h"
+#include "meshckpt/mesh/mesh.h"
 
 namespace meshckpt::bench {
 namespace {
@@ -25,6 +28,32 @@ double Timed(Communicator& comm, Fn&& fn) {
   fn();
   const double dt = NowSeconds() - t0;
   return comm.AllReduceMax(static_cast<int64_t>(dt * 1e9)) / 1e9;
+}
+
+// The save's writer choice and the restore's reader choice for `tensors`
+// tensors, replicated (one shard, `ranks` holders) and split (`ranks`
+// shards, one holder each), on a mesh of `ranks` ranks, computed as one rank of
+// them would (in this process, without those ranks): seconds per plan.
+void PrintPlanCost(int64_t tensors, int ranks) {
+  const Mesh mesh = Mesh::Create({{"x", ranks}}, 0, ranks).value();
+  const Layout replicated = Layout::Create({"unsharded"}, mesh).value();
+  const Layout split = Layout::Create({"x"}, mesh).value();
+  for (const Layout* layout : {&replicated, &split}) {
+    const ShardMap map = ShardMap::Create(*layout, {int64_t{4} * ranks}).value();
+    double t0 = NowSeconds();
+    WriterAssigner writers(ranks);
+    for (int64_t t = 0; t < tensors; ++t) writers.Assign(map, 4);
+    const double save = NowSeconds() - t0;
+    t0 = NowSeconds();
+    ReaderAssigner readers(ranks);
+    for (int64_t t = 0; t < tensors; ++t) readers.Assign(map, 4);
+    const double restore = NowSeconds() - t0;
+    std::printf(
+        "  plan for %lld %s tensors on %d ranks, on one rank: save %.3f s, restore "
+        "%.3f s (%.0f ns per shard and holder)\n",
+        static_cast<long long>(tensors), layout == &split ? "split" : "replicated", ranks,
+        save, restore, restore * 1e9 / static_cast<double>(tensors) / ranks);
+  }
 }
 
 }  // namespace
@@ -73,6 +102,7 @@ absl::Status RunMetadataBench(Communicator& comm, const std::string& prefix, Wor
         static_cast<double>(index_size) / std::max<int64_t>(1, w.num_tensors()),
         Summarize(bcast).median * 1e3, Summarize(read).median * 1e3, restore);
     std::fflush(stdout);
+    for (int ranks : {1024, 16384}) PrintPlanCost(1000, ranks);
     (void)RemoveFileIfExists(IndexFilePath(prefix));
     (void)RemoveFileIfExists(DataFilePath(prefix));
   }
