@@ -388,10 +388,9 @@ class Bench {
 
   absl::Status RunMetadata() {
     MESHCKPT_ASSIGN_OR_RETURN(
-        Workload w,
-        MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors),
-                     c_.split_tensors ? "small-split" : "small-replicated",
-                     absl::StrCat(c_.tensors, " x 1 KiB float32")));
+        Workload w, MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors),
+                                 c_.split_tensors ? "small-split" : "small-replicated",
+                                 absl::StrCat(c_.tensors, " x 1 KiB float32")));
     return RunMetadataBench(comm_, Path("meta-ckpt"), w, c_.reps);
   }
 
@@ -420,9 +419,9 @@ class Bench {
           options.transfer_mode = c_.restore_transfer;
           absl::StatusOr<std::unique_ptr<CheckpointHandle>> h =
               CheckpointHandle::Open(comm_, c_.from, options);
-          s = h.ok() ? RestoreTensors(**h, restores, options, &stats[which],
-                                      policy[which])
-                     : h.status();
+          s = h.ok()
+                  ? RestoreTensors(**h, restores, options, &stats[which], policy[which])
+                  : h.status();
         } else {
           s = RawRead(raw_r, reads);
         }

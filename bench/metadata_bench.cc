@@ -90,8 +90,8 @@ absl::Status RunMetadataBench(Communicator& comm, const std::string& prefix, Wor
     MESHCKPT_RETURN_IF_ERROR(comm.Agree(s));
   }
   w.Poison();
-  const double restore =
-      Timed(comm, [&] { s = RestoreTensors(comm, prefix, w.RestoreList(), IoOptions()); });
+  const double restore = Timed(
+      comm, [&] { s = RestoreTensors(comm, prefix, w.RestoreList(), IoOptions()); });
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(s));
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(w.Verify()));
   if (comm.rank() == 0) {

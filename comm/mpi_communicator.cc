@@ -253,9 +253,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> Mpi::Subgroup(absl::Span<const int
   bool member = false;
   for (size_t i = 0; i < ranks.size(); ++i) {
     if (ranks[i] < 0 || ranks[i] >= size_ || (i > 0 && ranks[i] <= ranks[i - 1])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "subgroup ranks must ascend within [0, ", size_, "); entry ", i, " is ",
-          ranks[i]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("subgroup ranks must ascend within [0, ", size_, "); entry ", i,
+                       " is ", ranks[i]));
     }
     member = member || ranks[i] == rank_;
   }

@@ -7,6 +7,8 @@
 // Every tensor here is smaller than one checksum tile, so a chunk is one
 // tile and any read of it reads the whole chunk: the expected disk bytes
 // are exact.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -15,8 +17,6 @@
 #include <numeric>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -88,8 +88,8 @@ RestoreStats SaveAndRestore(Communicator& comm, const std::string& prefix,
     Layout restore = Layout::Create(t.restore_specs, restore_mesh).value();
     written.push_back(DeviceBuffers::Filled(t.spec, save));
     restored.push_back(DeviceBuffers::Sentinel(t.spec, restore));
-    saves.push_back({t.spec.key, "", t.spec.dtype, t.spec.shape, save,
-                     written.back().ConstPtrs()});
+    saves.push_back(
+        {t.spec.key, "", t.spec.dtype, t.spec.shape, save, written.back().ConstPtrs()});
     restores.push_back(
         {t.spec.key, t.spec.dtype, t.spec.shape, restore, restored.back().Ptrs()});
   }
@@ -176,8 +176,8 @@ TEST(ReadOnce, ReplicatedTensorsAreReadOnceInTotal) {
   for (int i = 0; i < 12; ++i) {
     // Mixed sizes: most batched together, one above the batch size.
     const int64_t rows = i == 5 ? 1500 : 3 + 7 * i;
-    tensors.push_back({{absl::StrCat("bias/", i), i % 3 == 0 ? DType::kFloat64
-                                                             : DType::kFloat32,
+    tensors.push_back({{absl::StrCat("bias/", i),
+                        i % 3 == 0 ? DType::kFloat64 : DType::kFloat32,
                         {rows, i == 5 ? 1000 : 5}},
                        {"unsharded", "unsharded"},
                        {"unsharded", "unsharded"}});
@@ -258,8 +258,8 @@ TEST(ReadOnce, MoreDevicesThanRanksWithOverlappingHolders) {
       continue;
     }
     for (int64_t g = 0; g < test::NumElements(t.spec.shape); ++g) {
-      once += static_cast<int64_t>(
-          test::ExpectedString(test::KeyHash(t.spec.key), g).size());
+      once +=
+          static_cast<int64_t>(test::ExpectedString(test::KeyHash(t.spec.key), g).size());
     }
   }
   const RestoreStats s = SaveAndRestore(comm, dir + "/ckpt", save_mesh, grid, tensors);
@@ -277,9 +277,9 @@ TEST(ReadOnce, ChecksumErrorOnTheReaderFailsEveryRank) {
   Layout rep = Layout::Create({"unsharded"}, mesh).value();
   DeviceBuffers w = DeviceBuffers::Filled(spec, rep);
   const std::string prefix = dir + "/ckpt";
-  ASSERT_TRUE(SaveTensors(comm, prefix, {{"bias", "", spec.dtype, spec.shape, rep,
-                                          w.ConstPtrs()}},
-                          {}, IoOptions())
+  ASSERT_TRUE(SaveTensors(comm, prefix,
+                          {{"bias", "", spec.dtype, spec.shape, rep, w.ConstPtrs()}}, {},
+                          IoOptions())
                   .ok());
   auto handle = CheckpointHandle::Open(comm, prefix);
   ASSERT_TRUE(handle.ok()) << handle.status();

@@ -63,7 +63,8 @@ Plan MakePlan(const Communicator& comm, const CheckpointIndex& index,
     ShardMap map = ShardMap::Create(t.layout, t.shape).value();  // Checked.
     plan.buffers.push_back(LocalBuffersOf(map, t.device_data, t.shard_data));
     const LocalBuffers& b = plan.buffers.back();
-    for (const auto& s : b.shards) plan.total += s.box.num_elements() * DTypeSize(t.dtype);
+    for (const auto& s : b.shards)
+      plan.total += s.box.num_elements() * DTypeSize(t.dtype);
     for (const auto& c : b.copies) {
       plan.total += b.shards[c.from].box.num_elements() * DTypeSize(t.dtype);
     }

@@ -17,9 +17,9 @@
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/checkpoint_handle.h"
 #include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/restore_reads.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/engine/shard_io_internal.h"
-#include "meshckpt/checkpoint/engine/restore_reads.h"
 #include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
