@@ -391,7 +391,7 @@ class Bench {
         Workload w, MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors),
                                  c_.split_tensors ? "small-split" : "small-replicated",
                                  absl::StrCat(c_.tensors, " x 1 KiB float32")));
-    return RunMetadataBench(comm_, Path("meta-ckpt"), w, c_.reps);
+    return RunMetadataBench(comm_, Path("meta-ckpt"), w, c_.reps, c_.quick);
   }
 
   // --from restored with each shared shard read once, and read by every
