@@ -121,20 +121,45 @@ absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(absl::Span<const Box> chun
   return pieces;
 }
 
-std::vector<ShardRead> ReaderAssigner::Assign(const ShardMap& map,
-                                              int64_t bytes_per_element) {
+void ReaderAssigner::ListHolders(const ShardMap& map, int64_t shard,
+                                 std::vector<int>* out) {
+  // One device per rank holding the shard, rank by rank (ascending).
   const Mesh& mesh = map.layout().mesh();
   const int64_t per_rank = mesh.devices_per_rank();
+  for (int64_t device = map.NextDeviceOfShard(shard, 0); device >= 0;) {
+    const int rank = mesh.RankOfDevice(device);
+    out->push_back(rank);
+    device = map.NextDeviceOfShard(shard, (rank + 1) * per_rank);
+  }
+}
+
+const std::vector<int>& ReaderAssigner::Holders(const ShardMap& map, int64_t shard) {
+  auto known = std::find_if(holders_.begin(), holders_.end(),
+                            [&](const auto& e) { return e.first == map.layout(); });
+  if (known == holders_.end()) {
+    holders_.emplace_back(map.layout(), std::map<int64_t, std::vector<int>>());
+    known = holders_.end() - 1;
+  }
+  auto [it, added] = known->second.try_emplace(shard);
+  if (added) ListHolders(map, shard, &it->second);
+  return it->second;
+}
+
+std::vector<ShardRead> ReaderAssigner::Assign(const ShardMap& map,
+                                              int64_t bytes_per_element) {
+  // Devices holding each shard: few (a split tensor) are cheaper to list
+  // than to look up.
+  constexpr int64_t kCacheFrom = 64;
+  const int64_t replicas = map.layout().mesh().num_devices() / map.num_shards();
   std::vector<ShardRead> reads;
   map.ForEachNonEmptyShard([&](int64_t s) {
     ShardRead r;
     r.shard = s;
     r.box = map.ShardBox(s);
-    // One device per rank holding the shard, rank by rank (ascending).
-    for (int64_t device = map.NextDeviceOfShard(s, 0); device >= 0;) {
-      const int rank = mesh.RankOfDevice(device);
-      r.holders.push_back(rank);
-      device = map.NextDeviceOfShard(s, (rank + 1) * per_rank);
+    if (replicas < kCacheFrom) {
+      ListHolders(map, s, &r.holders);
+    } else {
+      r.holders = Holders(map, s);
     }
     r.reader = r.holders.front();
     for (int rank : r.holders) {

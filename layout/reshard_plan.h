@@ -25,12 +25,15 @@
 #define MESHCKPT_LAYOUT_RESHARD_PLAN_H_
 
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
 #include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
@@ -72,7 +75,14 @@ class ReaderAssigner {
   const std::vector<int64_t>& bytes_per_rank() const { return bytes_per_rank_; }
 
  private:
+  // The ranks holding each shard depend on the layout alone, not the
+  // tensor: listed once per layout and shard (the walk over the mesh is
+  // most of the cost when thousands of ranks hold a shard).
+  const std::vector<int>& Holders(const ShardMap& map, int64_t shard);
+  static void ListHolders(const ShardMap& map, int64_t shard, std::vector<int>* out);
+
   std::vector<int64_t> bytes_per_rank_;
+  std::vector<std::pair<Layout, std::map<int64_t, std::vector<int>>>> holders_;
 };
 
 }  // namespace meshckpt
