@@ -1,5 +1,4 @@
-// PlanReshard: which saved chunks cover a wanted box, and where each piece
-// goes; ReaderAssigner: which rank reads each shard that several ranks need.
+// Reshard plans: the chunks covering a box, and who reads each shared shard.
 #include "meshckpt/layout/reshard_plan.h"
 
 #include <algorithm>

@@ -1,5 +1,4 @@
-// A restore's reads, each shard by one rank, and their distribution to the
-// other ranks holding it (restore_reads.h).
+// A restore's reads, each shared shard by one rank, then sent (restore_reads.h).
 #include "meshckpt/checkpoint/engine/restore_reads.h"
 
 #include <algorithm>

@@ -2,14 +2,8 @@
 // on one rank, and hands it to the others that need it (restore_reads.h).
 #include <xxhash.h>
 
-#include <algorithm>
-#include <cstring>
-#include <limits>
 #include <memory>
-#include <optional>
 #include <string>
-#include <tuple>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
