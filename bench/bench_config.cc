@@ -41,7 +41,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
   if (f.count("mode")) c.modes = absl::StrSplit(f["mode"], ',');
   for (const std::string& m : c.modes) {
     if (m != "io" && m != "tensors" && m != "save-only" && m != "reshard" &&
-        m != "read-once" && m != "metadata" && m != "async") {
+        m != "read-once" && m != "metadata" && m != "async" && m != "rewrite") {
       return absl::InvalidArgumentError(absl::StrCat("unknown mode '", m, "'"));
     }
   }
@@ -85,7 +85,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
     if (m == "save-only" && c.keep.empty()) {
       return absl::InvalidArgumentError("--mode=save-only needs --keep=PREFIX");
     }
-    if ((m == "reshard" || m == "read-once") && c.from.empty()) {
+    if ((m == "reshard" || m == "read-once" || m == "rewrite") && c.from.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--mode=", m, " needs --from=PREFIX"));
     }
@@ -99,6 +99,7 @@ const char kUsage[] = R"(usage: mpirun -np N ckpt_bench [flags]
   mpirun -np 4 ckpt_bench --mode=save-only --keep=/tmp/b/ckpt4
   mpirun -np 3 ckpt_bench --mode=reshard --from=/tmp/b/ckpt4 [--mesh=2d]
   mpirun -np 2 ckpt_bench --mode=async       async save stall vs memcpy, sync save
+  mpirun -np 3 ckpt_bench --mode=rewrite --from=/tmp/b/ckpt4 [--mesh=2d]
 modes (--mode=a,b,...; default io,tensors):
   io         durable SaveTensors vs raw pwrite+fsync of the same bytes per rank;
              RestoreTensors onto the same layout vs raw pread of the same bytes
@@ -115,6 +116,9 @@ modes (--mode=a,b,...; default io,tensors):
              read (max over ranks), restore
   async      AsyncSaver on the model: the stall (Start) vs a memcpy of each
              rank's bytes, and the time until durable vs a synchronous save
+  rewrite    offline reshard (RewriteCheckpoint, `meshckpt reshard`) of
+             --from=PREFIX onto this job's mesh vs each rank reading its share
+             of the bytes and writing them to a new file with fsync
 flags: --reps=N (3)  --devices=D (ranks)  --mesh=1d|2d (2d: data=--data=K (2)
   x model=D/K)  --dir=DIR (/tmp/meshckpt_bench)  --csv=FILE (append rows,
   schema in bench/report.h)  --suite=LABEL  --tensor-layout=replicated|split

@@ -28,6 +28,7 @@
 #include "bench/bench_util.h"
 #include "bench/metadata_bench.h"
 #include "bench/report.h"
+#include "bench/rewrite_bench.h"
 #include "bench/workload.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/checkpoint_handle.h"
@@ -90,6 +91,7 @@ class Bench {
       if (m == "read-once") MESHCKPT_RETURN_IF_ERROR(RunReadOnce());
       if (m == "metadata") MESHCKPT_RETURN_IF_ERROR(RunMetadata());
       if (m == "async") MESHCKPT_RETURN_IF_ERROR(RunAsync());
+      if (m == "rewrite") MESHCKPT_RETURN_IF_ERROR(RunRewrite());
     }
     return absl::OkStatus();
   }
@@ -361,21 +363,57 @@ class Bench {
     return absl::OkStatus();
   }
 
-  absl::Status RunReshard() {
+  // The saved job of --from (a save-only checkpoint) into `r`.
+  absl::Status DescribeSource(Result* r) {
     MESHCKPT_ASSIGN_OR_RETURN(IndexRecord index, ReadCheckpointIndex(comm_, c_.from));
     const auto& meta = index.user_metadata;
-    Result r;
-    r.mode = "reshard";
-    r.op = "restore";
     auto model = meta.find("bench.model");
     auto ranks = meta.find("bench.ranks");
     if (model == meta.end() || model->second != model_.name || ranks == meta.end() ||
-        !absl::SimpleAtoi(ranks->second, &r.saved_ranks)) {
+        !absl::SimpleAtoi(ranks->second, &r->saved_ranks)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "'", c_.from, "' was not saved by `ckpt_bench --mode=save-only` with the ",
           model_.name, " model", c_.quick ? " (--quick)" : ""));
     }
-    if (auto m = meta.find("bench.mesh"); m != meta.end()) r.saved_mesh = m->second;
+    if (auto m = meta.find("bench.mesh"); m != meta.end()) r->saved_mesh = m->second;
+    return absl::OkStatus();
+  }
+
+  // The offline reshard of --from onto this job's mesh (RewriteCheckpoint)
+  // against each rank reading its share of the bytes and writing them to a
+  // new file; the result is restored and checked after every rep.
+  absl::Status RunRewrite() {
+    Result r;
+    r.mode = "rewrite";
+    r.op = "reshard";
+    MESHCKPT_RETURN_IF_ERROR(DescribeSource(&r));
+    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
+    const std::string dst = Path("rewrite-ckpt"), raw = RankPath("rewrite-raw");
+    r.bytes = w.model_bytes();
+    Op ours{[&] { return RemoveCheckpoint(dst); },
+            [&] { return RewriteOnce(comm_, c_.from, dst, w); },
+            [&] {
+              Op restore = RestoreOp(w, dst);
+              MESHCKPT_RETURN_IF_ERROR(restore.prepare());
+              MESHCKPT_RETURN_IF_ERROR(comm_.Agree(restore.run()));
+              return restore.check();
+            }};
+    Op copy{[&] { return RemoveFileIfExists(raw); },
+            [&] {
+              return RawCopyShare(comm_.rank(), comm_.size(), DataFilePath(c_.from), raw,
+                                  r.bytes);
+            }};
+    MESHCKPT_RETURN_IF_ERROR(Alternate(ours, copy, &r));
+    MESHCKPT_RETURN_IF_ERROR(Report(r, w));
+    MESHCKPT_RETURN_IF_ERROR(comm_.Agree(RemoveFileIfExists(raw)));
+    return comm_.Agree(RemoveCheckpoint(dst));
+  }
+
+  absl::Status RunReshard() {
+    Result r;
+    r.mode = "reshard";
+    r.op = "restore";
+    MESHCKPT_RETURN_IF_ERROR(DescribeSource(&r));
     MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
     const std::string raw_r = RankPath("reshard-raw-read");
     const std::vector<Segment> reads = w.ReadSegments();

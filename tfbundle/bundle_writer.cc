@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <limits>
 #include <random>
 
 #include "absl/strings/escaping.h"
@@ -55,9 +56,13 @@ absl::Status BundleWriter::Append(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) {
-  if (!status_.ok()) return status_;
-  if (finished_) return absl::FailedPreconditionError("BundleWriter::Add after Finish");
+absl::Status BundleWriter::CheckNewEntry(absl::string_view key, TfDType dtype) const {
+  if (finished_) return absl::FailedPreconditionError("BundleWriter: add after Finish");
+  if (open_.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("BundleWriter: tensor '", absl::CHexEscape(open_->fields.key),
+                     "' is still open (EndEntry it first)"));
+  }
   if (key.empty()) {
     return absl::InvalidArgumentError(
         "the empty key is the bundle header's; a tensor cannot use it");
@@ -66,32 +71,103 @@ absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) 
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor '", absl::CHexEscape(key), "' was already added to '", prefix_, "'"));
   }
-  if (value.dtype() != TfDType::kString && TfDTypeSize(value.dtype()) == 0) {
+  if (dtype != TfDType::kString && TfDTypeSize(dtype) == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", absl::CHexEscape(key), "' is ",
-                     TfDTypeName(value.dtype()), ", which a bundle cannot hold as data"));
+        absl::StrCat("tensor '", absl::CHexEscape(key), "' is ", TfDTypeName(dtype),
+                     ", which a bundle cannot hold as data"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status BundleWriter::Add(absl::string_view key, const TensorValue& value) {
+  if (!status_.ok()) return status_;
+  if (value.dtype() != TfDType::kString) {
+    MESHCKPT_RETURN_IF_ERROR(BeginEntry(key, value.dtype(), value.shape()));
+    MESHCKPT_RETURN_IF_ERROR(AppendBytes(value.bytes()));
+    return EndEntry();
+  }
+  MESHCKPT_RETURN_IF_ERROR(CheckNewEntry(key, value.dtype()));
   BundleEntry::Fields f;
   f.key = std::string(key);
   f.dtype = static_cast<int>(value.dtype());
   f.shape = value.shape();
   f.offset = size_;
-  if (value.dtype() == TfDType::kString) {
-    const EncodedStrings enc = EncodeStringTensor(value.strings());
-    status_ = Append(enc.bytes);
-    f.size = static_cast<int64_t>(enc.bytes.size());
-    f.masked_crc32c = crc32c::Mask(enc.crc32c);
-  } else {
-    status_ = Append(value.bytes());
-    f.size = static_cast<int64_t>(value.bytes().size());
-    f.masked_crc32c =
-        crc32c::Mask(crc32c::Value(value.bytes().data(), value.bytes().size()));
-  }
+  const EncodedStrings enc = EncodeStringTensor(value.strings());
+  status_ = Append(enc.bytes);
+  f.size = static_cast<int64_t>(enc.bytes.size());
+  f.masked_crc32c = crc32c::Mask(enc.crc32c);
   if (!status_.ok()) return status_;
   absl::StatusOr<BundleEntry> e =
       BundleEntry::Create(std::move(f), 1, IndexFilename(prefix_));
   if (!e.ok()) return status_ = absl::InternalError(e.status().message());
   entries_.emplace(std::string(key), *std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status BundleWriter::BeginEntry(absl::string_view key, TfDType dtype,
+                                      std::vector<int64_t> shape) {
+  if (!status_.ok()) return status_;
+  MESHCKPT_RETURN_IF_ERROR(CheckNewEntry(key, dtype));
+  if (dtype == TfDType::kString) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", absl::CHexEscape(key),
+                     "' is DT_STRING, which cannot be streamed (its lengths come "
+                     "first): use Add"));
+  }
+  absl::StatusOr<int64_t> n = NumElements(shape);
+  if (!n.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", absl::CHexEscape(key), "': ", n.status().message()));
+  }
+  if (*n > std::numeric_limits<int64_t>::max() / TfDTypeSize(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", absl::CHexEscape(key), "' is too large"));
+  }
+  OpenEntry open;
+  open.fields.key = std::string(key);
+  open.fields.dtype = static_cast<int>(dtype);
+  open.fields.shape = std::move(shape);
+  open.fields.offset = size_;
+  open.fields.size = *n * TfDTypeSize(dtype);
+  open_ = std::move(open);
+  return absl::OkStatus();
+}
+
+absl::Status BundleWriter::AppendBytes(absl::string_view bytes) {
+  if (!status_.ok()) return status_;
+  if (!open_.has_value()) {
+    return absl::FailedPreconditionError("BundleWriter::AppendBytes without BeginEntry");
+  }
+  if (static_cast<int64_t>(bytes.size()) > open_->fields.size - open_->appended) {
+    return status_ = absl::InvalidArgumentError(
+               absl::StrCat("tensor '", absl::CHexEscape(open_->fields.key), "' has ",
+                            open_->fields.size, " bytes, but ",
+                            open_->appended + bytes.size(), " were appended"));
+  }
+  MESHCKPT_RETURN_IF_ERROR(status_ = Append(bytes));
+  open_->crc = crc32c::Extend(open_->crc, bytes.data(), bytes.size());
+  open_->appended += static_cast<int64_t>(bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status BundleWriter::EndEntry() {
+  if (!status_.ok()) return status_;
+  if (!open_.has_value()) {
+    return absl::FailedPreconditionError("BundleWriter::EndEntry without BeginEntry");
+  }
+  if (open_->appended != open_->fields.size) {
+    return status_ = absl::InvalidArgumentError(
+               absl::StrCat("tensor '", absl::CHexEscape(open_->fields.key), "' has ",
+                            open_->fields.size, " bytes, but only ", open_->appended,
+                            " were appended"));
+  }
+  open_->fields.masked_crc32c = crc32c::Mask(open_->crc);
+  const std::string key = open_->fields.key;
+  absl::StatusOr<BundleEntry> e =
+      BundleEntry::Create(std::move(open_->fields), 1, IndexFilename(prefix_));
+  open_.reset();
+  if (!e.ok()) return status_ = absl::InternalError(e.status().message());
+  entries_.emplace(key, *std::move(e));
   return absl::OkStatus();
 }
 
@@ -151,6 +227,11 @@ absl::Status BundleWriter::Finish() {
   if (!status_.ok()) return status_;
   if (finished_)
     return absl::FailedPreconditionError("BundleWriter::Finish called twice");
+  if (open_.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "BundleWriter::Finish: tensor '", absl::CHexEscape(open_->fields.key),
+        "' is still open (EndEntry it first)"));
+  }
   std::FILE* f = file_;
   file_ = nullptr;
   if (std::fflush(f) != 0) {

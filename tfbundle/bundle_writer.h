@@ -8,6 +8,14 @@
 //   (*w)->Add("dense/kernel", *TensorValue::FromBytes(TfDType::kFloat, {2, 3}, bytes));
 //   absl::Status s = (*w)->Finish();
 //
+// A large fixed-size tensor need not be held whole: BeginEntry, then
+// AppendBytes in pieces (its row-major little-endian bytes, in order), then
+// EndEntry; the CRC32C is computed as the pieces go by.
+//
+//   (*w)->BeginEntry("emb", TfDType::kFloat, {1 << 20, 1024});
+//   for (...) (*w)->AppendBytes(next_rows);
+//   (*w)->EndEntry();
+//
 // Tensor data streams to a temporary data file as it is added; Finish()
 // fsyncs and renames it into place, then writes the index atomically (temp,
 // fsync, rename, directory fsync). The index is the commit record: until it
@@ -21,6 +29,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +68,20 @@ class BundleWriter {
   absl::Status AddSlice(absl::string_view full_key,
                         const std::vector<int64_t>& full_shape,
                         const TensorSliceSpec& slice, const TensorValue& value);
+
+  // A fixed-size tensor streamed in pieces. BeginEntry: InvalidArgument as
+  // Add (and for DT_STRING, whose lengths come before its bytes: use Add);
+  // FailedPrecondition while another entry is open. AppendBytes: any number
+  // of bytes, in order; InvalidArgument past the tensor's size. EndEntry:
+  // InvalidArgument unless exactly the tensor's bytes were appended. After an
+  // error inside an open entry the writer is failed: every later call
+  // returns that error and nothing is committed.
+  absl::Status BeginEntry(absl::string_view key, TfDType dtype,
+                          std::vector<int64_t> shape);
+  absl::Status AppendBytes(absl::string_view bytes);
+  absl::Status EndEntry();
+
+  // FailedPrecondition while an entry is open.
   absl::Status Finish();
 
  private:
@@ -69,6 +92,15 @@ class BundleWriter {
         temp_data_(std::move(temp_data)),
         file_(file) {}
   absl::Status Append(absl::string_view bytes);
+  // Checks of Add and BeginEntry: usable key, not added yet, storable dtype.
+  absl::Status CheckNewEntry(absl::string_view key, TfDType dtype) const;
+
+  // The entry BeginEntry opened.
+  struct OpenEntry {
+    BundleEntry::Fields fields;  // size is the expected byte count
+    int64_t appended = 0;
+    uint32_t crc = 0;  // unmasked, of the bytes appended so far
+  };
 
   std::string prefix_;
   BundleWriterOptions options_;
@@ -77,6 +109,7 @@ class BundleWriter {
   int64_t size_ = 0;
   bool finished_ = false;
   absl::Status status_;
+  std::optional<OpenEntry> open_;
   std::map<std::string, BundleEntry> entries_;  // bytewise key order, as TF
 };
 

@@ -111,4 +111,42 @@ uint32_t Extend(uint32_t crc, const char* data, size_t n) {
                                : ExtendPortable(crc, data, n);
 }
 
+namespace {
+
+// a * b modulo the polynomial, both reflected (bit 31 is x^0).
+uint32_t MultModP(uint32_t a, uint32_t b) {
+  uint32_t m = uint32_t{1} << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ kPoly : b >> 1;
+  }
+  return p;
+}
+
+struct PowerTable {
+  // x^(2^k) modulo the polynomial, for every bit of 8 * a 64-bit length.
+  uint32_t x2n[67];
+  PowerTable() {
+    uint32_t p = uint32_t{1} << 30;  // x^1
+    x2n[0] = p;
+    for (int k = 1; k < 67; ++k) x2n[k] = p = MultModP(p, p);
+  }
+};
+
+}  // namespace
+
+uint32_t Combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  static const PowerTable table;
+  // x^(8 * len_b): len_b's bits, starting at x^(2^3) for one byte.
+  uint32_t p = uint32_t{1} << 31;  // x^0
+  for (int k = 3; len_b != 0; len_b >>= 1, ++k) {
+    if (len_b & 1) p = MultModP(table.x2n[k], p);
+  }
+  return MultModP(p, crc_a) ^ crc_b;
+}
+
 }  // namespace meshckpt::tf::crc32c

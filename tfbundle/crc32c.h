@@ -24,6 +24,13 @@ inline uint32_t Unmask(uint32_t masked) {
   return (rot >> 17) | (rot << 15);
 }
 
+// The CRC32C of A followed by B, from crc(A), crc(B) and B's length: what
+// lets ranks each checksum a part of an entry and still check the whole
+// entry's CRC. Multiplies crc(A) by x^(8 * len_b) modulo the polynomial
+// (zlib's crc32_combine technique: square-and-multiply over a table of
+// x^(2^k)), O(log len_b).
+uint32_t Combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 // Whether Extend() runs on the SSE4.2 instruction on this machine.
 bool HardwareAccelerated();
 

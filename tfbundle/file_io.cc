@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <random>
 
@@ -13,6 +14,9 @@
 
 namespace meshckpt::tf {
 namespace {
+
+// Constant-initialized: counting costs no start-up work.
+std::atomic<int64_t> data_bytes_read{0};
 
 absl::Status Errno(absl::string_view what, const std::string& path, int err) {
   return absl::ErrnoToStatus(err, absl::StrCat(what, " '", path, "'"));
@@ -95,7 +99,12 @@ absl::Status RandomAccessFile::ReadAt(int64_t offset, absl::Span<char> out,
         "%s is [%d, +%d) but '%s' has only %d bytes (truncated or damaged)", what, offset,
         n, path_, size_));
   }
+  data_bytes_read.fetch_add(n, std::memory_order_relaxed);
   return PreadFull(fd_, out.data(), out.size(), offset, path_, what);
+}
+
+int64_t internal::DataBytesReadForTesting() {
+  return data_bytes_read.load(std::memory_order_relaxed);
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path, int64_t max_bytes) {

@@ -51,6 +51,15 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
 
 bool PathExists(const std::string& path);
 
+namespace internal {
+
+// Bytes this process has read through RandomAccessFile::ReadAt (data files;
+// not the index, which ReadWholeFile reads). For tests that check a restore
+// reads only what its ranks need.
+int64_t DataBytesReadForTesting();
+
+}  // namespace internal
+
 }  // namespace meshckpt::tf
 
 #endif  // MESHCKPT_TFBUNDLE_FILE_IO_H_

@@ -1,4 +1,4 @@
-// tools/ owns the `meshckpt` command (inspect, ls, verify, diff, reshard).
+// tools/ owns the `meshckpt` command (inspect, ls, verify, diff, reshard, convert).
 // It may use any library folder; nothing in the library uses it.
 //
 // Shared command-line plumbing of the `meshckpt` tool: flag parsing, parsers

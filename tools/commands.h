@@ -2,7 +2,8 @@
 // name, writes results to stdout and errors to stderr ("meshckpt <cmd>: "),
 // and returns the process exit code (cli::ExitCode).
 //
-// inspect, ls, verify and diff run in one process without MPI; reshard
+// inspect, ls, verify, diff and convert to TensorFlow run in one process
+// without MPI; reshard (and convert to meshckpt, which is a reshard)
 // initializes MPI itself (MpiEnvironment) and is collective over
 // MPI_COMM_WORLD. Not thread-safe (HDF5 and MPI are process-global).
 #ifndef MESHCKPT_TOOLS_COMMANDS_H_
@@ -18,6 +19,8 @@ int RunLs(const std::vector<std::string>& args);
 int RunVerify(const std::vector<std::string>& args);
 int RunReshard(const std::vector<std::string>& args);
 int RunDiff(const std::vector<std::string>& args);
+// meshckpt -> TensorFlow in one process; TensorFlow -> meshckpt is RunReshard.
+int RunConvert(const std::vector<std::string>& args);
 
 }  // namespace meshckpt
 

@@ -2,6 +2,7 @@
 // inspect_checkpoint / print_tensors_in_checkpoint_file. Serial (one
 // process, CheckpointReader); reads only index metadata unless values are
 // asked for, and for a summarised tensor only the boxes that are shown.
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -198,8 +199,12 @@ Summary Summarize(const CheckpointReader& reader, const std::vector<VariableInfo
     if (v.dtype == DType::kString) ++s.num_strings;
     s.total_bytes += v.bytes;
   }
-  absl::StatusOr<int64_t> size = FileSize(DataFilePath(reader.prefix()));
-  if (size.ok()) s.data_file_bytes = *size;
+  // Our one .h5, or every shard of a TensorFlow bundle.
+  for (const std::string& file : reader.data_files()) {
+    absl::StatusOr<int64_t> size = FileSize(file);
+    if (!size.ok()) continue;
+    s.data_file_bytes = std::max<int64_t>(s.data_file_bytes, 0) + *size;
+  }
   s.mesh = reader.index().mesh.ToShortString();
   return s;
 }
@@ -208,8 +213,12 @@ void PrintMetadata(const CheckpointReader& reader,
                    const std::vector<VariableInfo>& vars) {
   const IndexRecord& ix = reader.index();
   const Summary s = Summarize(reader, vars);
-  std::cout << "checkpoint:       " << reader.prefix() << "\n"
-            << "step:             " << ix.step << "\n"
+  std::cout << "checkpoint:       " << reader.prefix() << "\n";
+  if (reader.format() == CheckpointFormat::kTensorFlow) {
+    std::cout << "format:           TensorFlow TensorBundle V2, "
+              << reader.data_files().size() << " data file(s)\n";
+  }
+  std::cout << "step:             " << ix.step << "\n"
             << "save_counter:     " << ix.save_counter << "\n"
             << "time:             " << cli::IsoTimeUtc(ix.timestamp) << "\n"
             << "library version:  " << ix.library_version << "\n"
@@ -227,6 +236,10 @@ void PrintMetadata(const CheckpointReader& reader,
   }
   std::cout << "object graph:     " << static_cast<int64_t>(ix.object_graph.nodes.size())
             << " node(s)\n";
+  for (const UnreadableTensor& u : reader.Unreadable()) {
+    std::cout << "not readable:     " << u.key << " (" << u.dtype << " "
+              << cli::ShapeText(u.shape) << ", listed only)\n";
+  }
   if (!ix.user_metadata.empty()) {
     std::cout << "user metadata:\n";
     for (const auto& [k, val] : ix.user_metadata)

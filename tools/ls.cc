@@ -2,6 +2,13 @@
 // lists them plus every other index found in it, with step, time, size and
 // whether each is complete. Serial; reads only indexes and file sizes, and
 // its work is linear in the number of entries (each is examined once).
+//
+// TensorFlow checkpoints (TensorBundle V2: `<prefix>.index` a LevelDB table,
+// `<prefix>.data-NNNNN-of-MMMMM`) are listed beside ours, as TF's own
+// `checkpoint` state file (the same format as ours) names them: complete
+// when the index parses and every data file holds the bytes its entries
+// need; timed by the state file, else by the index file's modification
+// time; no step (a bundle records none).
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -9,6 +16,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,9 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "meshckpt/checkpoint/engine/checkpoint_index.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/engine/tensorflow_bridge.h"
 #include "meshckpt/checkpoint/state/checkpoint_state.h"
 #include "meshckpt/io/format/index_file.h"
 #include "meshckpt/io/fs/fs.h"
+#include "meshckpt/tfbundle/bundle_reader.h"
 #include "meshckpt/tools/cli.h"
 #include "meshckpt/tools/commands.h"
 #include "meshckpt/tools/json_writer.h"
@@ -34,8 +44,11 @@ constexpr char kHelp[] =
     "\n"
     "Lists the checkpoints of DIR, oldest first: those its state file\n"
     "('checkpoint') names and every other '<prefix>.index' in DIR. For each:\n"
-    "step, commit time (UTC, ISO-8601), size of <prefix>.h5 + <prefix>.index\n"
-    "(human-readable and in bytes) and status:\n"
+    "step, commit time (UTC, ISO-8601), size of its files (human-readable and\n"
+    "in bytes), format and status. Format 'meshckpt' (<prefix>.index +\n"
+    "<prefix>.h5) or 'tensorflow' (a TensorBundle: <prefix>.index +\n"
+    "<prefix>.data-NNNNN-of-MMMMM, with no step, timed by the state file or\n"
+    "the index's modification time). Status:\n"
     "  complete    index present and valid, data file present with the size\n"
     "              recorded at commit\n"
     "  incomplete  index missing (named by the state file only), or data file\n"
@@ -43,7 +56,8 @@ constexpr char kHelp[] =
     "  corrupt     index present but unreadable or invalid\n"
     "  ignored     named by the state file but outside DIR (never read,\n"
     "              never restored or deleted by meshckpt)\n"
-    "'*' marks the latest checkpoint (what a restore of DIR would load).\n"
+    "'*' marks the latest checkpoint (what a restore of DIR would load; for\n"
+    "TensorFlow checkpoints, the state file's model_checkpoint_path).\n"
     "Checksums are not read; use 'meshckpt verify' for that.\n"
     "Exit code 3 when DIR does not exist or holds no checkpoint.\n"
     "\n"
@@ -53,8 +67,8 @@ const std::vector<cli::FlagSpec>& Flags() {
   static const auto* flags = new std::vector<cli::FlagSpec>{
       {"json", cli::FlagKind::kBool, "",
        "print a JSON document: {\"dir\", \"latest\", \"checkpoints\": [{\"name\",\n"
-       "\"prefix\", \"step\", \"timestamp\", \"time\", \"bytes\", \"complete\",\n"
-       "\"status\", \"detail\", \"latest\"}]}"},
+       "\"prefix\", \"step\", \"timestamp\", \"time\", \"bytes\", \"format\",\n"
+       "\"complete\", \"status\", \"detail\", \"latest\"}]}"},
   };
   return *flags;
 }
@@ -66,6 +80,7 @@ struct Entry {
   bool has_step = false;
   int64_t step = 0;
   int64_t bytes = 0;
+  std::string format;  // "meshckpt", "tensorflow"; empty when unknown
   std::string status = "complete";
   std::string detail;
   bool latest = false;
@@ -97,7 +112,46 @@ std::string DisplayName(const std::string& dir, const std::string& real_dir,
   return RelativeCheckpointPath(real_dir, prefix);
 }
 
+// A TensorBundle: its index parses and every data file holds the bytes its
+// entries point at (as ours: committed size, no checksums read).
+void ExamineTensorFlow(Entry* e) {
+  e->format = "tensorflow";
+  const std::string index_path = tf::IndexFilename(e->prefix);
+  absl::StatusOr<int64_t> index_size = FileSize(index_path);
+  e->bytes = index_size.ok() ? *index_size : 0;
+  absl::StatusOr<std::unique_ptr<tf::BundleReader>> reader =
+      tf::BundleReader::Open(e->prefix);
+  if (!reader.ok()) {
+    e->status = "corrupt";
+    e->detail = std::string(reader.status().message());
+    return;
+  }
+  const int shards = (*reader)->header().num_shards;
+  std::vector<int64_t> needed(shards, 0);
+  for (const tf::BundleEntry& entry : (*reader)->entries()) {
+    if (entry.slices().empty()) {
+      needed[entry.shard_id()] =
+          std::max(needed[entry.shard_id()], entry.offset() + entry.size());
+    }
+  }
+  for (int i = 0; i < shards; ++i) {
+    const std::string data_path = tf::DataFilename(e->prefix, i, shards);
+    absl::StatusOr<int64_t> size = FileSize(data_path);
+    if (size.ok()) e->bytes += *size;
+    if (e->status != "complete") continue;
+    if (!size.ok()) {
+      e->status = "incomplete";
+      e->detail = absl::StrCat("data file ", data_path, " missing");
+    } else if (*size < needed[i]) {
+      e->status = "incomplete";
+      e->detail = absl::StrCat("data file ", data_path, " has ", *size,
+                               " bytes, its entries need ", needed[i]);
+    }
+  }
+}
+
 void Examine(Entry* e) {
+  if (internal::IsTensorFlowCheckpoint(e->prefix)) return ExamineTensorFlow(e);
   const std::string index_path = IndexFilePath(e->prefix);
   const std::string data_path = DataFilePath(e->prefix);
   absl::StatusOr<int64_t> index_size = FileSize(index_path);
@@ -117,6 +171,7 @@ void Examine(Entry* e) {
     e->detail = std::string(record.status().message());
     return;
   }
+  e->format = "meshckpt";
   e->timestamp = record->timestamp;
   e->has_step = true;
   e->step = record->step;
@@ -199,16 +254,34 @@ int RunLs(const std::vector<std::string>& args) {
   std::vector<Entry> list;
   list.reserve(entries.size());
   for (auto& [name, e] : entries) list.push_back(std::move(e));
-  absl::StatusOr<std::string> latest = LatestCheckpoint(dir);
-  const std::string latest_name = latest.ok() ? DisplayName(dir, real_dir, *latest) : "";
   for (Entry& e : list) {
     if (e.status == "ignored") continue;
     Examine(&e);
-    e.latest = e.name == latest_name;
-    // The state file's time for entries without a readable index.
+    // The state file's time for entries without a readable index (and for
+    // TensorFlow's, whose index records none), else the index file's.
     auto t = state_times.find(e.name);
     if (e.timestamp == 0 && t != state_times.end()) e.timestamp = t->second;
+    struct stat index_stat;
+    if (e.timestamp == 0 && e.format == "tensorflow" &&
+        ::stat(IndexFilePath(e.prefix).c_str(), &index_stat) == 0) {
+      e.timestamp = static_cast<double>(index_stat.st_mtime);
+    }
   }
+  absl::StatusOr<std::string> latest = LatestCheckpoint(dir);
+  std::string latest_name = latest.ok() ? DisplayName(dir, real_dir, *latest) : "";
+  if (!latest.ok() && state.ok() && !state->model_checkpoint_path.empty()) {
+    // LatestCheckpoint knows only ours; TensorFlow's latest is what its
+    // state file names, when that is a complete bundle.
+    const std::string name = DisplayName(
+        dir, real_dir, ResolveCheckpointPath(dir, state->model_checkpoint_path));
+    for (const Entry& e : list) {
+      if (e.name == name && e.format == "tensorflow" && e.status == "complete") {
+        latest = e.prefix;
+        latest_name = name;
+      }
+    }
+  }
+  for (Entry& e : list) e.latest = latest.ok() && e.name == latest_name;
   std::stable_sort(list.begin(), list.end(), [](const Entry& x, const Entry& y) {
     return x.timestamp != y.timestamp ? x.timestamp < y.timestamp : x.name < y.name;
   });
@@ -233,7 +306,13 @@ int RunLs(const std::vector<std::string>& args) {
           .Double(e.timestamp)
           .Key("time")
           .String(cli::IsoTimeUtc(e.timestamp));
-      w.Key("bytes").Int(e.bytes).Key("complete").Bool(e.status == "complete");
+      w.Key("bytes").Int(e.bytes);
+      if (e.format.empty()) {
+        w.Key("format").Null();
+      } else {
+        w.Key("format").String(e.format);
+      }
+      w.Key("complete").Bool(e.status == "complete");
       w.Key("status").String(e.status).Key("detail").String(e.detail);
       w.Key("latest").Bool(e.latest).EndObject();
     }
@@ -241,11 +320,12 @@ int RunLs(const std::vector<std::string>& args) {
     std::cout << w.str() << "\n";
   } else if (!list.empty()) {
     std::vector<std::vector<std::string>> rows = {
-        {"", "STEP", "TIME (UTC)", "SIZE", "BYTES", "STATUS", "CHECKPOINT"}};
+        {"", "STEP", "TIME (UTC)", "SIZE", "BYTES", "FORMAT", "STATUS", "CHECKPOINT"}};
     for (const Entry& e : list) {
       rows.push_back(
           {e.latest ? "*" : "", e.has_step ? absl::StrCat(e.step) : "-",
            cli::IsoTimeUtc(e.timestamp), cli::HumanBytes(e.bytes), absl::StrCat(e.bytes),
+           e.format.empty() ? "-" : e.format,
            e.detail.empty() ? e.status : absl::StrCat(e.status, " (", e.detail, ")"),
            e.name});
     }

@@ -1,4 +1,4 @@
-// `meshckpt`: inspect, list, verify, reshard and compare checkpoints.
+// `meshckpt`: inspect, list, verify, reshard, compare and convert checkpoints.
 // Dispatches to the subcommands in tools/commands.h.
 #include <iostream>
 #include <string>
@@ -22,10 +22,12 @@ constexpr char kUsage[] =
     "  verify PREFIX    re-read every chunk and check every checksum\n"
     "  reshard SRC DST  rewrite a checkpoint for another mesh/layout (MPI)\n"
     "  diff A B         compare the tensors of two checkpoints\n"
+    "  convert SRC DST  meshckpt <-> TensorFlow (TensorBundle) checkpoints\n"
     "\n"
     "Run 'meshckpt <command> --help' for the flags of a command.\n"
-    "inspect, ls, verify and diff run in one process; reshard runs under\n"
-    "mpirun with any number of ranks (or alone, as one rank).\n"
+    "inspect, ls, verify, diff and convert to TensorFlow run in one process;\n"
+    "reshard and convert to meshckpt run under mpirun with any number of\n"
+    "ranks (or alone, as one rank).\n"
     "\n";
 
 }  // namespace
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return meshckpt::RunVerify(args);
   if (cmd == "reshard") return meshckpt::RunReshard(args);
   if (cmd == "diff") return meshckpt::RunDiff(args);
+  if (cmd == "convert") return meshckpt::RunConvert(args);
   std::cerr << "meshckpt: unknown command '" << cmd << "'\n"
             << "Try 'meshckpt --help'.\n";
   return meshckpt::cli::kExitUsage;

@@ -1,33 +1,24 @@
 // `meshckpt reshard SRC DST --mesh ...`: rewrites a checkpoint for another
 // mesh and layouts, offline, under mpirun with any rank count (or alone as
-// one rank: MpiEnvironment initializes a singleton MPI).
-//
-// SRC is opened once (CheckpointHandle). Every tensor of it is restored onto
-// the new mesh in its target layout (RestoreTensors reads only what each
-// rank's devices need), then all are
-// saved as DST (SaveTensors) with the same keys, dataset paths, object graph,
-// user metadata, save_counter and step.
-//
-// Memory limit: all tensors are held at once. Each rank holds every
-// distinct non-empty shard its devices need, one buffer per shard however
-// many local devices hold it (shard_data of shard_io.h), so a rank needs
-// about the model size divided by the number of distinct shards it holds;
-// fully replicated tensors are held whole on every rank. Nothing is
-// allocated or printed per device: --mesh x=16777216 costs what x=8 does.
+// one rank: MpiEnvironment initializes a singleton MPI). Parses the flags;
+// the work is RunReshardRequest (reshard.h), which streams every tensor
+// through a bounded buffer per rank (checkpoint/engine/stream_rewrite.h).
+// Nothing is allocated or printed per device: --mesh x=16777216 costs what
+// x=8 does.
+#include "meshckpt/tools/reshard.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
-#include "meshckpt/checkpoint/engine/checkpoint_index.h"
-#include "meshckpt/checkpoint/engine/shard_io.h"
-#include "meshckpt/checkpoint/state/checkpoint_state.h"
 #include "meshckpt/comm/mpi_communicator.h"
-#include "meshckpt/layout/shard_map.h"
 #include "meshckpt/tools/cli.h"
 #include "meshckpt/tools/commands.h"
 
@@ -38,7 +29,8 @@ constexpr char kCmd[] = "reshard";
 
 constexpr char kHelp[] =
     "Usage: [mpirun -n N] meshckpt reshard SRC DST --mesh NAME=SIZE[,NAME=SIZE...]\n"
-    "                     [--layout KEY=SPEC[,SPEC...]]... [--force]\n"
+    "                     [--layout KEY=SPEC[,SPEC...]]... [--tensor KEY]...\n"
+    "                     [--cast KEY=DTYPE]... [--max-memory SIZE] [--quiet] [--force]\n"
     "\n"
     "Rewrites checkpoint SRC as DST for a new device mesh. Runs under mpirun\n"
     "with any number of ranks N that divides the mesh's device count (the\n"
@@ -49,11 +41,22 @@ constexpr char kHelp[] =
     "dimension name or 'unsharded'; 'KEY=' for a scalar). Otherwise its saved\n"
     "sharding specs are kept where they name a dimension of the new mesh and\n"
     "become 'unsharded' where they do not. DST keeps SRC's keys, dataset\n"
-    "paths, object graph, user metadata, save_counter and step.\n"
+    "paths, dtypes, object graph, user metadata, save_counter and step.\n"
     "\n"
-    "Memory: every tensor is held in memory at once, each rank holding the\n"
-    "distinct shards its devices need (replicated tensors whole on every\n"
-    "rank). Add ranks or shard more to reduce the per-rank share.\n"
+    "--tensor writes only the tensors named; the object graph keeps only the\n"
+    "objects that still lead to one, and collections in the user metadata\n"
+    "lose the items naming a tensor left out. --cast converts a float tensor\n"
+    "to another float dtype (float16, bfloat16, float32, float64), rounding\n"
+    "to nearest even, and records it in DST's metadata as\n"
+    "'meshckpt.cast:KEY'; without it no dtype changes.\n"
+    "\n"
+    "Memory: tensors are copied a piece at a time: each rank holds at most\n"
+    "about --max-memory of tensor data (default 256MiB), whatever the model\n"
+    "size or the device counts, and every rank does its share of the work\n"
+    "whatever the layouts. String tensors are held whole while DST is\n"
+    "created. A reshard that fails leaves no DST (the same commit as a\n"
+    "save). On a terminal, rank 0 shows the progress of all ranks on\n"
+    "stderr.\n"
     "\n"
     "Flags:\n";
 
@@ -64,173 +67,74 @@ const std::vector<cli::FlagSpec>& Flags() {
       {"layout", cli::FlagKind::kRepeated, "KEY=SPEC,...",
        "target layout of one tensor (repeatable), e.g.\n"
        "model/dense/kernel=unsharded,y"},
+      {"tensor", cli::FlagKind::kRepeated, "KEY",
+       "write only this tensor (repeatable; key or dataset path)"},
+      {"cast", cli::FlagKind::kRepeated, "KEY=DTYPE",
+       "store a float tensor as another float dtype (repeatable),\n"
+       "e.g. model/embedding=bfloat16"},
+      {"max-memory", cli::FlagKind::kValue, "SIZE",
+       "tensor data each rank may hold at once (default 256MiB,\n"
+       "at least 8MiB), e.g. 64MiB, 2G"},
+      {"quiet", cli::FlagKind::kBool, "", "no progress on stderr"},
       {"force", cli::FlagKind::kBool, "", "overwrite DST if it exists"},
   };
   return *flags;
 }
 
-// The layout a tensor is rewritten with, or an error for bad --layout specs.
-absl::StatusOr<Layout> TargetLayout(
-    const CheckpointIndex::Tensor& t, const Mesh& mesh,
-    const std::map<std::string, std::vector<std::string>>& overrides,
-    std::map<std::string, bool>* used) {
-  for (const auto& [name, specs] : overrides) {
-    std::string path = name;
-    while (!path.empty() && path.front() == '/') path.erase(path.begin());
-    if (name != t.key && path != t.dataset) continue;
-    (*used)[name] = true;
-    if (specs.size() != t.shape.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--layout for '", t.key, "' has ", specs.size(),
-                       " sharding spec(s) but the tensor has ", t.shape.size(),
-                       " dimension(s) (shape ", cli::ShapeText(t.shape), ")"));
-    }
-    absl::StatusOr<Layout> l = Layout::Create(specs, mesh);
-    if (!l.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--layout for '", t.key, "': ", l.status().message()));
-    }
-    return l;
-  }
-  std::vector<std::string> specs;
-  for (const std::string& s : t.layout.sharding_specs()) {
-    specs.push_back(mesh.DimIndex(s).has_value() ? s : std::string(kUnsharded));
-  }
-  return Layout::Create(specs, mesh);
+// Whether progress drawn on stderr reaches a terminal. Under mpirun a
+// rank's stderr is a pipe to the launcher, which copies it to its own
+// stderr: then the launcher's (the parent's) stderr decides.
+bool ProgressReachesTerminal(bool under_launcher) {
+  if (cli::StderrIsTerminal()) return true;
+  if (!under_launcher) return false;
+  char target[64] = {};
+  const std::string fd = absl::StrCat("/proc/", getppid(), "/fd/2");
+  const ssize_t n = readlink(fd.c_str(), target, sizeof(target) - 1);
+  if (n <= 0) return false;
+  const absl::string_view t(target, static_cast<size_t>(n));
+  return absl::StartsWith(t, "/dev/pts/") || absl::StartsWith(t, "/dev/tty");
 }
 
-// Buffers of one tensor: one per distinct non-empty shard among this rank's
-// devices (ShardMap::LocalShards order).
-struct Buffers {
-  std::vector<std::vector<char>> bytes;
-  std::vector<std::vector<std::string>> strings;
-  std::vector<void*> shard_data;
-};
-
-Buffers Allocate(const ShardMap& map, DType dtype) {
-  Buffers b;
-  for (int64_t shard : map.LocalShards()) {
-    const int64_t n = map.ShardBox(shard).num_elements();
-    if (dtype == DType::kString) {
-      b.shard_data.push_back(b.strings.emplace_back(n).data());
-    } else {
-      b.shard_data.push_back(b.bytes.emplace_back(n * DTypeSize(dtype)).data());
-    }
+// The request from the flags, or the usage error's message.
+absl::StatusOr<ReshardRequest> RequestOf(const cli::ParsedArgs& a, bool under_launcher) {
+  ReshardRequest r;
+  if (a.positional.size() != 2) {
+    return absl::InvalidArgumentError("want SRC and DST checkpoint prefixes");
   }
-  return b;
-}
-
-// Runs with MPI initialized; `root` prints.
-int Reshard(Communicator& comm, const cli::ParsedArgs& a) {
-  const bool root = comm.rank() == 0;
-  auto usage = [&](absl::string_view msg) {
-    return root ? cli::UsageError(kCmd, msg) : static_cast<int>(cli::kExitUsage);
-  };
-  auto fail = [&](const absl::Status& s) {
-    return root ? cli::ReportError(kCmd, s) : cli::ExitCodeFor(s);
-  };
-  if (a.positional.size() != 2) return usage("want SRC and DST checkpoint prefixes");
-  if (!a.Has("mesh")) return usage("--mesh is required");
+  r.src = a.positional[0];
+  r.dst = a.positional[1];
+  if (!a.Has("mesh")) return absl::InvalidArgumentError("--mesh is required");
   absl::StatusOr<std::vector<MeshDimension>> dims = cli::ParseMeshDims(a.Value("mesh"));
-  if (!dims.ok()) return usage(dims.status().message());
-  absl::StatusOr<Mesh> mesh = Mesh::Create(*dims, comm.rank(), comm.size());
-  if (!mesh.ok()) {
-    return usage(absl::StrCat("--mesh ", a.Value("mesh"), " on ", comm.size(),
-                              " rank(s): ", mesh.status().message()));
-  }
-  std::map<std::string, std::vector<std::string>> overrides;
+  if (!dims.ok()) return dims.status();
+  r.mesh = *std::move(dims);
   for (const std::string& text : a.Values("layout")) {
     absl::StatusOr<std::pair<std::string, std::vector<std::string>>> l =
         cli::ParseLayoutFlag(text);
-    if (!l.ok()) return usage(l.status().message());
-    overrides[l->first] = l->second;
+    if (!l.ok()) return l.status();
+    r.layouts[l->first] = l->second;
   }
-  std::string src = cli::ResolvePrefix(a.positional[0]);
-  comm.Broadcast(&src, 0);  // One answer even if ranks see the directory differently.
-  const std::string dst = a.positional[1];
-
-  absl::Status exists;
-  if (root && !a.Bool("force") && CheckpointExists(dst)) {
-    exists = absl::AlreadyExistsError(
-        absl::StrCat("checkpoint '", dst, "' exists (use --force to overwrite)"));
-  }
-  if (absl::Status s = comm.Agree(exists); !s.ok()) return fail(s);
-  // Opened once: the tensors listed are the ones read, from one data file.
-  absl::StatusOr<std::unique_ptr<CheckpointHandle>> checkpoint =
-      CheckpointHandle::Open(comm, src);
-  if (!checkpoint.ok()) return fail(checkpoint.status());
-  const CheckpointIndex* index = &(*checkpoint)->index();
-
-  std::map<std::string, bool> used;
-  std::vector<Layout> layouts;
-  for (const CheckpointIndex::Tensor& t : index->tensors()) {
-    absl::StatusOr<Layout> l = TargetLayout(t, *mesh, overrides, &used);
-    if (!l.ok()) return usage(l.status().message());
-    layouts.push_back(*l);
-  }
-  for (const auto& [name, specs] : overrides) {
-    if (!used.count(name)) {
-      return fail(absl::NotFoundError(
-          absl::StrCat("--layout names '", name,
-                       "', which is no key or dataset path of '", src, "'")));
+  r.tensors = a.Values("tensor");
+  for (const std::string& text : a.Values("cast")) {
+    const size_t eq = text.rfind('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cast wants KEY=DTYPE, got '", text, "'"));
     }
+    absl::StatusOr<DType> dtype = DTypeFromName(text.substr(eq + 1));
+    if (!dtype.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cast ", text, ": unknown dtype '", text.substr(eq + 1), "'"));
+    }
+    r.casts[text.substr(0, eq)] = *dtype;
   }
-
-  std::vector<Buffers> buffers;
-  std::vector<RestoreTensor> restores;
-  std::vector<SaveTensor> saves;
-  int64_t total_bytes = 0;
-  for (size_t i = 0; i < index->tensors().size(); ++i) {
-    const CheckpointIndex::Tensor& t = index->tensors()[i];
-    absl::StatusOr<ShardMap> map = ShardMap::Create(layouts[i], t.shape);
-    if (!map.ok()) return fail(map.status());
-    buffers.push_back(Allocate(*map, t.dtype));
-    total_bytes += Box::FromShape(t.shape).num_elements() * DTypeSize(t.dtype);
+  if (a.Has("max-memory")) {
+    absl::StatusOr<int64_t> bytes = ParseByteSize("max-memory", a.Value("max-memory"));
+    if (!bytes.ok()) return bytes.status();
+    r.max_memory = *bytes;
   }
-  for (size_t i = 0; i < index->tensors().size(); ++i) {
-    const CheckpointIndex::Tensor& t = index->tensors()[i];
-    restores.push_back({t.key, t.dtype, t.shape, layouts[i], {}, buffers[i].shard_data});
-    saves.push_back({t.key,
-                     t.dataset,
-                     t.dtype,
-                     t.shape,
-                     layouts[i],
-                     {},
-                     {buffers[i].shard_data.begin(), buffers[i].shard_data.end()}});
-  }
-
-  const bool tty = root && cli::StderrIsTerminal();
-  cli::ProgressPrinter read_progress("reading (rank 0)", tty);
-  IoOptions ropts;
-  ropts.progress = [&](int64_t done, int64_t total) {
-    read_progress.Update(done, total);
-  };
-  if (absl::Status s = RestoreTensors(**checkpoint, restores, ropts); !s.ok())
-    return fail(s);
-  (*checkpoint)->Close();  // All read; the index stays for what DST records.
-
-  const IndexRecord& ix = index->record();
-  cli::ProgressPrinter write_progress("writing (rank 0)", tty);
-  CheckpointContents contents;
-  contents.object_graph = ix.object_graph;
-  contents.user_metadata = ix.user_metadata;
-  contents.save_counter = ix.save_counter;
-  contents.step = ix.step;
-  contents.mesh = *mesh;  // Recorded in the index even when SRC has no tensors.
-  IoOptions sopts;
-  sopts.progress = [&](int64_t done, int64_t total) {
-    write_progress.Update(done, total);
-  };
-  if (absl::Status s = SaveTensors(comm, dst, saves, contents, sopts); !s.ok())
-    return fail(s);
-
-  if (root) {
-    std::cout << "resharded " << saves.size() << " tensor(s), "
-              << cli::HumanBytes(total_bytes) << ", from " << src << " (mesh "
-              << index->mesh().ToShortString() << ") to " << dst << " (mesh "
-              << mesh->ToShortString() << ") on " << comm.size() << " rank(s)\n";
-  }
-  return cli::kExitOk;
+  r.force = a.Bool("force");
+  r.progress = !a.Bool("quiet") && ProgressReachesTerminal(under_launcher);
+  return r;
 }
 
 }  // namespace
@@ -253,12 +157,17 @@ int RunReshard(const std::vector<std::string>& args) {
       std::cout << kHelp << cli::FlagsHelp(Flags()) << "\n" << cli::kExitCodesHelp;
     return cli::kExitOk;
   }
+  // Bad arguments are the same on every rank too: no MPI needed for them.
+  absl::StatusOr<ReshardRequest> request = RequestOf(*a, rank_env != nullptr);
+  if (!request.ok()) {
+    return print ? cli::UsageError(kCmd, request.status().message()) : cli::kExitUsage;
+  }
   MpiEnvironment env(nullptr, nullptr);
   int code;
   {
     absl::StatusOr<std::unique_ptr<Communicator>> comm = MpiCommunicator::World();
     if (!comm.ok()) return cli::ReportError(kCmd, comm.status());
-    code = Reshard(**comm, *a);
+    code = RunReshardRequest(**comm, *request);
   }  // The communicator is freed before MPI_Finalize.
   return code;
 }

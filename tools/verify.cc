@@ -58,7 +58,8 @@ int RunVerify(const std::vector<std::string>& args) {
     return cli::ReportError(kCmd, reader.status());
   }
   if (cli::StderrIsTerminal()) std::cerr << "verifying " << prefix << " ...\n";
-  absl::StatusOr<std::vector<std::string>> problems = (*reader)->VerifyAll();
+  std::vector<std::string> skipped;
+  absl::StatusOr<std::vector<std::string>> problems = (*reader)->VerifyAll(&skipped);
   if (!problems.ok()) return cli::ReportError(kCmd, problems.status());
 
   const std::vector<VariableInfo> vars = (*reader)->ListVariables();
@@ -66,8 +67,15 @@ int RunVerify(const std::vector<std::string>& args) {
   for (const VariableInfo& v : vars) bytes += v.bytes;
   if (problems->empty()) {
     if (!a->Bool("quiet")) {
+      for (const std::string& key : skipped) {
+        std::cout << "skipped (not readable): " << key << "\n";
+      }
       std::cout << prefix << ": OK (" << vars.size() << " tensors, "
-                << cli::HumanBytes(bytes) << " checked)\n";
+                << cli::HumanBytes(bytes) << " checked";
+      if ((*reader)->format() == CheckpointFormat::kTensorFlow) {
+        std::cout << ", TensorFlow TensorBundle V2, every entry's CRC32C";
+      }
+      std::cout << ")\n";
     }
     return cli::kExitOk;
   }

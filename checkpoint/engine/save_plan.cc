@@ -4,6 +4,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <functional>
+#include <queue>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -46,10 +49,116 @@ std::string CanonicalLayoutString(const Layout& layout) {
   return layout.WithMesh(layout.mesh().ForRank(0).value()).value().ToString();
 }
 
+// The cells of a grid of `cell` shapes (HDF5 chunks; empty: one cell)
+// that meet `box`, each cut to the box.
+std::vector<Box> CellsOf(const Box& box, const std::vector<int64_t>& cell) {
+  if (cell.empty() || box.empty()) return {box};
+  const int r = box.rank();
+  std::vector<int64_t> first(r), last(r), at(r);
+  for (int d = 0; d < r; ++d) {
+    first[d] = box.origin()[d] / cell[d];
+    last[d] = (box.origin()[d] + box.shape()[d] - 1) / cell[d];
+  }
+  at = first;
+  std::vector<Box> out;
+  while (true) {
+    std::vector<int64_t> origin(r), shape(r);
+    for (int d = 0; d < r; ++d) {
+      const int64_t lo = std::max(box.origin()[d], at[d] * cell[d]);
+      const int64_t hi =
+          std::min(box.origin()[d] + box.shape()[d], (at[d] + 1) * cell[d]);
+      origin[d] = lo;
+      shape[d] = hi - lo;
+    }
+    out.push_back(Box::Unchecked(std::move(origin), std::move(shape)));
+    int d = r - 1;
+    for (; d >= 0; --d) {
+      if (++at[d] <= last[d]) break;
+      at[d] = first[d];
+    }
+    if (d < 0) return out;
+  }
+}
+
+// Writers for ChunkPolicy::max_chunk_bytes: every non-empty shard cut into
+// pieces, each piece to the least-loaded rank (ties: the lower rank).
+class PieceAssigner {
+ public:
+  explicit PieceAssigner(int num_ranks) {
+    for (int r = 0; r < num_ranks; ++r) load_.push({0, r});
+  }
+  std::vector<ShardWriter> Assign(const ShardMap& map, int64_t esize, int64_t max_bytes,
+                                  const std::vector<int64_t>& hdf5_chunk) {
+    std::vector<ShardWriter> writers;
+    map.ForEachNonEmptyShard([&](int64_t shard) {
+      const Box shard_box = map.ShardBox(shard);
+      std::vector<Box> pieces;
+      if (esize == 0) {
+        pieces = {shard_box};  // Strings: one tile per chunk, written at create.
+      } else {
+        for (const Box& cell : CellsOf(shard_box, hdf5_chunk)) {
+          for (Box& b : SplitBox(cell, esize, max_bytes)) pieces.push_back(std::move(b));
+        }
+      }
+      for (Box& b : pieces) {
+        auto [bytes, rank] = load_.top();
+        load_.pop();
+        bytes += b.num_elements() * (esize > 0 ? esize : kNominalStringBytes);
+        load_.push({bytes, rank});
+        writers.push_back({shard, -1, rank, std::move(b)});
+      }
+    });
+    return writers;
+  }
+
+ private:
+  // Bytes so far and rank; the top is the least loaded, then the lowest rank.
+  std::priority_queue<std::pair<int64_t, int>, std::vector<std::pair<int64_t, int>>,
+                      std::greater<>>
+      load_;
+};
+
 }  // namespace
+
+std::vector<Box> SplitBox(const Box& box, int64_t element_size, int64_t max_bytes) {
+  if (box.empty() || box.rank() == 0 || box.num_elements() * element_size <= max_bytes) {
+    return {box};
+  }
+  const int r = box.rank();
+  // The outermost dimension d whose slices (one index of d, all of the
+  // dimensions after it) fit; every dimension before d is cut to one index.
+  int d = r - 1;
+  int64_t slice = element_size;  // Bytes of one index of dimension d.
+  while (d > 0 && slice * box.shape()[d] <= max_bytes) {
+    slice *= box.shape()[d];
+    --d;
+  }
+  const int64_t run = std::max<int64_t>(1, max_bytes / slice);
+  std::vector<int64_t> at(box.origin().begin(), box.origin().begin() + d);
+  std::vector<Box> out;
+  while (true) {
+    for (int64_t i = 0; i < box.shape()[d]; i += run) {
+      std::vector<int64_t> origin = box.origin(), shape = box.shape();
+      for (int k = 0; k < d; ++k) {
+        origin[k] = at[k];
+        shape[k] = 1;
+      }
+      origin[d] += i;
+      shape[d] = std::min(run, box.shape()[d] - i);
+      out.push_back(Box::Unchecked(std::move(origin), std::move(shape)));
+    }
+    int k = d - 1;
+    for (; k >= 0; --k) {
+      if (++at[k] < box.origin()[k] + box.shape()[k]) break;
+      at[k] = box.origin()[k];
+    }
+    if (k < 0) return out;
+  }
+}
 
 const void* WriterData(const PlannedTensor& p, const ShardWriter& w) {
   const SaveTensor& t = *p.tensor;
+  if (t.device_data.empty() && t.shard_data.empty()) return nullptr;
   if (!t.device_data.empty()) {
     return t.device_data[w.device - t.layout.mesh().local_device_range().begin];
   }
@@ -58,7 +167,8 @@ const void* WriterData(const PlannedTensor& p, const ShardWriter& w) {
 }
 
 absl::Status ValidateSaveInputs(const Communicator& comm,
-                                absl::Span<const SaveTensor> tensors) {
+                                absl::Span<const SaveTensor> tensors,
+                                bool buffers_optional) {
   absl::flat_hash_set<std::string> keys, paths;
   for (const SaveTensor& t : tensors) {
     const std::string& path = t.dataset.empty() ? t.key : t.dataset;
@@ -77,7 +187,9 @@ absl::Status ValidateSaveInputs(const Communicator& comm,
       return absl::InvalidArgumentError(
           absl::StrCat("tensor '", t.key, "': ", map.status().message()));
     }
-    MESHCKPT_RETURN_IF_ERROR(CheckBuffers(t.key, *map, t.device_data, t.shard_data));
+    if (!buffers_optional || !t.device_data.empty() || !t.shard_data.empty()) {
+      MESHCKPT_RETURN_IF_ERROR(CheckBuffers(t.key, *map, t.device_data, t.shard_data));
+    }
   }
   // A dataset cannot also be a group holding another one.
   for (const std::string& p : paths) {
@@ -111,21 +223,25 @@ uint64_t SaveFingerprint(absl::Span<const SaveTensor> tensors) {
   return XXH3_64bits(text.data(), text.size());
 }
 
-std::vector<PlannedTensor> PlanSave(int num_ranks, absl::Span<const SaveTensor> tensors) {
+std::vector<PlannedTensor> PlanSave(int num_ranks, absl::Span<const SaveTensor> tensors,
+                                    const ChunkPolicy& policy) {
   std::vector<const SaveTensor*> order;
   for (const SaveTensor& t : tensors) order.push_back(&t);
   std::sort(order.begin(), order.end(),
             [](const SaveTensor* a, const SaveTensor* b) { return a->key < b->key; });
   WriterAssigner assigner(num_ranks);
+  PieceAssigner pieces(num_ranks);
   std::vector<PlannedTensor> plan;
   for (const SaveTensor* t : order) {
     ShardMap map = ShardMap::Create(t->layout, t->shape).value();  // Validated.
     const int64_t esize = DTypeSize(t->dtype);
-    std::vector<ShardWriter> writers =
-        assigner.Assign(map, esize > 0 ? esize : kNominalStringBytes);
     std::vector<int64_t> chunk = ChooseChunkShape(map, std::max<int64_t>(esize, 1));
+    std::vector<ShardWriter> writers =
+        policy.max_chunk_bytes > 0
+            ? pieces.Assign(map, esize, policy.max_chunk_bytes, chunk)
+            : assigner.Assign(map, esize > 0 ? esize : kNominalStringBytes);
     std::vector<int64_t> local;
-    if (t->device_data.empty()) local = map.LocalShards();
+    if (t->device_data.empty() && !t->shard_data.empty()) local = map.LocalShards();
     plan.push_back({t, t->dataset.empty() ? t->key : t->dataset, std::move(map),
                     std::move(writers), std::move(chunk), esize, std::move(local)});
   }

@@ -24,8 +24,10 @@ absl::Status WithContext(const absl::Status& s, const std::string& file) {
 }
 
 absl::Status CheckArguments(Communicator& comm, absl::Span<const SaveTensor> tensors,
-                            const CheckpointContents& contents) {
-  MESHCKPT_RETURN_IF_ERROR(ValidateSaveInputs(comm, tensors));
+                            const CheckpointContents& contents,
+                            const ChunkPolicy& policy) {
+  MESHCKPT_RETURN_IF_ERROR(
+      ValidateSaveInputs(comm, tensors, /*buffers_optional=*/policy.max_chunk_bytes > 0));
   if (contents.mesh.has_value() && (contents.mesh->num_ranks() != comm.size() ||
                                     contents.mesh->rank() != comm.rank())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -77,9 +79,10 @@ std::vector<SaveSession::MyChunk> MyChunksOf(int rank,
 
 absl::StatusOr<std::unique_ptr<SaveSession>> SaveSession::Begin(
     Communicator& comm, const std::string& prefix, absl::Span<const SaveTensor> tensors,
-    const CheckpointContents& contents, const IoOptions& io, const Redirect& redirect) {
+    const CheckpointContents& contents, const IoOptions& io, const Redirect& redirect,
+    const ChunkPolicy& policy) {
   PhaseTrace trace("save_begin", comm.rank());
-  MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckArguments(comm, tensors, contents)));
+  MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckArguments(comm, tensors, contents, policy)));
   MESHCKPT_RETURN_IF_ERROR(
       AgreeSameOnAllRanks(comm, SaveFingerprint(tensors), "tensor lists to SaveTensors"));
   trace.Mark("validate");
@@ -87,7 +90,7 @@ absl::StatusOr<std::unique_ptr<SaveSession>> SaveSession::Begin(
   s->rank_ = comm.rank();
   s->prefix_ = prefix;
   s->tensors_.assign(tensors.begin(), tensors.end());
-  s->plan_ = PlanSave(comm.size(), s->tensors_);
+  s->plan_ = PlanSave(comm.size(), s->tensors_, policy);
   s->contents_ = contents;
   if (!s->contents_.mesh.has_value()) {
     s->contents_.mesh =

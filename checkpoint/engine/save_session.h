@@ -45,10 +45,12 @@ class SaveSession {
   // Collective over `comm`. Keeps its own copy of `tensors` and `contents`;
   // the buffers they point to must stay unchanged until the chunks reading
   // them are written (strings: until Create). Creates nothing on disk.
+  // With policy.max_chunk_bytes, tensors may come without buffers, and
+  // `redirect` must then point every chunk of this rank at its bytes.
   static absl::StatusOr<std::unique_ptr<SaveSession>> Begin(
       Communicator& comm, const std::string& prefix, absl::Span<const SaveTensor> tensors,
       const CheckpointContents& contents, const IoOptions& io,
-      const Redirect& redirect = nullptr);
+      const Redirect& redirect = nullptr, const ChunkPolicy& policy = {});
   ~SaveSession();
 
   // Collective over `comm` (the ranks of Begin's, on this thread), once,
@@ -71,6 +73,8 @@ class SaveSession {
 
   const std::string& prefix() const { return prefix_; }
   int64_t my_bytes() const { return my_bytes_; }
+  // The plan, in key order: MyChunk::dataset indexes it.
+  const std::vector<PlannedTensor>& plan() const { return plan_; }
 
  private:
   SaveSession() = default;

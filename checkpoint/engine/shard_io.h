@@ -140,6 +140,7 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
 
 // The index of a committed checkpoint, validated (version, mesh, layouts,
 // chunk cover). Collective: rank 0 reads, everyone gets the same answer.
+// For a TensorFlow checkpoint, the index CheckpointHandle synthesizes.
 absl::StatusOr<IndexRecord> ReadCheckpointIndex(Communicator& comm,
                                                 const std::string& prefix);
 

@@ -14,6 +14,8 @@
 #include "meshckpt/checkpoint/engine/restore_reads.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/engine/shard_io_internal.h"
+#include "meshckpt/checkpoint/engine/tensorflow_bridge.h"
+#include "meshckpt/checkpoint/engine/tf_checkpoint.h"
 #include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
@@ -66,13 +68,24 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
   PhaseTrace trace("restore", comm.rank());
   absl::Status local;
   for (const RestoreTensor& t : tensors) {
-    local = CheckRequest(comm, index, t);
+    local = checkpoint.CheckReadable(t.key);
+    if (local.ok()) local = CheckRequest(comm, index, t);
     if (!local.ok()) break;
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
       comm, Fingerprint(tensors), "tensor lists to RestoreTensors"));
   trace.Mark("check");
+  if (internal::TfCheckpoint* tf = checkpoint.tensorflow()) {
+    // A TensorFlow checkpoint: the same requests, read through its format.
+    MESHCKPT_RETURN_IF_ERROR(comm.Agree(checkpoint.CheckOpen()));
+    if (options.verify_checksums) {
+      MESHCKPT_RETURN_IF_ERROR(tf->VerifyRequested(comm, index, tensors));
+    }
+    local = tf->Read(index, tensors, options);
+    trace.Mark("read_all");
+    return comm.Agree(local);
+  }
   // Agreed inside: a read that failed anywhere fails every rank alike.
   return internal::ReadAndDistribute(comm, index, checkpoint.data(), tensors, options,
                                      &trace, stats, reads);
@@ -88,6 +101,15 @@ absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,
 
 absl::StatusOr<IndexRecord> ReadCheckpointIndex(Communicator& comm,
                                                 const std::string& prefix) {
+  std::string tensorflow(1, '\0');
+  if (comm.rank() == 0) tensorflow[0] = internal::IsTensorFlowCheckpoint(prefix) ? 1 : 0;
+  comm.Broadcast(&tensorflow, 0);
+  if (tensorflow[0] != 0) {
+    // The index a handle synthesizes from the bundle.
+    MESHCKPT_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointHandle> checkpoint,
+                              CheckpointHandle::Open(comm, prefix));
+    return checkpoint->index().record();
+  }
   MESHCKPT_ASSIGN_OR_RETURN(CheckpointIndex index, CheckpointIndex::Read(comm, prefix));
   return index.record();
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
+#include "meshckpt/checkpoint/engine/tf_checkpoint.h"
 #include "meshckpt/io/format/checksum.h"
 
 namespace meshckpt {
@@ -76,6 +77,7 @@ absl::StatusOr<const CheckpointIndex::Tensor*> CheckpointReader::FindOrError(
     absl::string_view key) const {
   const CheckpointIndex::Tensor* t = checkpoint_->index().Find(key);
   if (t == nullptr) {
+    MESHCKPT_RETURN_IF_ERROR(checkpoint_->CheckReadable(key));
     return absl::NotFoundError(
         absl::StrCat("tensor '", key, "' is not in checkpoint '", prefix_, "'"));
   }
@@ -200,6 +202,14 @@ absl::StatusOr<std::vector<ScalarValue>> CheckpointReader::ReadPerRankValues(
 
 absl::Status CheckpointReader::VerifyTensor(const CheckpointIndex::Tensor& t,
                                             std::vector<std::string>* problems) const {
+  if (internal::TfCheckpoint* tf = checkpoint_->tensorflow()) {
+    absl::Status s = tf->VerifyTensor(t);
+    if (absl::IsDataLoss(s)) {
+      problems->push_back(std::string(s.message()));
+      return absl::OkStatus();
+    }
+    return s;
+  }
   // Dataset-level damage (missing, wrong type or shape) is one problem, not
   // one per tile.
   if (absl::Status dataset = checkpoint_->CheckDataset(t); !dataset.ok()) {
@@ -265,7 +275,11 @@ absl::Status CheckpointReader::VerifyTensor(const CheckpointIndex::Tensor& t,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> CheckpointReader::VerifyAll() const {
+absl::StatusOr<std::vector<std::string>> CheckpointReader::VerifyAll(
+    std::vector<std::string>* skipped) const {
+  if (skipped != nullptr) {
+    for (const UnreadableTensor& u : checkpoint_->unreadable()) skipped->push_back(u.key);
+  }
   std::vector<const CheckpointIndex::Tensor*> tensors;
   for (const CheckpointIndex::Tensor& t : checkpoint_->index().tensors()) {
     tensors.push_back(&t);

@@ -23,6 +23,14 @@
 // DataLoss naming the tensor, the chunk, the tile and the file. Reads touch
 // only the tiles overlapping the requested box.
 //
+// TensorFlow checkpoints (TensorBundle V2: `<prefix>.index` and
+// `<prefix>.data-*-of-*`) open the same way, detected from the index file;
+// format() says which. Their tensors list with a replicated layout on a
+// one-device mesh and one chunk each; reads check each entry's CRC32C;
+// DT_VARIANT / DT_RESOURCE entries are listed by Unreadable() and reading
+// them is Unimplemented. index() has the translated object graph, when the
+// checkpoint has one, and step and save_counter 0.
+//
 // Errors: NotFound (no checkpoint at the prefix, or no such key), DataLoss
 // (corrupt index, missing or truncated data file, checksum mismatch),
 // FailedPrecondition (index written for a newer reader; ReadValue on a
@@ -141,12 +149,20 @@ class CheckpointReader {
 
   // Every tensor, sorted by key.
   std::vector<VariableInfo> ListVariables() const;
+  // A TensorFlow checkpoint's entries listed but not readable (DT_VARIANT,
+  // DT_RESOURCE, ...), in key order; empty for ours.
+  const std::vector<UnreadableTensor>& Unreadable() const {
+    return checkpoint_->unreadable();
+  }
+  CheckpointFormat format() const { return checkpoint_->format(); }
+  // The data files: `<prefix>.h5`, or a TensorFlow checkpoint's shards.
+  std::vector<std::string> data_files() const { return checkpoint_->data_files(); }
   bool HasTensor(absl::string_view key) const;
   // NotFound for an unknown key.
   absl::StatusOr<VariableInfo> GetVariableInfo(absl::string_view key) const;
 
-  // The whole tensor. NotFound for an unknown key, DataLoss on a checksum
-  // mismatch or read error.
+  // The whole tensor. NotFound for an unknown key, Unimplemented for an
+  // Unreadable() one, DataLoss on a checksum mismatch or read error.
   absl::StatusOr<TensorData> ReadTensor(absl::string_view key) const;
   // `box` (global coordinates) of the tensor; InvalidArgument unless the box
   // has the tensor's rank and lies inside it. An empty box reads nothing.
@@ -171,7 +187,10 @@ class CheckpointReader {
   // (unreadable or mismatched datasets) are collected; any other error stops
   // and is returned. Memory stays bounded by a staging buffer of about
   // 64 MiB (or one row of tiles, if larger), not by the tensor size.
-  absl::StatusOr<std::vector<std::string>> VerifyAll() const;
+  // A TensorFlow checkpoint: every entry's CRC32C (strings are read whole);
+  // the Unreadable() keys are not checked and go to `skipped` when given.
+  absl::StatusOr<std::vector<std::string>> VerifyAll(
+      std::vector<std::string>* skipped = nullptr) const;
 
  private:
   CheckpointReader(std::string prefix, std::unique_ptr<Communicator> comm,

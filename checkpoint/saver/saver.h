@@ -66,6 +66,8 @@
 //   // Elsewhere, without the model's code:
 //   Mesh mesh = *Mesh::Create({{"x", comm->size()}}, comm->rank(), comm->size());
 //   ImportedStructure s = *ImportStructure(comm, "/ckpt/run/model-1000", mesh);
+//   // Or from TensorFlow's export: variables, collections, values.
+//   ImportedStructure t = *ImportMetaGraph(comm, "/tf/run/model.ckpt-100.meta", mesh);
 #ifndef MESHCKPT_CHECKPOINT_SAVER_SAVER_H_
 #define MESHCKPT_CHECKPOINT_SAVER_SAVER_H_
 
@@ -220,6 +222,9 @@ struct ImportedStructure {
   // Over `variables`, keyed by the checkpoint keys (without the scope), so
   // it restores from and saves to checkpoints of the original model.
   std::unique_ptr<Saver> saver;
+  // ImportMetaGraph only: variables the restored checkpoint has no value
+  // for (left zero), by checkpoint key.
+  std::vector<std::string> not_in_checkpoint;
 };
 
 // Collective. Recreates every tensor of the checkpoint at `save_path` as a
@@ -237,6 +242,60 @@ absl::StatusOr<ImportedStructure> ImportStructure(Communicator* comm,
                                                   const std::string& name_scope = "",
                                                   bool restore_values = true,
                                                   SaverOptions saver_options = {});
+
+// A variable of a TensorFlow meta graph, as a layout chooser sees it.
+struct MetaGraphVariable {
+  std::string name;  // TF's variable name ("dense/kernel"), the checkpoint key
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  bool trainable = false;
+};
+
+struct MetaGraphImportOptions {
+  // Prefix of the DVariables' names (as ImportStructure's name_scope).
+  std::string name_scope;
+  // Restore the values from `checkpoint` (default: the .meta path without
+  // ".meta", where tf.compat.v1.train.Saver exports it).
+  bool restore_values = true;
+  std::string checkpoint;
+  // Each variable's layout on the mesh; unset: replicated. Must give the
+  // same answer on every rank.
+  std::function<absl::StatusOr<Layout>(const MetaGraphVariable&, const Mesh&)> layout;
+  // For the returned Saver; the meta graph's SaverDef, when it has one,
+  // replaces max_to_keep and keep_checkpoint_every_n_hours unless
+  // !use_saver_def.
+  SaverOptions saver_options;
+  bool use_saver_def = true;
+};
+
+// Collective. import_meta_graph for a TensorFlow 1 `.meta` file (a binary
+// MetaGraphDef, as tf.compat.v1.train.Saver exports it): rebuilds as
+// DVariables on `mesh` the global variables (the `variables` collection and
+// any trainable ones it lacks; every variable node of the graph when it has
+// no such collection) with their name, dtype and static shape, and a Saver
+// over them keyed by TF's names, so it restores from and saves to TF's
+// name-based checkpoints. A partitioned variable (parts with save_slice_info)
+// becomes one DVariable of its full name and shape, the key its checkpoint
+// uses; parts that do not tile the full shape are refused. Collections come
+// back as string lists: node lists as node names, variable collections as
+// variable names (":0" dropped; a partitioned variable once, by its full
+// name), other bytes lists as their bytes, numbers in decimal ("%.9g" for
+// floats), Any lists as their type URLs. Then restores the values from the
+// checkpoint beside the file (unless !restore_values): variables it holds no
+// value for stay zero and are listed in not_in_checkpoint (as TF, where a
+// Saver restores only its own variables).
+//
+// Errors (the same on every rank), naming the variable and the file:
+// InvalidArgument for an unknown shape (unknown rank or a -1 dimension), a
+// layout that does not fit, a bad scope or a mesh whose rank count is not
+// comm->size(); Unimplemented for a dtype meshckpt lacks (quantized,
+// resource, variant); DataLoss for a file that is not a MetaGraphDef or a
+// collection naming a variable the graph lacks; NotFound without the file
+// or, with values, without the checkpoint.
+absl::StatusOr<ImportedStructure> ImportMetaGraph(Communicator* comm,
+                                                  const std::string& meta_graph_path,
+                                                  const Mesh& mesh,
+                                                  MetaGraphImportOptions options = {});
 
 // The structure is exported by every Saver::Save (the index holds names,
 // dtypes, shapes and layouts; collections go to user_metadata). This writes

@@ -1,4 +1,5 @@
-// Pieces shared by saver.cc, saver_restore.cc and saver_structure.cc.
+// Pieces shared by saver.cc, saver_restore.cc, saver_structure.cc and
+// import_meta_graph.cc.
 // Internal to the Saver; thread-compatible.
 //
 //   MESHCKPT_RETURN_IF_ERROR(internal::AgreeOnArguments(comm, path, "paths"));
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "meshckpt/base/utf8.h"
 #include "meshckpt/comm/communicator.h"
@@ -18,6 +20,10 @@ namespace meshckpt::internal {
 // same `text` as rank 0 (`what` names it in the message).
 absl::Status AgreeOnArguments(Communicator& comm, const std::string& text,
                               absl::string_view what);
+
+// An import's name scope without trailing '/'; InvalidArgument unless it is
+// a valid dataset path (or empty).
+absl::StatusOr<std::string> NormalizeImportScope(std::string scope);
 
 }  // namespace meshckpt::internal
 

@@ -57,11 +57,7 @@ absl::StatusOr<std::vector<std::string>> DecodeCollection(absl::string_view enco
   return values;
 }
 
-namespace {
-
-// The scope without trailing '/'; InvalidArgument unless it is a valid
-// dataset path (or empty).
-absl::StatusOr<std::string> NormalizeScope(std::string scope) {
+absl::StatusOr<std::string> internal::NormalizeImportScope(std::string scope) {
   while (!scope.empty() && scope.back() == '/') scope.pop_back();
   if (scope.empty()) return scope;
   if (!IsValidUtf8(scope)) {
@@ -78,6 +74,8 @@ absl::StatusOr<std::string> NormalizeScope(std::string scope) {
   }
   return scope;
 }
+
+namespace {
 
 // The saved specs on `mesh`: kept where `mesh` has the dimension, else
 // unsharded.
@@ -103,7 +101,7 @@ absl::StatusOr<ImportedStructure> ImportStructure(
   if (comm == nullptr) {
     return absl::InvalidArgumentError("ImportStructure: communicator is null");
   }
-  absl::StatusOr<std::string> scope = NormalizeScope(name_scope);
+  absl::StatusOr<std::string> scope = internal::NormalizeImportScope(name_scope);
   absl::Status local = scope.status();
   if (local.ok() && (mesh.num_ranks() != comm->size() || mesh.rank() != comm->rank())) {
     local = absl::InvalidArgumentError(absl::StrCat(

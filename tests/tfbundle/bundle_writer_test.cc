@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "meshckpt/tfbundle/bundle_reader.h"
@@ -130,6 +131,101 @@ TEST(BundleWriterTest, AbandonedWriterLeavesNothing) {
     ASSERT_TRUE((*w)->Add("k", *TensorValue::FromBytes(TfDType::kInt8, {1}, "x")).ok());
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+// A tensor streamed in uneven pieces is the same entry (bytes, offset, CRC)
+// as the same tensor added whole, and TF's checks (VerifyAll) pass on it.
+TEST(BundleWriterTest, StreamedEntryIsTheSameAsAddedWhole) {
+  TempDir dir;
+  std::string bytes(4 * 1000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + 7);
+  const TensorValue big = *TensorValue::FromBytes(TfDType::kFloat, {10, 100}, bytes);
+  const TensorValue small = *TensorValue::FromBytes(TfDType::kInt8, {2}, "xy");
+  ASSERT_TRUE(WriteBundle(dir.file("whole"), {{"a", small}, {"b", big}}).ok());
+
+  absl::StatusOr<std::unique_ptr<BundleWriter>> w = BundleWriter::Create(dir.file("s"));
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Add("a", small).ok());
+  ASSERT_TRUE((*w)->BeginEntry("b", TfDType::kFloat, {10, 100}).ok());
+  size_t at = 0;
+  for (size_t piece : {size_t{0}, size_t{1}, size_t{7}, size_t{1000}, size_t{2992}}) {
+    ASSERT_TRUE((*w)->AppendBytes(absl::string_view(bytes).substr(at, piece)).ok());
+    at += piece;
+  }
+  ASSERT_EQ(at, bytes.size());
+  ASSERT_TRUE((*w)->EndEntry().ok());
+  ASSERT_TRUE((*w)->BeginEntry("c", TfDType::kDouble, {0, 3}).ok());  // no bytes
+  ASSERT_TRUE((*w)->EndEntry().ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+
+  absl::StatusOr<std::unique_ptr<BundleReader>> whole =
+      BundleReader::Open(dir.file("whole"));
+  absl::StatusOr<std::unique_ptr<BundleReader>> streamed =
+      BundleReader::Open(dir.file("s"));
+  ASSERT_TRUE(whole.ok() && streamed.ok());
+  EXPECT_TRUE((*streamed)->VerifyAll().ok());
+  for (const char* key : {"a", "b"}) {
+    const BundleEntry* x = (*whole)->Find(key);
+    const BundleEntry* y = (*streamed)->Find(key);
+    ASSERT_TRUE(x != nullptr && y != nullptr);
+    EXPECT_EQ(x->offset(), y->offset());
+    EXPECT_EQ(x->size(), y->size());
+    EXPECT_EQ(x->masked_crc32c(), y->masked_crc32c()) << key;
+  }
+  EXPECT_TRUE(*(*streamed)->ReadTensor("b") == big);
+  const BundleEntry* c = (*streamed)->Find("c");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->shape(), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(c->size(), 0);
+  EXPECT_EQ(ReadFileBytesForTest(dir.file("s.data-00000-of-00001")),
+            ReadFileBytesForTest(dir.file("whole.data-00000-of-00001")));
+}
+
+TEST(BundleWriterTest, StreamingMisuseIsRefused) {
+  TempDir dir;
+  {
+    absl::StatusOr<std::unique_ptr<BundleWriter>> w = BundleWriter::Create(dir.file("c"));
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ((*w)->AppendBytes("x").code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*w)->EndEntry().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*w)->BeginEntry("s", TfDType::kString, {1}).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*w)->BeginEntry("", TfDType::kFloat, {1}).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*w)->BeginEntry("r", TfDType::kResource, {1}).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*w)->BeginEntry("n", TfDType::kFloat, {-2}).code(),
+              absl::StatusCode::kInvalidArgument);
+    ASSERT_TRUE((*w)->BeginEntry("k", TfDType::kInt16, {2}).ok());
+    // One entry at a time, and none left open at Finish.
+    EXPECT_EQ((*w)->BeginEntry("l", TfDType::kInt16, {2}).code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*w)->Add("l", *TensorValue::FromBytes(TfDType::kInt8, {1}, "x")).code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*w)->Finish().code(), absl::StatusCode::kFailedPrecondition);
+    ASSERT_TRUE((*w)->AppendBytes("abcd").ok());
+    ASSERT_TRUE((*w)->EndEntry().ok());
+    EXPECT_EQ((*w)->BeginEntry("k", TfDType::kInt16, {2}).code(),
+              absl::StatusCode::kInvalidArgument);  // already added
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  // Too many bytes, or too few: the writer is failed and commits nothing.
+  for (int too_many : {1, 0}) {
+    const std::string prefix = dir.file(absl::StrCat("bad", too_many));
+    absl::StatusOr<std::unique_ptr<BundleWriter>> w = BundleWriter::Create(prefix);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->BeginEntry("k", TfDType::kInt16, {2}).ok());
+    ASSERT_TRUE((*w)->AppendBytes("abc").ok());
+    if (too_many) {
+      EXPECT_EQ((*w)->AppendBytes("de").code(), absl::StatusCode::kInvalidArgument);
+    } else {
+      EXPECT_EQ((*w)->EndEntry().code(), absl::StatusCode::kInvalidArgument);
+    }
+    EXPECT_EQ((*w)->Add("z", *TensorValue::FromBytes(TfDType::kInt8, {1}, "x")).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_FALSE((*w)->Finish().ok());
+    EXPECT_FALSE(std::filesystem::exists(prefix + ".index"));
+  }
 }
 
 // Read each shared TF checkpoint, write it back with our writer, read again:

@@ -95,5 +95,37 @@ TEST(Crc32cTest, MaskIsTensorFlows) {
   EXPECT_EQ(Mask(1u), 0x00020000u + kMaskDelta);
 }
 
+TEST(Crc32cTest, CombineEqualsTheWholeCrc) {
+  std::mt19937_64 rng(7);
+  std::string data(70000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  const uint32_t whole = Value(data.data(), data.size());
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{3}, size_t{4096}, size_t{65537},
+                     data.size() - 1, data.size()}) {
+    const uint32_t a = Value(data.data(), cut);
+    const uint32_t b = Value(data.data() + cut, data.size() - cut);
+    EXPECT_EQ(Combine(a, b, data.size() - cut), whole) << "cut at " << cut;
+  }
+  // Many parts, combined left to right, as ranks' partial CRCs are.
+  for (int parts : {2, 3, 7, 13}) {
+    uint32_t crc = 0;
+    for (int i = 0; i < parts; ++i) {
+      const size_t begin = data.size() * i / parts, end = data.size() * (i + 1) / parts;
+      crc = Combine(crc, Value(data.data() + begin, end - begin), end - begin);
+    }
+    EXPECT_EQ(crc, whole) << parts << " parts";
+  }
+  // An empty part changes nothing.
+  EXPECT_EQ(Combine(whole, 0, 0), whole);
+}
+
+TEST(Crc32cTest, CombineDetectsAChangedPart) {
+  std::string data(1000, 'x');
+  const uint32_t whole = Value(data.data(), data.size());
+  data[700] ^= 1;
+  const uint32_t a = Value(data.data(), 500), b = Value(data.data() + 500, 500);
+  EXPECT_NE(Combine(a, b, 500), whole);
+}
+
 }  // namespace
 }  // namespace meshckpt::tf::crc32c
