@@ -41,7 +41,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
   if (f.count("mode")) c.modes = absl::StrSplit(f["mode"], ',');
   for (const std::string& m : c.modes) {
     if (m != "io" && m != "tensors" && m != "save-only" && m != "reshard" &&
-        m != "async" && m != "rewrite") {
+        m != "read-once" && m != "metadata" && m != "async" && m != "rewrite") {
       return absl::InvalidArgumentError(absl::StrCat("unknown mode '", m, "'"));
     }
   }
@@ -85,7 +85,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, int ranks) {
     if (m == "save-only" && c.keep.empty()) {
       return absl::InvalidArgumentError("--mode=save-only needs --keep=PREFIX");
     }
-    if ((m == "reshard" || m == "rewrite") && c.from.empty()) {
+    if ((m == "reshard" || m == "read-once" || m == "rewrite") && c.from.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--mode=", m, " needs --from=PREFIX"));
     }
@@ -107,6 +107,13 @@ modes (--mode=a,b,...; default io,tensors):
   save-only  one save to --keep=PREFIX, for a later reshard run
   reshard    RestoreTensors of --from=PREFIX (saved by another job) onto this
              job's mesh vs raw pread of the bytes each rank must read
+  read-once  RestoreTensors of --from=PREFIX with each shard several ranks
+             need read once and sent (the default) vs read by every rank
+             holding it, vs raw pread; prints bytes read from the file and
+             delivered, summed over ranks (not in the CSV)
+  metadata   --tensors=N float32 tensors of 1 KiB (--tensor-layout): save time,
+             index size, index broadcast alone and the whole collective index
+             read (max over ranks), restore
   async      AsyncSaver on the model: the stall (Start) vs a memcpy of each
              rank's bytes, and the time until durable vs a synchronous save
   rewrite    offline reshard (RewriteCheckpoint, `meshckpt reshard`) of

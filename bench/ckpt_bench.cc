@@ -7,6 +7,7 @@
 // otherwise results say "warm". Every restore is checked bit-exactly
 // (bench/workload.h); a wrong value or a failed call exits 1. Timings are
 // reported, never judged by the exit code.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -25,10 +26,13 @@
 #include "bench/async_bench.h"
 #include "bench/bench_config.h"
 #include "bench/bench_util.h"
+#include "bench/metadata_bench.h"
 #include "bench/report.h"
 #include "bench/rewrite_bench.h"
 #include "bench/workload.h"
 #include "meshckpt/base/status_macros.h"
+#include "meshckpt/checkpoint/engine/checkpoint_handle.h"
+#include "meshckpt/checkpoint/engine/restore_reads.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/comm/mpi_communicator.h"
 #include "meshckpt/io/fs/fs.h"
@@ -84,6 +88,8 @@ class Bench {
       if (m == "tensors") MESHCKPT_RETURN_IF_ERROR(RunTensors());
       if (m == "save-only") MESHCKPT_RETURN_IF_ERROR(RunSaveOnly());
       if (m == "reshard") MESHCKPT_RETURN_IF_ERROR(RunReshard());
+      if (m == "read-once") MESHCKPT_RETURN_IF_ERROR(RunReadOnce());
+      if (m == "metadata") MESHCKPT_RETURN_IF_ERROR(RunMetadata());
       if (m == "async") MESHCKPT_RETURN_IF_ERROR(RunAsync());
       if (m == "rewrite") MESHCKPT_RETURN_IF_ERROR(RunRewrite());
     }
@@ -415,6 +421,71 @@ class Bench {
     r.bytes = SumOverRanks(comm_, TotalBytes(reads));
     MESHCKPT_RETURN_IF_ERROR(Alternate(RestoreOp(w, c_.from), ReadOp(raw_r, reads), &r));
     MESHCKPT_RETURN_IF_ERROR(Report(r, w));
+    return comm_.Agree(RemoveFileIfExists(raw_r));
+  }
+
+  absl::Status RunMetadata() {
+    MESHCKPT_ASSIGN_OR_RETURN(
+        Workload w, MakeWorkload(SmallTensors(c_.tensors, 256, c_.split_tensors),
+                                 c_.split_tensors ? "small-split" : "small-replicated",
+                                 absl::StrCat(c_.tensors, " x 1 KiB float32")));
+    return RunMetadataBench(comm_, Path("meta-ckpt"), w, c_.reps, c_.quick);
+  }
+
+  // --from restored with each shared shard read once, and read by every
+  // rank holding it, against the raw pread of each rank's bytes: the three
+  // alternate, each rep starting with the next. Checked like every restore.
+  absl::Status RunReadOnce() {
+    MESHCKPT_ASSIGN_OR_RETURN(Workload w, MakeModel());
+    const std::string raw_r = RankPath("readonce-raw-read");
+    const std::vector<Segment> reads = w.ReadSegments();
+    MESHCKPT_RETURN_IF_ERROR(comm_.Agree(RawWrite(raw_r, AsConst(reads))));
+    const std::vector<RestoreTensor> restores = w.RestoreList();
+    const ShardReads policy[2] = {ShardReads::kOnce, ShardReads::kEveryHolder};
+    std::vector<double> times[3];
+    RestoreStats stats[2];
+    for (int rep = 0; rep < c_.reps; ++rep) {
+      for (int k = 0; k < 3; ++k) {
+        const int which = (k + rep) % 3;
+        if (which < 2) w.Poison();
+        DropCaches();
+        comm_.Barrier();
+        const double t0 = NowSeconds();
+        absl::Status s;
+        if (which < 2) {
+          IoOptions options;
+          options.transfer_mode = c_.restore_transfer;
+          absl::StatusOr<std::unique_ptr<CheckpointHandle>> h =
+              CheckpointHandle::Open(comm_, c_.from, options);
+          s = h.ok()
+                  ? RestoreTensors(**h, restores, options, &stats[which], policy[which])
+                  : h.status();
+        } else {
+          s = RawRead(raw_r, reads);
+        }
+        MESHCKPT_RETURN_IF_ERROR(comm_.Agree(s));
+        times[which].push_back(NowSeconds() - t0);
+        if (which < 2) MESHCKPT_RETURN_IF_ERROR(comm_.Agree(w.Verify()));
+      }
+    }
+    const Stats raw = Summarize(times[2]);
+    const char* names[2] = {"read once", "every holder"};
+    for (int i = 0; i < 2; ++i) {
+      const Stats t = Summarize(times[i]);
+      const int64_t disk = SumOverRanks(comm_, stats[i].disk_bytes);
+      const int64_t sent = SumOverRanks(comm_, stats[i].received_bytes);
+      const int64_t delivered = SumOverRanks(comm_, stats[i].delivered_bytes);
+      if (root()) {
+        std::printf(
+            "  read-once %-12s %d ranks, mesh %s: %.3f s, raw %.3f s, ratio (raw/ours) "
+            "%.2f; "
+            "from disk %.1f MB, received %.1f MB, delivered %.1f MB (%.2f x disk)\n",
+            names[i], comm_.size(), MeshText(mesh_).c_str(), t.median, raw.median,
+            raw.median / t.median, disk / 1e6, sent / 1e6, delivered / 1e6,
+            static_cast<double>(delivered) / std::max<int64_t>(1, disk));
+        std::fflush(stdout);
+      }
+    }
     return comm_.Agree(RemoveFileIfExists(raw_r));
   }
 

@@ -33,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 
 namespace meshckpt {
 
@@ -52,6 +53,26 @@ class Communicator {
   virtual std::vector<std::string> AllGather(const std::string& data) = 0;
   virtual int64_t AllReduceMax(int64_t value) = 0;
   virtual void Barrier() = 0;
+
+  // Root's `n` bytes at `data` end up at `data` on every rank, in place (no
+  // copy through a string): for tensor bytes read once and sent to the ranks
+  // that also need them.
+  virtual void BroadcastBytes(void* data, int64_t n, int root) = 0;
+  // Every rank r contributes counts[r] bytes (`mine` holds this rank's); the
+  // concatenation in rank order, sum(counts) bytes, ends up at `out` on every
+  // rank. `counts` must be the same on every rank; `out` must not overlap
+  // `mine`.
+  virtual void AllGatherBytes(const void* mine, absl::Span<const int64_t> counts,
+                              void* out) = 0;
+
+  // A communicator over `ranks` (ascending ranks of this one, this rank
+  // among them), numbered by position in `ranks`. Collective over those
+  // ranks only, not the whole communicator: ranks that take part in several
+  // subgroups must create them in the same order (any order every rank
+  // derives alike is deadlock-free). InvalidArgument for a malformed list,
+  // before any communication.
+  virtual absl::StatusOr<std::unique_ptr<Communicator>> Subgroup(
+      absl::Span<const int> ranks) = 0;
 
   // Collective: a new communicator over the same ranks, which another
   // thread may use while this one is in use (an async save commits on one

@@ -1,4 +1,5 @@
 // Communicator for a single process, without MPI.
+#include <cstring>
 #include <memory>
 
 #include "meshckpt/comm/communicator.h"
@@ -19,6 +20,19 @@ class Serial final : public Communicator {
   std::vector<std::string> AllGather(const std::string& data) override { return {data}; }
   int64_t AllReduceMax(int64_t v) override { return v; }
   void Barrier() override {}
+  void BroadcastBytes(void*, int64_t, int) override {}
+  void AllGatherBytes(const void* mine, absl::Span<const int64_t> counts,
+                      void* out) override {
+    if (counts[0] > 0) std::memcpy(out, mine, counts[0]);
+  }
+  absl::StatusOr<std::unique_ptr<Communicator>> Subgroup(
+      absl::Span<const int> ranks) override {
+    if (ranks.size() != 1 || ranks[0] != 0) {
+      return absl::InvalidArgumentError(
+          "a subgroup of the serial communicator must be exactly rank 0");
+    }
+    return std::unique_ptr<Communicator>(new Serial());
+  }
   absl::StatusOr<std::unique_ptr<Communicator>> DuplicateForThread() override {
     return std::unique_ptr<Communicator>(new Serial());
   }

@@ -11,17 +11,30 @@
 // Example: chunks {[0,5)}, {[5,10)} and target [3,8) give
 //   (0, [3,5) in chunk, [0,2) in target), (1, [0,3) in chunk, [2,5) in target)
 //
-// Pure functions; thread-safe.
+// Reading once: when several ranks need the same shard of a restore layout
+// (replication, data parallelism, or a coarser target than the save), one of
+// them reads it and sends it to the others. ReaderAssigner picks that rank
+// for every non-empty shard: the least-loaded rank, by bytes so far, among
+// the ranks holding the shard, ties to the lower rank (the rule of
+// WriterAssigner, shard_map.h), so every rank computes the same plan
+// without communicating and the bytes read per rank spread by at most the
+// largest shard held by several ranks.
+//
+// PlanReshard and ValidateChunkCover are pure functions; thread-safe.
 #ifndef MESHCKPT_LAYOUT_RESHARD_PLAN_H_
 #define MESHCKPT_LAYOUT_RESHARD_PLAN_H_
 
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "meshckpt/layout/box.h"
+#include "meshckpt/layout/layout.h"
+#include "meshckpt/layout/shard_map.h"
 
 namespace meshckpt {
 
@@ -41,6 +54,36 @@ absl::Status ValidateChunkCover(const Box& global, absl::Span<const Box> chunks)
 // area they cover.
 absl::StatusOr<std::vector<ReshardPiece>> PlanReshard(absl::Span<const Box> chunks,
                                                       const Box& target);
+
+// One non-empty shard of a restore layout: who needs it and who reads it.
+struct ShardRead {
+  int64_t shard = 0;
+  Box box;
+  std::vector<int> holders;  // Ranks holding the shard, ascending.
+  int reader = 0;            // One of `holders`.
+};
+
+class ReaderAssigner {
+ public:
+  explicit ReaderAssigner(int num_ranks) : bytes_per_rank_(num_ranks, 0) {}
+
+  // Every non-empty shard of `map`, ascending. Call once per tensor, in the
+  // same order on every rank. O(non-empty shards x ranks holding each).
+  std::vector<ShardRead> Assign(const ShardMap& map, int64_t bytes_per_element);
+
+  // Bytes assigned to each rank so far.
+  const std::vector<int64_t>& bytes_per_rank() const { return bytes_per_rank_; }
+
+ private:
+  // The ranks holding each shard depend on the layout alone, not the
+  // tensor: listed once per layout and shard (the walk over the mesh is
+  // most of the cost when thousands of ranks hold a shard).
+  const std::vector<int>& Holders(const ShardMap& map, int64_t shard);
+  static void ListHolders(const ShardMap& map, int64_t shard, std::vector<int>* out);
+
+  std::vector<int64_t> bytes_per_rank_;
+  std::vector<std::pair<Layout, std::map<int64_t, std::vector<int>>>> holders_;
+};
 
 }  // namespace meshckpt
 

@@ -10,6 +10,8 @@
 # Runs, each under mpiexec with the flags the MPI tests use:
 #   io (save + restore, same layout) on 1, 2, 4 ranks and 8 devices on 2 ranks;
 #   a 4-rank save resharded onto 2 and 3 ranks and onto data=2 x model=2;
+#   the same save restored onto data=2 x model=2 and data=4 with each shared
+#   shard read once vs read by every rank holding it (printed, not in the CSV);
 #   the offline reshard (`meshckpt reshard`) against reading and writing the
 #   same bytes: 1 -> 4 ranks, 4 -> 3 ranks, and 4 ranks 1-D -> 2-D;
 #   per-tensor overhead (10,000 x 1 KiB) on 1, 2, 4 ranks, and split at 4;
@@ -89,6 +91,8 @@ run_suite() {
   run 2 --mode=reshard --from="$ckpt"
   run 3 --mode=reshard --from="$ckpt"
   run 4 --mode=reshard --from="$ckpt" --mesh=2d
+  run 4 --mode=read-once --from="$ckpt" --mesh=2d
+  run 4 --mode=read-once --from="$ckpt" --mesh=2d --data=4
   run 3 --mode=rewrite --from="$ckpt"
   run 4 --mode=rewrite --from="$ckpt" --mesh=2d
   rm -f "$ckpt.h5" "$ckpt.index"

@@ -1,15 +1,9 @@
-// RestoreTensors: each rank reads the regions its devices need from an open
-// checkpoint (tensor_reader.h), verifying the checksum of every tile it reads.
+// RestoreTensors: checks the request, then reads each needed region once,
+// on one rank, and hands it to the others that need it (restore_reads.h).
 #include <xxhash.h>
 
-#include <algorithm>
-#include <cstring>
-#include <limits>
 #include <memory>
-#include <optional>
 #include <string>
-#include <tuple>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,9 +11,9 @@
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/checkpoint_handle.h"
 #include "meshckpt/checkpoint/engine/checkpoint_index.h"
+#include "meshckpt/checkpoint/engine/restore_reads.h"
 #include "meshckpt/checkpoint/engine/shard_io.h"
 #include "meshckpt/checkpoint/engine/shard_io_internal.h"
-#include "meshckpt/checkpoint/engine/tensor_reader.h"
 #include "meshckpt/checkpoint/engine/tensorflow_bridge.h"
 #include "meshckpt/checkpoint/engine/tf_checkpoint.h"
 #include "meshckpt/layout/shard_map.h"
@@ -57,75 +51,18 @@ uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
   return XXH3_64bits(text.data(), text.size());
 }
 
-absl::Status ReadAll(const CheckpointIndex& index, ChunkSource& source,
-                     absl::Span<const RestoreTensor> tensors, const IoOptions& options,
-                     PhaseTrace* trace) {
-  // Per tensor, one read per distinct local shard, then copies to device
-  // buffers that hold the same shard separately: work follows the shards
-  // (and the device buffers the caller passed), not the mesh.
-  std::vector<internal::LocalBuffers> buffers;
-  buffers.reserve(tensors.size());
-  int64_t total = 0, done = 0;
-  for (const RestoreTensor& t : tensors) {
-    ShardMap map = ShardMap::Create(t.layout, t.shape).value();  // Checked.
-    buffers.push_back(internal::LocalBuffersOf(map, t.device_data, t.shard_data));
-    const internal::LocalBuffers& b = buffers.back();
-    for (const auto& s : b.shards) total += s.box.num_elements() * DTypeSize(t.dtype);
-    for (const auto& c : b.copies) {
-      total += b.shards[c.from].box.num_elements() * DTypeSize(t.dtype);
-    }
-  }
-  // Tensors are read in the order their bytes lie in the data file, not the
-  // caller's: every backward jump restarts the kernel's readahead, and HDF5
-  // keeps small datasets together, apart from the large ones.
-  struct Job {
-    int64_t offset;  // Lowest recorded chunk offset; index order after those.
-    const CheckpointIndex::Tensor* saved;
-    size_t request;
-  };
-  std::vector<Job> order;
-  order.reserve(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const CheckpointIndex::Tensor* saved = index.Find(tensors[i].key);
-    int64_t offset = std::numeric_limits<int64_t>::max();
-    for (const std::optional<StorageBlock>& b : saved->storage) {
-      if (b.has_value()) offset = std::min(offset, b->offset);
-    }
-    order.push_back({offset, saved, i});
-  }
-  std::sort(order.begin(), order.end(), [](const Job& a, const Job& b) {
-    return std::tie(a.offset, a.saved->entry) < std::tie(b.offset, b.saved->entry);
-  });
-  for (const Job& job : order) {
-    const RestoreTensor& t = tensors[job.request];
-    const internal::LocalBuffers& b = buffers[job.request];
-    internal::TensorReader reader(source, index, *job.saved, options, trace);
-    for (const internal::LocalBuffers::Shard& s : b.shards) {
-      MESHCKPT_RETURN_IF_ERROR(reader.Fill(s.box, s.data));
-      done += s.box.num_elements() * DTypeSize(t.dtype);
-      if (options.progress) options.progress(done, total);
-    }
-    for (const internal::LocalBuffers::Copy& c : b.copies) {
-      const internal::LocalBuffers::Shard& from = b.shards[c.from];
-      const int64_t n = from.box.num_elements();
-      if (t.dtype == DType::kString) {
-        std::copy_n(static_cast<const std::string*>(from.data), n,
-                    static_cast<std::string*>(c.to));
-      } else {
-        std::memcpy(c.to, from.data, n * DTypeSize(t.dtype));
-      }
-      done += n * DTypeSize(t.dtype);
-      if (options.progress) options.progress(done, total);
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status RestoreTensors(CheckpointHandle& checkpoint,
                             absl::Span<const RestoreTensor> tensors,
                             const IoOptions& options) {
+  return RestoreTensors(checkpoint, tensors, options, nullptr);
+}
+
+absl::Status RestoreTensors(CheckpointHandle& checkpoint,
+                            absl::Span<const RestoreTensor> tensors,
+                            const IoOptions& options, RestoreStats* stats,
+                            ShardReads reads) {
   Communicator& comm = checkpoint.comm();
   const CheckpointIndex& index = checkpoint.index();
   PhaseTrace trace("restore", comm.rank());
@@ -149,12 +86,9 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
     trace.Mark("read_all");
     return comm.Agree(local);
   }
-  absl::StatusOr<ChunkSource*> data = checkpoint.data();
-  local = data.ok() ? ReadAll(index, **data, tensors, options, &trace) : data.status();
-  trace.Mark("read_all");
-  absl::Status agreed = comm.Agree(local);
-  trace.Mark("agree");
-  return agreed;
+  // Agreed inside: a read that failed anywhere fails every rank alike.
+  return internal::ReadAndDistribute(comm, index, checkpoint.data(), tensors, options,
+                                     &trace, stats, reads);
 }
 
 absl::Status RestoreTensors(Communicator& comm, const std::string& prefix,

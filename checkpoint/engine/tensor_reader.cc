@@ -60,6 +60,7 @@ absl::Status TensorReader::ReadChunkBox(int c, const Box& box,
                                         const Box& dst_box, void* dst) {
   PhaseTrace::Scope scope(trace_, "(read)");
   const Box& chunk = saved_.chunks[c];
+  bytes_read_ += box.num_elements() * esize_;
   absl::Status s = source_.ReadChunk(dataset_, chunk, saved_.storage[c],
                                      Shift(box, chunk.origin()), dst_shape, dst_box, dst);
   if (s.ok()) return s;
@@ -158,6 +159,7 @@ absl::Status TensorReader::FillStrings(const ReshardPiece& p, const Box& target_
     return absl::Status(s.code(),
                         absl::StrCat("tensor '", saved_.key, "': ", s.message()));
   }
+  for (const std::string& v : all) bytes_read_ += static_cast<int64_t>(v.size());
   if (options_.verify_checksums && HashStrings(all.data(), chunk.num_elements()) !=
                                        index_.chunk(saved_, p.chunk).tile_checksums[0]) {
     return Mismatch(chunk, 0);

@@ -40,6 +40,10 @@ class TensorReader {
   // array of std::string for strings) from the chunks.
   absl::Status Fill(const Box& target_box, void* target);
 
+  // Bytes read from the data file so far (whole tiles around the wanted
+  // regions; for strings, the characters of whole chunks).
+  int64_t bytes_read() const { return bytes_read_; }
+
  private:
   absl::Status Mismatch(const Box& chunk, int64_t tile) const;
   absl::Status FillPiece(const ReshardPiece& p, const Box& target_box, void* target);
@@ -58,6 +62,7 @@ class TensorReader {
   const IoOptions& options_;
   int64_t esize_;
   PhaseTrace* trace_;
+  int64_t bytes_read_ = 0;
   std::vector<char> buffer_;
   std::vector<uint64_t> sums_;
 };

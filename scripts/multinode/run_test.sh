@@ -13,7 +13,9 @@
 #   story    scripts/story.sh --quick on 2 hosts x 2 ranks
 #   reshard  mpi_tests/reshard_matrix_test on 2 hosts x 2 ranks: save on 4
 #            ranks, save and restore on 2 (one per host), restore both on 4
-#            placed the other way round
+#            placed the other way round; then mpi_tests/read_once_test on 4
+#            ranks round-robin and on 3 (2+1), so shards read once travel
+#            between hosts
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: run_test.sh harness|story|reshard BUILD_DIR WORK_DIR" >&2; exit 2; }
 TEST=$1
@@ -125,6 +127,10 @@ case $TEST in
     say "restore both on 4 ranks placed round-robin: mnode1 ranks 0,2, mnode2 ranks 1,3"
     "${MPIRUN[@]}" --timeout 150 -np 4 --map-by node --display-map "$EXE" --dir="$DIR" \
       --phase=restore --expect-np=2,4
+    say "read once, distribute: shards shared by ranks on both hosts go over TCP"
+    "${MPIRUN[@]}" --timeout 120 -np 4 --map-by node "$BUILD/mpi_tests/read_once_test" \
+      --dir="$WORK"
+    "${MPIRUN[@]}" --timeout 120 -np 3 "$BUILD/mpi_tests/read_once_test" --dir="$WORK"
     ;;
 
   *) echo "unknown test $TEST (harness, story or reshard)" >&2; exit 2 ;;

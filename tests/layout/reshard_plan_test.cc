@@ -138,6 +138,76 @@ TEST(ValidateChunkCover, AcceptsPartitions) {
           .ok());
 }
 
+// A grid of 64 x 64 chunks (what a save over 4096 ranks writes) is accepted
+// without comparing every pair; one cell missing, doubled or moved is not.
+TEST(ValidateChunkCover, LargeGrids) {
+  std::vector<Box> grid;
+  for (int64_t i = 0; i < 64; ++i) {
+    for (int64_t j = 0; j < 64; ++j) grid.push_back(B({3 * i, 2 * j}, {3, 2}));
+  }
+  const Box global = Box::FromShape({192, 128});
+  EXPECT_TRUE(ValidateChunkCover(global, grid).ok());
+  std::vector<Box> bad = grid;
+  bad.pop_back();
+  ExpectDataLoss(global, bad, "of the 24576");
+  bad = grid;
+  bad.back() = bad.front();
+  ExpectDataLoss(global, bad, "overlap");
+  bad = grid;
+  bad[70] = B({3, 13}, {3, 2});  // Off the grid along dim 1: overlaps [12, 14).
+  ExpectDataLoss(global, bad, "overlap");
+  // Uneven cuts still form a grid.
+  EXPECT_TRUE(ValidateChunkCover(Box::FromShape({5, 3}),
+                                 {B({0, 0}, {4, 1}), B({0, 1}, {4, 2}), B({4, 0}, {1, 1}),
+                                  B({4, 1}, {1, 2}), B({2, 2}, {0, 0})})
+                  .ok());
+}
+
+// ReaderAssigner: every rank computes the same readers; a shard several
+// ranks hold is read by the least-loaded of them.
+TEST(ReaderAssigner, HoldersAndBalance) {
+  // data=2 x model=2 on 4 ranks: model shard m is held by ranks m and 2+m.
+  const Mesh mesh = *Mesh::Create({{"data", 2}, {"model", 2}}, 0, 4);
+  const ShardMap split = *ShardMap::Create(*Layout::Create({"model"}, mesh), {8});
+  const ShardMap rep = *ShardMap::Create(*Layout::Create({"unsharded"}, mesh), {8});
+  ReaderAssigner a(4);
+  std::vector<ShardRead> r = a.Assign(split, 4);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].holders, (std::vector<int>{0, 2}));
+  EXPECT_EQ(r[1].holders, (std::vector<int>{1, 3}));
+  EXPECT_EQ(r[0].reader, 0);
+  EXPECT_EQ(r[1].reader, 1);
+  EXPECT_EQ(r[0].box, B({0}, {4}));
+  // The replicated tensor goes to a rank that has read nothing yet.
+  r = a.Assign(rep, 4);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].holders, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(r[0].reader, 2);
+  r = a.Assign(split, 4);
+  EXPECT_EQ(r[0].reader, 0);  // Rank 0 read 16 bytes, rank 2 32.
+  EXPECT_EQ(r[1].reader, 3);  // Rank 3 has read nothing.
+  EXPECT_EQ(a.bytes_per_rank(), (std::vector<int64_t>{32, 16, 32, 16}));
+}
+
+// 128 holders per shard (the holder lists are kept per layout): equal
+// replicated tensors are spread one per rank, whichever rank computes it.
+TEST(ReaderAssigner, ManyHoldersSpreadEvenly) {
+  for (int viewer : {0, 77}) {
+    const Mesh mesh = *Mesh::Create({{"x", 128}}, viewer, 128);
+    const ShardMap rep = *ShardMap::Create(*Layout::Create({"unsharded"}, mesh), {10});
+    ReaderAssigner a(128);
+    std::vector<int> readers;
+    for (int t = 0; t < 256; ++t) {
+      std::vector<ShardRead> r = a.Assign(rep, 4);
+      ASSERT_EQ(r.size(), 1u);
+      ASSERT_EQ(r[0].holders.size(), 128u);
+      readers.push_back(r[0].reader);
+    }
+    for (int t = 0; t < 256; ++t) EXPECT_EQ(readers[t], t % 128) << t;
+    EXPECT_EQ(a.bytes_per_rank(), std::vector<int64_t>(128, 80));
+  }
+}
+
 TEST(ValidateChunkCover, ChunkOutside) {
   ExpectDataLoss(Box::FromShape({4, 4}), {B({0, 0}, {4, 4}), B({2, 3}, {1, 2})},
                  "outside");
