@@ -24,7 +24,9 @@ class Tensor:
         self.key = key
         self.shape = tuple(shape)
         self.layout = layout
-        self.arrays = list(arrays)
+        # A list stays a list (restore fills its arrays); anything else is
+        # kept as given for save/restore to reject with a clear message.
+        self.arrays = list(arrays) if isinstance(arrays, tuple) else arrays
         self.dtype = dtype
 
     def __repr__(self):
@@ -32,8 +34,15 @@ class Tensor:
 
 
 def allocate(shape, layout, dtype):
-    """Zeroed arrays for this rank's devices: the ``arrays`` of a Tensor."""
+    """Zeroed arrays for this rank's devices: the ``arrays`` of a Tensor.
+
+    layout: a Layout or its string. dtype: a numpy dtype or a meshckpt dtype
+    name ("bfloat16" gives uint16 arrays, "string" object arrays of b"").
+    """
     import numpy as np
+
+    if isinstance(layout, str):
+        layout = Layout.from_string(layout)
 
     if dtype == "bfloat16":
         dtype = np.uint16

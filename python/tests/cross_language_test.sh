@@ -27,7 +27,7 @@ run() {  # run N COMMAND...
 
 echo "=== C++ saves on 2 ranks; Python reads and restores on 3 and 1"
 run 2 "$CROSS" save "$WORK/cxx"
-MESHCKPT_CXX_CHECKPOINT=$WORK/cxx "$PY" -m pytest -q -p no:cacheprovider \
+MESHCKPT_CXX_CHECKPOINT=$WORK/cxx "$PY" -m pytest -q -p no:cacheprovider --color=no \
   "$HERE/read_cxx_checkpoint.py"
 run 3 "$PY" "$HERE/cross_language.py" restore "$WORK/cxx"
 run 1 "$PY" "$HERE/cross_language.py" restore "$WORK/cxx"
