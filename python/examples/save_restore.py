@@ -1,6 +1,6 @@
 # Saves a sharded tensor on 4 ranks and restores it on 2 (any counts work):
-#   mpirun -n 4 python3 save_restore.py save /tmp/run/ckpt
-#   mpirun -n 2 python3 save_restore.py restore /tmp/run/ckpt
+#   mpirun -n 4 python3 save_restore.py save /tmp/ckpt
+#   mpirun -n 2 python3 save_restore.py restore /tmp/ckpt
 import sys
 
 import numpy as np

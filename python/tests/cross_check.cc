@@ -118,9 +118,10 @@ Buffer Expected(const Spec& s, const Box& box) {
 int Run(Communicator& comm, const std::string& mode, const std::string& prefix) {
   const std::vector<Spec> specs = Specs();
   const bool save = mode == "save";
-  const Mesh mesh =
-      save ? *Mesh::Create({{"x", 2 * comm.size()}}, comm.rank(), comm.size())
-           : *Mesh::Create({{"y", comm.size()}}, comm.rank(), comm.size());
+  std::vector<MeshDimension> dims;
+  dims.push_back(save ? MeshDimension{"x", 2 * comm.size()}
+                      : MeshDimension{"y", comm.size()});
+  const Mesh mesh = *Mesh::Create(dims, comm.rank(), comm.size());
   std::vector<std::vector<Buffer>> buffers(specs.size());
   std::vector<Layout> layouts;
   for (size_t j = 0; j < specs.size(); ++j) {
@@ -140,9 +141,10 @@ int Run(Communicator& comm, const std::string& mode, const std::string& prefix) 
   if (save) {
     std::vector<SaveTensor> tensors;
     for (size_t j = 0; j < specs.size(); ++j) {
-      SaveTensor t{specs[j].key, "", specs[j].dtype, specs[j].shape, layouts[j], {}};
-      for (Buffer& b : buffers[j]) t.device_data.push_back(b.data(specs[j].dtype));
-      tensors.push_back(std::move(t));
+      std::vector<const void*> data;
+      for (Buffer& b : buffers[j]) data.push_back(b.data(specs[j].dtype));
+      tensors.push_back(
+          SaveTensor{specs[j].key, "", specs[j].dtype, specs[j].shape, layouts[j], data});
     }
     CheckpointContents contents;
     contents.step = 42;
@@ -151,9 +153,10 @@ int Run(Communicator& comm, const std::string& mode, const std::string& prefix) 
   } else {
     std::vector<RestoreTensor> tensors;
     for (size_t j = 0; j < specs.size(); ++j) {
-      RestoreTensor t{specs[j].key, specs[j].dtype, specs[j].shape, layouts[j], {}};
-      for (Buffer& b : buffers[j]) t.device_data.push_back(b.data(specs[j].dtype));
-      tensors.push_back(std::move(t));
+      std::vector<void*> data;
+      for (Buffer& b : buffers[j]) data.push_back(b.data(specs[j].dtype));
+      tensors.push_back(
+          RestoreTensor{specs[j].key, specs[j].dtype, specs[j].shape, layouts[j], data});
     }
     status = RestoreTensors(comm, prefix, tensors, IoOptions());
     for (size_t j = 0; status.ok() && j < specs.size(); ++j) {
