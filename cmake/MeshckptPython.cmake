@@ -10,7 +10,7 @@ set(MESHCKPT_PYTHON /usr/bin/python3 CACHE FILEPATH
 set(MESHCKPT_PYTHON_INSTALL_DIR lib/python3/dist-packages CACHE STRING
     "Install directory of the meshckpt Python package, relative to the prefix")
 set(MESHCKPT_PYTHON_FOUND OFF)
-set(MESHCKPT_MPI4PY_FOUND OFF)
+set(MESHCKPT_PYTHON_TEST_DEPS_FOUND OFF)
 set(why "")
 if((MESHCKPT_SANITIZE OR MESHCKPT_TSAN OR MESHCKPT_FUZZ) AND
    MESHCKPT_BUILD_PYTHON STREQUAL "AUTO")
@@ -28,10 +28,11 @@ else()
   find_package(pybind11 2.6 CONFIG QUIET)
   execute_process(COMMAND "${Python_EXECUTABLE}" -c "import numpy"
                   RESULT_VARIABLE numpy_rc OUTPUT_QUIET ERROR_QUIET)
-  execute_process(COMMAND "${Python_EXECUTABLE}" -c "import mpi4py"
-                  RESULT_VARIABLE mpi4py_rc OUTPUT_QUIET ERROR_QUIET)
-  if(mpi4py_rc EQUAL 0)
-    set(MESHCKPT_MPI4PY_FOUND ON)
+  # The tests need mpi4py and pytest besides (python/tests/).
+  execute_process(COMMAND "${Python_EXECUTABLE}" -c "import mpi4py, pytest"
+                  RESULT_VARIABLE test_deps_rc OUTPUT_QUIET ERROR_QUIET)
+  if(test_deps_rc EQUAL 0)
+    set(MESHCKPT_PYTHON_TEST_DEPS_FOUND ON)
   endif()
   if(NOT pybind11_FOUND)
     set(why "no pybind11 (pybind11-dev)")
