@@ -13,6 +13,7 @@
 #include <pybind11/pybind11.h>
 
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <utility>
 
@@ -60,6 +61,28 @@ class IoScope {
   pybind11::gil_scoped_release release_;
   std::lock_guard<std::mutex> lock_;
 };
+
+// Shares an object that does I/O (a reader, a manager) so that whichever
+// thread drops the last reference (close(), the garbage collector, or a
+// call still in flight on another thread) destroys it holding IoMutex()
+// and without the GIL. A call takes its own reference while it holds the
+// GIL, before its IoScope, so the object outlives the call even if
+// another thread closes it meanwhile.
+template <typename T>
+std::shared_ptr<T> IoShared(std::unique_ptr<T> p) {
+  return std::shared_ptr<T>(p.release(), [](T* x) {
+    auto destroy = [x] {
+      std::lock_guard<std::mutex> lock(IoMutex());
+      delete x;
+    };
+    if (PyGILState_Check()) {
+      pybind11::gil_scoped_release release;
+      destroy();
+    } else {
+      destroy();
+    }
+  });
+}
 
 void RegisterErrors(pybind11::module_& m);
 

@@ -42,20 +42,32 @@ struct ManagerArgs {
   bool async_save = false;
 };
 
+// The C++ side of a manager, shared (IoShared) so that close() and the
+// garbage collector destroy it safely; destroying it waits for an async
+// save in flight.
+struct ManagerState {
+  std::unique_ptr<Communicator> comm;
+  Module root;  // Its children are the checkpoint's.
+  std::unique_ptr<DTensorCheckpoint> checkpoint;
+  std::unique_ptr<CheckpointManager> manager;  // Destroyed first.
+};
+
 class PyManager {
  public:
   PyManager(py::handle comm, const std::string& directory, py::handle tensors,
-            const ManagerArgs& args)
-      : comm_(MakeCommunicator(comm)) {
-    absl::Status local = ParseTensors(tensors, /*writeable=*/true, comm_->rank(),
-                                      comm_->size(), &tensors_);
-    if (local.ok()) local = Track();
+            const ManagerArgs& args) {
+    auto state = std::make_unique<ManagerState>();
+    state->comm = MakeCommunicator(comm);
+    Communicator& c = *state->comm;
+    absl::Status local =
+        ParseTensors(tensors, /*writeable=*/true, c.rank(), c.size(), &tensors_);
+    if (local.ok()) local = Track(&state->root);
     if (local.ok() && tensors_.empty()) {
       local = absl::InvalidArgumentError("a CheckpointManager needs at least one tensor");
     }
     {
       IoScope io;
-      local = comm_->Agree(local);
+      local = c.Agree(local);
     }
     Check(local);
     CheckpointManagerOptions o;
@@ -63,38 +75,40 @@ class PyManager {
     o.keep_checkpoint_every_n_hours = args.keep_every_n_hours;
     o.checkpoint_name = args.checkpoint_name;
     if (args.async_save) o.async_save = AsyncSaveOptions();
-    IoScope io;
-    checkpoint_ = Unwrap(DTensorCheckpoint::Create(
-        comm_.get(), tensors_[0].layout->mesh(), root_.children()));
-    manager_ =
-        Unwrap(CheckpointManager::Create(checkpoint_.get(), directory, std::move(o)));
-  }
-  ~PyManager() { Close(); }
-
-  void Close() {
-    if (manager_ == nullptr) return;
-    IoScope io;
-    manager_.reset();  // Waits for an async save in flight.
-    checkpoint_.reset();
+    {
+      IoScope io;
+      state->checkpoint = Unwrap(DTensorCheckpoint::Create(&c, tensors_[0].layout->mesh(),
+                                                           state->root.children()));
+      state->manager = Unwrap(
+          CheckpointManager::Create(state->checkpoint.get(), directory, std::move(o)));
+    }
+    state_ = IoShared(std::move(state));
   }
 
-  CheckpointManager& get() const {
-    if (manager_ == nullptr) {
+  void Close() { state_.reset(); }
+
+  // The state, for a call to hold (with the GIL) across its IoScope.
+  std::shared_ptr<ManagerState> get() const {
+    if (state_ == nullptr) {
       Check(absl::FailedPreconditionError("the checkpoint manager is closed"));
     }
-    return *manager_;
+    return state_;
   }
 
   std::optional<std::string> Save(std::optional<int64_t> step,
                                   std::optional<int64_t> checkpoint_number) {
-    CheckpointManager& m = get();
-    if (step.has_value()) checkpoint_->SetStep(*step);
-    IoScope io;
-    return Unwrap(m.Save(checkpoint_number, /*check_interval=*/true));
+    std::shared_ptr<ManagerState> st = get();
+    absl::StatusOr<std::optional<std::string>> saved;
+    {
+      IoScope io;
+      if (step.has_value()) st->checkpoint->SetStep(*step);
+      saved = st->manager->Save(checkpoint_number, /*check_interval=*/true);
+    }
+    return Unwrap(std::move(saved));
   }
 
   std::optional<std::string> RestoreOrInitialize(const std::string& match) {
-    CheckpointManager& m = get();
+    std::shared_ptr<ManagerState> st = get();
     RestoreMatch how = RestoreMatch::kAllMatched;
     if (match == "existing") {
       how = RestoreMatch::kExistingObjectsMatched;
@@ -104,24 +118,30 @@ class PyManager {
       Check(absl::InvalidArgumentError(absl::StrCat(
           "match must be 'all', 'existing' or 'partial', not '", match, "'")));
     }
-    RestoreResult r;
+    absl::StatusOr<RestoreResult> r;
     {
       IoScope io;
-      r = Unwrap(m.RestoreOrInitialize(how));
+      r = st->manager->RestoreOrInitialize(how);
     }
-    if (r.restored_from.has_value()) CopyReplicas();
-    return r.restored_from;
+    RestoreResult result = Unwrap(std::move(r));
+    if (result.restored_from.has_value()) CopyReplicas();
+    return result.restored_from;
   }
 
   void Wait() {
-    CheckpointManager& m = get();
-    IoScope io;
-    Check(m.WaitUntilFinished());
+    std::shared_ptr<ManagerState> st = get();
+    absl::Status s;
+    {
+      IoScope io;
+      s = st->manager->WaitUntilFinished();
+    }
+    Check(s);
   }
 
  private:
-  // Builds the module tree of the keys, each leaf wrapping the arrays.
-  absl::Status Track() {
+  // Builds the module tree of the keys under `root`, each leaf wrapping the
+  // arrays.
+  absl::Status Track(Module* root) {
     for (PyTensor& t : tensors_) {
       if (t.dtype == DType::kString) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -130,7 +150,7 @@ class PyManager {
             "them with meshckpt.save"));
       }
       std::vector<std::string> parts = absl::StrSplit(t.key, '/');
-      Module* parent = &root_;
+      Module* parent = root;
       for (size_t i = 0; i + 1 < parts.size(); ++i) {
         Trackable* child = parent->FindChild(parts[i]);
         if (child == nullptr) {
@@ -181,12 +201,11 @@ class PyManager {
     size_t from, to;  // Indices of arrays holding the same shard.
   };
 
-  std::unique_ptr<Communicator> comm_;
-  std::vector<PyTensor> tensors_;  // Hold the arrays the variables wrap.
-  Module root_;
+  // The arrays the variables wrap: they outlive the state, which a call in
+  // flight holds only while Python keeps this object alive.
+  std::vector<PyTensor> tensors_;
   std::vector<Replica> replicas_;
-  std::unique_ptr<DTensorCheckpoint> checkpoint_;
-  std::unique_ptr<CheckpointManager> manager_;
+  std::shared_ptr<ManagerState> state_;
 };
 
 }  // namespace
@@ -212,11 +231,12 @@ void BindManager(py::module_& m) {
       .def("close", &PyManager::Close)
       .def_property_readonly(
           "latest_checkpoint",
-          [](const PyManager& p) { return p.get().latest_checkpoint(); })
-      .def_property_readonly("checkpoints",
-                             [](const PyManager& p) { return p.get().checkpoints(); })
-      .def_property_readonly("directory",
-                             [](const PyManager& p) { return p.get().directory(); });
+          [](const PyManager& p) { return p.get()->manager->latest_checkpoint(); })
+      .def_property_readonly(
+          "checkpoints",
+          [](const PyManager& p) { return p.get()->manager->checkpoints(); })
+      .def_property_readonly(
+          "directory", [](const PyManager& p) { return p.get()->manager->directory(); });
 }
 
 }  // namespace meshckpt::python

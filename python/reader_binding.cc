@@ -22,8 +22,8 @@ namespace py = pybind11;
 
 namespace {
 
-// Owns the reader; close() drops it so the files close before the object
-// is collected.
+// Shares the reader (IoShared): close() drops this object's reference, so
+// the files close at once unless a call on another thread still reads.
 class PyReader {
  public:
   static std::unique_ptr<PyReader> Open(const std::string& path, bool verify_checksums) {
@@ -32,53 +32,50 @@ class PyReader {
       IoScope io;
       r = Unwrap(CheckpointReader::Open(path, verify_checksums));
     }
-    return std::make_unique<PyReader>(std::move(r));
+    return std::make_unique<PyReader>(IoShared(std::move(r)));
   }
-  explicit PyReader(std::unique_ptr<CheckpointReader> r) : reader_(std::move(r)) {}
-  ~PyReader() { Close(); }
+  explicit PyReader(std::shared_ptr<CheckpointReader> r) : reader_(std::move(r)) {}
 
-  void Close() {
-    if (reader_ == nullptr) return;
-    IoScope io;
-    reader_.reset();
-  }
+  void Close() { reader_.reset(); }
 
-  CheckpointReader& get() const {
+  // The reader, for a call to hold (with the GIL) across its IoScope.
+  std::shared_ptr<CheckpointReader> get() const {
     if (reader_ == nullptr) {
       Check(absl::FailedPreconditionError("the checkpoint reader is closed"));
     }
-    return *reader_;
+    return reader_;
   }
 
   VariableInfo Info(const std::string& key) const {
-    return Unwrap(get().GetVariableInfo(key), /*missing_key=*/true);
+    return Unwrap(get()->GetVariableInfo(key), /*missing_key=*/true);
   }
 
   py::array Read(const std::string& key, std::optional<std::vector<int64_t>> origin,
                  std::optional<std::vector<int64_t>> shape, bool raw) const {
-    CheckpointReader& r = get();
-    if (!r.HasTensor(key)) {
+    std::shared_ptr<CheckpointReader> r = get();
+    if (!r->HasTensor(key)) {
       Check(absl::NotFoundError(
-                absl::StrCat("no tensor '", key, "' in checkpoint ", r.prefix())),
+                absl::StrCat("no tensor '", key, "' in checkpoint ", r->prefix())),
             /*missing_key=*/true);
     }
     absl::StatusOr<TensorData> data;
     if (origin.has_value()) {
       Box box = Unwrap(Box::Create(*origin, *shape));
       IoScope io;
-      data = r.ReadBox(key, box);
+      data = r->ReadBox(key, box);
     } else {
       IoScope io;
-      data = r.ReadTensor(key);
+      data = r->ReadTensor(key);
     }
     return ToNumpy(Unwrap(std::move(data)), raw);
   }
 
   py::object ReadValue(const std::string& key) const {
+    std::shared_ptr<CheckpointReader> r = get();
     absl::StatusOr<ScalarValue> v;
     {
       IoScope io;
-      v = get().ReadValue(key);
+      v = r->ReadValue(key);
     }
     ScalarValue value = Unwrap(std::move(v), /*missing_key=*/true);
     if (auto* i = std::get_if<int64_t>(&value)) return py::int_(*i);
@@ -87,12 +84,17 @@ class PyReader {
   }
 
   std::vector<std::string> Verify() const {
-    IoScope io;
-    return Unwrap(get().VerifyAll());
+    std::shared_ptr<CheckpointReader> r = get();
+    absl::StatusOr<std::vector<std::string>> problems;
+    {
+      IoScope io;
+      problems = r->VerifyAll();
+    }
+    return Unwrap(std::move(problems));
   }
 
  private:
-  std::unique_ptr<CheckpointReader> reader_;
+  std::shared_ptr<CheckpointReader> reader_;
 };
 
 py::object Text(const std::string& s) {
@@ -134,32 +136,34 @@ void BindReader(py::module_& m) {
       .def("keys",
            [](const PyReader& r) {
              std::vector<std::string> keys;
-             for (const VariableInfo& v : r.get().ListVariables()) keys.push_back(v.key);
+             for (const VariableInfo& v : r.get()->ListVariables()) keys.push_back(v.key);
              return keys;
            })
-      .def("variables", [](const PyReader& r) { return r.get().ListVariables(); })
+      .def("variables", [](const PyReader& r) { return r.get()->ListVariables(); })
       .def("has",
-           [](const PyReader& r, const std::string& k) { return r.get().HasTensor(k); })
+           [](const PyReader& r, const std::string& k) { return r.get()->HasTensor(k); })
       .def("info", &PyReader::Info)
       .def("read", &PyReader::Read, py::arg("key"), py::arg("origin") = py::none(),
            py::arg("shape") = py::none(), py::arg("raw") = false)
       .def("read_value", &PyReader::ReadValue)
       .def("verify", &PyReader::Verify)
-      .def_property_readonly("prefix", [](const PyReader& r) { return r.get().prefix(); })
+      .def_property_readonly("prefix",
+                             [](const PyReader& r) { return r.get()->prefix(); })
       .def_property_readonly(
-          "mesh", [](const PyReader& r) { return r.get().index().mesh.ToString(); })
+          "mesh", [](const PyReader& r) { return r.get()->index().mesh.ToString(); })
       .def_property_readonly("step",
-                             [](const PyReader& r) { return r.get().index().step; })
+                             [](const PyReader& r) { return r.get()->index().step; })
       .def_property_readonly(
-          "save_counter", [](const PyReader& r) { return r.get().index().save_counter; })
+          "save_counter", [](const PyReader& r) { return r.get()->index().save_counter; })
       .def_property_readonly("timestamp",
-                             [](const PyReader& r) { return r.get().index().timestamp; })
+                             [](const PyReader& r) { return r.get()->index().timestamp; })
       .def_property_readonly(
           "library_version",
-          [](const PyReader& r) { return r.get().index().library_version; })
+          [](const PyReader& r) { return r.get()->index().library_version; })
       .def_property_readonly("metadata", [](const PyReader& r) {
         py::dict d;
-        for (const auto& [k, v] : r.get().index().user_metadata) d[Text(k)] = Text(v);
+        std::shared_ptr<CheckpointReader> reader = r.get();
+        for (const auto& [k, v] : reader->index().user_metadata) d[Text(k)] = Text(v);
         return d;
       });
 }

@@ -3,6 +3,7 @@ boxes) bit for bit for every dtype, iteration, verify, and the errors."""
 
 import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -168,3 +169,34 @@ def test_truncated_or_garbled_files_are_data_loss(big, tmp_path):
     os.remove(path + ".h5")
     with pytest.raises(meshckpt.DataLossError):
         meshckpt.open(path)
+
+
+def test_threads_share_a_reader_and_close_it(saved):
+    """Reads from several threads (the GIL is released while reading) are
+    serialized inside; closing while others read never crashes: each read
+    either completes or finds the reader closed."""
+    r = meshckpt.open(saved)
+    want = patterns.expected("float64", (7, 6))
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(20):
+                results.append(patterns.same_bits(r.read("dtypes/float64"), want))
+        except meshckpt.Error as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 80 and all(results) and not errors
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    r.close()
+    for t in threads:
+        t.join()
+    assert all(results)
+    assert all(e.code == "FAILED_PRECONDITION" for e in errors)
