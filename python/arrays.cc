@@ -123,12 +123,11 @@ py::array ToNumpy(TensorData data, bool raw) {
   }
   // The array takes over the bytes read: no copy. std::vector<char> storage
   // comes from operator new, aligned for every element type.
+  if (n == 0) return py::array(NumpyDType(data.dtype), shape);
   auto owned = std::make_unique<std::vector<char>>(std::move(data.bytes));
-  void* ptr = owned->data();
   py::capsule base(owned.get(),
                    [](void* p) { delete static_cast<std::vector<char>*>(p); });
-  owned.release();
-  if (n == 0) return py::array(NumpyDType(data.dtype), shape);
+  void* ptr = owned.release()->data();  // The capsule owns it now.
   return py::array(NumpyDType(data.dtype), shape, ptr, base);
 }
 

@@ -81,6 +81,7 @@ void Save(py::handle comm_obj, const std::string& prefix, py::handle tensors,
     }
   }
   std::vector<SaveTensor> save;
+  save.reserve(parsed.size());
   for (PyTensor& t : parsed) {
     std::vector<void*> p = DevicePointers(t);
     save.push_back(SaveTensor{t.key, "", t.dtype, t.shape, *t.layout,
@@ -101,6 +102,7 @@ void Restore(py::handle comm_obj, const std::string& prefix, py::handle tensors)
   absl::Status local =
       ParseTensors(tensors, /*writeable=*/true, comm->rank(), comm->size(), &parsed);
   std::vector<RestoreTensor> restore;
+  restore.reserve(parsed.size());
   for (PyTensor& t : parsed) {
     restore.push_back(
         RestoreTensor{t.key, t.dtype, t.shape, *t.layout, DevicePointers(t)});

@@ -57,7 +57,7 @@ void Element(DType d, int64_t i, char* out) {
     return;
   }
   for (int64_t b = 0; b < DTypeSize(d); ++b) {
-    out[b] = static_cast<char>((i * 131 + b * 17 + k * 29 + 7) & 0xFF);
+    out[b] = static_cast<char>((i * 131 + b * 17 + int64_t{k} * 29 + 7) & 0xFF);
   }
 }
 
@@ -119,7 +119,7 @@ int Run(Communicator& comm, const std::string& mode, const std::string& prefix) 
   const std::vector<Spec> specs = Specs();
   const bool save = mode == "save";
   std::vector<MeshDimension> dims;
-  dims.push_back(save ? MeshDimension{"x", 2 * comm.size()}
+  dims.push_back(save ? MeshDimension{"x", int64_t{2} * comm.size()}
                       : MeshDimension{"y", comm.size()});
   const Mesh mesh = *Mesh::Create(dims, comm.rank(), comm.size());
   std::vector<std::vector<Buffer>> buffers(specs.size());
