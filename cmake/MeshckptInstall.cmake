@@ -87,9 +87,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/LICENSE
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/meshckpt COMPONENT dev)
 
 # cpack -G DEB: one package with the library, headers, CMake and pkg-config
-# files, the tool and the Python module. Depends: the -dev packages a consumer compiles and
-# links against (abseil in the headers; the rest to link the static
-# library), plus what dpkg-shlibdeps finds the tool needs at run time.
+# files, the tool and the Python module. Depends: the -dev packages a
+# consumer compiles and links against (abseil in the headers; the rest to
+# link the static library), plus what dpkg-shlibdeps finds the tool and the
+# Python extension need at run time.
 set(CPACK_PACKAGE_NAME meshckpt)
 set(CPACK_PACKAGE_VENDOR "meshckpt developers")
 set(CPACK_PACKAGE_CONTACT "meshckpt developers <meshckpt@localhost>")

@@ -13,7 +13,7 @@ set(MESHCKPT_PYTHON_FOUND OFF)
 set(MESHCKPT_PYTHON_TEST_DEPS_FOUND OFF)
 set(why "")
 if((MESHCKPT_SANITIZE OR MESHCKPT_TSAN OR MESHCKPT_FUZZ) AND
-   MESHCKPT_BUILD_PYTHON STREQUAL "AUTO")
+   MESHCKPT_PYTHON_MODE STREQUAL "AUTO")
   # A sanitized extension cannot be loaded into an unsanitized python3.
   set(why "a sanitizer or fuzzing build")
 elseif(EXISTS "${MESHCKPT_PYTHON}")
@@ -45,7 +45,7 @@ endif()
 if(MESHCKPT_PYTHON_FOUND)
   message(STATUS "meshckpt: building the Python module for ${Python_EXECUTABLE} "
                  "(${Python_VERSION}, pybind11 ${pybind11_VERSION})")
-elseif(MESHCKPT_BUILD_PYTHON STREQUAL "ON")
+elseif(MESHCKPT_PYTHON_MODE STREQUAL "ON")
   message(FATAL_ERROR "meshckpt: MESHCKPT_BUILD_PYTHON=ON but ${why}. On Debian: "
                       "apt-get install python3-dev pybind11-dev python3-numpy "
                       "python3-mpi4py (scripts/setup.sh does this).")
