@@ -13,6 +13,16 @@ from mpi4py import MPI
 sys.path.insert(0, os.path.dirname(__file__))  # patterns.py
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Each rank's tmp_path under MESHCKPT_PY_TEST_DIR: pytest's default
+    /tmp/pytest-of-<user> keeps only the newest three sessions' directories,
+    so concurrent sessions (ranks, ctest jobs) could remove each other's."""
+    base = os.environ.get("MESHCKPT_PY_TEST_DIR")
+    if base and not config.option.basetemp:
+        config.option.basetemp = os.path.join(base, "tmp_rank%d" % MPI.COMM_WORLD.rank)
+
+
 @pytest.fixture(scope="session")
 def comm():
     return MPI.COMM_WORLD
