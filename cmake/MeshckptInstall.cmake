@@ -87,9 +87,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/LICENSE
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/meshckpt COMPONENT dev)
 
 # cpack -G DEB: one package with the library, headers, CMake and pkg-config
-# files and the tool. Depends: the -dev packages a consumer compiles and
-# links against (abseil in the headers; the rest to link the static
-# library), plus what dpkg-shlibdeps finds the tool needs at run time.
+# files, the tool and the Python module. Depends: the -dev packages a
+# consumer compiles and links against (abseil in the headers; the rest to
+# link the static library), plus what dpkg-shlibdeps finds the tool and the
+# Python extension need at run time.
 set(CPACK_PACKAGE_NAME meshckpt)
 set(CPACK_PACKAGE_VENDOR "meshckpt developers")
 set(CPACK_PACKAGE_CONTACT "meshckpt developers <meshckpt@localhost>")
@@ -101,4 +102,14 @@ set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "libabsl-dev, libprotobuf-dev, libhdf5-openmpi-dev, libopenmpi-dev, libxxhash-dev, libleveldb-dev, libsnappy-dev, pkg-config")
+# The Python module (python/CMakeLists.txt installs it into Debian's
+# dist-packages) is built for one python3 minor version and imports numpy;
+# its collective side needs mpi4py, its read side does not.
+if(MESHCKPT_PYTHON_FOUND)
+  math(EXPR next_minor "${Python_VERSION_MINOR} + 1")
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS
+    ", python3 (>= ${Python_VERSION_MAJOR}.${Python_VERSION_MINOR}),"
+    " python3 (<< ${Python_VERSION_MAJOR}.${next_minor}), python3-numpy")
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3-mpi4py")
+endif()
 include(CPack)

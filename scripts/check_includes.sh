@@ -10,7 +10,8 @@
 #    framing the format tests and fuzzers use (proto/ is outside these
 #    rooms: there the on-disk protos are the interface).
 # 2. <hdf5.h> outside io/, or <mpi.h> outside comm/, in code that ships:
-#    the library rooms, proto/, tfbundle/, bench/ and fuzz/. Not checked:
+#    the library rooms, proto/, tfbundle/, bench/, fuzz/ and python/ (which
+#    reaches MPI through mpi4py's Fortran handle). Not checked:
 #    tests/ and mpi_tests/, which build hostile files with the HDF5 C API
 #    and drive MPI themselves, and examples/, which are user programs
 #    (train.cc does its own MPI for training). io/transfer/hdf5_*.cc see
@@ -51,7 +52,7 @@ mapfile -t lines < <(grep_includes '"[^"]*\.pb\.h"' "${public[@]}")
 report "public headers that include a generated .pb.h" "${lines[@]}"
 
 mapfile -t shipped < <(git ls-files 'base/*' 'mesh/*' 'layout/*' 'proto/*' 'comm/*' 'io/*' \
-    'checkpoint/*' 'tools/*' 'tfbundle/*' 'bench/*' 'fuzz/*' | grep -E '\.(h|cc)$')
+    'checkpoint/*' 'tools/*' 'tfbundle/*' 'bench/*' 'fuzz/*' 'python/*' | grep -E '\.(h|cc)$')
 mapfile -t lines < <(grep_includes '<hdf5\.h>' $(printf '%s\n' "${shipped[@]}" | grep -v '^io/'))
 report "<hdf5.h> outside io/" "${lines[@]}"
 mapfile -t lines < <(grep_includes '<mpi\.h>' $(printf '%s\n' "${shipped[@]}" | grep -v '^comm/'))

@@ -25,6 +25,9 @@ PACKAGES=(
   procps
   # cpack -G DEB and the downstream test (dpkg-shlibdeps, dpkg-deb).
   dpkg-dev
+  # The Python module (python/): pybind11 and numpy to build it against
+  # Debian's python3, mpi4py for its collective side, pytest for its tests.
+  python3-dev pybind11-dev python3-numpy python3-mpi4py python3-pytest
 )
 
 missing=()

@@ -3,6 +3,7 @@
 # test (unit and MPI) with ctest. Extra arguments go to ctest, e.g.
 #   scripts/test.sh -L unit        # unit tests only
 #   scripts/test.sh -L mpi         # MPI tests only
+#   scripts/test.sh -L python      # the Python module's tests only
 # BUILD_DIR (default: build) picks the build tree.
 #
 # It first checks the include rules (scripts/check_includes.sh) and the
@@ -30,7 +31,9 @@ phase "build"
 # -g1 (line tables and function names: enough for backtraces) instead of
 # RelWithDebInfo's full -g, which made every compile about half again slower.
 G1="-O2 -g1 -DNDEBUG"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# MESHCKPT_BUILD_PYTHON=ON: the Python module and its tests are part of
+# the run; a missing pybind11 or numpy fails here instead of skipping them.
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHCKPT_BUILD_PYTHON=ON \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="$G1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$G1"
 cmake --build "$BUILD_DIR" -j"$JOBS"
 status=0

@@ -7,7 +7,9 @@
 #      install, pkg-config against the install (both static), and
 #      add_subdirectory of the source tree (shared);
 #   3. build the .deb with cpack, check its Depends, unpack it with
-#      dpkg -x and build the consumer against what it holds.
+#      dpkg -x and build the consumer against what it holds;
+#   4. when the build made the Python module, import and use it from the
+#      install and from the unpacked .deb.
 # Each consumer saves on 2 ranks and restores on 3 under mpirun, checking
 # every value.
 #
@@ -43,6 +45,31 @@ INC=$PREFIX/include
 [ -f "$INC/meshckpt/meshckpt.h" ] || { echo "FAIL: no umbrella header"; exit 1; }
 [ -x "$PREFIX/bin/meshckpt" ] || { echo "FAIL: no meshckpt tool"; exit 1; }
 "$PREFIX/bin/meshckpt" --help >/dev/null
+
+# The Python module, when the build made one: installed under the prefix,
+# importable from there alone, and working (a save and read in one process).
+PYDIR=$(sed -n 's/^MESHCKPT_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+PYTHON=$(sed -n 's/^MESHCKPT_PYTHON:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+check_python() {  # check_python ROOT: the package in ROOT/$PYDIR works
+  local root=$1
+  [ -f "$root/$PYDIR/meshckpt/__init__.py" ] || { echo "FAIL: no Python package in $root/$PYDIR"; exit 1; }
+  (cd "$WORK" && PYTHONPATH=$root/$PYDIR "$PYTHON" - "$root/$PYDIR" "$WORK/pyckpt_$2" <<'PY'
+import sys
+import numpy as np
+import meshckpt
+assert meshckpt.__file__.startswith(sys.argv[1]), meshckpt.__file__
+layout = meshckpt.Layout(["x"], meshckpt.Mesh({"x": 2}))
+arrays = [np.arange(3, dtype=np.float32) + 3 * i for i in range(2)]
+meshckpt.save(None, sys.argv[2], [meshckpt.Tensor("v", (6,), layout, arrays)])
+assert meshckpt.open(sys.argv[2]).read("v").tolist() == list(range(6))
+PY
+  )
+  echo "ok: the Python module from $root/$PYDIR"
+}
+if [ -d "$BUILD/python/meshckpt" ]; then
+  step "the installed Python module"
+  check_python "$PREFIX" install
+fi
 
 step "every installed header alone"
 if grep -rnE '#include ["<][^">]*(\.pb\.h|_internal\.h)[">]' "$INC/meshckpt"; then
@@ -144,5 +171,9 @@ cmake -S "$CONSUMER" -B "$WORK/deb_consumer" -DMESHCKPT_VIA=find_package \
 cmake --build "$WORK/deb_consumer" -j"$JOBS" >>"$WORK/deb_consumer.log"
 grep -q "$WORK/debroot/usr" "$WORK/deb_consumer/CMakeCache.txt"
 run_consumer deb "$WORK/deb_consumer/consumer"
+if [ -d "$BUILD/python/meshckpt" ]; then
+  grep -qE "(^|, )python3-numpy( |,|$)" <<<"$depends" || { echo "FAIL: Depends lacks python3-numpy"; exit 1; }
+  check_python "$WORK/debroot/usr" deb
+fi
 echo
 echo "downstream: all passed"

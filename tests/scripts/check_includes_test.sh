@@ -30,6 +30,7 @@ expect_violation checkpoint/engine/shard_io.h '#include "proto/meshckpt.pb.h"' \
   "generated header in a public header"
 expect_violation checkpoint/engine/shard_save.cc '#include <hdf5.h>' "<hdf5.h> outside io/"
 expect_violation io/format/index_file.cc '#include <mpi.h>' "<mpi.h> outside comm/"
+expect_violation python/tensors.cc '#include <mpi.h>' "<mpi.h> in python/ (MPI comes through mpi4py)"
 expect_violation checkpoint/engine/save_plan.cc '#include "meshckpt/checkpoint/object/trackable.h"' \
   "engine including the object API"
 expect_violation io/fs/fs.cc '#include "meshckpt/checkpoint/engine/shard_io.h"' \
