@@ -59,6 +59,9 @@ class PyReader {
             /*missing_key=*/true);
     }
     absl::StatusOr<TensorData> data;
+    if (origin.has_value() != shape.has_value()) {
+      throw py::value_error("read: give both origin and shape of the box, or neither");
+    }
     if (origin.has_value()) {
       Box box = Unwrap(Box::Create(*origin, *shape));
       IoScope io;

@@ -44,12 +44,14 @@ absl::StatusOr<BundleHeader> ParseBundleHeader(absl::string_view serialized,
   tfproto::BundleHeaderProto p;
   if (serialized.size() > INT32_MAX ||
       !p.ParseFromArray(serialized.data(), static_cast<int>(serialized.size())) ||
-      p.num_shards() <= 0) {
+      p.num_shards() <= 0 || p.num_shards() > kMaxDataShards) {
+    // Data files are named with %05d, so more shards cannot exist; the cap
+    // also bounds what a reader allocates per shard.
     return absl::InvalidArgumentError(
         absl::StrCat("'", index_file,
-                     "' is a table whose first record is not a TensorBundle header "
-                     "(num_shards >= 1): not a "
-                     "TensorFlow V2 checkpoint index"));
+                     "' is a table whose first record is not a TensorBundle header (1 <= "
+                     "num_shards <= ",
+                     kMaxDataShards, "): not a TensorFlow V2 checkpoint index"));
   }
   if (p.endianness() != tfproto::BundleHeaderProto::LITTLE &&
       p.endianness() != tfproto::BundleHeaderProto::BIG) {

@@ -22,6 +22,8 @@ namespace meshckpt::tf {
 
 // The version a TensorBundle we write claims, and the newest we read.
 inline constexpr int kTensorBundleVersion = 1;
+// Data files are `<prefix>.data-%05d-of-%05d`: at most this many.
+inline constexpr int kMaxDataShards = 99999;
 // The key of TF2's object graph (a DT_STRING scalar TrackableObjectGraph).
 inline constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 

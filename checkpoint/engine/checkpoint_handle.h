@@ -69,8 +69,9 @@ class CheckpointHandle {
   // options.transfer_mode and mpi_hints (the rest of IoOptions is per
   // read). NotFound when there is no index (no committed checkpoint at
   // `prefix`); DataLoss for a corrupt index, or a data file that is missing
-  // or not the size committed; FailedPrecondition for an index written for
-  // a newer reader.
+  // or not the size committed (a TensorFlow checkpoint's data files are
+  // opened and checked at their first read instead); FailedPrecondition for
+  // an index written for a newer reader.
   static absl::StatusOr<std::unique_ptr<CheckpointHandle>> Open(
       Communicator& comm, const std::string& prefix,
       const IoOptions& options = IoOptions());
@@ -116,7 +117,8 @@ class CheckpointHandle {
   absl::Status CheckDataset(const CheckpointIndex::Tensor& t);
 
   // Closes the data file; the index stays. Not collective. Reads afterwards
-  // fail with FailedPrecondition.
+  // fail with FailedPrecondition. (A TensorFlow checkpoint's data files stay
+  // open until the handle is destroyed.)
   void Close();
 
  private:

@@ -45,9 +45,22 @@ absl::Status CheckRequest(const Communicator& comm, const CheckpointIndex& index
   return internal::CheckBuffers(t.key, map, t.device_data, t.shard_data);
 }
 
-uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors) {
-  std::string text;
-  for (const RestoreTensor& t : tensors) absl::StrAppend(&text, t.key, "\n");
+// Everything that decides which collectives a restore runs: the keys, and
+// since reads are shared, each tensor's layout, plus the read policy and
+// whether checksums are checked (TensorFlow bundles verify collectively).
+uint64_t Fingerprint(absl::Span<const RestoreTensor> tensors, const IoOptions& options,
+                     ShardReads reads) {
+  std::string text =
+      absl::StrCat(static_cast<int>(reads), options.verify_checksums, "\n");
+  for (const RestoreTensor& t : tensors) {
+    absl::StrAppend(&text, t.key, "|", static_cast<int>(t.dtype), "|");
+    for (int64_t s : t.shape) absl::StrAppend(&text, s, ",");
+    for (const std::string& s : t.layout.sharding_specs()) absl::StrAppend(&text, s, ",");
+    for (const MeshDimension& d : t.layout.mesh().dims()) {
+      absl::StrAppend(&text, d.name, "=", d.size, ",");
+    }
+    text += "\n";
+  }
   return XXH3_64bits(text.data(), text.size());
 }
 
@@ -74,7 +87,8 @@ absl::Status RestoreTensors(CheckpointHandle& checkpoint,
   }
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(local));
   MESHCKPT_RETURN_IF_ERROR(internal::AgreeSameOnAllRanks(
-      comm, Fingerprint(tensors), "tensor lists to RestoreTensors"));
+      comm, Fingerprint(tensors, options, reads),
+      "tensor lists, layouts and read options to RestoreTensors"));
   trace.Mark("check");
   if (internal::TfCheckpoint* tf = checkpoint.tensorflow()) {
     // A TensorFlow checkpoint: the same requests, read through its format.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "meshckpt/base/status_macros.h"
 #include "meshckpt/checkpoint/engine/checkpoint_index.h"
 #include "meshckpt/checkpoint/engine/save_session.h"
+#include "meshckpt/checkpoint/engine/tf_checkpoint.h"
 
 namespace meshckpt {
 namespace {
@@ -137,6 +139,16 @@ absl::Status RewriteCheckpoint(CheckpointHandle& source, const std::string& pref
   PhaseTrace trace("rewrite", comm.rank());
   std::vector<Source> sources;
   MESHCKPT_RETURN_IF_ERROR(comm.Agree(CheckRequest(source, tensors, options, &sources)));
+  if (internal::TfCheckpoint* tf = source.tensorflow();
+      tf != nullptr && options.io.verify_checksums) {
+    // A bundle has one CRC per entry, which a piece cannot check alone: the
+    // ranks check each entry once together, and the pieces then read only
+    // their own bytes.
+    std::vector<std::string> keys;
+    keys.reserve(sources.size());
+    for (const Source& s : sources) keys.push_back(s.saved->key);
+    MESHCKPT_RETURN_IF_ERROR(tf->VerifyKeys(comm, source.index(), keys));
+  }
 
   std::vector<SaveTensor> saves;
   CheckpointContents with_casts = contents;

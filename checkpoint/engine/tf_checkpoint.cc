@@ -244,17 +244,25 @@ absl::Status TfCheckpoint::VerifyShared(Communicator& comm,
 absl::Status TfCheckpoint::VerifyRequested(Communicator& comm,
                                            const CheckpointIndex& index,
                                            absl::Span<const RestoreTensor> tensors) {
-  // The list is the same on every rank (RestoreTensors agreed on it), so
-  // every rank verifies the same keys in the same order.
+  std::vector<std::string> keys;
+  keys.reserve(tensors.size());
+  for (const RestoreTensor& t : tensors) keys.push_back(t.key);
+  return VerifyKeys(comm, index, keys);
+}
+
+absl::Status TfCheckpoint::VerifyKeys(Communicator& comm, const CheckpointIndex& index,
+                                      absl::Span<const std::string> keys) {
+  // The list is the same on every rank (the caller agreed on it), so every
+  // rank verifies the same keys in the same order.
   std::vector<std::string> shared;
   std::set<std::string> seen;
-  for (const RestoreTensor& t : tensors) {
-    const CheckpointIndex::Tensor* saved = index.Find(t.key);
-    if (ReadWhole(t.key) || Box::FromShape(saved->shape).empty() ||
-        !seen.insert(t.key).second) {
+  for (const std::string& key : keys) {
+    const CheckpointIndex::Tensor* saved = index.Find(key);
+    if (ReadWhole(key) || Box::FromShape(saved->shape).empty() ||
+        !seen.insert(key).second) {
       continue;
     }
-    shared.push_back(t.key);
+    shared.push_back(key);
   }
   return VerifyShared(comm, shared);
 }

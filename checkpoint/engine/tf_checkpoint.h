@@ -83,6 +83,10 @@ class TfCheckpoint {
   // `tensors` passed RestoreTensors' checks and is alike on every rank.
   absl::Status VerifyRequested(Communicator& comm, const CheckpointIndex& index,
                                absl::Span<const RestoreTensor> tensors);
+  // The same for a list of keys alike on every rank (a rewrite's tensors),
+  // so that later ReadBox calls of theirs read only their boxes.
+  absl::Status VerifyKeys(Communicator& comm, const CheckpointIndex& index,
+                          absl::Span<const std::string> keys);
   absl::Status Read(const CheckpointIndex& index, absl::Span<const RestoreTensor> tensors,
                     const IoOptions& options);
 

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -21,8 +24,27 @@ absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Create(std::string name,
     return absl::InvalidArgumentError(
         absl::StrCat("variable '", name, "': ", map.status().message()));
   }
-  return std::unique_ptr<DVariable>(
-      new DVariable(std::move(name), dtype, *std::move(map), /*wrap=*/false, {}));
+  // The shards' memory: a shape too large for it (say, read from a file) is
+  // an error, not an exception out of this API.
+  const absl::Status too_large = absl::ResourceExhaustedError(absl::StrCat(
+      "variable '", name, "': its shards on this rank do not fit in memory"));
+  const int64_t esize = dtype == DType::kString
+                            ? static_cast<int64_t>(sizeof(std::string))
+                            : DTypeSize(dtype);
+  int64_t bytes = 0;
+  for (int64_t shard : map->LocalShards()) {
+    const int64_t n = map->ShardBox(shard).num_elements();
+    if (n > (INT64_MAX - bytes) / std::max<int64_t>(esize, 1)) return too_large;
+    bytes += n * esize;
+  }
+  try {
+    return std::unique_ptr<DVariable>(
+        new DVariable(std::move(name), dtype, *std::move(map), /*wrap=*/false, {}));
+  } catch (const std::bad_alloc&) {
+    return too_large;
+  } catch (const std::length_error&) {
+    return too_large;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<DVariable>> DVariable::Wrap(

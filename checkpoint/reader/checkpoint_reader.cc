@@ -2,6 +2,7 @@
 #include "meshckpt/checkpoint/reader/checkpoint_reader.h"
 
 #include <algorithm>
+#include <exception>
 #include <limits>
 #include <utility>
 
@@ -139,12 +140,20 @@ absl::Status CheckpointReader::ReadInto(const CheckpointIndex::Tensor& t, const 
                      prefix_, "' is too large to read into memory"));
   }
   void* dst;
-  if (t.dtype == DType::kString) {
-    out->strings.resize(n);
-    dst = out->strings.data();
-  } else {
-    out->bytes.resize(n * esize);
-    dst = out->bytes.data();
+  // The shape comes from the file: a damaged or hostile one may claim more
+  // than memory holds, which must be an error, not an exception.
+  try {
+    if (t.dtype == DType::kString) {
+      out->strings.resize(n);
+      dst = out->strings.data();
+    } else {
+      out->bytes.resize(n * esize);
+      dst = out->bytes.data();
+    }
+  } catch (const std::exception&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("box ", box.ToString(), " of tensor '", t.key, "' in checkpoint '",
+                     prefix_, "' does not fit in memory"));
   }
   return checkpoint_->ReadBox(t.key, box, dst, verify);
 }

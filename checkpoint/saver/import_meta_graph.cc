@@ -23,6 +23,7 @@
 #include "meshckpt/checkpoint/saver/saver_internal.h"
 #include "meshckpt/io/fs/fs.h"
 #include "meshckpt/tfbundle/meta_graph.h"
+#include "meshckpt/tfbundle/tf_dtype.h"
 
 namespace meshckpt {
 namespace {
@@ -155,6 +156,10 @@ class Planner {
                                            " has a dimension of unknown size"));
       }
     }
+    if (!tf::NumElements(*node.shape).ok()) {
+      return Bad(node.name, absl::StrCat("its shape ", ShapeString(*node.shape),
+                                         " has more elements than an int64 counts"));
+    }
     return *node.shape;
   }
 
@@ -194,7 +199,6 @@ class Planner {
         return Bad(name,
                    absl::StrCat("part '", part_name, "' has a slice of another rank"));
       }
-      int64_t n = 1;
       for (size_t d = 0; d < full.size(); ++d) {
         if (off[d] < 0 || shape[d] < 0 || off[d] > full[d] ||
             shape[d] > full[d] - off[d]) {
@@ -202,8 +206,14 @@ class Planner {
                                         ShapeString(off), ", shape ", ShapeString(shape),
                                         ") lies outside its shape ", ShapeString(full)));
         }
-        n *= shape[d];
       }
+      absl::StatusOr<int64_t> part_elements = tf::NumElements(shape);
+      if (!part_elements.ok()) {
+        return Bad(name,
+                   absl::StrCat("part '", part_name, "' has shape ", ShapeString(shape),
+                                ", more elements than an int64 counts"));
+      }
+      const int64_t n = *part_elements;
       for (const auto& [o, s] : boxes) {
         bool overlap = n > 0;
         for (size_t d = 0; d < full.size() && overlap; ++d) {
@@ -216,8 +226,12 @@ class Planner {
       boxes.emplace_back(off, shape);
       covered += n;
     }
-    int64_t total = 1;
-    for (int64_t d : full) total *= d;
+    absl::StatusOr<int64_t> total_or = tf::NumElements(full);
+    if (!total_or.ok()) {
+      return Bad(name, absl::StrCat("its full shape ", ShapeString(full),
+                                    " has more elements than an int64 counts"));
+    }
+    const int64_t total = *total_or;
     if (covered != total) {
       return Bad(name,
                  absl::StrCat("its ", p->parts.size(), " parts cover ", covered,
