@@ -279,19 +279,7 @@ absl::Status ReadAndDistribute(Communicator& comm, const CheckpointIndex& index,
 
   // 4. Further device buffers of the same shard on this rank.
   for (size_t i : plan.order) {
-    const RestoreTensor& t = tensors[i];
-    const LocalBuffers& b = plan.buffers[i];
-    for (const LocalBuffers::Copy& c : b.copies) {
-      const LocalBuffers::Shard& from = b.shards[c.from];
-      const int64_t n = from.box.num_elements();
-      if (t.dtype == DType::kString) {
-        std::copy_n(static_cast<const std::string*>(from.data), n,
-                    static_cast<std::string*>(c.to));
-      } else {
-        std::memcpy(c.to, from.data, n * DTypeSize(t.dtype));
-      }
-      progress(n * DTypeSize(t.dtype));
-    }
+    progress(FillCopies(plan.buffers[i], tensors[i].dtype));
   }
   trace->Mark("copy");
   counts.delivered_bytes = plan.total;

@@ -2,6 +2,8 @@
 #include "meshckpt/checkpoint/engine/shard_io_internal.h"
 
 #include <algorithm>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -150,6 +152,22 @@ DataFileOptions FileOptions(bool collective,
   o.collective = collective;
   o.mpi_hints = hints;
   return o;
+}
+
+int64_t FillCopies(const LocalBuffers& b, DType dtype) {
+  int64_t bytes = 0;
+  for (const LocalBuffers::Copy& c : b.copies) {
+    const LocalBuffers::Shard& from = b.shards[c.from];
+    const int64_t n = from.box.num_elements();
+    if (dtype == DType::kString) {
+      std::copy_n(static_cast<const std::string*>(from.data), n,
+                  static_cast<std::string*>(c.to));
+    } else {
+      std::memcpy(c.to, from.data, n * DTypeSize(dtype));
+    }
+    bytes += n * DTypeSize(dtype);
+  }
+  return bytes;
 }
 
 }  // namespace internal

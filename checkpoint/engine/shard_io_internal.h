@@ -56,6 +56,10 @@ template <typename Ptr>
 LocalBuffers LocalBuffersOf(const ShardMap& map, const std::vector<Ptr>& device_data,
                             const std::vector<Ptr>& shard_data);
 
+// Fills `b.copies` from their shards (strings copied as std::string);
+// returns the bytes copied (elements x DTypeSize).
+int64_t FillCopies(const LocalBuffers& b, DType dtype);
+
 // Collective. InvalidArgument on every rank unless all ranks passed the same
 // fingerprint of their arguments (`what` names them).
 absl::Status AgreeSameOnAllRanks(Communicator& comm, uint64_t fingerprint,

@@ -307,16 +307,7 @@ absl::Status TfCheckpoint::Read(const CheckpointIndex& index,
       done += s.box.num_elements() * DTypeSize(t.dtype);
       if (options.progress) options.progress(done, total);
     }
-    for (const LocalBuffers::Copy& c : b.copies) {
-      const LocalBuffers::Shard& from = b.shards[c.from];
-      const int64_t n = from.box.num_elements();
-      if (t.dtype == DType::kString) {
-        std::copy_n(static_cast<const std::string*>(from.data), n,
-                    static_cast<std::string*>(c.to));
-      } else {
-        std::memcpy(c.to, from.data, n * DTypeSize(t.dtype));
-      }
-    }
+    FillCopies(b, t.dtype);
   }
   return absl::OkStatus();
 }
